@@ -1,0 +1,55 @@
+"""What the models read: ``Content`` = optional text, images, and at most one video clip.
+
+The embedder embeds one ``Content`` per item (a unit or a query); the reranker scores a query ``Content``
+against document ``Content``s. Backends turn it into the official Qwen3-VL message layout
+(videos, then images, then text) themselves; see ``qwen_prompt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from mmsearch.ingest.units import ImageUnit, PageUnit, SegmentUnit, Unit
+
+
+@dataclass(frozen=True, eq=False)
+class VideoClip:
+    """Frames sampled from a video at ``fps``; the first frame is at ``t_start`` seconds."""
+
+    frames: tuple[Image.Image, ...]
+    fps: float
+    t_start: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise ValueError("a VideoClip needs at least one frame")
+        if self.fps <= 0:
+            raise ValueError(f"VideoClip fps must be > 0, got {self.fps}")
+
+
+@dataclass(frozen=True, eq=False)
+class Content:
+    text: str | None = None
+    images: tuple[Image.Image, ...] = ()
+    video: VideoClip | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.text and self.text.strip()) and not self.images and self.video is None
+
+
+def unit_content(unit: Unit, with_text: bool = False) -> Content:
+    """The document side of a unit as the embedder sees it: the page/image, or the segment's frames.
+
+    ``with_text`` adds a page's text layer (off by default: visual document retrieval embeds the
+    screenshot alone, as the official ViDoRe evaluation does).
+    """
+    if isinstance(unit, SegmentUnit):
+        return Content(video=VideoClip(frames=unit.frames, fps=unit.fps, t_start=unit.t_start))
+    if isinstance(unit, PageUnit):
+        return Content(text=unit.text if with_text and unit.text.strip() else None, images=(unit.image,))
+    if isinstance(unit, ImageUnit):
+        return Content(images=(unit.image,))
+    raise TypeError(f"not a unit: {type(unit).__name__}")

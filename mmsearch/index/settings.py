@@ -1,0 +1,67 @@
+"""The ``embedding:``, ``store:`` and ``index:`` sections of config.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_DOCUMENT_INSTRUCTION = "Represent the user's input."
+DEFAULT_QUERY_INSTRUCTION = "Find a document image or video segment that matches the given query."
+
+
+class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str = Field("transformers", description="transformers | sglang | vllm")
+    model: str = Field(
+        "Qwen/Qwen3-VL-Embedding-2B", description="Hugging Face id or local directory of the model."
+    )
+    dim: int | None = Field(None, ge=64, description="MRL dimension; null = the model's full dimension.")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N (transformers backend)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
+    document_instruction: str = DEFAULT_DOCUMENT_INSTRUCTION
+    query_instruction: str = DEFAULT_QUERY_INSTRUCTION
+    max_length: int = Field(8192, ge=256)
+    batch_tokens: int = Field(32768, ge=1024, description="Token budget of one forward batch.")
+    max_batch_size: int = Field(32, ge=1)
+    # HTTP backends
+    url: str | None = Field(None, description="Base URL of the sglang/vllm server.")
+    api_key: str | None = None
+    served_model: str | None = Field(None, description="Model name the server serves; default = model.")
+    timeout_s: float = Field(120.0, gt=0)
+    retries: int = Field(3, ge=0)
+    concurrency: int = Field(4, ge=1)
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path | None = Field(None, description="Embedded Qdrant folder; null = <data_dir>/qdrant.")
+    url: str | None = Field(None, description="Qdrant server/cluster URL; set to leave embedded mode.")
+    api_key: str | None = None
+    collection: str = Field("mmsearch", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> StoreSettings:
+        if self.path is not None and self.url is not None:
+            raise ValueError("set store.path (embedded) or store.url (server), not both")
+        return self
+
+
+class IndexSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefetch_dim: int | None = Field(
+        None, ge=32, description="Smaller MRL vector searched first, then rescored on the full vector."
+    )
+    prefetch_limit: int = Field(200, ge=1)
+    quantization: Literal["none", "scalar", "binary"] = "none"
+    rescore: bool = True
+    oversampling: float = Field(2.0, ge=1.0)
+    shard_number: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    upsert_batch: int = Field(64, ge=1)

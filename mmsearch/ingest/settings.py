@@ -1,0 +1,37 @@
+"""The ``ingest:`` section of config.yaml."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The embedding model's pixel limits (Qwen3-VL: patch 16 x merge 2 = factor 32).
+MODEL_MIN_PIXELS = 4 * 32 * 32
+MODEL_MAX_PIXELS = 1800 * 32 * 32
+VIDEO_FRAME_MAX_PIXELS = 768 * 32 * 32
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pdf_dpi: float = Field(144.0, gt=0, le=1200, description="Rasterisation DPI before the pixel cap.")
+    max_pixels: int = Field(
+        MODEL_MAX_PIXELS, ge=MODEL_MIN_PIXELS, description="Cap on width*height of a page/image."
+    )
+    image_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored page/frame images.")
+    max_decode_pixels: int = Field(
+        200_000_000, gt=0, description="Refuse images whose header claims more pixels (bomb guard)."
+    )
+    max_file_mb: float = Field(2048.0, gt=0, description="Files larger than this are skipped with an error.")
+    video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
+    video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
+    video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")
+    video_frame_max_pixels: int = Field(VIDEO_FRAME_MAX_PIXELS, ge=MODEL_MIN_PIXELS)
+    text_chars: int = Field(4000, ge=0, description="Characters of a page's text layer kept.")
+    follow_symlinks: bool = True
+    include_hidden: bool = False
+
+    @model_validator(mode="after")
+    def _frame_budget(self) -> IngestSettings:
+        if self.video_frame_max_pixels > self.max_pixels:
+            raise ValueError("video_frame_max_pixels must not exceed max_pixels")
+        return self

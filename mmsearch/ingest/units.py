@@ -1,0 +1,149 @@
+"""The things ingest produces: one unit per PDF page, image, or video segment.
+
+Units are frozen and carry their media in memory (PIL images), so the embedding path never re-decodes
+a file. Identity is content-based: ``content_hash`` = sha256(source bytes' sha256 + ":" + locator), and
+``id`` is a UUID5 of it, so the same page of the same bytes is always the same point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import Image
+
+Modality = Literal["page", "image", "video"]
+SourceKind = Literal["pdf", "image", "video"]
+
+# Fixed namespace for every id mmsearch derives (documents and units). Never change it: ids would move.
+NAMESPACE = uuid.UUID("8f4b2a8e-5d0c-4c55-9a53-3f6a1f0e7b21")
+
+
+def doc_id_for(path: str) -> str:
+    """A document's id: stable for a path across edits, so a changed file replaces its old points."""
+    return str(uuid.uuid5(NAMESPACE, "doc:" + path))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file as it was read: where, which bytes, and what kind of thing it is."""
+
+    path: str  # absolute, symlinks resolved
+    sha256: str  # hex digest of the file's bytes
+    size: int
+    mtime: float
+    kind: SourceKind
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id_for(self.path)
+
+
+@dataclass(frozen=True, eq=False)
+class _Unit:
+    source: Source
+
+    @property
+    def locator(self) -> str:  # overridden by each unit type
+        raise NotImplementedError
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(f"{self.source.sha256}:{self.locator}".encode()).hexdigest()
+
+    @property
+    def id(self) -> str:
+        return str(uuid.uuid5(NAMESPACE, self.content_hash))
+
+    @property
+    def doc_id(self) -> str:
+        return self.source.doc_id
+
+    @property
+    def media_dir(self) -> str:
+        """Folder, relative to ``data_dir``, holding this unit's stored images."""
+        return f"media/{self.doc_id[:2]}/{self.doc_id}"
+
+
+@dataclass(frozen=True, eq=False)
+class PageUnit(_Unit):
+    """One PDF page rasterised within the pixel budget, plus its text layer."""
+
+    page: int  # 1-based
+    page_count: int
+    width_pt: float
+    height_pt: float
+    text: str
+    image: Image.Image  # RGB, at model resolution
+
+    modality: Modality = "page"
+
+    @property
+    def locator(self) -> str:
+        return f"page={self.page}"
+
+    @property
+    def media_paths(self) -> tuple[str, ...]:
+        return (f"{self.media_dir}/p{self.page:05d}-{self.id[:8]}.jpg",)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageUnit(_Unit):
+    """One image file: EXIF orientation applied, RGB, scaled down into the pixel budget."""
+
+    image: Image.Image
+    original_size: tuple[int, int]  # (width, height) before any scaling
+
+    modality: Modality = "image"
+
+    @property
+    def locator(self) -> str:
+        return "image"
+
+    @property
+    def text(self) -> str:
+        return ""
+
+    @property
+    def media_paths(self) -> tuple[str, ...]:
+        return (f"{self.media_dir}/image-{self.id[:8]}.jpg",)
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentUnit(_Unit):
+    """A stretch of video [t_start, t_end) seconds, sampled at ``fps`` into ``frames``."""
+
+    index: int  # 0-based segment number
+    t_start: float
+    t_end: float
+    fps: float  # the real sampling rate of ``frames`` (frames per second of video time)
+    frames: tuple[Image.Image, ...]
+    frame_times: tuple[float, ...]  # seconds from the start of the video, one per frame
+    duration: float  # of the whole video
+
+    modality: Modality = "video"
+
+    @property
+    def locator(self) -> str:
+        return f"segment={self.index}"
+
+    @property
+    def text(self) -> str:
+        return ""
+
+    @property
+    def image(self) -> Image.Image:
+        """The preview frame (the middle one) shown on result cards."""
+        return self.frames[len(self.frames) // 2]
+
+    @property
+    def media_paths(self) -> tuple[str, ...]:
+        """One stored JPEG per sampled frame; the reranker sees exactly these frames."""
+        return tuple(
+            f"{self.media_dir}/s{self.index:04d}-{self.id[:8]}/f{i:03d}.jpg" for i in range(len(self.frames))
+        )
+
+
+Unit = PageUnit | ImageUnit | SegmentUnit
