@@ -1,0 +1,87 @@
+"""The one entry point: a file → its ``Source`` and a lazy iterator of units.
+
+``read_file`` = ``identify`` (stat, size limits, sha256 streamed in 1 MiB chunks, content sniffing) then
+``read_units`` (checks what can be checked up front — a PDF's password, truncation and page count, an
+image's header and pixels, a video's container — and returns the units as an iterator that
+renders/decodes on demand). Callers that may skip a file (the manifest says its bytes are done) call
+the two halves themselves and skip the opening.
+
+Every failure is an ``IngestError`` subclass whose message starts with the file's name; failures of
+one page or one stretch of video surface while iterating, also as ``IngestError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from stat import S_ISREG
+
+from mmsearch.errors import IngestError, UnsupportedFile
+from mmsearch.ingest import image, pdf, video
+from mmsearch.ingest.settings import IngestSettings
+from mmsearch.ingest.sniff import HEAD_BYTES, sniff, sniff_file
+from mmsearch.ingest.units import Source, Unit
+
+CHUNK = 1 << 20
+
+
+def read_file(path: Path, settings: IngestSettings) -> tuple[Source, Iterator[Unit]]:
+    """Read ``path`` into its ``Source`` and units. Raises ``IngestError`` (see module docstring)."""
+    source = identify(path, settings)
+    return source, read_units(source, settings)
+
+
+def identify(path: Path, settings: IngestSettings) -> Source:
+    """Stat, size-check, hash and sniff ``path``, without opening it as a document: enough to ask
+    the manifest whether these bytes are already done before paying for ``read_units``."""
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+        if not S_ISREG(stat.st_mode):
+            raise UnsupportedFile(f"{path.name}: not a regular file")
+        check_size(path.name, stat.st_size, settings)
+        head, digest = _head_and_hash(path)
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+    fmt = sniff(head, path.name)
+    return Source(str(path), digest, stat.st_size, stat.st_mtime, fmt.kind)
+
+
+def read_units(source: Source, settings: IngestSettings) -> Iterator[Unit]:
+    """Open ``source`` (checking what can be checked up front) and return its units, lazily."""
+    path = Path(source.path)
+    try:
+        fmt = sniff_file(path)
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+    if fmt.kind != source.kind:
+        raise IngestError(f"{path.name}: changed while being read (was {source.kind}, now {fmt.kind}); retry")
+    if fmt.kind == "pdf":
+        return pdf.pages(pdf.open_pdf(path), source, settings)
+    if fmt.kind == "image":
+        return image.read_image(path, source, fmt.name, settings)
+    return video.segments(path, source, video.probe(path), settings)
+
+
+def check_size(name: str, size: int, settings: IngestSettings) -> None:
+    """Refuse empty files and files over ``max_file_mb``."""
+    if size == 0:
+        raise UnsupportedFile(f"{name}: the file is empty (0 bytes)")
+    limit = settings.max_file_mb * 1024 * 1024
+    if size > limit:
+        raise UnsupportedFile(
+            f"{name}: {size / 1024 / 1024:,.1f} MB is over ingest.max_file_mb ({settings.max_file_mb:g} MB); "
+            "raise the limit to include it"
+        )
+
+
+def _head_and_hash(path: Path) -> tuple[bytes, str]:
+    digest = hashlib.sha256()
+    head = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if not head:
+                head = chunk[:HEAD_BYTES]
+            digest.update(chunk)
+    return head, digest.hexdigest()

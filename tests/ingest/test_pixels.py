@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from qwen_vl_utils.vision_process import smart_resize
+
+from mmsearch.errors import UnsupportedFile
+from mmsearch.ingest.pixels import GRID, fit_size, resize
+from mmsearch.ingest.settings import MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_FRAME_MAX_PIXELS
+
+SIZES = [
+    (1, 1),
+    (10, 7),
+    (100, 75),
+    (320, 240),
+    (1190, 1684),
+    (1684, 1190),
+    (4000, 6000),
+    (12000, 80),
+    (600, 4),
+]
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize("budget", [MODEL_MAX_PIXELS, VIDEO_FRAME_MAX_PIXELS, 64 * GRID * GRID])
+def test_matches_qwen_smart_resize_so_the_model_resizes_nothing(width: int, height: int, budget: int) -> None:
+    h, w = smart_resize(height, width, factor=32, min_pixels=MODEL_MIN_PIXELS, max_pixels=budget)
+    got = fit_size(width, height, budget, name="x")
+    if h == 0:  # smart_resize floors a very thin side to nothing; we keep one cell and shorten the other
+        assert got[1] == GRID and got[0] * got[1] <= budget
+    else:
+        assert got == (w, h)
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_result_is_on_the_grid_and_within_budget(width: int, height: int) -> None:
+    w, h = fit_size(width, height, MODEL_MAX_PIXELS, name="x")
+    assert w % GRID == 0 and h % GRID == 0
+    assert MODEL_MIN_PIXELS <= w * h <= MODEL_MAX_PIXELS
+    # and the model's own resize of the result is the identity
+    assert smart_resize(h, w, factor=32, min_pixels=MODEL_MIN_PIXELS, max_pixels=MODEL_MAX_PIXELS) == (h, w)
+
+
+def test_extreme_aspect_ratio_is_refused_by_name() -> None:
+    with pytest.raises(
+        UnsupportedFile, match=r"banner\.png: aspect ratio 250:1 exceeds the model's limit of 200:1"
+    ):
+        fit_size(25000, 100, MODEL_MAX_PIXELS, name="banner.png")
+
+
+def test_no_area_is_refused() -> None:
+    with pytest.raises(UnsupportedFile, match="has no area"):
+        fit_size(0, 100, MODEL_MAX_PIXELS, name="x")
+
+
+def test_smallest_budget_still_holds_with_a_one_cell_short_side() -> None:
+    w, h = fit_size(199 * 5, 5, MODEL_MIN_PIXELS, name="x")
+    assert w * h <= MODEL_MIN_PIXELS and h == GRID
+
+
+def test_resize_hits_the_exact_size() -> None:
+    image = Image.new("RGB", (1001, 333), (10, 20, 30))
+    assert resize(image, (320, 96)).size == (320, 96)
+    assert resize(image, (1001, 333)) is image
