@@ -7,6 +7,7 @@
      │    └── CorruptFile       looks like a supported type but cannot be decoded (or is encrypted)
      ├── ModelNotFound          no embedding/reranker model at the configured id or path
      ├── EmbedderError          the embedding model or server failed
+     │    └── UnprocessableInput  one item's media/text cannot be embedded (a per-file failure)
      ├── StoreError             the vector store refused or failed
      │    ├── DimensionMismatch the collection was built with another model or dimension
      │    └── StoreLocked       another process holds the embedded store
@@ -49,6 +50,10 @@ class EmbedderError(MmsearchError):
 
 class ModelNotFound(MmsearchError):
     code = "model_not_found"
+
+
+class UnprocessableInput(EmbedderError):
+    code = "unprocessable_input"
 
 
 class StoreError(MmsearchError):

@@ -1,0 +1,67 @@
+"""Shared fixtures. Tests never reach the Hugging Face hub: models are tiny random Qwen3-VL checkpoints
+built offline by ``scripts/make_tiny_models.py``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Set before transformers / huggingface_hub are imported anywhere, so no test can try the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+BUILDER = REPO / "scripts" / "make_tiny_models.py"
+
+
+def _load_builder() -> Callable[[Path], None]:
+    spec = importlib.util.spec_from_file_location("make_tiny_models", BUILDER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    build: Callable[[Path], None] = module.build_tiny_models
+    return build
+
+
+def _is_built(root: Path) -> bool:
+    """Built, complete, and by the current recipe (a cache from an older script is rebuilt)."""
+    recipe = root / "RECIPE"
+    current = hashlib.sha256(BUILDER.read_bytes()).hexdigest()
+    return recipe.is_file() and recipe.read_text().strip() == current
+
+
+def _build_into(root: Path) -> None:
+    """Build next to ``root`` and move into place, so a half-written cache is never reused."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=root.parent))
+    try:
+        _load_builder()(staging)
+        if root.exists():
+            shutil.rmtree(root)
+        staging.rename(root)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with ``embedding/`` and ``reranker/`` tiny Qwen3-VL checkpoints.
+
+    Built once per session into a pytest temp dir, or reused from ``$MMSEARCH_TINY_MODELS`` when set
+    (built there first if missing)."""
+    cached = os.environ.get("MMSEARCH_TINY_MODELS")
+    root = Path(cached) if cached else tmp_path_factory.mktemp("tiny_models") / "models"
+    if not _is_built(root):
+        _build_into(root)
+    return root
