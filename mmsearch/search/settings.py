@@ -27,6 +27,7 @@ class RerankerSettings(BaseModel):
     served_model: str | None = None
     timeout_s: float = Field(120.0, gt=0)
     retries: int = Field(2, ge=0)
+    concurrency: int = Field(4, ge=1, description="Requests in flight at once to the vllm/sglang server.")
 
 
 class SearchSettings(BaseModel):

@@ -1,0 +1,143 @@
+"""Qwen3-VL-Embedding served by vLLM (``vllm serve <model> --runner pooling``), over HTTP.
+
+One request per item to vLLM's chat form of ``POST /v1/embeddings`` (``EmbeddingChatRequest``,
+vllm-project/vllm ``vllm/entrypoints/pooling/embed/protocol.py``; fields from
+``vllm/entrypoints/pooling/base/protocol.py``), so the server renders the model's own chat template:
+
+    {"model": <served model>,
+     "messages": [{"role": "system", "content": [{"type": "text", "text": <instruction>}]},
+                  {"role": "user", "content": [video_url, image_url..., text]}],
+     "add_generation_prompt": true, "add_special_tokens": true, "encoding_format": "float",
+     "mm_processor_kwargs": {"do_resize": false}}
+
+- The messages are the official ones (:func:`mmsearch.index.qwen_prompt.embedding_messages`: normalised
+  instruction, videos → images → text, ``NULL`` when empty) with the media already resized the official
+  way and sent losslessly (:mod:`mmsearch.index.media_encoding`). ``do_resize: false`` is how the official
+  code calls the processor; the images are already multiples of 32.
+- ``add_generation_prompt: true`` ends the prompt with ``<|im_start|>assistant\\n``, whose ``\\n`` vLLM's
+  ``LAST`` pooler reads, exactly as the official code pools. (An empty assistant turn with
+  ``continue_final_message`` renders the same on current transformers, but transformers releases that cut
+  the final message with ``rindex`` leave ``<|im_end|>\\n`` after an empty one and move the pooled token.)
+- Plain ``input`` strings would skip the chat template and give other vectors; they are never sent.
+- vLLM L2-normalises (``use_activation`` default). MRL is done here (:func:`embedder.mrl`), not with the
+  server's ``dimensions``, which vLLM only accepts for checkpoints it knows to be Matryoshka; cutting the
+  normalised vector then renormalising gives the same result.
+- Only one conversation per request: batched ``messages`` exist only in the newest vLLM. Throughput comes
+  from ``embedding.concurrency`` requests in flight, which vLLM batches on the GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import httpx
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from mmsearch.errors import EmbedderError
+from mmsearch.index import qwen_prompt
+from mmsearch.index.embedder import describe, mrl
+from mmsearch.index.http_client import JsonClient, stack_rows
+from mmsearch.index.inputs import Content
+from mmsearch.index.media_encoding import openai_parts
+from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION, EmbeddingSettings
+
+log = logging.getLogger(__name__)
+
+PATH = "/v1/embeddings"
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    index: int
+    embedding: list[FiniteFloat] = Field(min_length=1)
+
+
+class _Answer(BaseModel):
+    """``EmbeddingResponse`` (vllm ``embed/protocol.py``): what we read of it."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: list[_Data]
+
+
+ANSWER = TypeAdapter(_Answer)
+
+
+class VLLMEmbedder:
+    """Embeds through a vLLM server at ``embedding.url``; ``dim`` is the output size after MRL."""
+
+    def __init__(self, settings: EmbeddingSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.model_id = settings.model
+        self.served_model = settings.served_model or settings.model
+        self.client = JsonClient(
+            settings.url,
+            server="vLLM embedding server",
+            setting="embedding.url",
+            error=EmbedderError,
+            api_key=settings.api_key,
+            timeout_s=settings.timeout_s,
+            retries=settings.retries,
+            concurrency=settings.concurrency,
+            transport=transport,
+        )
+        self._full_dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """``embedding.dim``, or the server's full dimension (asked once, with a one-word request)."""
+        if self.settings.dim is not None:
+            return self.settings.dim
+        if self._full_dim is None:
+            self._raw([Content(text=qwen_prompt.NULL_TEXT)], DEFAULT_DOCUMENT_INSTRUCTION)
+        assert self._full_dim is not None
+        return self._full_dim
+
+    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return mrl(self._raw(items, instruction), self.settings.dim)
+
+    def request(self, index: int, item: Content, instruction: str) -> dict[str, Any]:
+        """The JSON body for one item."""
+        system, user = qwen_prompt.embedding_messages(item, instruction)
+        try:
+            parts = openai_parts(user["content"])
+        except ValueError as exc:
+            raise EmbedderError(f"item {index} ({describe(item)}): {exc}") from exc
+        return {
+            "model": self.served_model,
+            "messages": [system, {"role": "user", "content": parts}],
+            "add_generation_prompt": True,
+            "add_special_tokens": True,
+            "encoding_format": "float",
+            "mm_processor_kwargs": {"do_resize": False},
+        }
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _raw(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        """Full-dimension unit vectors, one request per item, ``concurrency`` at a time."""
+        bodies = [self.request(i, item, instruction) for i, item in enumerate(items)]
+        answers = [self.client.check(PATH, a, ANSWER) for a in self.client.post_all(PATH, bodies)]
+        rows = []
+        for index, answer in enumerate(answers):
+            if len(answer.data) != 1:
+                raise EmbedderError(
+                    f"{self.client.server} at {self.client.base_url} returned {len(answer.data)} embeddings "
+                    f"for item {index} ({describe(items[index])}); expected 1"
+                )
+            rows.append(answer.data[0].embedding)
+        return self._matrix(rows)
+
+    def _matrix(self, rows: list[list[float]]) -> np.ndarray:
+        try:
+            matrix = stack_rows(rows, self._full_dim, f"{self.client.server} at {self.client.base_url}")
+        except ValueError as exc:
+            raise EmbedderError(f"{exc}; is it serving {self.served_model}?") from exc
+        self._full_dim = matrix.shape[1]
+        return matrix

@@ -1,0 +1,673 @@
+"""Loopback stand-ins for vLLM and SGLang, to test the HTTP backends end to end without a GPU.
+
+Each fake is a real HTTP server (uvicorn in a thread, 127.0.0.1, a port the OS picks) that
+
+- validates every request body with pydantic models mirroring the real server's protocol classes field for
+  field (names, types, defaults; sources cited on each class), with ``extra="forbid"``: stricter than the
+  real servers, which ignore unknown fields (vLLM logs them), so a misspelt or invented field fails the
+  request with HTTP 400 here instead of being silently dropped there;
+- computes its answer with the tiny Qwen3-VL checkpoint from exactly what it received, the way the server
+  would: it renders the prompt (vLLM: the model's chat template over the received ``messages``, or the
+  reranker score template; SGLang: the prompt text as sent, or its reranker template), decodes the media
+  from the data URLs, runs the processor with the server's settings (``do_resize`` unless the request turns
+  it off) and pools / scores. So a wrong template, wrong media or a wrong field on the client side gives
+  other vectors or scores, or an error, and the client tests fail;
+- answers in the server's response shape;
+- can be scripted to misbehave first (:class:`Reply`: a status, a body, a delay) and records every body.
+
+Idealised on purpose, and documented in docs/serving.md: videos are taken whole (all decoded frames at the
+container's rate, not re-sampled), which is what vLLM does when launched with
+``--media-io-kwargs '{"video": {"num_frames": -1}}'``; SGLang re-samples at its configured fps. And the
+SGLang reranker's yes/no probabilities come from the full softmax, which equals SGLang's top-50 logprob
+lookup whenever both labels are in the top 50 (always, for the trained reranker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+
+IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+VIDEO_PLACEHOLDER = "<|vision_start|><|video_pad|><|vision_end|>"
+RERANK_SYSTEM = (
+    "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
+    'Note that the answer can only be "yes" or "no".'
+)
+RERANK_DEFAULT_INSTRUCTION = "Given a search query, retrieve relevant candidates that answer the query."
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- content parts (vLLM vllm/entrypoints/chat_utils.py + openai.types.chat; SGLang protocol.py) -------
+
+
+class ImageURL(Strict):
+    url: str
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
+class VideoURL(Strict):
+    url: str
+
+
+class TextPart(Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(Strict):
+    """vLLM: ``ChatCompletionContentPartImageParam`` (+ optional ``uuid``)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+    uuid: str | None = None
+
+
+class VideoPart(Strict):
+    """vLLM: ``ChatCompletionContentPartVideoParam`` (+ optional ``uuid``)."""
+
+    type: Literal["video_url"]
+    video_url: VideoURL
+    uuid: str | None = None
+
+
+Part = Annotated[TextPart | ImagePart | VideoPart, Field(discriminator="type")]
+
+
+class SGLangImagePart(Strict):
+    """SGLang ``ChatCompletionMessageContentImagePart``."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+    modalities: Literal["image", "multi-images", "video"] | None = "image"
+
+
+class SGLangVideoPart(Strict):
+    """SGLang ``ChatCompletionMessageContentVideoPart``."""
+
+    type: Literal["video_url"]
+    video_url: VideoURL
+
+
+SGLangPart = Annotated[TextPart | SGLangImagePart | SGLangVideoPart, Field(discriminator="type")]
+
+
+class ChatMessage(Strict):
+    """vLLM ``CustomChatCompletionMessageParam`` (the fields a pooling request can use)."""
+
+    role: str
+    content: str | list[Part] | None = None
+    name: str | None = None
+
+
+# --- vLLM requests -------------------------------------------------------------------------------------
+
+
+class VLLMPoolingBasic(Strict):
+    """vllm ``vllm/entrypoints/pooling/base/protocol.py`` ``PoolingBasicRequestMixin``."""
+
+    model: str | None = None
+    user: str | None = None
+    truncate_prompt_tokens: Annotated[int, Field(ge=-1)] | None = None
+    padding: Literal["max_length", "do_not_pad"] | None = None
+    truncation_side: Literal["left", "right"] | None = None
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    priority: int = 0
+    mm_processor_kwargs: dict[str, Any] | None = None
+    cache_salt: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class VLLMEmbeddingChatRequest(VLLMPoolingBasic):
+    """vllm ``vllm/entrypoints/pooling/embed/protocol.py`` ``EmbeddingChatRequest`` = PoolingBasic +
+    ``ChatRequestMixin`` + ``EmbedRequestMixin`` (base/protocol.py)."""
+
+    messages: list[ChatMessage]
+    add_generation_prompt: bool = False
+    continue_final_message: bool = False
+    add_special_tokens: bool = False
+    chat_template: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    media_io_kwargs: dict[str, dict[str, Any]] | None = None
+    encoding_format: Literal["float", "base64", "bytes"] = "float"
+    embed_dtype: str = "float32"
+    endianness: Literal["native", "big", "little"] = "native"
+    dimensions: int | None = None
+    use_activation: bool | None = None
+
+    @field_validator("continue_final_message")
+    @classmethod
+    def _not_both(cls, value: bool, info: Any) -> bool:
+        if value and info.data.get("add_generation_prompt"):
+            raise ValueError("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+        return value
+
+
+class ScoreMultiModal(Strict):
+    """vllm ``vllm/entrypoints/pooling/scoring/typing.py`` ``ScoreMultiModalParam``."""
+
+    content: list[Part]
+
+
+ScoreInput = str | ScoreMultiModal
+
+
+class VLLMRerankRequest(VLLMPoolingBasic):
+    """vllm ``vllm/entrypoints/pooling/scoring/protocol.py`` ``RerankRequest`` (+ ``ScoringRequestMixin``,
+    ``ClassifyRequestMixin``)."""
+
+    use_activation: bool | None = None
+    max_tokens_per_query: int = 0
+    max_tokens_per_doc: int = 0
+    instruction: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    query: ScoreInput
+    documents: ScoreInput | list[ScoreInput]
+    top_n: int = Field(default=0, ge=0)
+
+
+# --- SGLang requests -----------------------------------------------------------------------------------
+
+
+class SGLangEncodeRequest(Strict):
+    """sglang ``python/sglang/srt/managers/io_struct.py`` ``EmbeddingReqInput`` (+ ``BaseReq``)."""
+
+    text: list[list[str]] | list[str] | str | None = None
+    image_data: Any = None
+    video_data: Any = None
+    audio_data: Any = None
+    input_ids: list[list[int]] | list[int] | None = None
+    embed_override_token_id: int | None = None
+    embed_overrides: Any = None
+    positional_embed_overrides: Any = None
+    sampling_params: list[dict[str, Any]] | dict[str, Any] | None = None
+    input_embeds: Any = None
+    log_metrics: bool = True
+    modalities: list[str] | None = None
+    is_cross_encoder_request: bool = False
+    priority: int | None = None
+    routing_key: str | None = None
+    background: bool = False
+    external_trace_header: dict[str, Any] | None = None
+    received_time: float | None = None
+    dimensions: int | None = None
+    lora_path: list[str | None] | str | None = None
+    lora_id: list[str | None] | str | None = None
+    rid: list[str] | str | None = None
+    http_worker_ipc: str | None = None
+
+
+RerankContent = str | list[SGLangPart]
+
+
+class SGLangRerankRequest(Strict):
+    """sglang ``python/sglang/srt/entrypoints/openai/protocol.py`` ``V1RerankReqInput``."""
+
+    query: RerankContent
+    documents: list[RerankContent]
+    instruct: str | None = None
+    top_n: int | None = None
+    return_documents: bool = True
+
+    @field_validator("top_n")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("Value error, parameter top_n should be larger than 0.")
+        return value
+
+
+# --- media ---------------------------------------------------------------------------------------------
+
+
+def data_url_bytes(url: str) -> tuple[str, bytes]:
+    """``(mime type, payload)`` of a base64 data URL; anything else is refused (no network here)."""
+    if not url.startswith("data:") or ";base64," not in url:
+        raise ValueError(f"only base64 data URLs are served here, got {url[:40]!r}")
+    head, payload = url[5:].split(",", 1)
+    return head.split(";", 1)[0], base64.b64decode(payload, validate=True)
+
+
+def decode_image(url: str) -> Image.Image:
+    _, payload = data_url_bytes(url)
+    with Image.open(io.BytesIO(payload)) as image:
+        return image.convert("RGB")
+
+
+def decode_video(url: str) -> tuple[np.ndarray, float]:
+    """All frames ``[T, H, W, 3]`` uint8 and the stream's average rate."""
+    import av
+
+    _, payload = data_url_bytes(url)
+    with av.open(io.BytesIO(payload), mode="r") as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        rate = stream.average_rate or stream.guessed_rate
+    if not frames or rate is None:
+        raise ValueError("the video has no frames or no frame rate")
+    return np.stack(frames), float(rate)
+
+
+@dataclass
+class Media:
+    images: list[Image.Image] = field(default_factory=list)
+    videos: list[tuple[np.ndarray, float]] = field(default_factory=list)
+
+    def add(self, part: Any) -> str:
+        """Decode one image/video part; returns its placeholder."""
+        if part.type == "image_url":
+            self.images.append(decode_image(part.image_url.url))
+            return IMAGE_PLACEHOLDER
+        self.videos.append(decode_video(part.video_url.url))
+        return VIDEO_PLACEHOLDER
+
+
+# --- the tiny models, run the way the servers run them ---------------------------------------------------
+
+
+class TinyModel:
+    """Processor + tiny Qwen3-VL checkpoint; one forward pass per prompt, as a server sees it."""
+
+    def __init__(self, folder: Path, reranker: bool) -> None:
+        from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLModel
+
+        self.processor = AutoProcessor.from_pretrained(folder)
+        cls = Qwen3VLForConditionalGeneration if reranker else Qwen3VLModel
+        self.model = cls.from_pretrained(folder, dtype=torch.float32).eval()
+        self.lock = threading.Lock()
+
+    def inputs(self, prompt: str, media: Media, do_resize: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt", "do_resize": do_resize}
+        if media.images:
+            kwargs["images"] = media.images
+        if media.videos:
+            kwargs["videos"] = [torch.from_numpy(f).permute(0, 3, 1, 2) for f, _ in media.videos]
+            kwargs["video_metadata"] = [_metadata(len(f), fps) for f, fps in media.videos]
+            kwargs["do_sample_frames"] = False
+        return dict(self.processor(**kwargs))
+
+    def last_hidden(self, prompt: str, media: Media, do_resize: bool) -> torch.Tensor:
+        inputs = self.inputs(prompt, media, do_resize)
+        with self.lock, torch.no_grad():
+            body = self.model.model if hasattr(self.model, "lm_head") else self.model
+            return body(**inputs).last_hidden_state[0, -1].float()
+
+    def embedding(self, prompt: str, media: Media, do_resize: bool) -> list[float]:
+        """LAST pooling + L2 normalisation (vLLM's and SGLang's pooler for this model)."""
+        return F.normalize(self.last_hidden(prompt, media, do_resize), dim=-1).tolist()
+
+    def yes_no_logits(self, prompt: str, media: Media, do_resize: bool) -> tuple[float, float]:
+        hidden = self.last_hidden(prompt, media, do_resize)
+        head = self.model.lm_head.weight.detach().float()
+        vocab = self.processor.tokenizer.get_vocab()
+        return float(hidden @ head[vocab["yes"]]), float(hidden @ head[vocab["no"]])
+
+    def all_logits(self, prompt: str, media: Media, do_resize: bool) -> torch.Tensor:
+        hidden = self.last_hidden(prompt, media, do_resize)
+        return self.model.lm_head.weight.detach().float() @ hidden
+
+
+def _metadata(frames: int, fps: float) -> dict[str, Any]:
+    """What a server derives from a decoded file: frames numbered from 0 at the container's rate."""
+    return {
+        "fps": fps,
+        "frames_indices": list(range(frames)),
+        "total_num_frames": frames,
+        "duration": frames / fps,
+    }
+
+
+@lru_cache(maxsize=4)
+def tiny_model(folder: str, reranker: bool) -> TinyModel:
+    return TinyModel(Path(folder), reranker)
+
+
+# --- prompts the way each server builds them -------------------------------------------------------------
+
+
+def vllm_chat_prompt(model: TinyModel, req: VLLMEmbeddingChatRequest) -> tuple[str, Media]:
+    """vLLM's chat path: parts → the model's chat template items (image/video placeholders), in order."""
+    media, conversation = Media(), []
+    for message in req.messages:
+        content = message.content
+        if isinstance(content, list):
+            items = []
+            for part in content:
+                if part.type == "text":
+                    items.append({"type": "text", "text": part.text})
+                else:
+                    media.add(part)
+                    items.append({"type": "image" if part.type == "image_url" else "video"})
+            content = items  # type: ignore[assignment]
+        conversation.append({"role": message.role, "content": content})
+    prompt = model.processor.apply_chat_template(
+        conversation,
+        tokenize=False,
+        add_generation_prompt=req.add_generation_prompt,
+        continue_final_message=req.continue_final_message,
+        **(req.chat_template_kwargs or {}),
+    )
+    return prompt, media
+
+
+def vllm_score_side(data: ScoreInput, media: Media) -> str:
+    """vllm ``_parse_score_content`` + ``_get_full_multimodal_text_prompt`` (``interleave_strings=False``,
+    separator ``""``): all placeholders first, grouped by modality in order of first appearance, then the
+    texts joined by newlines."""
+    parts = [TextPart(type="text", text=data)] if isinstance(data, str) else data.content
+    by_modality: dict[str, list[str]] = {}
+    texts = []
+    for part in parts:
+        if part.type == "text":
+            texts.append(part.text)
+        else:
+            by_modality.setdefault(part.type, []).append(media.add(part))
+    return "".join([p for group in by_modality.values() for p in group] + ["\n".join(texts)])
+
+
+def vllm_rerank_prompt(req: VLLMRerankRequest, document: ScoreInput) -> tuple[str, Media]:
+    """vllm ``examples/pooling/score/template/qwen3_vl_reranker.jinja`` over messages
+    ``[{"role": "query", ...}, {"role": "document", ...}]``; ``instruction`` from ``chat_template_kwargs``
+    (where ``RerankRequest`` folds its ``instruction`` field), empty → the default."""
+    media = Media()
+    query = vllm_score_side(req.query, media)
+    doc = vllm_score_side(document, media)
+    kwargs = dict(req.chat_template_kwargs or {})
+    if req.instruction is not None:
+        kwargs.setdefault("instruction", req.instruction)
+    instruction = kwargs.get("instruction") or RERANK_DEFAULT_INSTRUCTION
+    return _rerank_prompt(instruction, query, doc), media
+
+
+def sglang_rerank_side(data: RerankContent, media: Media) -> str:
+    """sglang ``examples/chat_template/qwen3_vl_reranker.jinja``: each part in order, no separators."""
+    if isinstance(data, str):
+        return data
+    return "".join(part.text if part.type == "text" else media.add(part) for part in data)
+
+
+def sglang_rerank_prompt(req: SGLangRerankRequest, document: RerankContent) -> tuple[str, Media]:
+    media = Media()
+    query = sglang_rerank_side(req.query, media)
+    doc = sglang_rerank_side(document, media)
+    return _rerank_prompt(req.instruct or RERANK_DEFAULT_INSTRUCTION, query, doc), media
+
+
+def _rerank_prompt(instruction: str, query: str, document: str) -> str:
+    return (
+        f"<|im_start|>system\n{RERANK_SYSTEM}<|im_end|>\n<|im_start|>user\n<Instruct>: {instruction}"
+        f"<Query>:{query}\n<Document>:{document}<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+# --- scripted misbehaviour -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer served instead of the real one: ``status`` with ``json`` (or ``text``) after
+    ``delay_s``; ``passthrough=True`` only delays, then answers normally."""
+
+    status: int = 200
+    json: Any = None
+    text: str | None = None
+    delay_s: float = 0.0
+    passthrough: bool = False
+
+
+@dataclass
+class Recorder:
+    bodies: list[Any] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    script: deque[Reply] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def intercept(self, body: Any, headers: dict[str, str]) -> Response | None:
+        with self.lock:
+            self.bodies.append(body)
+            self.headers.append(headers)
+            reply = self.script.popleft() if self.script else None
+        if reply is None:
+            return None
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        if reply.passthrough:
+            return None
+        if reply.text is not None:
+            return PlainTextResponse(reply.text, status_code=reply.status)
+        return JSONResponse(reply.json, status_code=reply.status)
+
+
+def _vllm_error(message: str, status: int = 400) -> JSONResponse:
+    """vLLM ``ErrorResponse``: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind = "BadRequestError" if status == 400 else "InternalServerError"
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": status}}, status)
+
+
+def _sglang_error(message: str, status: int = 400) -> JSONResponse:
+    """SGLang ``ErrorResponse``: ``{"object": "error", "message", "type", "param", "code"}``."""
+    body = {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": status}
+    return JSONResponse(body, status)
+
+
+Handler = Callable[[Any], Any]
+
+
+def _route(
+    app: FastAPI,
+    path: str,
+    recorder: Recorder,
+    schema: type[BaseModel],
+    handler: Handler,
+    error: Callable[[str], JSONResponse],
+) -> None:
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return error("request body is not JSON")
+        scripted = await recorder.intercept(body, dict(request.headers))
+        if scripted is not None:
+            return scripted
+        try:
+            parsed = schema.model_validate(body)
+        except ValidationError as exc:
+            return error(str(exc))
+        try:
+            return JSONResponse(await run_in_threadpool(handler, parsed))
+        except (TypeError, ValueError) as exc:
+            return error(str(exc))
+
+    app.add_api_route(path, endpoint, methods=["POST"])
+
+
+# --- the apps ------------------------------------------------------------------------------------------
+
+
+def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
+    app = FastAPI()
+    model = tiny_model(str(model_dir), reranker)
+
+    def embed(req: VLLMEmbeddingChatRequest) -> dict[str, Any]:
+        prompt, media = vllm_chat_prompt(model, req)
+        do_resize = bool((req.mm_processor_kwargs or {}).get("do_resize", True))
+        vector = model.embedding(prompt, media, do_resize)
+        return {
+            "id": f"embd-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": req.model,
+            "data": [{"index": 0, "object": "embedding", "embedding": vector}],
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }
+
+    def rerank(req: VLLMRerankRequest) -> dict[str, Any]:
+        documents = req.documents if isinstance(req.documents, list) else [req.documents]
+        do_resize = bool((req.mm_processor_kwargs or {}).get("do_resize", True))
+        results: list[dict[str, Any]] = []
+        for index, document in enumerate(documents):
+            prompt, media = vllm_rerank_prompt(req, document)
+            yes, no = model.yes_no_logits(prompt, media, do_resize)
+            score = 1.0 / (1.0 + float(np.exp(-(yes - no))))  # sigmoid(h · (w_yes − w_no))
+            results.append(
+                {
+                    "index": index,
+                    "document": {
+                        "text": document if isinstance(document, str) else None,
+                        "multi_modal": None,
+                    },
+                    "relevance_score": score,
+                }
+            )
+        results.sort(key=lambda r: r["relevance_score"], reverse=True)
+        top = req.top_n or len(results)
+        return {
+            "id": f"rerank-{uuid.uuid4().hex}",
+            "model": req.model or str(model_dir),
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+            "results": results[:top],
+        }
+
+    if reranker:
+        _route(app, "/rerank", recorder, VLLMRerankRequest, rerank, _vllm_error)
+        _route(app, "/v1/rerank", recorder, VLLMRerankRequest, rerank, _vllm_error)
+    else:
+        _route(app, "/v1/embeddings", recorder, VLLMEmbeddingChatRequest, embed, _vllm_error)
+    return app
+
+
+def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
+    app = FastAPI()
+    model = tiny_model(str(model_dir), reranker)
+
+    def encode(req: SGLangEncodeRequest) -> Any:
+        prompts = req.text if isinstance(req.text, list) else [req.text]
+        out = []
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise TypeError("text must be a prompt string or a list of them")
+            media = Media(
+                images=[decode_image(u) for u in _per_request(req.image_data, i)],
+                videos=[decode_video(u) for u in _per_request(req.video_data, i)],
+            )
+            vector = model.embedding(prompt, media, do_resize=True)  # the checkpoint's processor config
+            out.append({"embedding": vector, "meta_info": {"id": uuid.uuid4().hex, "prompt_tokens": 0}})
+        return out if isinstance(req.text, list) else out[0]
+
+    def rerank(req: SGLangRerankRequest) -> Any:
+        scored = []
+        for index, document in enumerate(req.documents):
+            if req.return_documents and not isinstance(document, str):
+                # RerankResponse.document is Optional[str]: building it from a part list fails.
+                raise ValueError(
+                    "1 validation error for RerankResponse\ndocument\n  Input should be a valid string"
+                )
+            prompt, media = sglang_rerank_prompt(req, document)
+            logprobs = torch.log_softmax(model.all_logits(prompt, media, do_resize=True), dim=-1)
+            vocab = model.processor.tokenizer.get_vocab()
+            p_yes, p_no = float(logprobs[vocab["yes"]].exp()), float(logprobs[vocab["no"]].exp())
+            entry: dict[str, Any] = {"score": p_yes / (p_yes + p_no), "index": index, "meta_info": None}
+            if req.return_documents:
+                entry["document"] = document
+            scored.append(entry)
+        scored.sort(key=lambda e: e["score"], reverse=True)
+        return scored[: req.top_n] if req.top_n else scored
+
+    if reranker:
+        _route(app, "/v1/rerank", recorder, SGLangRerankRequest, rerank, _sglang_error)
+    else:
+        _route(app, "/encode", recorder, SGLangEncodeRequest, encode, _sglang_error)
+    return app
+
+
+def _per_request(data: Any, index: int) -> list[str]:
+    """SGLang's batch media layout: one entry per prompt, each a URL, a list of URLs, or null."""
+    if data is None:
+        return []
+    entry = data[index] if isinstance(data, list) else data
+    if entry is None:
+        return []
+    return list(entry) if isinstance(entry, list) else [entry]
+
+
+# --- running them --------------------------------------------------------------------------------------
+
+
+class FakeServer:
+    """A fake running on 127.0.0.1 in a background thread. ``url`` is its base URL."""
+
+    def __init__(self, kind: Literal["vllm", "sglang"], model_dir: Path, reranker: bool) -> None:
+        self.recorder = Recorder()
+        build = vllm_app if kind == "vllm" else sglang_app
+        app = build(model_dir, self.recorder, reranker)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+    @property
+    def bodies(self) -> list[Any]:
+        return self.recorder.bodies
+
+    def script(self, *replies: Reply) -> None:
+        """Serve these replies, in order, before answering normally again."""
+        self.recorder.script.extend(replies)
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return self.recorder.headers
+
+    def reset(self) -> None:
+        with self.recorder.lock:
+            self.recorder.bodies.clear()
+            self.recorder.headers.clear()
+            self.recorder.script.clear()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (the port was just released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
