@@ -31,9 +31,9 @@ from mmsearch.errors import QueryError, RerankerError
 from mmsearch.index.http_client import JsonClient
 from mmsearch.index.inputs import Content
 from mmsearch.search import rerank_prompt
+from mmsearch.search.http_rerank import scores_by_index, side_parts
 from mmsearch.search.reranker import check_query, check_scores
 from mmsearch.search.settings import RerankerSettings
-from mmsearch.search.vllm_reranker import scores_by_index, side_parts
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mmsearch.errors import QueryError, RerankerError
-from mmsearch.index.embedder import describe
 from mmsearch.index.http_client import JsonClient
 from mmsearch.index.inputs import Content
-from mmsearch.index.media_encoding import openai_parts
 from mmsearch.search import rerank_prompt
+from mmsearch.search.http_rerank import scores_by_index, side_parts
 from mmsearch.search.reranker import check_query, check_scores
 from mmsearch.search.settings import RerankerSettings
 
@@ -60,29 +59,6 @@ class _Answer(BaseModel):
 
 
 ANSWER = TypeAdapter(_Answer)
-
-
-def side_parts(content: Content, role: str, error: type[Exception] = RerankerError) -> list[dict[str, Any]]:
-    """One side (query or document) as OpenAI-style parts: the official side items without their prefix."""
-    try:
-        return openai_parts(rerank_prompt.side_items(content, "")[1:])
-    except ValueError as exc:
-        raise error(f"{role} ({describe(content)}): {exc}") from exc
-
-
-def scores_by_index(
-    indexes: Sequence[int], scores: Sequence[float], expected: int, where: str
-) -> list[float]:
-    """Scores put back in document order; every index in ``range(expected)`` exactly once."""
-    if sorted(indexes) != list(range(expected)):
-        raise RerankerError(
-            f"{where} returned results for documents {sorted(indexes)[:10]} but was sent {expected}; "
-            "each document must be scored exactly once"
-        )
-    ordered = [0.0] * expected
-    for index, score in zip(indexes, scores, strict=True):
-        ordered[index] = score
-    return ordered
 
 
 class VLLMReranker:
