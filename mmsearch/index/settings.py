@@ -39,6 +39,7 @@ class EmbeddingSettings(BaseModel):
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    backend: str = Field("qdrant", description="Vector store backend; qdrant (embedded or server).")
     path: Path | None = Field(None, description="Embedded Qdrant folder; null = <data_dir>/qdrant.")
     url: str | None = Field(None, description="Qdrant server/cluster URL; set to leave embedded mode.")
     api_key: str | None = None

@@ -2,7 +2,9 @@
 
 Units are frozen and carry their media in memory (PIL images), so the embedding path never re-decodes
 a file. Identity is content-based: ``content_hash`` = sha256(source bytes' sha256 + ":" + locator), and
-``id`` is a UUID5 of it, so the same page of the same bytes is always the same point.
+``id`` is a UUID5 of the document id (from the path) and that hash, so the same page of the same bytes
+at the same path is always the same point. The document id is part of it on purpose: two byte-identical
+files at different paths are two documents, and must not overwrite (or, on delete, remove) each other.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class _Unit:
 
     @property
     def id(self) -> str:
-        return str(uuid.uuid5(NAMESPACE, self.content_hash))
+        return str(uuid.uuid5(NAMESPACE, f"{self.doc_id}:{self.content_hash}"))
 
     @property
     def doc_id(self) -> str:

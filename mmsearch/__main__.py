@@ -1,0 +1,5 @@
+"""``python -m mmsearch`` = the ``mmsearch`` command."""
+
+from mmsearch.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""``create_app(settings)``: the FastAPI application — REST API, web page, probes, metrics.
+
+Standing alone, the app owns its parts: a lifespan opens them (store first, then models) and closes
+them at shutdown. ``mmsearch serve`` opens them itself before binding instead, so a locked store or a
+missing model fails with a plain ``Error:`` before any port opens, and closes them after the server
+stops. Auth is checked when the app is
+created: a server that must have keys and has none is refused here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from mmsearch import __version__
+from mmsearch.api import errors
+from mmsearch.api.context import ApiContext
+from mmsearch.api.metrics import MetricsMiddleware
+from mmsearch.api.routes import documents, health, images, search
+from mmsearch.api.services import Services, open_services
+from mmsearch.config import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("mmsearch.api") / "static"
+# The page loads nothing from elsewhere: no CDN, no inline script.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+DESCRIPTION = """Two-stage multimodal search over PDFs (one hit per page), images and videos (one hit per
+segment): Qwen3-VL-Embedding vectors in Qdrant, reranked by Qwen3-VL-Reranker.
+
+Send `Authorization: Bearer <key>` when the server has keys (`GET /v1/info` says whether it does).
+Every error is `{"error": {"code": "...", "message": "..."}}`."""
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The app. Without ``services`` its lifespan opens the parts and closes them at shutdown; with
+    ``services`` it uses those, and whoever opened them closes them."""
+    ctx = ApiContext.create(settings)  # raises ConfigError when keys are required but missing
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        ctx.services = await anyio.to_thread.run_sync(open_services, settings) if owned else services
+        try:
+            yield
+        finally:
+            opened, ctx.services = ctx.services, None
+            if owned and opened is not None:
+                await anyio.to_thread.run_sync(opened.close)
+
+    app = FastAPI(title="mmsearch", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.ctx = ctx
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    for module in (search, images, documents, health):
+        app.include_router(module.router)
+    _web_page(app)
+    if not ctx.keys.required:
+        level = logging.INFO if settings.server.is_loopback else logging.WARNING
+        log.log(
+            level, "auth is off: anyone who can reach %s may search, upload and delete", settings.server.host
+        )
+    return app
+
+
+def _web_page(app: FastAPI) -> None:
+    index = str(STATIC / "index.html")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -1,0 +1,82 @@
+"""What every route reaches through ``request.app.state``: the services and the API's own machinery."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mmsearch.api.auth import Access, KeyRing
+from mmsearch.api.errors import ApiError
+from mmsearch.api.gate import Gate
+from mmsearch.api.metrics import Metrics
+from mmsearch.api.services import Services
+from mmsearch.api.signing import UrlSigner
+from mmsearch.config import Settings
+from mmsearch.index.store import DocumentInfo
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    keys: KeyRing
+    signer: UrlSigner
+    metrics: Metrics
+    searches: Gate
+    services: Services | None = None  # set by the lifespan once the parts are open
+    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
+    documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> ApiContext:
+        server = settings.server
+        return cls(
+            settings=settings,
+            keys=KeyRing(server),
+            signer=UrlSigner(server.url_secret, server.url_ttl_s),
+            metrics=Metrics(),
+            searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
+        )
+
+    def ready_services(self) -> Services:
+        if self.services is None:
+            raise ApiError(503, "starting", "the server is still starting or already stopping; retry shortly",
+                           headers={"Retry-After": "2"})  # fmt: skip
+        return self.services
+
+
+def context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def reader(request: Request) -> ApiContext:
+    """Dependency: a read key (or open server) is needed."""
+    ctx = context(request)
+    ctx.keys.check(request, Access.READ)
+    return ctx
+
+
+def writer(request: Request) -> ApiContext:
+    """Dependency: a write key (or open server) is needed."""
+    ctx = context(request)
+    ctx.keys.check(request, Access.WRITE)
+    return ctx
+
+
+def check_signed(request: Request, ctx: ApiContext, resource: str) -> None:
+    """For images and files: a read key, or a valid signature for ``resource`` (the route's own path,
+    e.g. ``/v1/images/<id>``, without any mount prefix)."""
+    if not ctx.keys.required:
+        return
+    query = request.query_params
+    if not ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
+        ctx.keys.check(request, Access.READ)
+
+
+Context = Annotated[ApiContext, Depends(context)]
+Reader = Annotated[ApiContext, Depends(reader)]
+Writer = Annotated[ApiContext, Depends(writer)]

@@ -1,0 +1,110 @@
+"""Probes and facts: ``/healthz`` (alive), ``/readyz`` (can serve), ``/metrics``, ``/v1/info``.
+
+None needs a key: probes come from orchestrators, and ``/v1/info`` tells the web page whether to ask
+for one. ``/readyz`` checks the store answers and, for model servers (sglang, vllm), that their
+``/health`` answers; in-process models are ready once loaded, which happens before the server binds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from mmsearch import __version__
+from mmsearch.api.context import ApiContext, Context
+from mmsearch.api.metrics import CONTENT_TYPE
+from mmsearch.api.schemas import InfoResponse
+from mmsearch.api.services import CONCURRENT_BACKENDS
+
+router = APIRouter(tags=["health"])
+
+PROBE_TIMEOUT_S = 3.0
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: store and models reachable")
+async def readyz(ctx: Context) -> JSONResponse:
+    checks = await _checks(ctx)
+    failing = [f"{name}: {check['error']}" for name, check in checks.items() if not check["ok"]]
+    if not failing:
+        return JSONResponse({"status": "ready", "checks": checks})
+    body = {
+        "error": {"code": "not_ready", "message": "; ".join(failing)},
+        "status": "unready",
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+async def _checks(ctx: ApiContext) -> dict[str, dict[str, Any]]:
+    services = ctx.services
+    if services is None:
+        return {"services": {"ok": False, "error": "still starting"}}
+    settings = ctx.settings
+    checks = {"store": await _timed(_store_check, services.store)}
+    checks["embedder"] = await _model_check(settings.embedding.backend, settings.embedding.url)
+    if services.reranker is not None:
+        checks["reranker"] = await _model_check(settings.reranker.backend, settings.reranker.url)
+    return checks
+
+
+async def _timed(fn: Any, *args: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(PROBE_TIMEOUT_S):
+            detail = await fn(*args)
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {PROBE_TIMEOUT_S:g}s"}
+    except Exception as exc:  # noqa: BLE001 - a probe reports any failure, it does not raise it
+        return {"ok": False, "error": str(exc) or type(exc).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2), **detail}
+
+
+async def _store_check(store: Any) -> dict[str, Any]:
+    points = await anyio.to_thread.run_sync(store.count, abandon_on_cancel=True)
+    return {"points": points}
+
+
+async def _model_check(backend: str, url: str | None) -> dict[str, Any]:
+    if backend not in CONCURRENT_BACKENDS or not url:
+        return {"ok": True, "backend": backend, "detail": "in process, loaded"}
+    return {"backend": backend, **await _timed(_ping, url)}
+
+
+async def _ping(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
+        response = await client.get(url.rstrip("/").removesuffix("/v1") + "/health")
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} /health answered {response.status_code}")
+    return {}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(ctx: Context) -> Response:
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@router.get("/v1/info", response_model=InfoResponse, tags=["info"])
+async def info(ctx: Context) -> InfoResponse:
+    """What this server runs, and whether it needs an API key."""
+    services = ctx.services
+    return InfoResponse(
+        name="mmsearch",
+        version=__version__,
+        auth_required=ctx.keys.required,
+        embedding_model=services.embedder.model_id if services else None,
+        dim=services.embedder.dim if services else None,
+        reranker=services.reranker.model_id if services and services.reranker else None,
+        max_upload_mb=ctx.settings.server.max_upload_mb,
+        max_query_chars=ctx.settings.server.max_query_chars,
+    )

@@ -1,0 +1,103 @@
+"""``GET /v1/images/{point_id}``: the stored page/frame image of a hit, or a thumbnail of it.
+
+Point id → stored payload → media path (relative to ``data_dir``) → file checked to lie under
+``data_dir/media``. Nothing the client sends is used as a path; anything that is not a known point id
+is a 404. Point ids are derived from content, so an image never changes: responses are cacheable.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from PIL import Image
+
+from mmsearch.api.context import ApiContext, Context, check_signed
+from mmsearch.api.errors import not_found
+from mmsearch.api.hits import image_path
+from mmsearch.api.paths import media_file
+from mmsearch.api.schemas import ERRORS
+from mmsearch.index.store import Payload
+
+router = APIRouter(tags=["images"])
+
+CACHE = "private, max-age=86400, immutable"
+THUMBNAIL_QUALITY = 85
+
+
+@router.get(
+    "/v1/images/{point_id}",
+    name="image",
+    responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},  # type: ignore[dict-item]
+    response_class=Response,
+    summary="A hit's page or frame image",
+)
+async def image(
+    request: Request,
+    point_id: str,
+    ctx: Context,
+    frame: Annotated[
+        int | None, Query(ge=0, description="Frame of a video segment (default: the preview).")
+    ] = None,
+    w: Annotated[
+        int | None, Query(ge=16, le=4096, description="Scale down to this width (thumbnails).")
+    ] = None,
+) -> Response:
+    """The image the models saw for this point. Needs a read key, or the signed URL from a search."""
+    check_signed(request, ctx, image_path(point_id))
+    path = await _locate(ctx, point_id, frame)
+    etag = f'"{point_id}-{frame}-{w}"'
+    headers = {"Cache-Control": CACHE, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if w is None:
+        return FileResponse(path, media_type=_media_type(path), headers=headers)
+    data = await anyio.to_thread.run_sync(thumbnail, str(path), path.stat().st_mtime_ns, w)
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> Path:
+    try:
+        point_id = str(uuid.UUID(point_id))
+    except ValueError as exc:
+        raise not_found(f"no image {point_id[:80]!r}: image ids are the point_id of a search hit") from exc
+    store = ctx.ready_services().store
+    payload = (await anyio.to_thread.run_sync(store.retrieve, [point_id])).get(point_id)
+    if payload is None:
+        raise not_found(f"no point {point_id} in the index (deleted or re-ingested?)")
+    return media_file(ctx.settings.data_dir, _pick(payload, frame))
+
+
+def _pick(payload: Payload, frame: int | None) -> str:
+    paths = payload.media_paths
+    if not paths:
+        raise not_found("this point has no stored image")
+    if frame is None:
+        # The preview: the middle frame of a video segment (as ``Hit.preview_index``), else the only one.
+        return paths[len(paths) // 2 if payload.modality == "video" else 0]
+    if frame >= len(paths):
+        raise not_found(f"no frame {frame}: this point has {len(paths)} (frame=0..{len(paths) - 1})")
+    return paths[frame]
+
+
+def _media_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "image/jpeg"
+
+
+@lru_cache(maxsize=512)
+def thumbnail(path: str, mtime_ns: int, width: int) -> bytes:
+    """JPEG of the image scaled to ``width`` (never up); cached by path, mtime and width."""
+    with Image.open(path) as opened:
+        img = opened.convert("RGB")
+    if img.width > width:
+        img = img.resize((width, max(1, round(img.height * width / img.width))), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    return out.getvalue()

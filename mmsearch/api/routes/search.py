@@ -1,0 +1,178 @@
+"""``POST /v1/search``: text and/or image in, ranked hits with image and file URLs out.
+
+Two body types: JSON (``SearchRequest``; the image as base64) or multipart/form-data (an ``image`` file
+part, and the same fields as form fields; ``filters`` as a JSON string or as flat fields).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from mmsearch.api.body import content_type, read_form, read_model
+from mmsearch.api.context import ApiContext, Reader
+from mmsearch.api.errors import ApiError, describe_validation, invalid_request
+from mmsearch.api.hits import hit_out, inline_image
+from mmsearch.api.schemas import ERRORS, SearchRequest, SearchResponse
+from mmsearch.api.services import Services
+from mmsearch.config import Settings
+from mmsearch.index.store import Filters
+from mmsearch.ingest.image import load_query_image
+from mmsearch.search.hits import SearchResult
+from mmsearch.search.searcher import Query
+
+router = APIRouter(tags=["search"])
+
+FILTER_FIELDS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
+FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FILTER_FIELDS)
+
+MULTIPART_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "Query image file."},
+        "text": {"type": "string"},
+        "top_k": {"type": "integer"},
+        "candidates": {"type": "integer"},
+        "rerank": {"type": "boolean"},
+        "inline_images": {"type": "boolean"},
+        "filters": {"type": "string", "description": "JSON object, as in the JSON body."},
+        **{name: {"type": "string"} for name in FILTER_FIELDS},
+    },
+}
+
+
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+    summary="Search pages, images and video segments",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
+                "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+            },
+        }
+    },
+)
+async def search(request: Request, ctx: Reader) -> SearchResponse:
+    """Embed the query, take the nearest candidates, rerank them, and return the top hits.
+
+    Each hit has `image_url` (the page/frame the models saw), `thumbnail_url`, `file_url` (the
+    original) and `link` (`#page=N` for PDFs, `#t=SECONDS` for videos). When auth is on these URLs
+    are signed, so they work in `<img>`/`<video>` tags and for other programs until they expire.
+    """
+    services = ctx.ready_services()
+    body, image = await _read(request, ctx)
+    text = _query_text(body.text, ctx.settings.server.max_query_chars)
+    if text is None and image is None:
+        raise ApiError(400, "query_error", "empty query: give `text`, an `image`, or both")
+    filters = body.filters.to_filters() if body.filters else None
+    result, inlined = await ctx.searches.run(
+        partial(_execute, services, ctx.settings, body, text, image, filters)
+    )
+    ctx.metrics.observe_search(result.timings_ms, result.reranked)
+    return SearchResponse(
+        hits=[
+            hit_out(request, ctx, hit, inlined[i] if inlined else None) for i, hit in enumerate(result.hits)
+        ],
+        reranked=result.reranked,
+        reranker=result.reranker,
+        candidates=result.candidates,
+        timings_ms=result.timings_ms,
+    )
+
+
+def _query_text(text: str | None, limit: int) -> str | None:
+    text = (text or "").strip() or None
+    if text and len(text) > limit:
+        raise invalid_request(
+            [{"field": "body.text", "message": f"longer than {limit} characters (server.max_query_chars)"}]
+        )
+    return text
+
+
+def _execute(
+    services: Services,
+    settings: Settings,
+    body: SearchRequest,
+    text: str | None,
+    image: bytes | None,
+    filters: Filters | None,
+) -> tuple[SearchResult, list[str | None] | None]:
+    """The search itself, in a worker thread: decode the image, search, read inlined images."""
+    picture = load_query_image(image, settings.ingest, name="query image") if image is not None else None
+    query = Query(text=text, image=picture, filters=filters)
+    result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
+    inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
+    return result, inlined
+
+
+async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None]:
+    limit = int(ctx.settings.server.max_upload_mb * 2**20)
+    kind = content_type(request)
+    if kind in ("application/json", ""):
+        body = await read_model(request, SearchRequest, limit)
+        return body, _base64_image(body.image) if body.image else None
+    if kind == "multipart/form-data":
+        return await _read_form(request, limit)
+    raise ApiError(
+        415, "unsupported_media_type", f"send application/json or multipart/form-data, not {kind!r}"
+    )
+
+
+async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None]:
+    form = await read_form(request, limit, max_files=1)
+    unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image"})
+    if unknown:
+        raise invalid_request([{"field": f"form.{name}", "message": "unknown field"} for name in unknown])
+    fields: dict[str, Any] = {
+        k: v for k, v in form.items() if k in FORM_FIELDS and isinstance(v, str) and v != ""
+    }
+    flat = {k: fields.pop(k) for k in FILTER_FIELDS if k in fields}
+    if "filters" in fields or flat:
+        fields["filters"] = {**_json_object(fields.pop("filters", "{}")), **flat}
+    try:
+        body = SearchRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_request(describe_validation(list(exc.errors()), prefix=("form",))) from exc
+    upload = form.get("image")
+    if upload is None or isinstance(upload, str):
+        return body, _base64_image(upload) if upload else None
+    return body, await _read_upload(upload)
+
+
+async def _read_upload(upload: UploadFile) -> bytes | None:
+    data = await upload.read()
+    await upload.close()
+    return data or None
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise invalid_request([{"field": "form.filters", "message": f"not JSON: {exc.msg}"}]) from exc
+    if not isinstance(value, dict):
+        raise invalid_request([{"field": "form.filters", "message": "must be a JSON object"}])
+    return value
+
+
+def _base64_image(value: str) -> bytes:
+    payload = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
+    payload = "".join(payload.split())  # line-wrapped base64 is fine
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid_request([{"field": "body.image", "message": "not valid base64"}]) from exc
+    if not data:
+        raise invalid_request([{"field": "body.image", "message": "empty image"}])
+    return data

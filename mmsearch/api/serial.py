@@ -1,0 +1,41 @@
+"""Serialised access to parts that are not thread-safe: in-process models and the embedded store.
+
+``serialised(part, lock)`` returns a stand-in whose every method call runs while holding ``lock``.
+Searches (in worker threads) and an ingest (in its own thread) share one lock, so they interleave call
+by call — a search waits for at most one embedding chunk of an ingest, never for the whole file — and
+the event loop itself never blocks on a model.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
+
+
+class _Serialised:
+    def __init__(self, target: object, lock: AbstractContextManager[Any]) -> None:
+        self._target = target
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"serialised({self._target!r})"
+
+
+def serialised(target: T, lock: AbstractContextManager[Any]) -> T:
+    """``target``, with each method call made under ``lock`` (an ``RLock``: calls may nest)."""
+    return cast(T, _Serialised(target, lock))

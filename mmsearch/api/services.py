@@ -1,0 +1,77 @@
+"""The long-lived parts the API owns: store, embedder, reranker, and the searcher that joins them.
+
+Built once (at startup, by the app's lifespan or by ``mmsearch serve`` before it binds) through
+``mmsearch.components``, and closed once at shutdown. The store comes first, so a store held by another
+process fails with ``StoreLocked`` before any model loads.
+
+In-process models are not thread-safe: each is wrapped so its calls run one at a time under its own
+lock (``serial.py``). HTTP backends (sglang, vllm) are called concurrently. Searches and ingests share
+these wrapped parts, so the API never holds two copies of a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmsearch import components
+from mmsearch.api.serial import serialised
+from mmsearch.config import Settings
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.store import Store
+from mmsearch.search.reranker import Reranker
+from mmsearch.search.searcher import Searcher
+
+log = logging.getLogger(__name__)
+
+# Backends that are HTTP clients of a model server: safe to call from several threads at once.
+CONCURRENT_BACKENDS = frozenset({"sglang", "vllm"})
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    embedder: Embedder
+    reranker: Reranker | None
+    searcher: Searcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.searcher = components.build_searcher(self.settings, self.embedder, self.store, self.reranker)
+
+    def close(self) -> None:
+        """Close every part; the store last, so nothing writes to a closed store."""
+        for part in (self.reranker, self.embedder):
+            closer = getattr(part, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # shutting down: log and carry on closing the rest
+                    log.exception("closing %r failed", part)
+        self.store.close()
+
+
+def _guard(backend: str) -> AbstractContextManager[Any]:
+    return nullcontext() if backend in CONCURRENT_BACKENDS else threading.RLock()
+
+
+def open_services(settings: Settings) -> Services:
+    """Build the parts named in ``settings``; on any failure, close what was already opened."""
+    with ExitStack() as undo:
+        store = components.build_store(settings)
+        undo.callback(store.close)
+        embedder = serialised(components.build_embedder(settings), _guard(settings.embedding.backend))
+        store.ensure_collection(embedder.model_id, embedder.dim)
+        reranker = components.build_reranker(settings)
+        if reranker is not None:
+            reranker = serialised(reranker, _guard(settings.reranker.backend))
+        services = Services(settings=settings, store=store, embedder=embedder, reranker=reranker)
+        undo.pop_all()
+    log.info(
+        "serving collection %s: embedder %s (dim %d), reranker %s",
+        settings.store.collection, embedder.model_id, embedder.dim, reranker.model_id if reranker else "none",
+    )  # fmt: skip
+    return services

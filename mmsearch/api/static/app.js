@@ -1,0 +1,406 @@
+// mmsearch web page: search box, query by image, filters, result cards, viewer. No build step, no CDN.
+// Every value from the server is put in the page with textContent/attributes, never as HTML.
+
+const $ = (id) => document.getElementById(id);
+const KEY_STORAGE = "mmsearch.apiKey";
+
+const state = {
+  authRequired: false,
+  queryImage: null, // a File/Blob chosen, dropped or pasted
+  searching: false,
+};
+
+// ---------- API ----------
+
+function apiKey() {
+  return localStorage.getItem(KEY_STORAGE) || "";
+}
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const key = apiKey();
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  const response = await fetch(path, { ...options, headers });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const error = new Error(body?.error?.message || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    error.code = body?.error?.code;
+    throw error;
+  }
+  return body;
+}
+
+// ---------- search ----------
+
+function searchRequest() {
+  const text = $("query").value.trim();
+  const modality = document.querySelector('input[name="modality"]:checked').value;
+  const prefix = $("path-prefix").value.trim();
+  const filters = {};
+  if (modality) filters.modality = modality;
+  if (prefix) filters.path_prefix = prefix;
+  const fields = {
+    text: text || null,
+    top_k: Number($("top-k").value),
+    rerank: $("rerank").checked,
+  };
+  if (Object.keys(filters).length) fields.filters = filters;
+  return fields;
+}
+
+function searchBody(fields) {
+  if (!state.queryImage) {
+    return { body: JSON.stringify(fields), headers: { "Content-Type": "application/json" } };
+  }
+  const form = new FormData();
+  form.append("image", state.queryImage, state.queryImage.name || "query-image");
+  if (fields.text) form.append("text", fields.text);
+  form.append("top_k", String(fields.top_k));
+  form.append("rerank", String(fields.rerank));
+  if (fields.filters) form.append("filters", JSON.stringify(fields.filters));
+  return { body: form, headers: {} };
+}
+
+async function runSearch() {
+  const fields = searchRequest();
+  if (!fields.text && !state.queryImage) {
+    showNotice("Type a query or choose an image to search with.", "info");
+    $("query").focus();
+    return;
+  }
+  if (state.authRequired && !apiKey()) {
+    openKeyDialog();
+    return;
+  }
+  rememberQuery(fields);
+  setSearching(true);
+  hideNotice();
+  const started = performance.now();
+  try {
+    const { body, headers } = searchBody(fields);
+    const result = await api("v1/search", { method: "POST", body, headers });
+    renderResults(result, performance.now() - started);
+  } catch (error) {
+    renderResults(null);
+    if (error.status === 401) openKeyDialog();
+    showNotice(error.message);
+  } finally {
+    setSearching(false);
+  }
+}
+
+function setSearching(on) {
+  state.searching = on;
+  $("search-button").disabled = on;
+  $("search-button").textContent = on ? "Searching…" : "Search";
+  document.body.classList.toggle("busy", on);
+}
+
+function rememberQuery(fields) {
+  const url = new URL(window.location.href);
+  if (fields.text) url.searchParams.set("q", fields.text);
+  else url.searchParams.delete("q");
+  history.replaceState(null, "", url);
+}
+
+// ---------- results ----------
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+function where(hit) {
+  if (hit.modality === "page") {
+    return hit.page_count ? `Page ${hit.page} of ${hit.page_count}` : `Page ${hit.page}`;
+  }
+  if (hit.modality === "video") return `${clock(hit.t_start)} – ${clock(hit.t_end ?? hit.t_start)}`;
+  return "Image";
+}
+
+function openLabel(hit) {
+  if (hit.modality === "page") return `Open the PDF at page ${hit.page} ↗`;
+  if (hit.modality === "video") return `Play the video from ${clock(hit.t_start)} ↗`;
+  return "Open the original image ↗";
+}
+
+function renderResults(result, elapsedMs) {
+  const container = $("results");
+  container.replaceChildren();
+  if (!result) {
+    $("status").textContent = "";
+    return;
+  }
+  $("empty").hidden = true;
+  if (result.hits.length === 0) {
+    $("status").textContent = "No results. Try other words, another image, or fewer filters.";
+    return;
+  }
+  const order = result.reranked ? `reranked by ${result.reranker}` : "vector order";
+  const ms = result.timings_ms?.total ?? elapsedMs;
+  $("status").textContent =
+    `${result.hits.length} results from ${result.candidates} candidates · ${order} · ${Math.round(ms)} ms`;
+  const template = $("card-template");
+  for (const hit of result.hits) {
+    container.append(card(template, hit));
+  }
+}
+
+function card(template, hit) {
+  const node = template.content.firstElementChild.cloneNode(true);
+  node.dataset.pointId = hit.point_id;
+  node.dataset.rank = hit.rank;
+  node.dataset.modality = hit.modality;
+  const img = node.querySelector("img");
+  img.src = hit.thumbnail_url;
+  img.alt = `${hit.file_name}, ${where(hit)}`;
+  node.querySelector(".badge").textContent = hit.modality;
+  node.querySelector(".rank").textContent = `#${hit.rank}`;
+  const file = node.querySelector(".file");
+  file.textContent = hit.file_name;
+  file.title = hit.source_path;
+  const place = node.querySelector(".where");
+  if (hit.modality === "video") {
+    const link = document.createElement("a");
+    link.href = hit.link;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = `▶ ${where(hit)}`;
+    link.title = `Play from ${clock(hit.t_start)}`;
+    link.addEventListener("click", (event) => event.stopPropagation());
+    place.append(link);
+  } else {
+    place.textContent = where(hit);
+  }
+  node.querySelector(".snippet").textContent = hit.snippet || "";
+  node.querySelector(".scores").replaceChildren(...scoreParts(hit));
+  node.addEventListener("click", () => openViewer(hit));
+  node.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      openViewer(hit);
+    }
+  });
+  return node;
+}
+
+function scoreParts(hit) {
+  const parts = [];
+  const add = (label, value) => {
+    if (value === null || value === undefined) return;
+    if (parts.length) parts.push(document.createTextNode(" · "));
+    const strong = document.createElement("b");
+    strong.textContent = value.toFixed(3);
+    parts.push(document.createTextNode(`${label} `), strong);
+  };
+  add("rerank", hit.rerank_score);
+  add("vector", hit.vector_score);
+  return parts;
+}
+
+// ---------- viewer ----------
+
+function openViewer(hit) {
+  $("viewer-title").textContent = hit.file_name;
+  $("viewer-where").textContent = `${where(hit)} · ${hit.source_path}`;
+  const image = $("viewer-image");
+  image.src = hit.image_url;
+  image.alt = `${hit.file_name}, ${where(hit)}`;
+  $("viewer-snippet").textContent = hit.snippet || "";
+  $("viewer-scores").replaceChildren(...scoreParts(hit));
+  const open = $("viewer-open");
+  open.href = hit.link;
+  open.textContent = openLabel(hit);
+  renderFrames(hit);
+  $("viewer").showModal();
+}
+
+function frameUrl(hit, index) {
+  const url = new URL(hit.image_url);
+  url.searchParams.set("frame", String(index));
+  return url.toString();
+}
+
+function renderFrames(hit) {
+  const strip = $("viewer-frames");
+  strip.replaceChildren();
+  if (hit.modality !== "video" || hit.frames < 2) return;
+  for (let i = 0; i < hit.frames; i += 1) {
+    const thumb = document.createElement("img");
+    const url = new URL(frameUrl(hit, i));
+    url.searchParams.set("w", "160");
+    thumb.src = url.toString();
+    thumb.alt = `frame ${i + 1}`;
+    thumb.loading = "lazy";
+    thumb.classList.toggle("current", i === hit.preview_frame);
+    thumb.addEventListener("click", () => {
+      $("viewer-image").src = frameUrl(hit, i);
+      strip.querySelectorAll("img").forEach((el) => el.classList.remove("current"));
+      thumb.classList.add("current");
+    });
+    strip.append(thumb);
+  }
+}
+
+// ---------- query image ----------
+
+function setQueryImage(file) {
+  if (file && !file.type.startsWith("image/")) {
+    showNotice(`${file.name} is not an image: search by a PNG, JPEG or WebP picture.`);
+    return;
+  }
+  state.queryImage = file || null;
+  const chip = $("query-image");
+  const preview = $("query-image-preview");
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  if (file) {
+    preview.src = URL.createObjectURL(file);
+    chip.hidden = false;
+  } else {
+    preview.removeAttribute("src");
+    chip.hidden = true;
+    $("image-input").value = "";
+  }
+}
+
+function wireImageInput() {
+  $("image-input").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    setQueryImage(file);
+    if (file) runSearch();
+  });
+  $("query-image-clear").addEventListener("click", () => setQueryImage(null));
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const file = event.dataTransfer.files[0];
+    if (file) {
+      setQueryImage(file);
+      runSearch();
+    }
+  });
+  document.addEventListener("paste", (event) => {
+    const item = [...(event.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+    if (item) {
+      setQueryImage(item.getAsFile());
+      runSearch();
+    }
+  });
+}
+
+// ---------- upload ----------
+
+async function uploadFiles(files) {
+  if (!files.length) return;
+  if (state.authRequired && !apiKey()) {
+    openKeyDialog();
+    return;
+  }
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  showNotice(`Uploading and indexing ${files.length} file(s)…`, "info");
+  try {
+    const report = await api("v1/documents", { method: "POST", body: form });
+    const failed = report.files.filter((f) => f.status === "failed");
+    const summary = `${report.indexed} indexed, ${report.unchanged} unchanged, ${report.failed} failed.`;
+    const details = failed.map((f) => ` ${f.name}: ${f.message}`).join(";");
+    showNotice(summary + details, failed.length ? "error" : "info");
+    loadInfo();
+  } catch (error) {
+    if (error.status === 401) openKeyDialog();
+    showNotice(error.message);
+  }
+}
+
+// ---------- key, notices, info ----------
+
+function openKeyDialog() {
+  $("key-input").value = apiKey();
+  $("key-dialog").showModal();
+  $("key-input").focus();
+}
+
+function wireKeyDialog() {
+  $("key-button").addEventListener("click", openKeyDialog);
+  $("key-form").addEventListener("submit", () => {
+    const key = $("key-input").value.trim();
+    if (key) localStorage.setItem(KEY_STORAGE, key);
+    hideNotice();
+  });
+  $("key-forget").addEventListener("click", () => {
+    localStorage.removeItem(KEY_STORAGE);
+    $("key-input").value = "";
+    $("key-dialog").close();
+  });
+}
+
+function showNotice(message, kind = "error") {
+  const notice = $("notice");
+  notice.textContent = message;
+  notice.classList.toggle("info", kind === "info");
+  notice.hidden = false;
+}
+
+function hideNotice() {
+  $("notice").hidden = true;
+}
+
+async function loadInfo() {
+  try {
+    const info = await api("v1/info");
+    state.authRequired = info.auth_required;
+    $("key-button").hidden = !info.auth_required;
+    const reranker = info.reranker ? ` · reranker ${info.reranker.split("/").pop()}` : "";
+    const model = info.embedding_model ? info.embedding_model.split("/").pop() : "starting…";
+    $("model-info").textContent = `${model}${info.dim ? ` (${info.dim}d)` : ""}${reranker}`;
+    if (info.auth_required && !apiKey()) {
+      showNotice("This server needs an API key: click “API key” to enter yours.", "info");
+    }
+  } catch (error) {
+    showNotice(`The server did not answer: ${error.message}`);
+  }
+}
+
+// ---------- start ----------
+
+function start() {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.searching) runSearch();
+  });
+  document.querySelectorAll('input[name="modality"]').forEach((radio) =>
+    radio.addEventListener("change", () => {
+      if ($("results").childElementCount) runSearch();
+    }),
+  );
+  $("viewer-close").addEventListener("click", () => $("viewer").close());
+  $("viewer").addEventListener("click", (event) => {
+    if (event.target === $("viewer")) $("viewer").close();
+  });
+  $("upload-button").addEventListener("click", () => $("upload-input").click());
+  $("upload-input").addEventListener("change", (event) => {
+    uploadFiles([...event.target.files]);
+    event.target.value = "";
+  });
+  wireImageInput();
+  wireKeyDialog();
+  loadInfo().then(() => {
+    const q = new URL(window.location.href).searchParams.get("q");
+    if (q) {
+      $("query").value = q;
+      runSearch();
+    }
+  });
+}
+
+start();

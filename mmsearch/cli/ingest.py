@@ -1,0 +1,96 @@
+"""``mmsearch ingest``: files → units → vectors in the store (or just the units, with --dry-run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.cli.progress import IngestProgress
+from mmsearch.config import Settings
+from mmsearch.index.pipeline import IngestReport
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Read files into units and list them; embed and store nothing.")
+@click.option("--reindex", is_flag=True, help="Re-process files even when the manifest says they are done.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (no progress bar).")
+@pass_app
+def ingest(app: AppContext, paths: tuple[Path, ...], dry_run: bool, reindex: bool, as_json: bool) -> None:
+    """Ingest files and folders: PDFs (one unit per page), images, videos (segments).
+
+    Files are recognised by content, not name. Unchanged files are skipped (see the manifest in
+    data_dir); a file that fails is reported and the rest go on; the exit code is 1 if any failed.
+
+    \b
+    Examples:
+      mmsearch ingest ~/reports
+      mmsearch ingest scan.pdf talk.mp4 --json
+      mmsearch ingest ~/inbox --dry-run --json     # what would be embedded, and what fails
+    """
+    settings = app.settings()
+    with IngestProgress(enabled=not as_json) as progress:
+        if dry_run:
+            from mmsearch.index.pipeline import plan
+
+            report = plan(list(paths), settings.ingest, on_progress=progress)
+        else:
+            report = _run(settings, list(paths), reindex, progress)
+    _print_report(report, as_json, dry_run)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestProgress) -> IngestReport:
+    from mmsearch import components
+
+    store = components.build_store(settings)  # first: a locked store fails before a model loads
+    try:
+        embedder = components.build_embedder(settings)
+        with components.build_manifest(settings) as manifest:
+            indexer = components.build_indexer(settings, embedder, store, manifest, progress)
+            return indexer.run(paths, reindex=reindex)
+    finally:
+        store.close()
+
+
+def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:
+    counts: dict[str, int] = {}
+    for f in report.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    summary = {
+        "files": len(report.files),
+        **counts,
+        "units": report.units,
+        "seconds": round(report.seconds, 3),
+        "units_per_s": round(report.units / report.seconds, 3) if report.seconds > 0 else None,
+        "dry_run": dry_run,
+    }
+    if as_json:
+        click.echo(json.dumps({"summary": summary, "files": [asdict(f) for f in report.files]}, indent=2))
+    else:
+        _print_table(report, summary, counts, dry_run)
+    for f in report.failed:  # on stderr in both modes: stdout stays the machine-readable report
+        click.echo(f"Error: {f.path}: {f.message}", err=True)
+    if report.failed:
+        click.echo(f"{len(report.failed)} file(s) failed.", err=True)
+
+
+def _print_table(report: IngestReport, summary: dict[str, object], counts: dict[str, int], dry_run: bool) -> None:
+    console = Console()
+    table = Table(title="dry run: nothing embedded or stored" if dry_run else None)
+    for col in ("file", "status", "kind", "units", "seconds"):
+        table.add_column(col, justify="right" if col in ("units", "seconds") else "left")
+    for f in report.files:
+        style = "red" if f.status == "failed" else None
+        table.add_row(f.path, f.status, f.kind or "", str(f.units), f"{f.seconds:.2f}", style=style)
+    console.print(table)
+    rate = f", {summary['units_per_s']} units/s" if summary["units_per_s"] else ""
+    parts = ", ".join(f"{v} {k}" for k, v in counts.items())
+    console.print(f"{len(report.files)} files ({parts}), {report.units} units in {report.seconds:.1f}s{rate}")

@@ -1,0 +1,159 @@
+"""``mmsearch query``: text and/or image in, ranked pages/images/video segments out."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.config import Settings
+from mmsearch.errors import QueryError
+from mmsearch.index.store import Filters
+from mmsearch.search.hits import Hit, SearchResult
+
+FILTER_KEYS = ("path", "modality", "doc", "after", "before")
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Query by an image (with or without text).")
+@click.option("--top-k", type=click.IntRange(1, 1000), help="Hits to return (config search.top_k, default 10).")
+@click.option("--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default 50).")
+@click.option("--no-rerank", is_flag=True, help="Keep the vector order (no reranker model is loaded).")
+@click.option(
+    "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+    help="path=PREFIX, modality=page|image|video, doc=ID, after=DATE, before=DATE (ingest time). Repeatable.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (hits, scores, timings).")
+@pass_app
+def query(
+    app: AppContext,
+    text: str | None,
+    image: Path | None,
+    top_k: int | None,
+    candidates: int | None,
+    no_rerank: bool,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Search the index with TEXT, an --image, or both.
+
+    \b
+    Examples:
+      mmsearch query "gross margin by quarter"
+      mmsearch query --image photo.jpg --top-k 5
+      mmsearch query "safety briefing" --filter modality=video --json
+      mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
+    """
+    from mmsearch import components
+    from mmsearch.ingest.image import load_query_image
+    from mmsearch.search.searcher import Query
+
+    if not text and image is None:
+        raise click.UsageError("give a query TEXT, an --image, or both")
+    settings = app.settings()
+    parsed = parse_filters(filters)
+    query_image = load_query_image(image, settings.ingest) if image is not None else None
+    store = components.build_store(settings)
+    try:
+        if store.count() == 0:
+            raise QueryError(
+                f"the collection '{settings.store.collection}' in {_where(settings)} is empty: "
+                "run `mmsearch ingest PATH…` first"
+            )
+        embedder = components.build_embedder(settings)
+        reranker = None if no_rerank else components.build_reranker(settings)
+        searcher = components.build_searcher(settings, embedder, store, reranker)
+        result = searcher.search(
+            Query(text=text, image=query_image, filters=parsed),
+            top_k=top_k, candidates=candidates, rerank=not no_rerank,
+        )  # fmt: skip
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_hits(result, verbose=app.verbose > 0)
+
+
+def _where(settings: Settings) -> str:
+    return settings.store.url or str(settings.store_path)
+
+
+def parse_filters(items: tuple[str, ...]) -> Filters | None:
+    """``KEY=VALUE`` flags → ``Filters``; unknown keys and bad values are usage errors."""
+    if not items:
+        return None
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--filter")
+        if key not in FILTER_KEYS:
+            raise click.BadParameter(f"unknown key {key!r}; valid: {', '.join(FILTER_KEYS)}", param_hint="--filter")
+        values[key] = value
+    modality = values.get("modality")
+    if modality is not None and modality not in ("page", "image", "video"):
+        raise click.BadParameter("modality must be page, image or video", param_hint="--filter")
+    return Filters(
+        path_prefix=str(Path(values["path"]).expanduser().resolve()) if "path" in values else None,
+        modality=modality,
+        doc_id=values.get("doc"),
+        ingested_after=_timestamp(values.get("after")),
+        ingested_before=_timestamp(values.get("before")),
+    )
+
+
+def _timestamp(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD[THH:MM])", param_hint="--filter") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def where(hit: Hit) -> str:
+    if hit.page is not None:
+        return f"p. {hit.page}/{hit.page_count}" if hit.page_count else f"p. {hit.page}"
+    if hit.t_start is not None:
+        return f"{_clock(hit.t_start)}–{_clock(hit.t_end or hit.t_start)}"
+    return "image"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def print_hits(result: SearchResult, verbose: bool) -> None:
+    console = Console()
+    if not result.hits:
+        console.print("No results.")
+        return
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("vector", justify="right")
+    table.add_column("file")
+    table.add_column("where")
+    table.add_column("snippet", overflow="fold", max_width=60)
+    for hit in result.hits:
+        table.add_row(
+            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Path(hit.source_path).name,
+            where(hit), hit.snippet[:160],
+        )  # fmt: skip
+    console.print(table)
+    order = f"reranked by {result.reranker}" if result.reranked else "vector order (not reranked)"
+    console.print(f"{len(result.hits)} of {result.candidates} candidates, {order}")
+    if verbose:
+        console.print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items()))

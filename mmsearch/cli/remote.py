@@ -1,0 +1,144 @@
+"""``mmsearch ingest --server URL``: ingest through a running API instead of opening the store here.
+
+While ``mmsearch serve`` runs it owns the embedded store, so a second process cannot write to it; this
+client walks the paths exactly as a local ingest does (same file rules), uploads each file to
+``POST /v1/documents`` and turns the server's replies into the same ``IngestReport`` the local ingest
+prints. Files are sent one per request, named by their path relative to the folder given, so two
+``report.pdf`` in different folders stay two documents on the server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from mmsearch.errors import MmsearchError
+from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn
+from mmsearch.ingest.settings import IngestSettings
+from mmsearch.ingest.walk import FileFailure, walk
+
+
+class RemoteError(MmsearchError):
+    """The server could not be reached, refused the key, or failed (not one file's fault)."""
+
+    code = "remote_error"
+
+
+class RemoteIngest:
+    def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 900.0,
+                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeout = httpx.Timeout(timeout_s, connect=10.0)
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(
+        self, paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+    ) -> IngestReport:
+        started = time.perf_counter()
+        limit = self._upload_limit()
+        items = [(item, _upload_name(item, paths)) for item in walk(paths, settings)]
+        _emit(on_progress, Progress("run_start", "", len(items)))
+        results = []
+        for item, name in items:
+            if isinstance(item, FileFailure):
+                results.append(FileResult(item.path, "failed", code=item.code, message=item.message))
+                continue
+            _emit(on_progress, Progress("file_start", str(item)))
+            result = self._one(item, name, limit)
+            _emit(on_progress, Progress("units_done", str(item), result.units))
+            _emit(on_progress, Progress("file_end", str(item), result=result))
+            results.append(result)
+        return IngestReport(tuple(results), time.perf_counter() - started)
+
+    def _upload_limit(self) -> int:
+        info = self._json(self._request("GET", "/v1/info"))
+        return int(float(info.get("max_upload_mb", 0)) * 2**20)
+
+    def _one(self, path: Path, name: str, limit: int) -> FileResult:
+        t0 = time.perf_counter()
+        size = path.stat().st_size
+        if limit and size > limit:
+            return FileResult(str(path), "failed", code="payload_too_large",
+                              message=f"{size / 2**20:.1f} MiB is more than the server accepts "
+                              f"({limit / 2**20:g} MiB, server.max_upload_mb)")  # fmt: skip
+        with open(path, "rb") as handle:
+            response = self._request("POST", "/v1/documents", files=[("files", (name, handle))])
+        if response.status_code in (413, 415, 422):
+            error = self._json(response).get("error", {})
+            return FileResult(str(path), "failed", code=error.get("code"), message=error.get("message"))
+        reply = self._json(response)["files"][0]
+        return FileResult(
+            str(path), reply["status"], reply.get("kind"), int(reply.get("units", 0)),
+            time.perf_counter() - t0, reply.get("code"), reply.get("message"),
+        )  # fmt: skip
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RemoteError(
+                f"cannot reach the mmsearch server at {self.url}: {exc}. Is `mmsearch serve` running there?"
+            ) from exc
+        if response.status_code in (401, 403):
+            raise RemoteError(
+                f"the server at {self.url} refused: {_message(response)} "
+                "(pass a write key with --api-key or MMSEARCH_API_KEY)"
+            )
+        if response.status_code >= 500:
+            raise RemoteError(
+                f"the server at {self.url} failed ({response.status_code}): {_message(response)}"
+            )
+        return response
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise RemoteError(
+                f"{self.url} did not answer like an mmsearch server: {response.text[:200]!r}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise RemoteError(f"{self.url} did not answer like an mmsearch server: {str(data)[:200]!r}")
+        if response.status_code >= 400 and response.status_code not in (413, 415, 422):
+            raise RemoteError(
+                f"the server at {self.url} refused ({response.status_code}): {_message(response)}"
+            )
+        return data
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200] or response.reason_phrase
+
+
+def _upload_name(item: Path | FileFailure, roots: Sequence[Path]) -> str:
+    """The name a file is stored under on the server: relative to the folder argument it came from
+    (``docs/q3/report.pdf`` for ``docs``), or its own name for a file argument."""
+    if isinstance(item, FileFailure):
+        return ""
+    for root in roots:
+        base = root.expanduser().resolve()
+        if base.is_dir() and item.is_relative_to(base):
+            return (Path(base.name) / item.relative_to(base)).as_posix()
+    return item.name
+
+
+def _emit(fn: ProgressFn | None, event: Progress) -> None:
+    if fn is not None:
+        fn(event)

@@ -1,0 +1,53 @@
+"""``mmsearch serve``: the REST API and web page under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from mmsearch.cli.app import AppContext, pass_app
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@click.option("--host", help="Address to bind (server.host, default 127.0.0.1; 0.0.0.0 needs API keys).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (server.port, default 8000).")
+@click.option("--proxy-headers/--no-proxy-headers", default=False, help="Trust X-Forwarded-* from a proxy.")
+@pass_app
+def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bool) -> None:
+    """Serve the search API (OpenAPI at /docs) and the web page (at /).
+
+    The server owns the store: while it runs, ingest through it (`mmsearch ingest --server URL`);
+    a local `mmsearch ingest` on an embedded store fails with "store locked".
+
+    \b
+    Examples:
+      mmsearch serve                                  # http://127.0.0.1:8000, no keys needed
+      MMSEARCH_SERVER__READ_KEYS=... MMSEARCH_SERVER__WRITE_KEYS=... mmsearch serve --host 0.0.0.0
+    """
+    import uvicorn
+
+    from mmsearch.api.app import create_app
+    from mmsearch.api.auth import KeyRing
+    from mmsearch.api.services import open_services
+
+    settings = app.settings({"server": {"host": host, "port": port}})
+    server = settings.server
+    KeyRing(server)  # check auth before loading any model: no keys on 0.0.0.0 fails here
+    services = open_services(settings)  # store first: "store locked" before a model loads
+    try:
+        application = create_app(settings, services)
+        log.info("mmsearch on http://%s:%d (web page at /, API docs at /docs)", server.host, server.port)
+        uvicorn.run(
+            application,
+            host=server.host,
+            port=server.port,
+            log_level=server.log_level,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips="*" if proxy_headers else None,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        services.close()

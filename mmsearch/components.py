@@ -1,0 +1,62 @@
+"""Builds the parts named in ``Settings``: embedder, store, manifest, reranker, and what joins them.
+
+This is the one place that turns configuration into objects; the CLI and the API call it, and
+everything below receives its parts ready-made.
+"""
+
+from __future__ import annotations
+
+from mmsearch.config import Settings
+from mmsearch.index.embedder import Embedder, make_embedder
+from mmsearch.index.pipeline import Indexer, ProgressFn
+from mmsearch.index.store import Store, open_store
+from mmsearch.ingest.manifest import Manifest
+from mmsearch.search.reranker import Reranker, make_reranker
+from mmsearch.search.searcher import Searcher
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return make_embedder(settings.embedding)
+
+
+def build_store(settings: Settings) -> Store:
+    return open_store(settings.store, settings.index, settings.store_path)
+
+
+def build_manifest(settings: Settings) -> Manifest:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Manifest(settings.data_dir / "manifest.sqlite")
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    return make_reranker(settings.reranker)
+
+
+def build_indexer(
+    settings: Settings, embedder: Embedder, store: Store, manifest: Manifest, on_progress: ProgressFn | None
+) -> Indexer:
+    return Indexer(
+        embedder=embedder,
+        store=store,
+        manifest=manifest,
+        settings=settings.ingest,
+        data_dir=settings.data_dir,
+        instruction=settings.embedding.document_instruction,
+        on_progress=on_progress,
+    )
+
+
+def build_searcher(
+    settings: Settings, embedder: Embedder, store: Store, reranker: Reranker | None
+) -> Searcher:
+    return Searcher(
+        embedder=embedder,
+        store=store,
+        reranker=reranker,
+        data_dir=settings.data_dir,
+        query_instruction=settings.embedding.query_instruction,
+        rerank_instruction=settings.reranker.instruction,
+        use_text_layer=settings.reranker.use_text_layer,
+        candidates=settings.search.candidates,
+        top_k=settings.search.top_k,
+    )

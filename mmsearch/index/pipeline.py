@@ -1,0 +1,270 @@
+"""Ingest → embed → store, one file at a time, resumable.
+
+For each file: read its units (lazily), save each unit's page/frame images once under ``data_dir``,
+embed them in chunks with the document instruction, upsert the points, then drop the document's stale
+points (a changed file replaces its old version). Only then does the manifest mark the file done, so a
+crash or ``kill -9`` at any point loses nothing and duplicates nothing: point ids are deterministic, and
+the re-run redoes just the unfinished files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mmsearch.errors import IngestError, UnprocessableInput
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.inputs import unit_content
+from mmsearch.index.store import Payload, Point, Store
+from mmsearch.ingest.manifest import Manifest
+from mmsearch.ingest.media import prune_media, save_media
+from mmsearch.ingest.reader import identify, read_file, read_units
+from mmsearch.ingest.settings import IngestSettings
+from mmsearch.ingest.units import PageUnit, SegmentUnit, Source, Unit
+from mmsearch.ingest.walk import FileFailure, walk
+
+log = logging.getLogger(__name__)
+
+Status = Literal["indexed", "unchanged", "failed", "planned"]
+
+
+@dataclass(frozen=True)
+class UnitSummary:
+    """One unit as listed by ``--dry-run`` and ``--json``."""
+
+    id: str
+    modality: str
+    locator: str
+    width: int
+    height: int
+    page: int | None = None
+    t_start: float | None = None
+    t_end: float | None = None
+    frames: int | None = None
+    fps: float | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    status: Status
+    kind: str | None = None
+    units: int = 0
+    seconds: float = 0.0
+    code: str | None = None  # error code when failed
+    message: str | None = None
+    unit_list: tuple[UnitSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: tuple[FileResult, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> tuple[FileResult, ...]:
+        return tuple(f for f in self.files if f.status == "failed")
+
+    @property
+    def units(self) -> int:
+        return sum(f.units for f in self.files if f.status in ("indexed", "planned"))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Events for a progress display: the run starts (``count`` files), a file starts, units are done,
+    a file ends (with its ``result``)."""
+
+    kind: Literal["run_start", "file_start", "units_done", "file_end"]
+    path: str
+    count: int = 0
+    result: FileResult | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
+    """What a file's stored points depend on besides its bytes; a change re-processes the file."""
+    blob = json.dumps(
+        {"ingest": ingest.model_dump(mode="json"), "model": model_id, "dim": dim, "instruction": instruction},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def summarise(unit: Unit) -> UnitSummary:
+    if isinstance(unit, SegmentUnit):
+        w, h = unit.frames[0].size
+        return UnitSummary(
+            unit.id, unit.modality, unit.locator, w, h,
+            t_start=unit.t_start, t_end=unit.t_end, frames=len(unit.frames), fps=round(unit.fps, 4),
+        )  # fmt: skip
+    w, h = unit.image.size
+    return UnitSummary(
+        unit.id, unit.modality, unit.locator, w, h, page=unit.page if isinstance(unit, PageUnit) else None
+    )
+
+
+def plan(
+    paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+) -> IngestReport:
+    """The dry run: read every file into units and list them; no model, store or disk writes."""
+    started = time.perf_counter()
+    results = []
+    items = list(walk(paths, settings))
+    _emit(on_progress, Progress("run_start", "", len(items)))
+    for item in items:
+        if isinstance(item, FileFailure):
+            results.append(_failure(item.path, item.code, item.message))
+            continue
+        _emit(on_progress, Progress("file_start", str(item)))
+        t0 = time.perf_counter()
+        try:
+            source, units = read_file(item, settings)
+            listed = []
+            for unit in units:
+                listed.append(summarise(unit))
+                _emit(on_progress, Progress("units_done", str(item), 1))
+            result = FileResult(
+                source.path, "planned", source.kind, len(listed), time.perf_counter() - t0,
+                unit_list=tuple(listed),
+            )  # fmt: skip
+        except IngestError as exc:
+            result = _failure(str(item), exc.code, str(exc))
+        results.append(result)
+        _emit(on_progress, Progress("file_end", str(item), result=result))
+    return IngestReport(tuple(results), time.perf_counter() - started)
+
+
+@dataclass
+class Indexer:
+    """Runs the full ingest into a store. Parts are passed in; ``close`` is the caller's job."""
+
+    embedder: Embedder
+    store: Store
+    manifest: Manifest
+    settings: IngestSettings
+    data_dir: Path
+    instruction: str
+    chunk_units: int = 16
+    on_progress: ProgressFn | None = None
+    _fingerprint: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self._fingerprint = fingerprint(
+            self.settings, self.embedder.model_id, self.embedder.dim, self.instruction
+        )
+        self.store.ensure_collection(self.embedder.model_id, self.embedder.dim)
+
+    def run(self, paths: Sequence[Path], reindex: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        results = []
+        items = list(walk(paths, self.settings))
+        _emit(self.on_progress, Progress("run_start", "", len(items)))
+        for item in items:
+            if isinstance(item, FileFailure):
+                results.append(_failure(item.path, item.code, item.message))
+                continue
+            _emit(self.on_progress, Progress("file_start", str(item)))
+            result = self._one_file(item, reindex)
+            results.append(result)
+            _emit(self.on_progress, Progress("file_end", str(item), result=result))
+        return IngestReport(tuple(results), time.perf_counter() - started)
+
+    def _one_file(self, path: Path, reindex: bool) -> FileResult:
+        t0 = time.perf_counter()
+        source: Source | None = None
+        try:
+            if not reindex and self.manifest.is_unchanged(path, self._fingerprint):
+                return FileResult(str(path), "unchanged", seconds=time.perf_counter() - t0)
+            source = identify(path, self.settings)  # hash + sniff, without decoding the document
+            if not reindex and self.manifest.is_done(source.path, source.sha256, self._fingerprint):
+                self.manifest.refresh_stat(source)  # touched, same bytes: next run's cheap check holds
+                return FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
+            ids = self._index_units(source, read_units(source, self.settings))
+        except (IngestError, UnprocessableInput) as exc:  # the file's fault: report it, go on
+            if source is not None:
+                self._roll_back(source)
+            message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
+            self.manifest.mark_failed(str(path), f"{exc.code}: {message}")
+            return _failure(str(path), exc.code, message)
+        self.manifest.mark_done(source, self._fingerprint, ids)
+        return FileResult(source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0)
+
+    def _roll_back(self, source: Source) -> None:
+        """A file failed part-way: drop the points this attempt added, keep its last good version."""
+        entry = self.manifest.get(source.path)
+        keep = set(entry.unit_ids) if entry is not None and entry.sha256 is not None else set()
+        self.store.delete_stale(source.doc_id, keep=keep)
+
+    def _index_units(self, source: Source, units: Iterable[Unit]) -> list[str]:
+        """Embed and upsert chunk by chunk, then delete what the new version no longer has."""
+        ids: list[str] = []
+        media: set[str] = set()
+        now = time.time()
+        for chunk in _chunks(units, self.chunk_units):
+            for unit in chunk:
+                save_media(unit, self.data_dir, self.settings.image_quality)
+                media.update(unit.media_paths)
+            vectors = self.embedder.embed([unit_content(u) for u in chunk], self.instruction)
+            points = [
+                Point(id=u.id, vector=v, payload=payload_for(u, self.embedder, now))
+                for u, v in zip(chunk, vectors, strict=True)
+            ]
+            self.store.upsert(points)
+            ids.extend(u.id for u in chunk)
+            _emit(self.on_progress, Progress("units_done", source.path, len(chunk)))
+        if not ids:
+            raise IngestError(f"{source.path}: no units (empty document)")
+        self.store.delete_stale(source.doc_id, keep=set(ids))
+        prune_media(source.doc_id, self.data_dir, keep=media)
+        return ids
+
+
+def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
+    is_page = isinstance(unit, PageUnit)
+    is_video = isinstance(unit, SegmentUnit)
+    return Payload(
+        doc_id=unit.doc_id,
+        source_path=unit.source.path,
+        modality=unit.modality,
+        page=unit.page if is_page else None,
+        page_count=unit.page_count if is_page else None,
+        t_start=unit.t_start if is_video else None,
+        t_end=unit.t_end if is_video else None,
+        fps=unit.fps if is_video else None,
+        text=unit.text,
+        media_paths=list(unit.media_paths),
+        content_hash=unit.content_hash,
+        source_sha256=unit.source.sha256,
+        ingest_time=ingest_time,
+        model_id=embedder.model_id,
+        dim=embedder.dim,
+    )
+
+
+def _chunks(units: Iterable[Unit], size: int) -> Iterator[list[Unit]]:
+    chunk: list[Unit] = []
+    for unit in units:
+        chunk.append(unit)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _failure(path: str, code: str, message: str) -> FileResult:
+    return FileResult(path, "failed", code=code, message=message)
+
+
+def _emit(fn: ProgressFn | None, event: Progress) -> None:
+    if fn is not None:
+        fn(event)

@@ -1,0 +1,644 @@
+"""The ``Store`` over Qdrant, through qdrant-client: embedded local mode (a folder) or a server/cluster (a URL).
+
+Schema of a collection:
+
+- named vectors ``full`` (the embedding dimension) and, when ``index.prefetch_dim`` is set, ``prefetch``
+  (the first ``prefetch_dim`` components of the same vector, L2-renormalised: its MRL truncation), both
+  cosine. Search with a prefetch vector is one Query API call: the top ``prefetch_limit`` by the small
+  vector, rescored on the full one (Qdrant docs, "Hybrid and multi-stage queries"; qdrant/qdrant-client
+  ``local/local_collection.py`` ``_prefetch``, which also shows the top-level filter reaching the prefetch).
+- payload: ``Payload.to_dict()`` plus ``path_prefixes`` — the source path and each of its ancestor
+  folders — so a folder filter is one exact keyword match.
+- collection metadata ``{"mmsearch": {"schema", "model_id", "dim", "prefetch_dim"}}``. qdrant-client 1.20
+  keeps collection metadata in local mode too (``local/qdrant_local.py`` ``create_collection``, saved in the
+  folder's ``meta.json``), so no reserved point or side collection is needed. A server too old to return
+  metadata falls back to the ``model_id`` in a stored point's payload; the dimensions always come from the
+  vector configuration itself.
+
+Server-only parts (local mode is an exact brute-force search that would ignore them): payload indexes on
+the filter fields, quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
+``shard_number`` and ``replication_factor``. In embedded mode they are skipped with a logged note.
+
+Embedded mode: qdrant-client locks the folder (``<path>/.lock``, an exclusive non-blocking lock) for the
+life of the client, so one process at a time; a second gets ``StoreLocked``. Calls are serialised with a
+lock of our own, so one ``QdrantStore`` may serve several threads (the API's worker threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from mmsearch.errors import ConfigError, DimensionMismatch, MmsearchError, QueryError, StoreError, StoreLocked
+from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.index.store import (
+    MODALITIES,
+    DocumentInfo,
+    Filters,
+    Mode,
+    Payload,
+    Point,
+    ScoredPoint,
+    StoreStats,
+    check_point_id,
+)
+
+log = logging.getLogger(__name__)
+
+FULL = "full"
+PREFETCH = "prefetch"
+META_KEY = "mmsearch"
+SCHEMA_VERSION = 1
+PATH_PREFIXES = "path_prefixes"
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
+    "doc_id": models.PayloadSchemaType.KEYWORD,
+    "modality": models.PayloadSchemaType.KEYWORD,
+    PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
+    "ingest_time": models.PayloadSchemaType.FLOAT,
+}
+SCROLL_PAGE = 1024
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a collection holds: read from its vector configuration and metadata."""
+
+    dim: int
+    prefetch_dim: int | None
+    model_id: str | None  # None: neither metadata nor any point says
+
+    def describe(self) -> str:
+        model = repr(self.model_id) if self.model_id else "an unrecorded model"
+        return f"{self.dim}-d vectors of {model} (prefetch: {_prefetch_text(self.prefetch_dim)})"
+
+
+def connect(store: StoreSettings, index: IndexSettings, path: Path) -> QdrantStore:
+    """Open the client for ``store`` (server when ``store.url`` is set, else the folder ``path``)."""
+    if store.url is not None:
+        client = _server_client(store)
+        qstore = QdrantStore(
+            client, collection=store.collection, index=index, mode="server", location=store.url
+        )
+    else:
+        client = _embedded_client(path)
+        qstore = QdrantStore(
+            client, collection=store.collection, index=index, mode="embedded", location=str(path)
+        )
+    try:
+        qstore.exists()  # fail now, not after a model has loaded, when the server is down
+    except MmsearchError:
+        qstore.close()
+        raise
+    return qstore
+
+
+def _server_client(store: StoreSettings) -> QdrantClient:
+    try:
+        return QdrantClient(
+            url=store.url,
+            api_key=store.api_key,
+            timeout=math.ceil(store.timeout_s),
+            check_compatibility=False,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"store.url {store.url!r} is not a usable Qdrant URL: {exc}") from exc
+
+
+def _embedded_client(path: Path) -> QdrantClient:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if _is_locked(path):
+            raise _locked(path)
+        return QdrantClient(path=str(path), force_disable_check_same_thread=True)
+    except RuntimeError as exc:  # lost a race for the lock with another process
+        if "already accessed" in str(exc):
+            raise _locked(path) from exc
+        raise StoreError(f"cannot open the embedded Qdrant store at {path}: {exc}") from exc
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        raise StoreError(
+            f"cannot open the embedded Qdrant store at {path}: {exc}. Check the folder (store.path / "
+            "data_dir) is writable and was made by Qdrant, or point store.path at an empty folder."
+        ) from exc
+
+
+def _is_locked(path: Path) -> bool:
+    """Whether another client holds the folder, tried with the same lock qdrant-client takes
+    (qdrant/qdrant-client ``local/qdrant_local.py`` ``_load``), so we fail before loading any data."""
+    import portalocker  # qdrant-client's own dependency; imported late as qdrant-client does
+
+    lock_file = path / ".lock"
+    if not lock_file.exists():
+        return False
+    with open(lock_file, "r+") as handle:
+        try:
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            return True
+        portalocker.unlock(handle)
+    return False
+
+
+def _locked(path: Path) -> StoreLocked:
+    return StoreLocked(
+        f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
+        "running `mmsearch serve` that owns it). Stop that process and retry, or let several processes "
+        "share one index by running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
+    )
+
+
+class QdrantStore:
+    """``Store`` over one Qdrant collection. Build it with ``connect`` (or ``open_store``)."""
+
+    def __init__(
+        self, client: QdrantClient, *, collection: str, index: IndexSettings, mode: Mode, location: str
+    ) -> None:
+        self.client = client
+        self.collection = collection
+        self.index = index
+        self.mode = mode
+        self.location = location
+        self._lock: AbstractContextManager[Any] = threading.RLock() if mode == "embedded" else nullcontext()
+        self._layout: Layout | None = None
+        self._closed = False
+        self._search_params = search_params(index) if mode == "server" else None
+        # Where a prefetch's candidates are rescored on the full vector: by the server in the same
+        # Query API call, or here (embedded mode; see ``_two_stages_here``).
+        self.rescore_in_client = mode == "embedded"
+        if mode == "embedded":
+            _note_server_only(index)
+
+    # -- collection --------------------------------------------------------------------------------
+
+    def ensure_collection(self, model_id: str, dim: int) -> None:
+        _check_dims(dim, self.index.prefetch_dim)
+        layout = self._read_layout()
+        if layout is None:
+            self._create(model_id, dim)
+            layout = self._read_layout()
+            if layout is None:
+                raise StoreError(f"collection '{self.collection}' at {self.location} vanished after creation")
+        self._check(layout, model_id, dim)
+
+    def verify(self, model_id: str, dim: int) -> None:
+        layout = self._read_layout()
+        if layout is not None:
+            self._check(layout, model_id, dim)
+
+    def drop(self) -> bool:
+        with self._calling("delete the collection"):
+            existed = bool(self.client.delete_collection(self.collection))
+        self._layout = None
+        log.info("dropped collection '%s' at %s", self.collection, self.location)
+        return existed
+
+    def _create(self, model_id: str, dim: int) -> None:
+        server = self.mode == "server"
+        try:
+            with self._calling("create the collection"):
+                self.client.create_collection(
+                    self.collection,
+                    vectors_config=vectors_config(dim, self.index.prefetch_dim),
+                    metadata={META_KEY: _meta(model_id, dim, self.index.prefetch_dim)},
+                    **(server_collection_options(self.index) if server else {}),
+                )
+        except StoreError:
+            if not self.exists():  # else another process created it first: verify theirs
+                raise
+        if server:
+            self._create_payload_indexes()
+        log.info(
+            "created collection '%s' at %s: %d-d %s (prefetch %s)",
+            self.collection, self.location, dim, model_id, _prefetch_text(self.index.prefetch_dim),
+        )  # fmt: skip
+
+    def _create_payload_indexes(self) -> None:
+        for name, schema in PAYLOAD_INDEXES.items():
+            with self._calling(f"index the payload field {name}"):
+                self.client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+
+    def exists(self) -> bool:
+        with self._calling("look up the collection"):
+            return bool(self.client.collection_exists(self.collection))
+
+    def _read_layout(self) -> Layout | None:
+        if self._layout is not None:
+            return self._layout
+        if not self.exists():
+            return None
+        with self._calling("read the collection's configuration"):
+            info = self.client.get_collection(self.collection)
+        self._layout = self._layout_of(info)
+        return self._layout
+
+    def _layout_of(self, info: models.CollectionInfo) -> Layout:
+        vectors = info.config.params.vectors
+        if not isinstance(vectors, dict) or FULL not in vectors:
+            raise StoreError(
+                f"collection '{self.collection}' at {self.location} was not made by mmsearch (it has no "
+                f"'{FULL}' vector). Use another store.collection."
+            )
+        prefetch = vectors.get(PREFETCH)
+        meta = (info.config.metadata or {}).get(META_KEY) or {}
+        model_id = meta.get("model_id") or self._model_of_a_point()
+        return Layout(vectors[FULL].size, prefetch.size if prefetch else None, model_id)
+
+    def _model_of_a_point(self) -> str | None:
+        with self._calling("read a point"):
+            records, _ = self.client.scroll(self.collection, limit=1, with_payload=["model_id"])
+        return str(records[0].payload["model_id"]) if records and records[0].payload else None
+
+    def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
+        """Refuse unless the collection matches the model/dim asked for and the configured prefetch."""
+        same = (
+            (model_id is None or layout.model_id in (None, model_id))
+            and (dim is None or layout.dim == dim)
+            and layout.prefetch_dim == self.index.prefetch_dim
+        )
+        if same:
+            return
+        wanted = Layout(
+            dim if dim is not None else layout.dim, self.index.prefetch_dim, model_id or layout.model_id
+        )
+        raise DimensionMismatch(
+            f"collection '{self.collection}' at {self.location} holds {layout.describe()}, but the "
+            f"configuration asks for {wanted.describe()}; vectors of different models or dimensions are "
+            f"never mixed. Either set {_settings_for(layout)} back, or use a new store.collection, or "
+            "delete this collection and re-ingest everything: `mmsearch ingest --reindex PATH…`."
+        )
+
+    def _require_layout(self, action: str) -> Layout:
+        layout = self._read_layout()
+        if layout is None:
+            raise StoreError(
+                f"cannot {action}: collection '{self.collection}' does not exist at {self.location} "
+                "(ensure_collection creates it)"
+            )
+        self._check(layout, None, None)
+        return layout
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        """Store points (overwriting same ids). All are checked before any is written."""
+        if not points:
+            return
+        layout = self._require_layout("store points")
+        vectors = [self._checked_vector(point, layout) for point in points]
+        step = self.index.upsert_batch
+        for start in range(0, len(points), step):
+            batch = [
+                _struct(point, vector, layout.prefetch_dim)
+                for point, vector in zip(
+                    points[start : start + step], vectors[start : start + step], strict=True
+                )
+            ]
+            with self._calling(f"store {len(batch)} points"):
+                self.client.upsert(self.collection, points=batch, wait=True)
+
+    def _checked_vector(self, point: Point, layout: Layout) -> np.ndarray:
+        payload = point.payload
+        if payload.dim != layout.dim or (layout.model_id and payload.model_id != layout.model_id):
+            raise DimensionMismatch(
+                f"point {point.id} of {payload.source_path} was embedded by {payload.model_id!r} at "
+                f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
+            )
+        return _unit_vector(point.vector, layout.dim, f"point {point.id}")
+
+    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
+        if self._read_layout() is None:
+            return 0
+        kept = {check_point_id(i, StoreError) for i in keep}
+        stale = [i for i in self._ids_of(doc_id) if i not in kept]
+        for start in range(0, len(stale), SCROLL_PAGE):
+            batch = stale[start : start + SCROLL_PAGE]
+            with self._calling(f"delete {len(batch)} stale points of document {doc_id}"):
+                self.client.delete(self.collection, models.PointIdsList(points=list(batch)), wait=True)
+        if stale:
+            log.info("removed %d stale points of document %s", len(stale), doc_id)
+        return len(stale)
+
+    def delete_document(self, doc_id: str) -> int:
+        if self._read_layout() is None:
+            return 0
+        selector = _match("doc_id", doc_id)
+        with self._calling(f"delete document {doc_id}"):
+            removed = self.client.count(self.collection, count_filter=selector, exact=True).count
+            self.client.delete(self.collection, models.FilterSelector(filter=selector), wait=True)
+        return int(removed)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+        if limit < 1:
+            raise QueryError(f"search limit must be at least 1, got {limit}")
+        layout = self._read_layout()
+        if layout is None:
+            return []
+        self._check(layout, None, None)
+        query = _unit_vector(vector, layout.dim, "the query vector")
+        flt = build_filter(filters)
+        if layout.prefetch_dim is not None and self.rescore_in_client:
+            return self._two_stages_here(query, layout.prefetch_dim, limit, flt)
+        prefetch = None
+        if layout.prefetch_dim is not None:
+            prefetch = models.Prefetch(
+                query=mrl(query, layout.prefetch_dim).tolist(),
+                using=PREFETCH,
+                limit=max(self.index.prefetch_limit, limit),
+                params=self._search_params,
+            )
+        with self._calling("search"):
+            found = self.client.query_points(
+                self.collection, query=query.tolist(), using=FULL, prefetch=prefetch, query_filter=flt,
+                search_params=self._search_params, limit=limit, with_payload=True,
+            ).points  # fmt: skip
+        return [ScoredPoint(str(p.id), float(p.score), self._payload(p.id, p.payload)) for p in found]
+
+    def _two_stages_here(
+        self, query: np.ndarray, prefetch_dim: int, limit: int, flt: models.Filter | None
+    ) -> list[ScoredPoint]:
+        """Prefetch on the small vector, then rescore its candidates' full vectors with numpy.
+
+        Embedded mode only: local mode runs the Query API's rescoring stage as a search of the whole
+        collection under a has-id filter checked point by point in Python (qdrant/qdrant-client
+        ``local/local_collection.py`` ``_merge_sources``), slower than no prefetch at all.
+        """
+        with self._calling("search"):
+            candidates = self.client.query_points(
+                self.collection, query=mrl(query, prefetch_dim).tolist(), using=PREFETCH, query_filter=flt,
+                limit=max(self.index.prefetch_limit, limit), with_payload=False, with_vectors=[FULL],
+            ).points  # fmt: skip
+        if not candidates:
+            return []
+        full = np.array([_named_vector(c.vector, FULL) for c in candidates], dtype=np.float32)
+        scores = full @ query
+        best = [candidates[i].id for i in np.argsort(-scores, kind="stable")[:limit]]
+        score_of = {c.id: float(score) for c, score in zip(candidates, scores, strict=True)}
+        with self._calling(f"read {len(best)} payloads"):
+            records = {r.id: r for r in self.client.retrieve(self.collection, best, with_payload=True)}
+        # a point deleted between the two calls is dropped, not returned without its payload
+        return [
+            ScoredPoint(str(i), score_of[i], self._payload(i, records[i].payload))
+            for i in best
+            if i in records
+        ]
+
+    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
+        wanted = [check_point_id(i, QueryError) for i in ids]
+        if not wanted or self._read_layout() is None:
+            return {}
+        with self._calling(f"read {len(wanted)} points"):
+            records = self.client.retrieve(self.collection, wanted, with_payload=True)
+        return {str(r.id): self._payload(r.id, r.payload) for r in records}
+
+    def documents(self) -> list[DocumentInfo]:
+        fields = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
+        docs: dict[str, DocumentInfo] = {}
+        for record in self._scroll(None, fields):
+            p = record.payload or {}
+            seen = docs.get(p["doc_id"])
+            units = seen.units + 1 if seen else 1
+            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
+            docs[p["doc_id"]] = DocumentInfo(
+                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
+            )
+        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
+
+    def stats(self) -> StoreStats:
+        layout = self._read_layout()
+        if layout is None:
+            return StoreStats(self.collection, self.mode, self.location, False, None, None, None, 0, 0, {})
+        by_modality: dict[str, int] = {m: self._count(_match("modality", m)) for m in MODALITIES}
+        documents = len({r.payload["doc_id"] for r in self._scroll(None, ["doc_id"]) if r.payload})
+        return StoreStats(
+            self.collection, self.mode, self.location, True, layout.model_id, layout.dim,
+            layout.prefetch_dim, self._count(None), documents, by_modality,
+        )  # fmt: skip
+
+    def count(self) -> int:
+        if self._read_layout() is None:
+            return 0
+        return self._count(None)
+
+    def _count(self, flt: models.Filter | None) -> int:
+        with self._calling("count points"):
+            return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
+
+    def _ids_of(self, doc_id: str) -> list[str]:
+        return [str(r.id) for r in self._scroll(_match("doc_id", doc_id), False)]
+
+    def _scroll(self, flt: models.Filter | None, payload: list[str] | bool) -> Iterator[models.Record]:
+        offset: Any = None
+        while True:
+            with self._calling("list points"):
+                records, offset = self.client.scroll(
+                    self.collection, scroll_filter=flt, limit=SCROLL_PAGE, offset=offset, with_payload=payload
+                )
+            yield from records
+            if offset is None:
+                return
+
+    def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
+        try:
+            return Payload.from_dict(data or {})
+        except (StoreError, TypeError) as exc:
+            raise StoreError(
+                f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
+            ) from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _calling(self, action: str) -> Iterator[None]:
+        """Serialise (embedded) and translate every qdrant-client failure into a ``StoreError``."""
+        if self._closed:
+            raise StoreError(f"cannot {action}: the store at {self.location} is closed")
+        with self._lock:
+            try:
+                yield
+            except UnexpectedResponse as exc:
+                detail = exc.content.decode(errors="replace")[:300]
+                hint = " Check store.api_key." if exc.status_code in (401, 403) else ""
+                raise StoreError(
+                    f"Qdrant at {self.location} refused to {action} in collection '{self.collection}': "
+                    f"HTTP {exc.status_code} {detail}.{hint}"
+                ) from exc
+            except (ResponseHandlingException, httpx.HTTPError) as exc:
+                raise StoreError(
+                    f"cannot reach the Qdrant server at {self.location} to {action}: {_cause(exc)}. Is it "
+                    "running and is store.url right? (unset store.url to use the embedded store)"
+                ) from exc
+            except (ValueError, RuntimeError, OSError, sqlite3.Error) as exc:
+                raise StoreError(f"the Qdrant store at {self.location} failed to {action}: {exc}") from exc
+
+
+# -- schema: pure functions, shared by the store and its tests ---------------------------------------
+
+
+def vectors_config(dim: int, prefetch_dim: int | None) -> dict[str, models.VectorParams]:
+    config = {FULL: models.VectorParams(size=dim, distance=models.Distance.COSINE)}
+    if prefetch_dim is not None:
+        config[PREFETCH] = models.VectorParams(size=prefetch_dim, distance=models.Distance.COSINE)
+    return config
+
+
+def server_collection_options(index: IndexSettings) -> dict[str, Any]:
+    """Collection options only a server acts on: sharding, replication, quantization."""
+    options: dict[str, Any] = {
+        "shard_number": index.shard_number,
+        "replication_factor": index.replication_factor,
+    }
+    quantization = quantization_config(index)
+    if quantization is not None:
+        options["quantization_config"] = quantization
+    return options
+
+
+def quantization_config(index: IndexSettings) -> models.QuantizationConfig | None:
+    if index.quantization == "scalar":
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+            )
+        )
+    if index.quantization == "binary":
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+    return None
+
+
+def search_params(index: IndexSettings) -> models.SearchParams | None:
+    if index.quantization == "none":
+        return None
+    return models.SearchParams(
+        quantization=models.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
+    )
+
+
+def build_filter(filters: Filters | None) -> models.Filter | None:
+    if filters is None or filters.is_empty:
+        return None
+    must: list[models.Condition] = []
+    if filters.path_prefix is not None:
+        must.append(_field_match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
+    if filters.modality is not None:
+        must.append(_field_match("modality", filters.modality))
+    if filters.doc_id is not None:
+        must.append(_field_match("doc_id", filters.doc_id))
+    if filters.ingested_after is not None or filters.ingested_before is not None:
+        span = models.Range(gte=filters.ingested_after, lt=filters.ingested_before)
+        must.append(models.FieldCondition(key="ingest_time", range=span))
+    return models.Filter(must=must)
+
+
+def _struct(point: Point, vector: np.ndarray, prefetch_dim: int | None) -> models.PointStruct:
+    vectors = {FULL: vector.tolist()}
+    if prefetch_dim is not None:
+        vectors[PREFETCH] = mrl(vector, prefetch_dim).tolist()
+    return models.PointStruct(id=point.id, vector=vectors, payload=stored_payload(point.payload))
+
+
+def stored_payload(payload: Payload) -> dict[str, Any]:
+    return {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
+
+
+def path_prefixes(path: str) -> list[str]:
+    """The path as given, its normal form, and every ancestor folder: ``/a/b.pdf`` → ``/``, ``/a``, ..."""
+    pure = PurePath(path)
+    return sorted({path, str(pure), *(str(parent) for parent in pure.parents)})
+
+
+def mrl(vector: np.ndarray, dim: int) -> np.ndarray:
+    """Matryoshka truncation: the first ``dim`` components, L2-renormalised."""
+    head = np.asarray(vector[:dim], dtype=np.float32)
+    return head / max(float(np.linalg.norm(head)), 1e-12)
+
+
+def _unit_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dim,):
+        raise DimensionMismatch(f"{what} has shape {array.shape}, but the collection holds {dim}-d vectors")
+    norm = float(np.linalg.norm(array))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise StoreError(f"{what} is not a usable embedding (norm {norm}): zero, NaN or infinite values")
+    return array / norm
+
+
+def _named_vector(vectors: Any, name: str) -> list[float]:
+    if not isinstance(vectors, dict) or not isinstance(vectors.get(name), list):
+        raise StoreError(f"Qdrant returned no '{name}' vector for a search candidate")
+    return vectors[name]
+
+
+def _match(key: str, value: str) -> models.Filter:
+    return models.Filter(must=[_field_match(key, value)])
+
+
+def _field_match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "model_id": model_id, "dim": dim, "prefetch_dim": prefetch_dim}
+
+
+def _check_dims(dim: int, prefetch_dim: int | None) -> None:
+    if prefetch_dim is not None and prefetch_dim >= dim:
+        raise ConfigError(
+            f"index.prefetch_dim ({prefetch_dim}) must be smaller than the embedding dimension ({dim}); "
+            "set it to e.g. 256, or to null to search the full vector only"
+        )
+
+
+def _settings_for(layout: Layout) -> str:
+    model = f"embedding.model: {layout.model_id}, " if layout.model_id else ""
+    prefetch = "null" if layout.prefetch_dim is None else str(layout.prefetch_dim)
+    return f"{model}embedding.dim: {layout.dim}, index.prefetch_dim: {prefetch}"
+
+
+def _prefetch_text(prefetch_dim: int | None) -> str:
+    return "none" if prefetch_dim is None else f"{prefetch_dim}-d"
+
+
+def _cause(exc: Exception) -> str:
+    source = exc.source if isinstance(exc, ResponseHandlingException) else exc
+    return f"{type(source).__name__}: {source}"
+
+
+def _note_server_only(index: IndexSettings) -> None:
+    ignored = []
+    if index.quantization != "none":
+        ignored.append(f"index.quantization={index.quantization}")
+    if index.shard_number != 1 or index.replication_factor != 1:
+        ignored.append(
+            f"index.shard_number={index.shard_number}/replication_factor={index.replication_factor}"
+        )
+    if ignored:
+        log.info("embedded Qdrant searches exactly and has no cluster: ignoring %s", ", ".join(ignored))

@@ -1,0 +1,241 @@
+"""The vector store seam: the ``Store`` protocol, the things that flow through it, and ``open_store``.
+
+A store holds one collection of points — one per unit — each with the unit's embedding (full dimension,
+L2-normalised) and a ``Payload`` describing where the unit came from. The collection records the model
+id and dimensions it was built with; every operation checks them, so vectors of two models or two MRL
+dimensions are never mixed and a query with another model is refused instead of silently wrong.
+
+Backends are chosen by ``store.backend`` through ``BACKENDS``; today there is one, ``qdrant``
+(``qdrant_store.py``), which covers both embedded local mode (``store.path``) and a server or cluster
+(``store.url``) with the same code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, get_args
+
+import numpy as np
+
+from mmsearch.errors import ConfigError, QueryError, StoreError
+from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.ingest.units import Modality
+
+Mode = Literal["embedded", "server"]
+MODALITIES: tuple[Modality, ...] = get_args(Modality)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What is stored beside a vector: enough to show a hit and to rebuild what the reranker must see.
+
+    ``media_paths`` are relative to ``data_dir``; ``ingest_time`` is a unix time; ``model_id``/``dim``
+    name the embedding that produced the vector.
+    """
+
+    doc_id: str
+    source_path: str
+    modality: Modality
+    text: str
+    media_paths: Sequence[str]  # stored as a tuple
+    content_hash: str
+    source_sha256: str
+    ingest_time: float
+    model_id: str
+    dim: int
+    page: int | None = None  # 1-based, pages only
+    page_count: int | None = None
+    t_start: float | None = None  # seconds, video segments only
+    t_end: float | None = None
+    fps: float | None = None  # sampling rate of the stored frames
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "media_paths", tuple(self.media_paths))
+        if self.modality not in MODALITIES:
+            raise StoreError(f"payload modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["media_paths"] = list(self.media_paths)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Payload:
+        """Rebuild from a stored mapping; keys this version does not know are ignored."""
+        known = fields(cls)
+        missing = [f.name for f in known if f.default is MISSING and f.name not in data]
+        if missing:
+            raise StoreError(f"stored payload is not an mmsearch payload: it lacks {', '.join(missing)}")
+        return cls(**{f.name: data[f.name] for f in known if f.name in data})
+
+
+@dataclass(frozen=True, eq=False)
+class Point:
+    """One unit to store. ``id`` is the unit's deterministic UUID, so storing it again overwrites."""
+
+    id: str
+    vector: np.ndarray  # shape (dim,), L2-normalised
+    payload: Payload
+
+    def __post_init__(self) -> None:
+        check_point_id(self.id, StoreError)
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    id: str
+    score: float  # cosine similarity to the query (higher is closer)
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search. All given conditions must hold.
+
+    ``path_prefix`` matches whole path components: ``/docs`` matches ``/docs/a.pdf`` and ``/docs`` itself,
+    not ``/docs2/a.pdf``. The ingest-time range is ``ingested_after <= t < ingested_before`` (unix times).
+    """
+
+    path_prefix: str | None = None
+    modality: Modality | None = None
+    doc_id: str | None = None
+    ingested_after: float | None = None
+    ingested_before: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.modality is not None and self.modality not in MODALITIES:
+            raise QueryError(f"filter modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
+        if self.path_prefix is not None and not self.path_prefix.strip():
+            raise QueryError("filter path prefix is empty: give a folder or file path, or no path filter")
+        after, before = self.ingested_after, self.ingested_before
+        if after is not None and before is not None and after >= before:
+            raise QueryError(f"filter time range is empty: after ({after}) is not before ({before})")
+
+    @property
+    def is_empty(self) -> bool:
+        return all(value is None for value in asdict(self).values())
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One ingested file as the store sees it (the ``stats --documents`` row)."""
+
+    doc_id: str
+    source_path: str
+    modality: Modality
+    units: int
+    ingest_time: float  # the latest of its units
+    source_sha256: str
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    collection: str
+    mode: Mode
+    location: str  # folder (embedded) or URL (server)
+    exists: bool
+    model_id: str | None
+    dim: int | None
+    prefetch_dim: int | None
+    points: int
+    documents: int
+    by_modality: dict[str, int] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """One collection of unit vectors.
+
+    A failing or refusing store raises ``StoreError`` (``DimensionMismatch``, ``StoreLocked``); bad
+    arguments from a query (a limit below 1, an id that is not a UUID) raise ``QueryError``.
+    """
+
+    def ensure_collection(self, model_id: str, dim: int) -> None:
+        """Create the collection if absent; else refuse (``DimensionMismatch``) unless it was built
+        with this model, this dimension and the configured prefetch dimension."""
+        ...
+
+    def verify(self, model_id: str, dim: int) -> None:
+        """Like ``ensure_collection`` but never creates: for the query path."""
+        ...
+
+    def upsert(self, points: Sequence[Point]) -> None: ...
+
+    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
+        """Delete the document's points whose ids are not in ``keep``; return how many."""
+        ...
+
+    def delete_document(self, doc_id: str) -> int: ...
+
+    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+        """The ``limit`` nearest points by cosine, best first; empty when the collection is absent."""
+        ...
+
+    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
+        """Payloads of the points that exist among ``ids``."""
+        ...
+
+    def documents(self) -> list[DocumentInfo]: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def count(self) -> int: ...
+
+    def drop(self) -> bool:
+        """Delete the whole collection (for a re-index with another model); True if it existed."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def replace_document(store: Store, doc_id: str, points: Sequence[Point]) -> int:
+    """Store a document's new points, then drop its old ones; return how many old ones went.
+
+    The order is what makes it crash-safe: a crash in between leaves extra points that the next run
+    removes, never a document with no points.
+    """
+    foreign = [p.id for p in points if p.payload.doc_id != doc_id]
+    if foreign:
+        raise StoreError(
+            f"replace_document({doc_id}) got points of other documents: {', '.join(foreign[:3])}"
+        )
+    store.upsert(points)
+    return store.delete_stale(doc_id, keep={p.id for p in points})
+
+
+def check_point_id(value: str, error: type[Exception]) -> str:
+    """``value`` as a canonical UUID string, or ``error`` saying it is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise error(f"{value!r} is not a point id (a UUID)") from exc
+
+
+Opener = Callable[[StoreSettings, IndexSettings, Path], Store]
+
+
+def _open_qdrant(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
+    from mmsearch.index.qdrant_store import connect
+
+    return connect(store, index, path)
+
+
+BACKENDS: dict[str, Opener] = {"qdrant": _open_qdrant}
+
+
+def open_store(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
+    """Open the configured store. ``path`` is the embedded folder (``Settings.store_path``), used only
+    when ``store.url`` is unset. Fails fast: a locked folder or an unreachable server raises here."""
+    opener = BACKENDS.get(store.backend)
+    if opener is None:
+        raise ConfigError(f"unknown store.backend {store.backend!r}; valid: {', '.join(sorted(BACKENDS))}")
+    return opener(store, index, path)

@@ -1,0 +1,53 @@
+"""What a search returns: ranked ``Hit``s inside a ``SearchResult``, both JSON-serialisable."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int  # 1-based
+    point_id: str
+    score: float  # the score the ranking used: rerank score when reranked, else vector score
+    vector_score: float  # cosine similarity from the vector store
+    rerank_score: float | None  # None when the reranker was off
+    doc_id: str
+    source_path: str
+    modality: str  # page | image | video
+    page: int | None
+    page_count: int | None
+    t_start: float | None
+    t_end: float | None
+    snippet: str
+    media_paths: tuple[str, ...]  # relative to data_dir; media_paths[preview_index] is the preview
+    preview_index: int = 0
+
+    @property
+    def image_path(self) -> str | None:
+        return self.media_paths[self.preview_index] if self.media_paths else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["media_paths"] = list(self.media_paths)
+        out["image_path"] = self.image_path
+        return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: tuple[Hit, ...]
+    reranked: bool  # False when reranking was off (backend none, --no-rerank): vector order
+    reranker: str | None  # model id of the reranker that ordered the hits
+    candidates: int  # how many vector hits were considered
+    timings_ms: dict[str, float] = field(default_factory=dict)  # embed, search, rerank, total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hits": [hit.to_dict() for hit in self.hits],
+            "reranked": self.reranked,
+            "reranker": self.reranker,
+            "candidates": self.candidates,
+            "timings_ms": dict(self.timings_ms),
+        }

@@ -1,0 +1,158 @@
+"""The query path: embed the query, take the top candidates from the store, rerank, return hits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from mmsearch.errors import MmsearchError, QueryError
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.inputs import Content, VideoClip
+from mmsearch.index.store import Filters, Payload, ScoredPoint, Store
+from mmsearch.ingest.media import load_media
+from mmsearch.search.hits import Hit, SearchResult
+from mmsearch.search.reranker import Reranker
+from mmsearch.search.snippet import make_snippet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    text: str | None = None
+    image: Image.Image | None = None
+    filters: Filters | None = None
+
+    def content(self) -> Content:
+        text = self.text.strip() if self.text else None
+        return Content(text=text or None, images=(self.image,) if self.image is not None else ())
+
+
+class Searcher:
+    """Two-stage search over one collection. Parts are passed in; nothing is built here."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        store: Store,
+        reranker: Reranker | None,
+        data_dir: Path,
+        query_instruction: str,
+        rerank_instruction: str | None = None,
+        use_text_layer: bool = False,
+        candidates: int = 50,
+        top_k: int = 10,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.reranker = reranker
+        self.data_dir = data_dir
+        self.query_instruction = query_instruction
+        self.rerank_instruction = rerank_instruction
+        self.use_text_layer = use_text_layer
+        self.candidates = candidates
+        self.top_k = top_k
+
+    def search(
+        self,
+        query: Query,
+        *,
+        top_k: int | None = None,
+        candidates: int | None = None,
+        rerank: bool = True,
+    ) -> SearchResult:
+        top_k = top_k or self.top_k
+        candidates = max(candidates or self.candidates, top_k)
+        content = query.content()
+        if content.is_empty:
+            raise QueryError("empty query: give some text, an image, or both")
+        if self.store.count() == 0:
+            raise QueryError("the collection is empty: run `mmsearch ingest PATH…` first")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        vector = self.embedder.embed([content], self.query_instruction)[0]
+        timings["embed"] = _ms_since(started)
+        mark = time.perf_counter()
+        points = self.store.search(vector, limit=candidates, filters=query.filters)
+        timings["search"] = _ms_since(mark)
+        rerank_scores: list[float] | None = None
+        if rerank and self.reranker is not None and points:
+            mark = time.perf_counter()
+            documents = [self.document_content(p.payload) for p in points]
+            rerank_scores = self.reranker.score(content, documents, self.rerank_instruction)
+            timings["rerank"] = _ms_since(mark)
+        timings["total"] = _ms_since(started)
+        hits = _rank(points, rerank_scores, query.text, top_k)
+        return SearchResult(
+            hits=hits,
+            reranked=rerank_scores is not None,
+            reranker=self.reranker.model_id if rerank_scores is not None and self.reranker else None,
+            candidates=len(points),
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+        )
+
+    def document_content(self, payload: Payload) -> Content:
+        """A candidate as the reranker sees it: the stored page/image/frames the embedder saw."""
+        try:
+            images = tuple(load_media(rel, self.data_dir) for rel in payload.media_paths)
+        except MmsearchError as exc:
+            raise QueryError(
+                f"stored media of {payload.source_path} ({_where(payload)}) cannot be read: {exc}. "
+                f"Was data_dir ({self.data_dir}) moved or pruned? Re-ingest the file."
+            ) from exc
+        text = payload.text if self.use_text_layer and payload.text else None
+        if payload.modality == "video":
+            fps = payload.fps or 1.0
+            return Content(text=text, video=VideoClip(frames=images, fps=fps, t_start=payload.t_start or 0.0))
+        return Content(text=text, images=images)
+
+
+def _rank(
+    points: Sequence[ScoredPoint], rerank_scores: list[float] | None, query_text: str | None, top_k: int
+) -> tuple[Hit, ...]:
+    order = list(range(len(points)))
+    if rerank_scores is not None:
+        # Stable: equal rerank scores keep the vector order.
+        order.sort(key=lambda i: -rerank_scores[i])
+    hits = []
+    for rank, i in enumerate(order[:top_k], start=1):
+        point, payload = points[i], points[i].payload
+        rerank_score = rerank_scores[i] if rerank_scores is not None else None
+        hits.append(
+            Hit(
+                rank=rank,
+                point_id=point.id,
+                score=rerank_score if rerank_score is not None else point.score,
+                vector_score=point.score,
+                rerank_score=rerank_score,
+                doc_id=payload.doc_id,
+                source_path=payload.source_path,
+                modality=payload.modality,
+                page=payload.page,
+                page_count=payload.page_count,
+                t_start=payload.t_start,
+                t_end=payload.t_end,
+                snippet=make_snippet(payload.text or "", query_text),
+                media_paths=tuple(payload.media_paths),
+                preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
+            )
+        )
+    return tuple(hits)
+
+
+def _where(payload: Payload) -> str:
+    if payload.page is not None:
+        return f"page {payload.page}"
+    if payload.t_start is not None:
+        return f"{payload.t_start:.1f}s–{payload.t_end or 0:.1f}s"
+    return payload.modality
+
+
+def _ms_since(mark: float) -> float:
+    return (time.perf_counter() - mark) * 1000.0

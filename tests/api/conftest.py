@@ -1,0 +1,33 @@
+"""API fixtures: one small corpus indexed once per session with the tiny models.
+
+The session index is read-only for the tests that share it (search, images, browser, server); tests
+that upload or delete build their own index in their own data dir. Helpers live in ``api_support``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import Indexed, ingest, make_corpus, tiny_settings
+
+from mmsearch.api.services import open_services
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def indexed(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
+    root = tmp_path_factory.mktemp("api-index")
+    files = make_corpus(root / "corpus")
+    settings = tiny_settings(root / "data", tiny_models)
+    services = open_services(settings)
+    try:
+        ingest(settings, services, [root / "corpus"])
+        yield Indexed(settings, services, files)
+    finally:
+        services.close()

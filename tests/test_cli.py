@@ -1,0 +1,169 @@
+"""The real ``mmsearch`` command, end to end, in subprocesses: ingest, query, stats, delete, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
+from tests.support import run_cli, tiny_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "cwd").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def env(work: Path, tiny_models: Path) -> dict[str, str]:
+    return tiny_env(work / "data", tiny_models)
+
+
+@pytest.fixture
+def corpus(work: Path) -> Path:
+    folder = work / "corpus"
+    make_pdf(folder / "finance.pdf", 3, topic="finance")
+    make_pdf(folder / "birds.pdf", 2, topic="birds", with_tables=False)
+    make_image(folder / "photo.jpg", "jpeg", (320, 240), text="photo")
+    make_video(folder / "clip.mp4", 4, fps=4)
+    return folder
+
+
+def cli(args: list[str], env: dict[str, str], work: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(args, env, work / "cwd")
+
+
+def test_dry_run_lists_units_and_one_error_per_bad_file(work: Path, env: dict[str, str], corpus: Path) -> None:
+    expected = make_bad_files(corpus / "bad")
+    done = cli(["ingest", str(corpus), "--dry-run", "--json"], env, work)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    by_name = {Path(f["path"]).name: f for f in report["files"]}
+    assert {n: f["code"] for n, f in by_name.items() if f["status"] == "failed"} == expected
+    assert [u["page"] for u in by_name["finance.pdf"]["unit_list"]] == [1, 2, 3]
+    assert by_name["clip.mp4"]["unit_list"][0]["t_start"] == 0.0
+    assert report["summary"]["units"] == 3 + 2 + 1 + 1
+    assert "Traceback" not in done.stderr
+    for name in expected:
+        assert f"{name}" in done.stderr  # one "Error: <file>: …" line each
+    assert not (work / "data" / "qdrant").exists()  # a dry run stores nothing
+
+
+def test_ingest_then_query_with_and_without_rerank(work: Path, env: dict[str, str], corpus: Path) -> None:
+    done = cli(["ingest", str(corpus), "--json"], env, work)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["indexed"] == 4
+
+    reranked = json.loads(cli(["query", "finance table", "--json", "--top-k", "5"], env, work).stdout)
+    assert reranked["reranked"] is True and len(reranked["hits"]) == 5
+    scores = [h["rerank_score"] for h in reranked["hits"]]
+    assert scores == sorted(scores, reverse=True) and all(0.0 < s < 1.0 for s in scores)
+    assert all(h["vector_score"] is not None for h in reranked["hits"])
+    assert set(reranked["timings_ms"]) >= {"embed", "search", "rerank", "total"}
+
+    plain = json.loads(cli(["query", "finance table", "--json", "--no-rerank", "--top-k", "7"], env, work).stdout)
+    assert plain["reranked"] is False and plain["reranker"] is None
+    vector = [h["vector_score"] for h in plain["hits"]]
+    assert vector == sorted(vector, reverse=True)  # --no-rerank order is the store's order
+    assert {h["point_id"] for h in plain["hits"]} >= {h["point_id"] for h in reranked["hits"]}
+
+    video = json.loads(cli(["query", "x", "--json", "--filter", "modality=video"], env, work).stdout)
+    assert [h["modality"] for h in video["hits"]] == ["video"]
+
+    table = cli(["-v", "query", "birds", "--top-k", "3"], env, work)
+    assert table.returncode == 0, table.stderr
+    assert "timings (ms)" in table.stdout and "reranked by" in table.stdout
+
+
+def test_query_by_image_and_stats_and_delete(work: Path, env: dict[str, str], corpus: Path) -> None:
+    assert cli(["ingest", str(corpus)], env, work).returncode == 0
+    by_image = cli(["query", "--image", str(corpus / "photo.jpg"), "--json", "--top-k", "2"], env, work)
+    assert by_image.returncode == 0, by_image.stderr
+    assert len(json.loads(by_image.stdout)["hits"]) == 2
+
+    stats = json.loads(cli(["stats", "--json"], env, work).stdout)
+    assert stats["points"] == 7 and stats["documents"] == 4
+
+    deleted = cli(["delete", str(corpus / "finance.pdf"), "--json"], env, work)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout)["results"][0]["deleted"] == 3
+    assert json.loads(cli(["stats", "--json"], env, work).stdout)["points"] == 4
+    assert cli(["delete", str(corpus / "finance.pdf")], env, work).returncode == 1  # already gone
+    again = json.loads(cli(["ingest", str(corpus), "--json"], env, work).stdout)  # manifest forgot it
+    assert {Path(f["path"]).name: f["status"] for f in again["files"]}["finance.pdf"] == "indexed"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["query", "anything"], "is empty"),
+        (["query", "--image", "/no/such/file.png"], "does not exist"),
+        (["query"], "give a query"),
+        (["query", "x", "--filter", "colour=red"], "unknown key"),
+        (["query", "x", "--filter", "after=yesterday"], "ISO date"),
+    ],
+)
+def test_query_errors_are_clear(work: Path, env: dict[str, str], args: list[str], needle: str) -> None:
+    done = cli(args, env, work)
+    assert done.returncode != 0
+    assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unreadable_query_image(work: Path, env: dict[str, str], corpus: Path) -> None:
+    assert cli(["ingest", str(corpus / "photo.jpg")], env, work).returncode == 0
+    bad = work / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    done = cli(["query", "--image", str(bad)], env, work)
+    assert done.returncode == 1 and "broken.png" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_model_is_a_clear_error(work: Path, env: dict[str, str], corpus: Path) -> None:
+    env = dict(env, MMSEARCH_EMBEDDING__MODEL=str(work / "no-model-here"))
+    done = cli(["ingest", str(corpus / "photo.jpg")], env, work)
+    assert done.returncode == 1
+    assert "no-model-here" in done.stderr and "embedding.model" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
+    work: Path, env: dict[str, str], tiny_models: Path
+) -> None:
+    corpus = work / "big"
+    for i in range(4):
+        make_pdf(corpus / f"doc{i}.pdf", 6, topic=["finance", "birds", "chemistry", "finance"][i])
+    killed_env = dict(env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmsearch", "ingest", str(corpus)],
+        env=killed_env, cwd=work / "cwd", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    media = work / "data" / "media"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if media.exists() and sum(1 for _ in media.rglob("*.jpg")) >= 8:  # into the second file
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "ingest finished before it could be killed; make the corpus bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    resumed = cli(["ingest", str(corpus), "--json"], env, work)
+    assert resumed.returncode == 0, resumed.stderr
+    statuses = [f["status"] for f in json.loads(resumed.stdout)["files"]]
+    assert statuses.count("unchanged") >= 1 and statuses.count("indexed") >= 1  # finished files skipped
+
+    clean_env = tiny_env(work / "clean", tiny_models)
+    assert cli(["ingest", str(corpus)], clean_env, work).returncode == 0
+    resumed_stats = json.loads(cli(["stats", "--json", "--documents"], env, work).stdout)
+    clean_stats = json.loads(cli(["stats", "--json", "--documents"], clean_env, work).stdout)
+    assert resumed_stats["points"] == clean_stats["points"] == 24
+    assert sorted(d["units"] for d in resumed_stats["documents_list"]) == [6, 6, 6, 6]
