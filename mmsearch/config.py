@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from mmsearch.api.settings import ServerSettings
 from mmsearch.errors import ConfigError
@@ -115,14 +115,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_SECRET_WORDS = ("key", "secret", "password", "token")
+
+
 def format_validation_error(exc: ValidationError, origin: str) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "(root)"
         if err["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting")
-        else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+            continue
+        secret = any(word in key.lower() for word in _SECRET_WORDS)
+        got = "(value hidden)" if secret else f"(got {err.get('input')!r})"
+        lines.append(f"  {key}: {err['msg']} {got}")
     return f"invalid configuration ({origin}):\n" + "\n".join(lines)
 
 
@@ -136,6 +141,8 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
         return Settings(**_drop_none(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, origin)) from exc
+    except SettingsError as exc:  # e.g. an MMSEARCH_* variable holding malformed JSON for a list
+        raise ConfigError(f"invalid configuration ({origin}): {exc}") from exc
     finally:
         Settings._config_file = None
 

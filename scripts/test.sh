@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # The test command (README and CI): install into ./.venv, then run the whole suite.
 # Tests build tiny random Qwen3-VL models offline (scripts/make_tiny_models.py); no weights are downloaded.
+# The browser test needs Debian's chromium: installed here when we are root (or have sudo); without it
+# that test skips locally and fails under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if ! bash scripts/install_chromium.sh; then
+    if [ -n "${CI:-}" ]; then
+        echo "test: chromium is required in CI" >&2
+        exit 1
+    fi
+    echo "test: no chromium; the browser test will be skipped" >&2
+fi
 export HF_HUB_OFFLINE=1
 exec .venv/bin/python -m pytest "$@"

@@ -48,9 +48,11 @@ def tiny_env(data_dir: Path, models: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m mmsearch ARGS`` in ``cwd`` (a folder with no config.yaml)."""
     return subprocess.run(
         [sys.executable, "-m", "mmsearch", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip

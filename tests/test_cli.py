@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
 from tests.support import run_cli, tiny_env
 
@@ -43,7 +45,9 @@ def cli(args: list[str], env: dict[str, str], work: Path) -> subprocess.Complete
     return run_cli(args, env, work / "cwd")
 
 
-def test_dry_run_lists_units_and_one_error_per_bad_file(work: Path, env: dict[str, str], corpus: Path) -> None:
+def test_dry_run_lists_units_and_one_error_per_bad_file(
+    work: Path, env: dict[str, str], corpus: Path
+) -> None:
     expected = make_bad_files(corpus / "bad")
     done = cli(["ingest", str(corpus), "--dry-run", "--json"], env, work)
     assert done.returncode == 1, done.stderr
@@ -71,7 +75,9 @@ def test_ingest_then_query_with_and_without_rerank(work: Path, env: dict[str, st
     assert all(h["vector_score"] is not None for h in reranked["hits"])
     assert set(reranked["timings_ms"]) >= {"embed", "search", "rerank", "total"}
 
-    plain = json.loads(cli(["query", "finance table", "--json", "--no-rerank", "--top-k", "7"], env, work).stdout)
+    plain = json.loads(
+        cli(["query", "finance table", "--json", "--no-rerank", "--top-k", "7"], env, work).stdout
+    )
     assert plain["reranked"] is False and plain["reranker"] is None
     vector = [h["vector_score"] for h in plain["hits"]]
     assert vector == sorted(vector, reverse=True)  # --no-rerank order is the store's order
@@ -98,6 +104,8 @@ def test_query_by_image_and_stats_and_delete(work: Path, env: dict[str, str], co
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(deleted.stdout)["results"][0]["deleted"] == 3
     assert json.loads(cli(["stats", "--json"], env, work).stdout)["points"] == 4
+    doc = doc_id_for(str((corpus / "finance.pdf").resolve()))
+    assert not list((work / "data" / "media").rglob(f"*{doc}*"))  # its page images went too
     assert cli(["delete", str(corpus / "finance.pdf")], env, work).returncode == 1  # already gone
     again = json.loads(cli(["ingest", str(corpus), "--json"], env, work).stdout)  # manifest forgot it
     assert {Path(f["path"]).name: f["status"] for f in again["files"]}["finance.pdf"] == "indexed"
@@ -167,3 +175,35 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     clean_stats = json.loads(cli(["stats", "--json", "--documents"], clean_env, work).stdout)
     assert resumed_stats["points"] == clean_stats["points"] == 24
     assert sorted(d["units"] for d in resumed_stats["documents_list"]) == [6, 6, 6, 6]
+
+
+def test_unreachable_reranker_server_is_a_clear_failure(work: Path, env: dict[str, str], corpus: Path) -> None:
+    assert cli(["ingest", str(corpus / "photo.jpg")], env, work).returncode == 0
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = dict(
+        env,
+        MMSEARCH_RERANKER__BACKEND="vllm",
+        MMSEARCH_RERANKER__URL=f"http://127.0.0.1:{port}",
+        MMSEARCH_RERANKER__RETRIES="0",
+    )
+    done = cli(["query", "photo", "--json"], down, work)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "reranker" in done.stderr.lower()
+    assert json.loads(done.stdout)["error"]["code"] == "reranker_error"
+    fallback = cli(["query", "photo", "--json", "--no-rerank"], down, work)  # the vector stage still works
+    assert fallback.returncode == 0 and json.loads(fallback.stdout)["reranked"] is False
+
+
+def test_embed_prints_a_normalised_vector_at_the_asked_dimension(work: Path, env: dict[str, str]) -> None:
+    image = make_image(work / "pic.png", "png", (200, 160))
+    done = cli(["embed", "--text", "a red block", "--image", str(image), "--dim", "64", "--json"], env, work)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["dim"] == 64 == len(out["vector"]) and abs(out["norm"] - 1.0) < 1e-5
+    full = json.loads(cli(["embed", "--text", "a red block", "--image", str(image), "--json"], env, work).stdout)
+    head = full["vector"][:64]  # MRL: the 64-d vector is the renormalised head of the full one
+    scale = sum(x * x for x in head) ** 0.5
+    assert all(abs(a - b / scale) < 1e-5 for a, b in zip(out["vector"], head, strict=True))
+    assert cli(["embed", "--dim", "64"], env, work).returncode == 2  # nothing to embed: usage error

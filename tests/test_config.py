@@ -125,6 +125,24 @@ def test_shipped_config_yaml_documents_every_key_with_its_default() -> None:
     defaults = _leaves(Settings.model_construct().model_dump(mode="json"))  # no env, no file
     defaults.pop("data_dir")
     shipped.pop("data_dir", None)
-    assert set(shipped) == set(defaults), (set(shipped) ^ set(defaults))
+    assert set(shipped) == set(defaults), set(shipped) ^ set(defaults)
     for key, value in defaults.items():
         assert shipped[key] == value, key
+
+
+def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMSEARCH_SERVER__READ_KEYS", "tooshortsecret")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "server.read_keys" in str(info.value) and "tooshortsecret" not in str(info.value)
+
+
+def test_shipped_config_yaml_is_what_the_generator_writes() -> None:
+    """Descriptions too: regenerate with `.venv/bin/python scripts/write_config.py > config.yaml`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("write_config", ROOT / "scripts" / "write_config.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "config.yaml").read_text() == module.render()

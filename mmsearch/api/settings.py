@@ -20,7 +20,7 @@ class ServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field("127.0.0.1", description="Address `mmsearch serve` binds (0.0.0.0 = every interface).")
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="TCP port of `mmsearch serve`.")
     read_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="API keys that may search, fetch images and list documents."
     )
@@ -43,7 +43,9 @@ class ServerSettings(BaseModel):
         "a key). null = a random secret per process; set it when several API replicas share a router.",
     )
     url_ttl_s: int = Field(3600, ge=60, description="Lifetime of a signed image/file URL.")
-    log_level: str = Field("info", pattern=r"^(critical|error|warning|info|debug|trace)$")
+    log_level: str = Field(
+        "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
+    )
 
     @field_validator("read_keys", "write_keys", mode="before")
     @classmethod

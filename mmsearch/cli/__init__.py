@@ -5,12 +5,9 @@ from mmsearch.cli.app import cli, main
 from mmsearch.cli.embed import embed
 from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
+from mmsearch.cli.serve import serve
 
-for command in (ingest, query, embed, stats, delete):
+for command in (ingest, query, embed, stats, delete, serve):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]
-
-from mmsearch.cli.serve import serve  # registered by the API work; move into the list above
-
-cli.add_command(serve)

@@ -74,9 +74,11 @@ def delete(app: AppContext, sources: tuple[str, ...], as_json: bool) -> None:
         click.echo(json.dumps({"results": results}, indent=2))
     else:
         for r in results:
-            msg = f"deleted {r['deleted']} points of {r['source']}" if not r["error"] else f"{r['source']}: {r['error']}"
+            msg = (
+                f"deleted {r['deleted']} points of {r['source']}"
+                if not r["error"]
+                else f"{r['source']}: {r['error']}"
+            )
             click.echo(msg, err=bool(r["error"]))
     if any(r["error"] for r in results):
         raise SystemExit(1)
-
-

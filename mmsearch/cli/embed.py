@@ -13,7 +13,11 @@ from mmsearch.cli.app import AppContext, pass_app
 
 @click.command()
 @click.option("--text", help="Text to embed.")
-@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Image to embed (with --text: both).")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Image to embed (with --text: both).",
+)
 @click.option("--dim", type=click.IntRange(min=64), help="MRL dimension (default: embedding.dim / full).")
 @click.option(
     "--as", "role", type=click.Choice(["query", "document"]), default="query", show_default=True,

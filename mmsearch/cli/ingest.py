@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,16 +14,32 @@ from rich.table import Table
 from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.cli.progress import IngestProgress
 from mmsearch.config import Settings
+from mmsearch.errors import DimensionMismatch
+from mmsearch.index.embedder import Embedder
 from mmsearch.index.pipeline import IngestReport
+from mmsearch.index.store import Store
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Read files into units and list them; embed and store nothing.")
 @click.option("--reindex", is_flag=True, help="Re-process files even when the manifest says they are done.")
+@click.option(
+    "--server", metavar="URL",
+    help="Ingest through a running `mmsearch serve` (uploads the files) instead of the local store.",
+)  # fmt: skip
+@click.option("--api-key", envvar="MMSEARCH_API_KEY", help="Write key for --server (env MMSEARCH_API_KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (no progress bar).")
 @pass_app
-def ingest(app: AppContext, paths: tuple[Path, ...], dry_run: bool, reindex: bool, as_json: bool) -> None:
+def ingest(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    dry_run: bool,
+    reindex: bool,
+    server: str | None,
+    api_key: str | None,
+    as_json: bool,
+) -> None:
     """Ingest files and folders: PDFs (one unit per page), images, videos (segments).
 
     Files are recognised by content, not name. Unchanged files are skipped (see the manifest in
@@ -33,13 +50,24 @@ def ingest(app: AppContext, paths: tuple[Path, ...], dry_run: bool, reindex: boo
       mmsearch ingest ~/reports
       mmsearch ingest scan.pdf talk.mp4 --json
       mmsearch ingest ~/inbox --dry-run --json     # what would be embedded, and what fails
+      mmsearch ingest new.pdf --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
+
+    --reindex re-embeds the given files even when unchanged; if the collection was built with another
+    embedding model or dimension, it is dropped and rebuilt (every other document must be re-ingested).
     """
     settings = app.settings()
+    if server and (dry_run or reindex):
+        raise click.UsageError("--server uploads files to the server; --dry-run and --reindex are local only")
     with IngestProgress(enabled=not as_json) as progress:
         if dry_run:
             from mmsearch.index.pipeline import plan
 
             report = plan(list(paths), settings.ingest, on_progress=progress)
+        elif server:
+            from mmsearch.cli.remote import RemoteIngest
+
+            with RemoteIngest(server, api_key) as remote:
+                report = remote.run(list(paths), settings.ingest, on_progress=progress)
         else:
             report = _run(settings, list(paths), reindex, progress)
     _print_report(report, as_json, dry_run)
@@ -53,11 +81,28 @@ def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestP
     store = components.build_store(settings)  # first: a locked store fails before a model loads
     try:
         embedder = components.build_embedder(settings)
+        if reindex:
+            _rebuild_if_mismatched(store, embedder)
         with components.build_manifest(settings) as manifest:
             indexer = components.build_indexer(settings, embedder, store, manifest, progress)
             return indexer.run(paths, reindex=reindex)
     finally:
         store.close()
+
+
+def _rebuild_if_mismatched(store: Store, embedder: Embedder) -> None:
+    """--reindex with another model or dimension: drop the old collection, say what that means."""
+    try:
+        store.verify(embedder.model_id, embedder.dim)
+    except DimensionMismatch as exc:
+        before = store.stats()
+        store.drop()
+        click.echo(
+            f"Rebuilding the collection for {embedder.model_id} at dim {embedder.dim}: dropped "
+            f"{before.points} points of {before.documents} documents ({exc}). "
+            "Re-ingest every folder you had indexed.",
+            err=True,
+        )
 
 
 def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:
@@ -82,7 +127,9 @@ def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:
         click.echo(f"{len(report.failed)} file(s) failed.", err=True)
 
 
-def _print_table(report: IngestReport, summary: dict[str, object], counts: dict[str, int], dry_run: bool) -> None:
+def _print_table(
+    report: IngestReport, summary: Mapping[str, object], counts: dict[str, int], dry_run: bool
+) -> None:
     console = Console()
     table = Table(title="dry run: nothing embedded or stored" if dry_run else None)
     for col in ("file", "status", "kind", "units", "seconds"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -36,7 +37,7 @@ class IngestProgress:
         self._task = self._bar.add_task("ingest", total=None, units=0, rate="")
         self._units = 0
 
-    def __enter__(self) -> IngestProgress:
+    def __enter__(self) -> Self:
         if self.enabled:
             self._bar.start()
         return self

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import click
 from rich.console import Console
@@ -14,6 +15,7 @@ from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.config import Settings
 from mmsearch.errors import QueryError
 from mmsearch.index.store import Filters
+from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
 
 FILTER_KEYS = ("path", "modality", "doc", "after", "before")
@@ -21,8 +23,14 @@ FILTER_KEYS = ("path", "modality", "doc", "after", "before")
 
 @click.command()
 @click.argument("text", required=False)
-@click.option("--image", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Query by an image (with or without text).")
-@click.option("--top-k", type=click.IntRange(1, 1000), help="Hits to return (config search.top_k, default 10).")
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Query by an image (with or without text).",
+)
+@click.option(
+    "--top-k", type=click.IntRange(1, 1000), help="Hits to return (config search.top_k, default 10)."
+)
 @click.option("--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default 50).")
 @click.option("--no-rerank", is_flag=True, help="Keep the vector order (no reranker model is loaded).")
 @click.option(
@@ -95,18 +103,20 @@ def parse_filters(items: tuple[str, ...]) -> Filters | None:
         if not sep or not value:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--filter")
         if key not in FILTER_KEYS:
-            raise click.BadParameter(f"unknown key {key!r}; valid: {', '.join(FILTER_KEYS)}", param_hint="--filter")
+            raise click.BadParameter(
+                f"unknown key {key!r}; valid: {', '.join(FILTER_KEYS)}", param_hint="--filter"
+            )
         values[key] = value
-    modality = values.get("modality")
-    if modality is not None and modality not in ("page", "image", "video"):
-        raise click.BadParameter("modality must be page, image or video", param_hint="--filter")
-    return Filters(
-        path_prefix=str(Path(values["path"]).expanduser().resolve()) if "path" in values else None,
-        modality=modality,
-        doc_id=values.get("doc"),
-        ingested_after=_timestamp(values.get("after")),
-        ingested_before=_timestamp(values.get("before")),
-    )
+    try:
+        return Filters(
+            path_prefix=str(Path(values["path"]).expanduser().resolve()) if "path" in values else None,
+            modality=cast(Modality | None, values.get("modality")),  # Filters checks the value
+            doc_id=values.get("doc"),
+            ingested_after=_timestamp(values.get("after")),
+            ingested_before=_timestamp(values.get("before")),
+        )
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from exc
 
 
 def _timestamp(value: str | None) -> float | None:
@@ -115,9 +125,11 @@ def _timestamp(value: str | None) -> float | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD[THH:MM])", param_hint="--filter") from exc
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date (YYYY-MM-DD[THH:MM])", param_hint="--filter"
+        ) from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mmsearch.errors import IngestError, UnprocessableInput
 from mmsearch.index.embedder import Embedder
@@ -229,17 +229,15 @@ class Indexer:
 
 
 def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
-    is_page = isinstance(unit, PageUnit)
-    is_video = isinstance(unit, SegmentUnit)
+    where: dict[str, Any] = {}
+    if isinstance(unit, PageUnit):
+        where = {"page": unit.page, "page_count": unit.page_count}
+    elif isinstance(unit, SegmentUnit):
+        where = {"t_start": unit.t_start, "t_end": unit.t_end, "fps": unit.fps}
     return Payload(
         doc_id=unit.doc_id,
         source_path=unit.source.path,
         modality=unit.modality,
-        page=unit.page if is_page else None,
-        page_count=unit.page_count if is_page else None,
-        t_start=unit.t_start if is_video else None,
-        t_end=unit.t_end if is_video else None,
-        fps=unit.fps if is_video else None,
         text=unit.text,
         media_paths=list(unit.media_paths),
         content_hash=unit.content_hash,
@@ -247,6 +245,7 @@ def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
         ingest_time=ingest_time,
         model_id=embedder.model_id,
         dim=embedder.dim,
+        **where,
     )
 
 

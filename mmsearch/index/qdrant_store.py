@@ -154,8 +154,9 @@ def _is_locked(path: Path) -> bool:
 def _locked(path: Path) -> StoreLocked:
     return StoreLocked(
         f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
-        "running `mmsearch serve` that owns it). Stop that process and retry, or let several processes "
-        "share one index by running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
+        "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, ingest "
+        "through it with `mmsearch ingest --server URL`; or let several processes share one index by "
+        "running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
     )
 
 

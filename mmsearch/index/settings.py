@@ -20,20 +20,32 @@ class EmbeddingSettings(BaseModel):
     )
     dim: int | None = Field(None, ge=64, description="MRL dimension; null = the model's full dimension.")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N (transformers backend)")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
-    document_instruction: str = DEFAULT_DOCUMENT_INSTRUCTION
-    query_instruction: str = DEFAULT_QUERY_INSTRUCTION
-    max_length: int = Field(8192, ge=256)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto = bfloat16 on GPU, float32 on CPU."
+    )
+    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="auto = flash_attention_2 when installed on GPU, else sdpa."
+    )
+    document_instruction: str = Field(
+        DEFAULT_DOCUMENT_INSTRUCTION,
+        description="Instruction embedded with every page/image/segment (official default).",
+    )
+    query_instruction: str = Field(
+        DEFAULT_QUERY_INSTRUCTION,
+        description="Instruction embedded with every query (retrieval task description).",
+    )
+    max_length: int = Field(8192, ge=256, description="Token cap of one input (official: 8192).")
     batch_tokens: int = Field(32768, ge=1024, description="Token budget of one forward batch.")
-    max_batch_size: int = Field(32, ge=1)
+    max_batch_size: int = Field(
+        32, ge=1, description="Items per forward batch at most (the token budget usually binds first)."
+    )
     # HTTP backends
     url: str | None = Field(None, description="Base URL of the sglang/vllm server.")
-    api_key: str | None = None
+    api_key: str | None = Field(None, description="Bearer key for the server.")
     served_model: str | None = Field(None, description="Model name the server serves; default = model.")
-    timeout_s: float = Field(120.0, gt=0)
-    retries: int = Field(3, ge=0)
-    concurrency: int = Field(4, ge=1)
+    timeout_s: float = Field(120.0, gt=0, description="Seconds before a request times out.")
+    retries: int = Field(3, ge=0, description="Retries on 5xx, 408/429 and connection errors, with backoff.")
+    concurrency: int = Field(4, ge=1, description="Requests in flight to the server at most.")
 
 
 class StoreSettings(BaseModel):
@@ -42,9 +54,13 @@ class StoreSettings(BaseModel):
     backend: str = Field("qdrant", description="Vector store backend; qdrant (embedded or server).")
     path: Path | None = Field(None, description="Embedded Qdrant folder; null = <data_dir>/qdrant.")
     url: str | None = Field(None, description="Qdrant server/cluster URL; set to leave embedded mode.")
-    api_key: str | None = None
-    collection: str = Field("mmsearch", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    timeout_s: float = Field(30.0, gt=0)
+    api_key: str | None = Field(None, description="Bearer key for the server.")
+    collection: str = Field(
+        "mmsearch",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Qdrant collection name (one per model/dimension).",
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Seconds before a request times out.")
 
     @model_validator(mode="after")
     def _one_place(self) -> StoreSettings:
@@ -59,10 +75,18 @@ class IndexSettings(BaseModel):
     prefetch_dim: int | None = Field(
         None, ge=32, description="Smaller MRL vector searched first, then rescored on the full vector."
     )
-    prefetch_limit: int = Field(200, ge=1)
-    quantization: Literal["none", "scalar", "binary"] = "none"
-    rescore: bool = True
-    oversampling: float = Field(2.0, ge=1.0)
-    shard_number: int = Field(1, ge=1)
-    replication_factor: int = Field(1, ge=1)
-    upsert_batch: int = Field(64, ge=1)
+    prefetch_limit: int = Field(
+        200, ge=1, description="Candidates the prefetch stage hands to the full-vector rescore."
+    )
+    quantization: Literal["none", "scalar", "binary"] = Field(
+        "none", description="none | scalar (int8) | binary; server mode only."
+    )
+    rescore: bool = Field(
+        True, description="Rescore quantized candidates with the original vectors (server mode)."
+    )
+    oversampling: float = Field(
+        2.0, ge=1.0, description="Quantized candidates fetched per result before rescoring (server mode)."
+    )
+    shard_number: int = Field(1, ge=1, description="Shards of a new collection (server/cluster mode).")
+    replication_factor: int = Field(1, ge=1, description="Replicas of each shard (cluster mode).")
+    upsert_batch: int = Field(64, ge=1, description="Points per upsert request.")

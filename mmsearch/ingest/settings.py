@@ -25,10 +25,16 @@ class IngestSettings(BaseModel):
     video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
     video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")
-    video_frame_max_pixels: int = Field(VIDEO_FRAME_MAX_PIXELS, ge=MODEL_MIN_PIXELS)
+    video_frame_max_pixels: int = Field(
+        VIDEO_FRAME_MAX_PIXELS,
+        ge=MODEL_MIN_PIXELS,
+        description="Cap on width*height of one video frame (model: 768*32*32).",
+    )
     text_chars: int = Field(4000, ge=0, description="Characters of a page's text layer kept.")
-    follow_symlinks: bool = True
-    include_hidden: bool = False
+    follow_symlinks: bool = Field(
+        True, description="Follow symbolic links while walking folders (loops are detected and reported)."
+    )
+    include_hidden: bool = Field(False, description="Also ingest dot-files and files in dot-folders.")
 
     @model_validator(mode="after")
     def _frame_budget(self) -> IngestSettings:

@@ -58,6 +58,7 @@ class Searcher:
         self.use_text_layer = use_text_layer
         self.candidates = candidates
         self.top_k = top_k
+        self._verified = False
 
     def search(
         self,
@@ -73,7 +74,13 @@ class Searcher:
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, or both")
         if self.store.count() == 0:
-            raise QueryError("the collection is empty: run `mmsearch ingest PATH…` first")
+            raise QueryError(
+                "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
+                "POST /v1/documents on the API)"
+            )
+        if not self._verified:  # a query embedded by another model/dim than the index's is refused
+            self.store.verify(self.embedder.model_id, self.embedder.dim)
+            self._verified = True
         timings: dict[str, float] = {}
         started = time.perf_counter()
         vector = self.embedder.embed([content], self.query_instruction)[0]

@@ -14,19 +14,29 @@ class RerankerSettings(BaseModel):
 
     backend: str = Field("transformers", description="transformers | vllm | sglang | none")
     model: str = Field("Qwen/Qwen3-VL-Reranker-2B", description="Hugging Face id or local directory.")
-    device: str = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
-    instruction: str = DEFAULT_RERANK_INSTRUCTION
-    max_length: int = Field(10240, ge=256)
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N (transformers backend)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto = bfloat16 on GPU, float32 on CPU."
+    )
+    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="auto = flash_attention_2 when installed on GPU, else sdpa."
+    )
+    instruction: str = Field(
+        DEFAULT_RERANK_INSTRUCTION, description="The reranker's <Instruct> text (official default)."
+    )
+    max_length: int = Field(
+        10240, ge=256, description="Token cap of one query+document pair (official: 10240)."
+    )
     batch_tokens: int = Field(32768, ge=1024, description="Token budget of one forward batch.")
-    max_batch_size: int = Field(16, ge=1)
+    max_batch_size: int = Field(
+        16, ge=1, description="Pairs per forward batch at most (the token budget usually binds first)."
+    )
     use_text_layer: bool = Field(False, description="Also give the reranker a page's text layer.")
-    url: str | None = None
-    api_key: str | None = None
-    served_model: str | None = None
-    timeout_s: float = Field(120.0, gt=0)
-    retries: int = Field(2, ge=0)
+    url: str | None = Field(None, description="Base URL of the vllm/sglang reranker server.")
+    api_key: str | None = Field(None, description="Bearer key for the server.")
+    served_model: str | None = Field(None, description="Model name the server serves; default = model.")
+    timeout_s: float = Field(120.0, gt=0, description="Seconds before a request times out.")
+    retries: int = Field(2, ge=0, description="Retries on 5xx, 408/429 and connection errors, with backoff.")
     concurrency: int = Field(4, ge=1, description="Requests in flight at once to the vllm/sglang server.")
 
 
@@ -34,4 +44,4 @@ class SearchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     candidates: int = Field(50, ge=1, le=1000, description="Vector hits handed to the reranker.")
-    top_k: int = Field(10, ge=1, le=1000)
+    top_k: int = Field(10, ge=1, le=1000, description="Hits returned by a search.")

@@ -71,7 +71,7 @@ def test_a_second_process_gets_store_locked_until_the_first_closes(tmp_path: Pat
 
 
 def test_a_second_open_in_the_same_process_is_locked_too(tmp_path: Path) -> None:
-    locked = pytest.raises(StoreLocked, match="Stop that process and retry, or .* Qdrant server")
+    locked = pytest.raises(StoreLocked, match="Stop that process and retry; .*--server URL.*Qdrant server")
     with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant"), locked:
         open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant")
     open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant").close()  # released on close
