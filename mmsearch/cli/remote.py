@@ -17,9 +17,8 @@ from typing import Any, Self
 import httpx
 
 from mmsearch.errors import MmsearchError
-from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn
+from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, run_files
 from mmsearch.ingest.settings import IngestSettings
-from mmsearch.ingest.walk import FileFailure, walk
 
 
 class RemoteError(MmsearchError):
@@ -48,21 +47,14 @@ class RemoteIngest:
     def run(
         self, paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
     ) -> IngestReport:
-        started = time.perf_counter()
         limit = self._upload_limit()
-        items = [(item, _upload_name(item, paths)) for item in walk(paths, settings)]
-        _emit(on_progress, Progress("run_start", "", len(items)))
-        results = []
-        for item, name in items:
-            if isinstance(item, FileFailure):
-                results.append(FileResult(item.path, "failed", code=item.code, message=item.message))
-                continue
-            _emit(on_progress, Progress("file_start", str(item)))
-            result = self._one(item, name, limit)
-            _emit(on_progress, Progress("units_done", str(item), result.units))
-            _emit(on_progress, Progress("file_end", str(item), result=result))
-            results.append(result)
-        return IngestReport(tuple(results), time.perf_counter() - started)
+
+        def one_file(path: Path) -> FileResult:
+            result = self._one(path, _upload_name(path, paths), limit)
+            _emit(on_progress, Progress("units_done", str(path), result.units))
+            return result
+
+        return run_files(paths, settings, one_file, on_progress)
 
     def _upload_limit(self) -> int:
         info = self._json(self._request("GET", "/v1/info"))
@@ -127,11 +119,9 @@ def _message(response: httpx.Response) -> str:
         return response.text[:200] or response.reason_phrase
 
 
-def _upload_name(item: Path | FileFailure, roots: Sequence[Path]) -> str:
+def _upload_name(item: Path, roots: Sequence[Path]) -> str:
     """The name a file is stored under on the server: relative to the folder argument it came from
     (``docs/q3/report.pdf`` for ``docs``), or its own name for a file argument."""
-    if isinstance(item, FileFailure):
-        return ""
     for root in roots:
         base = root.expanduser().resolve()
         if base.is_dir() and item.is_relative_to(base):

@@ -112,10 +112,14 @@ def summarise(unit: Unit) -> UnitSummary:
     )
 
 
-def plan(
-    paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+def run_files(
+    paths: Sequence[Path],
+    settings: IngestSettings,
+    one_file: Callable[[Path], FileResult],
+    on_progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """The dry run: read every file into units and list them; no model, store or disk writes."""
+    """Walk ``paths`` and hand each file to ``one_file``; walk failures are results too. The loop every
+    ingest shares (dry run, local index, upload to a server), with its progress events."""
     started = time.perf_counter()
     results = []
     items = list(walk(paths, settings))
@@ -125,22 +129,33 @@ def plan(
             results.append(_failure(item.path, item.code, item.message))
             continue
         _emit(on_progress, Progress("file_start", str(item)))
-        t0 = time.perf_counter()
-        try:
-            source, units = read_file(item, settings)
-            listed = []
-            for unit in units:
-                listed.append(summarise(unit))
-                _emit(on_progress, Progress("units_done", str(item), 1))
-            result = FileResult(
-                source.path, "planned", source.kind, len(listed), time.perf_counter() - t0,
-                unit_list=tuple(listed),
-            )  # fmt: skip
-        except IngestError as exc:
-            result = _failure(str(item), exc.code, str(exc))
+        result = one_file(item)
         results.append(result)
         _emit(on_progress, Progress("file_end", str(item), result=result))
     return IngestReport(tuple(results), time.perf_counter() - started)
+
+
+def plan(
+    paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+) -> IngestReport:
+    """The dry run: read every file into units and list them; no model, store or disk writes."""
+
+    def one_file(path: Path) -> FileResult:
+        t0 = time.perf_counter()
+        try:
+            source, units = read_file(path, settings)
+            listed = []
+            for unit in units:
+                listed.append(summarise(unit))
+                _emit(on_progress, Progress("units_done", str(path), 1))
+        except IngestError as exc:
+            return _failure(str(path), exc.code, str(exc))
+        return FileResult(
+            source.path, "planned", source.kind, len(listed), time.perf_counter() - t0,
+            unit_list=tuple(listed),
+        )  # fmt: skip
+
+    return run_files(paths, settings, one_file, on_progress)
 
 
 @dataclass
@@ -164,19 +179,7 @@ class Indexer:
         self.store.ensure_collection(self.embedder.model_id, self.embedder.dim)
 
     def run(self, paths: Sequence[Path], reindex: bool = False) -> IngestReport:
-        started = time.perf_counter()
-        results = []
-        items = list(walk(paths, self.settings))
-        _emit(self.on_progress, Progress("run_start", "", len(items)))
-        for item in items:
-            if isinstance(item, FileFailure):
-                results.append(_failure(item.path, item.code, item.message))
-                continue
-            _emit(self.on_progress, Progress("file_start", str(item)))
-            result = self._one_file(item, reindex)
-            results.append(result)
-            _emit(self.on_progress, Progress("file_end", str(item), result=result))
-        return IngestReport(tuple(results), time.perf_counter() - started)
+        return run_files(paths, self.settings, lambda path: self._one_file(path, reindex), self.on_progress)
 
     def _one_file(self, path: Path, reindex: bool) -> FileResult:
         t0 = time.perf_counter()
