@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny random models on CPU (smoke test)")
     parser.add_argument("--config", type=Path, help="config file (default: as mmsearch finds it)")
     parser.add_argument("--pdfs", type=int, default=6, help="extra generated PDFs")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README and CI): install into ./.venv, then run the whole suite.
+# The test command (README and CI): install into ./.venv, lint (ruff, mypy), then run the whole suite.
 # Tests build tiny random Qwen3-VL models offline (scripts/make_tiny_models.py); no weights are downloaded.
 # The browser test needs Debian's chromium: installed here when we are root (or have sudo); without it
 # that test skips locally and fails under CI=true.
@@ -14,4 +14,9 @@ if ! bash scripts/install_chromium.sh; then
     echo "test: no chromium; the browser test will be skipped" >&2
 fi
 export HF_HUB_OFFLINE=1
+if [ "$#" -eq 0 ]; then  # the full run also checks style and types (a subset run goes straight to pytest)
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    .venv/bin/mypy mmsearch tests bench scripts
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -177,7 +177,9 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     assert sorted(d["units"] for d in resumed_stats["documents_list"]) == [6, 6, 6, 6]
 
 
-def test_unreachable_reranker_server_is_a_clear_failure(work: Path, env: dict[str, str], corpus: Path) -> None:
+def test_unreachable_reranker_server_is_a_clear_failure(
+    work: Path, env: dict[str, str], corpus: Path
+) -> None:
     assert cli(["ingest", str(corpus / "photo.jpg")], env, work).returncode == 0
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -202,7 +204,9 @@ def test_embed_prints_a_normalised_vector_at_the_asked_dimension(work: Path, env
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["dim"] == 64 == len(out["vector"]) and abs(out["norm"] - 1.0) < 1e-5
-    full = json.loads(cli(["embed", "--text", "a red block", "--image", str(image), "--json"], env, work).stdout)
+    full = json.loads(
+        cli(["embed", "--text", "a red block", "--image", str(image), "--json"], env, work).stdout
+    )
     head = full["vector"][:64]  # MRL: the 64-d vector is the renormalised head of the full one
     scale = sum(x * x for x in head) ** 0.5
     assert all(abs(a - b / scale) < 1e-5 for a, b in zip(out["vector"], head, strict=True))

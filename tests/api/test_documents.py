@@ -211,7 +211,7 @@ async def test_bad_uploads(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        response = await client.post("/v1/documents", **kwargs)  # type: ignore[arg-type]
+        response = await client.post("/v1/documents", **kwargs)
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]["message"]
 

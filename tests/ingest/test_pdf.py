@@ -11,16 +11,21 @@ from mmsearch.ingest import pdf
 from mmsearch.ingest.pixels import GRID
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import MODEL_MIN_PIXELS, IngestSettings
-from mmsearch.ingest.units import PageUnit
+from mmsearch.ingest.units import PageUnit, Unit
 from mmsearch.samples import make_pdf, marker_word, zero_page_pdf
 
 AES256 = pymupdf.PDF_ENCRYPT_AES_256  # type: ignore[attr-defined]  # missing from the stubs
 
 
+def only_page(unit: Unit) -> PageUnit:
+    assert isinstance(unit, PageUnit), unit
+    return unit
+
+
 def test_one_unit_per_page_with_text_layer_and_page_facts(tmp_path: Path, settings: IngestSettings) -> None:
     texts = make_pdf(tmp_path / "report.pdf", 3, topic="birds")
     source, units = read_file(tmp_path / "report.pdf", settings)
-    pages = list(units)
+    pages = [only_page(u) for u in units]
     assert source.kind == "pdf"
     assert [p.page for p in pages] == [1, 2, 3]
     assert all(isinstance(p, PageUnit) and p.page_count == 3 for p in pages)
@@ -73,7 +78,7 @@ def test_pages_are_rendered_lazily(
     rendered: list[int] = []
     real = pdf.render
 
-    def counting(page: pymupdf.Page, s: IngestSettings, *, name: str):  # type: ignore[no-untyped-def]
+    def counting(page: pymupdf.Page, s: IngestSettings, *, name: str):
         rendered.append(page.number)
         return real(page, s, name=name)
 
@@ -98,7 +103,7 @@ def test_a_page_failing_mid_document_fails_the_file_naming_the_page(
 
     monkeypatch.setattr(pymupdf.Page, "get_pixmap", broken_on_page_2)
     _, units = read_file(tmp_path / "doc.pdf", settings)
-    assert next(units).page == 1
+    assert only_page(next(units)).page == 1
     with pytest.raises(
         CorruptFile, match=r"doc\.pdf: page 2 of 3 cannot be rendered: cannot decode content stream"
     ):
@@ -110,7 +115,7 @@ def test_rotated_page_reports_its_displayed_size(tmp_path: Path, settings: Inges
     with pymupdf.open(tmp_path / "portrait.pdf") as doc:
         doc[0].set_rotation(90)
         doc.save(tmp_path / "landscape.pdf")
-    page = next(read_file(tmp_path / "landscape.pdf", settings)[1])
+    page = only_page(next(read_file(tmp_path / "landscape.pdf", settings)[1]))
     assert (page.width_pt, page.height_pt) == (600, 400)
     assert page.image.width > page.image.height
 
@@ -144,7 +149,7 @@ def test_repaired_pdf_with_an_eof_marker_is_accepted(tmp_path: Path, settings: I
     data = (tmp_path / "whole.pdf").read_bytes()
     start = data.rindex(b"startxref")
     (tmp_path / "badxref.pdf").write_bytes(data[:start] + b"startxref\n12345\n%%EOF\n")  # wrong xref offset
-    assert [p.page for p in read_file(tmp_path / "badxref.pdf", settings)[1]] == [1, 2]
+    assert [only_page(p).page for p in read_file(tmp_path / "badxref.pdf", settings)[1]] == [1, 2]
 
 
 def test_zero_page_and_garbage_pdfs_are_corrupt(tmp_path: Path, settings: IngestSettings) -> None:

@@ -23,7 +23,7 @@ def _digest(path: Path) -> str:
         lambda p: make_video(p / "a.webm", 1, fps=5),
     ],
 )
-def test_same_call_same_bytes(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+def test_same_call_same_bytes(tmp_path: Path, make) -> None:
     make(tmp_path / "one")
     make(tmp_path / "two")
     (first,) = (tmp_path / "one").iterdir()

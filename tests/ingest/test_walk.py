@@ -124,7 +124,7 @@ def test_unreadable_folder_is_a_failure_and_the_walk_goes_on(
     root = _tree(tmp_path)
     real = os.scandir
 
-    def scandir(path: os.PathLike[str]):  # type: ignore[no-untyped-def]
+    def scandir(path: os.PathLike[str]):
         if Path(path).name == "a":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)

@@ -1,0 +1,43 @@
+"""The benchmarks still run: each one once, at a tiny size, on the CPU. Figures are not checked here —
+performance targets live in the benchmarks' own output, never in timed tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+CASES = {
+    "ingest": ["--pages", "3", "--images", "2", "--video-seconds", "4", "--json"],
+    "index": ["--n", "300", "--dim", "128", "--prefetch-dim", "32", "--queries", "5", "--json"],
+    "embed": ["--tiny", "--pages", "2", "--json"],
+    "rerank": ["--tiny", "--documents", "3", "--max-batch-size", "3", "--json"],
+    "query": ["--tiny", "--pdfs", "1", "--pages", "2", "--queries", "2", "--candidates", "4", "--json"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_runs_and_prints_figures(name: str, tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), *CASES[name]],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert figures(done.stdout), "no figures printed"
+
+
+def figures(stdout: str) -> list[object]:
+    """--json output: one JSON document, or one JSON object per line."""
+    text = stdout.strip()
+    try:
+        return [json.loads(text)] if text else []
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
