@@ -14,6 +14,9 @@ JSON over ``httpx``, synchronous, safe to share between threads:
 - **errors**: failures raise the caller's error class (:class:`~mmsearch.errors.EmbedderError` or
   :class:`~mmsearch.errors.RerankerError`) with a message naming the server, its URL, the request and the
   server's own explanation, and saying what to check.
+
+:meth:`JsonClient.for_backend` builds one from a backend's settings (``embedding`` or ``reranker``), and
+:class:`HttpEmbedder` is what the two served embedders share (``dim``, ``embed``, the vector checks).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Annotated, Any, Protocol, Self, TypeVar
 
 import httpx
 import numpy as np
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from mmsearch.errors import ConfigError, MmsearchError
 
@@ -39,6 +42,7 @@ T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429})  # plus every 5xx
 MESSAGE_CHARS = 500  # how much of a server's error body goes into our message
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]  # for the numbers in a server's answer
 
 
 def is_retryable(status: int) -> bool:
@@ -84,6 +88,21 @@ def server_message(response: httpx.Response) -> str:
     return text[:MESSAGE_CHARS] if text else "(empty body)"
 
 
+class ServerSettings(Protocol):
+    """The client settings every served backend has (``EmbeddingSettings``, ``RerankerSettings``)."""
+
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def concurrency(self) -> int: ...
+
+
 class JsonClient:
     """POSTs JSON to one server. ``server`` names it in errors ("vLLM embedding server"), ``setting`` is the
     config key of its URL ("embedding.url"), ``error`` the exception class raised on failure."""
@@ -114,6 +133,29 @@ class JsonClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+        )
+
+    @classmethod
+    def for_backend(
+        cls,
+        settings: ServerSettings,
+        *,
+        server: str,
+        setting: str,
+        error: type[MmsearchError],
+        transport: httpx.BaseTransport | None = None,
+    ) -> Self:
+        """A client for the server in a backend's ``settings`` (URL, key, timeout, retries, concurrency)."""
+        return cls(
+            settings.url,
+            server=server,
+            setting=setting,
+            error=error,
+            api_key=settings.api_key,
+            timeout_s=settings.timeout_s,
+            retries=settings.retries,
+            concurrency=settings.concurrency,
             transport=transport,
         )
 
@@ -216,8 +258,13 @@ class JsonClient:
         ceiling = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
+    @property
+    def where(self) -> str:
+        """The server and its URL, for messages."""
+        return f"{self.server} at {self.base_url}"
+
     def _where(self, path: str) -> str:
-        return f"{self.server} at {self.base_url} (POST {path})"
+        return f"{self.where} (POST {path})"
 
 
 DOWN_HINT = "Is the server running, and is {setting} right? docs/serving.md has the launch commands."

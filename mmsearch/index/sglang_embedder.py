@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import numpy as np
@@ -35,18 +35,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mmsearch.errors import EmbedderError, ModelNotFound
 from mmsearch.index import qwen_prompt
-from mmsearch.index.embedder import describe, mrl
-from mmsearch.index.http_client import JsonClient, stack_rows
+from mmsearch.index.embedder import describe
+from mmsearch.index.http_client import FiniteFloat
+from mmsearch.index.http_embed import HttpEmbedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.media_encoding import openai_parts
-from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION, EmbeddingSettings
+from mmsearch.index.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
 PATH = "/encode"
 REQUEST_BYTES = 16 * 1024 * 1024  # media per /encode request, roughly; one big item still goes alone
 TEMPLATE_FILES = ["*.json", "*.jinja", "*.txt", "*.model"]  # tokenizer, processor and chat template
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Encoded(BaseModel):
@@ -59,41 +59,15 @@ class _Encoded(BaseModel):
 ANSWER = TypeAdapter(list[_Encoded])
 
 
-class SGLangEmbedder:
+class SGLangEmbedder(HttpEmbedder):
     """Embeds through an SGLang server at ``embedding.url``; ``dim`` is the output size after MRL."""
 
+    server = "SGLang embedding server"
+
     def __init__(self, settings: EmbeddingSettings, *, transport: httpx.BaseTransport | None = None) -> None:
-        self.settings = settings
-        self.model_id = settings.model
-        self.client = JsonClient(
-            settings.url,
-            server="SGLang embedding server",
-            setting="embedding.url",
-            error=EmbedderError,
-            api_key=settings.api_key,
-            timeout_s=settings.timeout_s,
-            retries=settings.retries,
-            concurrency=settings.concurrency,
-            transport=transport,
-        )
+        super().__init__(settings, transport=transport)
         self._templater: Any = None
         self._template_lock = threading.Lock()
-        self._full_dim: int | None = None
-
-    @property
-    def dim(self) -> int:
-        """``embedding.dim``, or the server's full dimension (asked once, with a one-word request)."""
-        if self.settings.dim is not None:
-            return self.settings.dim
-        if self._full_dim is None:
-            self._raw([Content(text=qwen_prompt.NULL_TEXT)], DEFAULT_DOCUMENT_INSTRUCTION)
-        assert self._full_dim is not None
-        return self._full_dim
-
-    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return mrl(self._raw(items, instruction), self.settings.dim)
 
     def entry(self, index: int, item: Content, instruction: str) -> tuple[str, list[str], list[str]]:
         """One item as ``(prompt, image data URLs, video data URLs)``."""
@@ -112,9 +86,6 @@ class SGLangEmbedder:
         entries = [self.entry(i, item, instruction) for i, item in enumerate(items)]
         return [_body([entries[i] for i in group]) for group in self._groups(entries)]
 
-    def close(self) -> None:
-        self.client.close()
-
     @property
     def templater(self) -> Any:
         """The checkpoint's processor, for its chat template (loaded on first use)."""
@@ -130,11 +101,11 @@ class SGLangEmbedder:
             entries = self.client.check(PATH, answer, ANSWER)
             if len(entries) != len(body["text"]):
                 raise EmbedderError(
-                    f"{self.client.server} at {self.client.base_url} returned {len(entries)} embeddings for "
+                    f"{self.client.where} returned {len(entries)} embeddings for "
                     f"a batch of {len(body['text'])}; expected one per prompt"
                 )
             rows.extend(entry.embedding for entry in entries)
-        return self._matrix(rows)
+        return self._matrix(rows, self.model_id)
 
     def _groups(self, entries: list[tuple[str, list[str], list[str]]]) -> list[list[int]]:
         groups: list[list[int]] = [[]]
@@ -149,14 +120,6 @@ class SGLangEmbedder:
             groups[-1].append(index)
             size += weight
         return groups
-
-    def _matrix(self, rows: list[list[float]]) -> np.ndarray:
-        try:
-            matrix = stack_rows(rows, self._full_dim, f"{self.client.server} at {self.client.base_url}")
-        except ValueError as exc:
-            raise EmbedderError(f"{exc}; is it serving {self.model_id}?") from exc
-        self._full_dim = matrix.shape[1]
-        return matrix
 
 
 def _body(entries: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import numpy as np
@@ -38,16 +38,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mmsearch.errors import EmbedderError
 from mmsearch.index import qwen_prompt
-from mmsearch.index.embedder import describe, mrl
-from mmsearch.index.http_client import JsonClient, stack_rows
+from mmsearch.index.embedder import describe
+from mmsearch.index.http_client import FiniteFloat
+from mmsearch.index.http_embed import HttpEmbedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.media_encoding import openai_parts
-from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION, EmbeddingSettings
+from mmsearch.index.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
 PATH = "/v1/embeddings"
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Data(BaseModel):
@@ -66,40 +66,14 @@ class _Answer(BaseModel):
 ANSWER = TypeAdapter(_Answer)
 
 
-class VLLMEmbedder:
+class VLLMEmbedder(HttpEmbedder):
     """Embeds through a vLLM server at ``embedding.url``; ``dim`` is the output size after MRL."""
 
+    server = "vLLM embedding server"
+
     def __init__(self, settings: EmbeddingSettings, *, transport: httpx.BaseTransport | None = None) -> None:
-        self.settings = settings
-        self.model_id = settings.model
+        super().__init__(settings, transport=transport)
         self.served_model = settings.served_model or settings.model
-        self.client = JsonClient(
-            settings.url,
-            server="vLLM embedding server",
-            setting="embedding.url",
-            error=EmbedderError,
-            api_key=settings.api_key,
-            timeout_s=settings.timeout_s,
-            retries=settings.retries,
-            concurrency=settings.concurrency,
-            transport=transport,
-        )
-        self._full_dim: int | None = None
-
-    @property
-    def dim(self) -> int:
-        """``embedding.dim``, or the server's full dimension (asked once, with a one-word request)."""
-        if self.settings.dim is not None:
-            return self.settings.dim
-        if self._full_dim is None:
-            self._raw([Content(text=qwen_prompt.NULL_TEXT)], DEFAULT_DOCUMENT_INSTRUCTION)
-        assert self._full_dim is not None
-        return self._full_dim
-
-    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return mrl(self._raw(items, instruction), self.settings.dim)
 
     def request(self, index: int, item: Content, instruction: str) -> dict[str, Any]:
         """The JSON body for one item."""
@@ -117,9 +91,6 @@ class VLLMEmbedder:
             "mm_processor_kwargs": {"do_resize": False},
         }
 
-    def close(self) -> None:
-        self.client.close()
-
     def _raw(self, items: Sequence[Content], instruction: str) -> np.ndarray:
         """Full-dimension unit vectors, one request per item, ``concurrency`` at a time."""
         bodies = [self.request(i, item, instruction) for i, item in enumerate(items)]
@@ -128,16 +99,8 @@ class VLLMEmbedder:
         for index, answer in enumerate(answers):
             if len(answer.data) != 1:
                 raise EmbedderError(
-                    f"{self.client.server} at {self.client.base_url} returned {len(answer.data)} embeddings "
+                    f"{self.client.where} returned {len(answer.data)} embeddings "
                     f"for item {index} ({describe(items[index])}); expected 1"
                 )
             rows.append(answer.data[0].embedding)
-        return self._matrix(rows)
-
-    def _matrix(self, rows: list[list[float]]) -> np.ndarray:
-        try:
-            matrix = stack_rows(rows, self._full_dim, f"{self.client.server} at {self.client.base_url}")
-        except ValueError as exc:
-            raise EmbedderError(f"{exc}; is it serving {self.served_model}?") from exc
-        self._full_dim = matrix.shape[1]
-        return matrix
+        return self._matrix(rows, self.served_model)

@@ -22,23 +22,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from mmsearch.errors import QueryError, RerankerError
-from mmsearch.index.http_client import JsonClient
+from mmsearch.index.http_client import FiniteFloat
 from mmsearch.index.inputs import Content
-from mmsearch.search import rerank_prompt
-from mmsearch.search.http_rerank import scores_by_index, side_parts
-from mmsearch.search.reranker import check_query, check_scores
-from mmsearch.search.settings import RerankerSettings
+from mmsearch.search.http_rerank import HttpReranker, side_parts
 
 log = logging.getLogger(__name__)
 
 PATH = "/v1/rerank"
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Ranked(BaseModel):
@@ -52,46 +46,11 @@ class _Ranked(BaseModel):
 ANSWER = TypeAdapter(list[_Ranked])
 
 
-class SGLangReranker:
+class SGLangReranker(HttpReranker):
     """Scores through an SGLang server at ``reranker.url``."""
 
-    def __init__(self, settings: RerankerSettings, *, transport: httpx.BaseTransport | None = None) -> None:
-        self.settings = settings
-        self.model_id = settings.model
-        self.client = JsonClient(
-            settings.url,
-            server="SGLang reranker server",
-            setting="reranker.url",
-            error=RerankerError,
-            api_key=settings.api_key,
-            timeout_s=settings.timeout_s,
-            retries=settings.retries,
-            concurrency=settings.concurrency,
-            transport=transport,
-        )
-
-    def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
-    ) -> list[float]:
-        check_query(query)
-        if not documents:
-            return []
-        instruction = rerank_prompt.instruction_or_default(instruction, self.settings.instruction)
-        query_parts = side_parts(query, "the rerank query", QueryError)
-        size = self.settings.max_batch_size
-        chunks = [range(start, min(start + size, len(documents))) for start in range(0, len(documents), size)]
-        bodies = [
-            self.request(query_parts, [documents[i] for i in chunk], instruction, chunk.start)
-            for chunk in chunks
-        ]
-        where = f"{self.client.server} at {self.client.base_url}"
-        scores: list[float] = []
-        for body, answer in zip(bodies, self.client.post_all(PATH, bodies), strict=True):
-            ranked = self.client.check(PATH, answer, ANSWER)
-            scores += scores_by_index(
-                [r.index for r in ranked], [r.score for r in ranked], len(body["documents"]), where
-            )
-        return check_scores(scores, len(documents), where)
+    server = "SGLang reranker server"
+    path = PATH
 
     def request(
         self,
@@ -108,5 +67,5 @@ class SGLangReranker:
             "return_documents": False,
         }
 
-    def close(self) -> None:
-        self.client.close()
+    def results(self, answer: Any) -> list[tuple[int, float]]:
+        return [(r.index, r.score) for r in self.client.check(PATH, answer, ANSWER)]

@@ -26,23 +26,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from mmsearch.errors import QueryError, RerankerError
-from mmsearch.index.http_client import JsonClient
+from mmsearch.index.http_client import FiniteFloat
 from mmsearch.index.inputs import Content
-from mmsearch.search import rerank_prompt
-from mmsearch.search.http_rerank import scores_by_index, side_parts
-from mmsearch.search.reranker import check_query, check_scores
+from mmsearch.search.http_rerank import HttpReranker, side_parts
 from mmsearch.search.settings import RerankerSettings
 
 log = logging.getLogger(__name__)
 
 PATH = "/rerank"
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Result(BaseModel):
@@ -61,50 +57,15 @@ class _Answer(BaseModel):
 ANSWER = TypeAdapter(_Answer)
 
 
-class VLLMReranker:
+class VLLMReranker(HttpReranker):
     """Scores through a vLLM server at ``reranker.url``."""
 
-    def __init__(self, settings: RerankerSettings, *, transport: httpx.BaseTransport | None = None) -> None:
-        self.settings = settings
-        self.model_id = settings.model
-        self.served_model = settings.served_model or settings.model
-        self.client = JsonClient(
-            settings.url,
-            server="vLLM reranker server",
-            setting="reranker.url",
-            error=RerankerError,
-            api_key=settings.api_key,
-            timeout_s=settings.timeout_s,
-            retries=settings.retries,
-            concurrency=settings.concurrency,
-            transport=transport,
-        )
+    server = "vLLM reranker server"
+    path = PATH
 
-    def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
-    ) -> list[float]:
-        check_query(query)
-        if not documents:
-            return []
-        instruction = rerank_prompt.instruction_or_default(instruction, self.settings.instruction)
-        query_parts = side_parts(query, "the rerank query", QueryError)
-        size = self.settings.max_batch_size
-        chunks = [range(start, min(start + size, len(documents))) for start in range(0, len(documents), size)]
-        bodies = [
-            self.request(query_parts, [documents[i] for i in chunk], instruction, chunk.start)
-            for chunk in chunks
-        ]
-        scores: list[float] = []
-        for body, answer in zip(bodies, self.client.post_all(PATH, bodies), strict=True):
-            results = self.client.check(PATH, answer, ANSWER).results
-            where = f"{self.client.server} at {self.client.base_url}"
-            scores += scores_by_index(
-                [r.index for r in results],
-                [r.relevance_score for r in results],
-                len(body["documents"]),
-                where,
-            )
-        return check_scores(scores, len(documents), f"{self.client.server} at {self.client.base_url}")
+    def __init__(self, settings: RerankerSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(settings, transport=transport)
+        self.served_model = settings.served_model or settings.model
 
     def request(
         self,
@@ -124,5 +85,5 @@ class VLLMReranker:
             "mm_processor_kwargs": {"do_resize": False},
         }
 
-    def close(self) -> None:
-        self.client.close()
+    def results(self, answer: Any) -> list[tuple[int, float]]:
+        return [(r.index, r.relevance_score) for r in self.client.check(PATH, answer, ANSWER).results]
