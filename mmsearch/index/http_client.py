@@ -15,8 +15,9 @@ JSON over ``httpx``, synchronous, safe to share between threads:
   :class:`~mmsearch.errors.RerankerError`) with a message naming the server, its URL, the request and the
   server's own explanation, and saying what to check.
 
-:meth:`JsonClient.for_backend` builds one from a backend's settings (``embedding`` or ``reranker``), and
-:class:`HttpEmbedder` is what the two served embedders share (``dim``, ``embed``, the vector checks).
+:meth:`JsonClient.for_backend` builds one from a backend's settings (``embedding`` or ``reranker``). What
+the served embedders and rerankers share beyond HTTP lives in ``index/http_embed.py`` and
+``search/http_rerank.py``.
 """
 
 from __future__ import annotations
