@@ -34,7 +34,9 @@ class IngestProgress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._task = self._bar.add_task("ingest", total=None, units=0, rate="")
+        self._task = self._bar.add_task(
+            "opening the store and loading the model…", total=None, units=0, rate=""
+        )
         self._units = 0
 
     def __enter__(self) -> Self:
