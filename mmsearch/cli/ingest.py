@@ -58,7 +58,8 @@ def ingest(
     settings = app.settings()
     if server and (dry_run or reindex):
         raise click.UsageError("--server uploads files to the server; --dry-run and --reindex are local only")
-    with IngestProgress(enabled=not as_json) as progress:
+    waiting = "walking the files…" if dry_run or server else "opening the store, loading the model…"
+    with IngestProgress(enabled=not as_json, waiting=waiting) as progress:
         if dry_run:
             from mmsearch.index.pipeline import plan
 

@@ -22,7 +22,8 @@ from mmsearch.index.pipeline import Progress as Event
 class IngestProgress:
     """Files bar (done/total) plus a units counter with throughput; a no-op when disabled."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, waiting: str = "starting…") -> None:
+        """``waiting`` is shown until the first file starts (e.g. while the model loads)."""
         self.enabled = enabled and sys.stderr.isatty()
         self._bar = Progress(
             SpinnerColumn(),
@@ -34,9 +35,7 @@ class IngestProgress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._task = self._bar.add_task(
-            "opening the store and loading the model…", total=None, units=0, rate=""
-        )
+        self._task = self._bar.add_task(waiting, total=None, units=0, rate="")
         self._units = 0
 
     def __enter__(self) -> Self:
