@@ -211,3 +211,15 @@ def test_embed_prints_a_normalised_vector_at_the_asked_dimension(work: Path, env
     scale = sum(x * x for x in head) ** 0.5
     assert all(abs(a - b / scale) < 1e-5 for a, b in zip(out["vector"], head, strict=True))
     assert cli(["embed", "--dim", "64"], env, work).returncode == 2  # nothing to embed: usage error
+
+
+def test_query_by_a_video_clip(work: Path, env: dict[str, str], corpus: Path) -> None:
+    assert cli(["ingest", str(corpus)], env, work).returncode == 0
+    clip = make_video(work / "query.mp4", 3, fps=4)
+    done = cli(["query", "--video", str(clip), "--json", "--top-k", "3"], env, work)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["reranked"] is True and len(result["hits"]) == 3
+    not_video = cli(["query", "--video", str(corpus / "photo.jpg")], env, work)
+    assert not_video.returncode == 1 and "photo.jpg: not a video" in not_video.stderr
+    assert "Traceback" not in not_video.stderr

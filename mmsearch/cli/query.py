@@ -29,6 +29,10 @@ FILTER_KEYS = ("path", "modality", "doc", "after", "before")
     help="Query by an image (with or without text).",
 )
 @click.option(
+    "--video", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Query by a video clip (its first ingest.video_segment_seconds, sampled as ingest samples).",
+)  # fmt: skip
+@click.option(
     "--top-k", type=click.IntRange(1, 1000), help="Hits to return (config search.top_k, default 10)."
 )
 @click.option("--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default 50).")
@@ -43,30 +47,35 @@ def query(
     app: AppContext,
     text: str | None,
     image: Path | None,
+    video: Path | None,
     top_k: int | None,
     candidates: int | None,
     no_rerank: bool,
     filters: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Search the index with TEXT, an --image, or both.
+    """Search the index with TEXT, an --image, a --video clip, or a mix.
 
     \b
     Examples:
       mmsearch query "gross margin by quarter"
       mmsearch query --image photo.jpg --top-k 5
       mmsearch query "safety briefing" --filter modality=video --json
+      mmsearch query --video clip.mp4 --filter modality=video
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
     """
     from mmsearch import components
+    from mmsearch.index.inputs import unit_content
     from mmsearch.ingest.image import load_query_image
+    from mmsearch.ingest.reader import read_query_video
     from mmsearch.search.searcher import Query
 
-    if not text and image is None:
-        raise click.UsageError("give a query TEXT, an --image, or both")
+    if not text and image is None and video is None:
+        raise click.UsageError("give a query TEXT, an --image, a --video, or a mix")
     settings = app.settings()
     parsed = parse_filters(filters)
     query_image = load_query_image(image, settings.ingest) if image is not None else None
+    clip = unit_content(read_query_video(video, settings.ingest)).video if video is not None else None
     store = components.build_store(settings)
     try:
         if store.count() == 0:
@@ -78,7 +87,7 @@ def query(
         reranker = None if no_rerank else components.build_reranker(settings)
         searcher = components.build_searcher(settings, embedder, store, reranker)
         result = searcher.search(
-            Query(text=text, image=query_image, filters=parsed),
+            Query(text=text, image=query_image, video=clip, filters=parsed),
             top_k=top_k, candidates=candidates, rerank=not no_rerank,
         )  # fmt: skip
     finally:

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
 
-from mmsearch.errors import IngestError, UnsupportedFile
+from mmsearch.errors import CorruptFile, IngestError, UnsupportedFile
 from mmsearch.ingest import image, pdf, video
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.sniff import HEAD_BYTES, sniff, sniff_file
-from mmsearch.ingest.units import Source, Unit
+from mmsearch.ingest.units import SegmentUnit, Source, Unit
 
 CHUNK = 1 << 20
 
@@ -85,3 +85,15 @@ def _head_and_hash(path: Path) -> tuple[bytes, str]:
                 head = chunk[:HEAD_BYTES]
             digest.update(chunk)
     return head, digest.hexdigest()
+
+
+def read_query_video(path: Path, settings: IngestSettings) -> SegmentUnit:
+    """A query clip: the first segment (``video_segment_seconds``) of a video file, sampled exactly as
+    ingest samples videos. Anything that is not a readable video raises ``IngestError``."""
+    source, units = read_file(path, settings)
+    if source.kind != "video":
+        raise UnsupportedFile(f"{Path(path).name}: not a video (it is {source.kind!r} content)")
+    first = next(units, None)
+    if not isinstance(first, SegmentUnit):
+        raise CorruptFile(f"{Path(path).name}: no frames could be read")
+    return first

@@ -27,10 +27,12 @@ class Query:
     text: str | None = None
     image: Image.Image | None = None
     filters: Filters | None = None
+    video: VideoClip | None = None
 
     def content(self) -> Content:
         text = self.text.strip() if self.text else None
-        return Content(text=text or None, images=(self.image,) if self.image is not None else ())
+        images = (self.image,) if self.image is not None else ()
+        return Content(text=text or None, images=images, video=self.video)
 
 
 class Searcher:
@@ -72,7 +74,7 @@ class Searcher:
         candidates = max(candidates or self.candidates, top_k)
         content = query.content()
         if content.is_empty:
-            raise QueryError("empty query: give some text, an image, or both")
+            raise QueryError("empty query: give some text, an image, a video clip, or a mix")
         if self.store.count() == 0:
             raise QueryError(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
