@@ -202,10 +202,14 @@ class Indexer:
         return FileResult(source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0)
 
     def _roll_back(self, source: Source) -> None:
-        """A file failed part-way: drop the points this attempt added, keep its last good version."""
+        """A file failed part-way: drop the points and page images this attempt added, keep its last
+        good version (whose points, still stored, name the images to keep)."""
         entry = self.manifest.get(source.path)
         keep = set(entry.unit_ids) if entry is not None and entry.sha256 is not None else set()
         self.store.delete_stale(source.doc_id, keep=keep)
+        kept = self.store.retrieve(sorted(keep)) if keep else {}
+        media = {path for payload in kept.values() for path in payload.media_paths}
+        prune_media(source.doc_id, self.data_dir, keep=media)
 
     def _index_units(self, source: Source, units: Iterable[Unit]) -> list[str]:
         """Embed and upsert chunk by chunk, then delete what the new version no longer has."""

@@ -172,6 +172,7 @@ def test_a_file_failing_part_way_leaves_its_last_good_version(
     pdf = corpus / "report.pdf"
     ingest(settings, embedder, pdf)
     good = point_ids(settings)
+    good_media = sorted((settings.data_dir / "media").rglob("*.jpg"))
     make_pdf(pdf, 4, topic="chemistry")  # a new version whose second chunk will fail
     with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
         indexer = components.build_indexer(settings, FailingOnCall(embedder, 2), store, manifest, None)
@@ -180,6 +181,7 @@ def test_a_file_failing_part_way_leaves_its_last_good_version(
     assert [(f.status, f.code) for f in report.files] == [("failed", "unprocessable_input")]
     assert "report.pdf" in (report.files[0].message or "")
     assert point_ids(settings) == good  # the first chunk of the new version was rolled back
+    assert sorted((settings.data_dir / "media").rglob("*.jpg")) == good_media  # and its page image
     fixed = ingest(settings, embedder, pdf)  # and the next run indexes the new version whole
     assert fixed.files[0].status == "indexed" and fixed.files[0].units == 4
 
