@@ -20,8 +20,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
-from mmsearch.api import errors
+from mmsearch.api import docs, errors
 from mmsearch.api.context import ApiContext
+from mmsearch.api.headers import page_headers
 from mmsearch.api.metrics import MetricsMiddleware
 from mmsearch.api.routes import documents, health, images, search
 from mmsearch.api.services import Services, open_services
@@ -30,16 +31,7 @@ from mmsearch.config import Settings
 log = logging.getLogger(__name__)
 
 STATIC = resources.files("mmsearch.api") / "static"
-# The page loads nothing from elsewhere: no CDN, no inline script.
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE_HEADERS = page_headers()  # loads nothing from elsewhere: no CDN, no inline script
 
 DESCRIPTION = """Two-stage multimodal search over PDFs (one hit per page), images and videos (one hit per
 segment): Qwen3-VL-Embedding vectors in Qdrant, reranked by Qwen3-VL-Reranker.
@@ -64,13 +56,21 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             if owned and opened is not None:
                 await anyio.to_thread.run_sync(opened.close)
 
-    app = FastAPI(title="mmsearch", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="mmsearch",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN; docs.install serves /docs
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     for module in (search, images, documents, health):
         app.include_router(module.router)
     _web_page(app)
+    docs.install(app)
     if not ctx.keys.required:
         level = logging.INFO if settings.server.is_loopback else logging.WARNING
         log.log(

@@ -154,3 +154,19 @@ def test_key_flow_when_the_server_needs_keys(indexed: Indexed, page: Any) -> Non
         page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
         assert loaded(page, ".card img")  # signed image URLs work in <img> without a header
         assert page.evaluate("localStorage.getItem('mmsearch.apiKey')") == READ_KEY
+
+
+def test_api_docs_render_from_this_server_alone(indexed: Indexed, page: Any) -> None:
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with live_server(indexed.app()) as server:
+        page.goto(server.url + "/docs")
+        operation = page.locator('.opblock-summary-path[data-path="/v1/search"]').first
+        operation.wait_for(state="visible")
+        assert "/v1/search" in operation.inner_text()
+        assert page.locator(".opblock").count() >= 5  # every route of the API, not just the first
+        assert page.title() == "mmsearch API"
+    assert not console_errors, console_errors
+    assert requested and all(url.startswith(server.url + "/") for url in requested), requested
