@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mmsearch.api.auth import Access, KeyRing
 from mmsearch.api.errors import ApiError
@@ -53,14 +54,23 @@ def context(request: Request) -> ApiContext:
     return ctx
 
 
-def reader(request: Request) -> ApiContext:
+# Declares the bearer scheme in the OpenAPI schema (so /docs has an "Authorize" button); the check itself
+# is ``KeyRing.check``, which reads the same header.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="A key from server.read_keys (search, read) or server.write_keys (also upload, delete).",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+def reader(request: Request, _: Credentials = None) -> ApiContext:
     """Dependency: a read key (or open server) is needed."""
     ctx = context(request)
     ctx.keys.check(request, Access.READ)
     return ctx
 
 
-def writer(request: Request) -> ApiContext:
+def writer(request: Request, _: Credentials = None) -> ApiContext:
     """Dependency: a write key (or open server) is needed."""
     ctx = context(request)
     ctx.keys.check(request, Access.WRITE)

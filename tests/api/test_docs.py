@@ -89,3 +89,11 @@ async def test_cdn_pages_and_unknown_assets_are_404(client: httpx.AsyncClient, p
     response = await client.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_openapi_declares_the_bearer_scheme_on_key_checked_routes(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemes = spec["components"]["securitySchemes"]
+    assert [s["scheme"].lower() for s in schemes.values()] == ["bearer"]
+    assert spec["paths"]["/v1/search"]["post"]["security"]
+    assert spec["paths"]["/v1/documents"]["post"]["security"]
