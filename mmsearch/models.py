@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -185,3 +185,21 @@ def load_pretrained(
         "loaded %s from %s on %s in %.1f s", what, folder, placement.describe(), time.perf_counter() - started
     )
     return model
+
+
+def load_processor(folder: Path, padding_side: Literal["left", "right"]) -> Any:
+    """The checkpoint's ``Qwen3VLProcessor`` (tokenizer, image/video processors, chat template), padding
+    on ``padding_side`` (the embedder pools the last real token under right padding; the reranker
+    batches with left padding)."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(folder, padding_side=padding_side)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelNotFound(f"no usable Qwen3-VL processor/tokenizer in {folder}: {exc}") from exc
+    processor.tokenizer.padding_side = padding_side
+    if getattr(processor, "chat_template", None) is None:
+        raise ModelNotFound(
+            f"{folder} has no chat template (chat_template.jinja/json); it is not a Qwen3-VL checkpoint"
+        )
+    return processor

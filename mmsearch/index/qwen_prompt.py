@@ -23,6 +23,7 @@ import unicodedata
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 from PIL import Image
 from qwen_vl_utils import vision_process as qvu
 
@@ -165,3 +166,17 @@ def render_prompt(processor: ChatTemplater, messages: list[Message]) -> str:
     if not isinstance(rendered, str):
         raise TypeError(f"chat template returned {type(rendered).__name__}, expected str")
     return rendered
+
+
+def resize_media(messages: list[dict[str, Any]]) -> tuple[list[Image.Image], list[torch.Tensor]]:
+    """The messages' images and videos resized exactly as the official code does (qwen-vl-utils'
+    ``process_vision_info`` with patch 16), ready for the processor with ``do_resize=False``."""
+    from qwen_vl_utils import process_vision_info
+
+    images, videos, _ = process_vision_info(
+        [messages],
+        image_patch_size=PATCH_SIZE,
+        return_video_metadata=True,
+        return_video_kwargs=True,
+    )
+    return list(images or []), [video for video, _meta in (videos or [])]

@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmsearch.errors import EmbedderError, ModelNotFound, UnprocessableInput
+from mmsearch.errors import EmbedderError, UnprocessableInput
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import check_dim, describe, mrl, pack_batches
 from mmsearch.index.inputs import Content
 from mmsearch.index.settings import EmbeddingSettings
-from mmsearch.models import Placement, choose_placement, load_pretrained, resolve_model
+from mmsearch.models import Placement, choose_placement, load_pretrained, load_processor, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class TransformersEmbedder:
         )
         config = AutoConfig.from_pretrained(folder)
         check_dim(settings.dim, int(config.get_text_config().hidden_size))  # fail before loading weights
-        processor = _load_processor(folder)
+        processor = load_processor(folder, padding_side="right")
         model = load_pretrained(
             Qwen3VLModel, folder, placement, EmbedderError, f"embedding model {settings.model}"
         )
@@ -146,7 +146,7 @@ class TransformersEmbedder:
     def load(self, planned: Prepared) -> Prepared:
         """The item's media resized exactly as qwen-vl-utils does for the official model."""
         try:
-            images, videos, _ = _vision_info(planned.messages)
+            images, videos = qwen_prompt.resize_media(planned.messages)
         except Exception as exc:  # qwen-vl-utils raises bare ValueError/AssertionError/PIL errors
             raise UnprocessableInput(
                 f"{planned.label}: its media cannot be processed: {type(exc).__name__}: {exc}"
@@ -216,38 +216,9 @@ class TransformersEmbedder:
         return result
 
 
-def _vision_info(
-    messages: list[dict[str, Any]],
-) -> tuple[list[Image.Image], list[torch.Tensor], dict[str, Any]]:
-    from qwen_vl_utils import process_vision_info
-
-    images, videos, kwargs = process_vision_info(
-        [messages],
-        image_patch_size=qwen_prompt.PATCH_SIZE,
-        return_video_metadata=True,
-        return_video_kwargs=True,
-    )
-    return list(images or []), [video for video, _meta in (videos or [])], dict(kwargs or {})
-
-
 def _labels(batch: Sequence[Prepared]) -> str:
     return "; ".join(p.label for p in batch)
 
 
 def _truncated(inputs: dict[str, torch.Tensor], max_length: int) -> bool:
     return bool(inputs["attention_mask"].sum(dim=1).max().item() >= max_length)
-
-
-def _load_processor(folder: Any) -> Any:
-    from transformers import AutoProcessor
-
-    try:
-        processor = AutoProcessor.from_pretrained(folder, padding_side="right")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelNotFound(f"no usable Qwen3-VL processor/tokenizer in {folder}: {exc}") from exc
-    processor.tokenizer.padding_side = "right"
-    if getattr(processor, "chat_template", None) is None:
-        raise ModelNotFound(
-            f"{folder} has no chat template (chat_template.jinja/json); it is not a Qwen3-VL checkpoint"
-        )
-    return processor

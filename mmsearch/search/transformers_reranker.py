@@ -47,11 +47,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmsearch.errors import MmsearchError, ModelNotFound, QueryError, RerankerError
+from mmsearch.errors import MmsearchError, QueryError, RerankerError
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import describe, pack_batches
 from mmsearch.index.inputs import Content
-from mmsearch.models import Placement, choose_placement, load_pretrained, resolve_model
+from mmsearch.models import Placement, choose_placement, load_pretrained, load_processor, resolve_model
 from mmsearch.search import rerank_prompt
 from mmsearch.search.reranker import check_query
 from mmsearch.search.settings import RerankerSettings
@@ -118,7 +118,7 @@ class TransformersReranker:
         placement = choose_placement(
             settings.device, settings.dtype, settings.attn_implementation, "reranker"
         )
-        processor = _load_processor(folder)
+        processor = load_processor(folder, padding_side="left")
         lm = load_pretrained(
             Qwen3VLForConditionalGeneration,
             folder,
@@ -184,7 +184,7 @@ class TransformersReranker:
         if not content.images and content.video is None:
             return Media()
         try:
-            images, videos = _vision_info(rerank_prompt.media_messages(content))
+            images, videos = qwen_prompt.resize_media(rerank_prompt.media_messages(content))
         except Exception as exc:  # qwen-vl-utils raises bare ValueError/AssertionError/PIL errors
             raise error(f"{label}: its media cannot be processed: {type(exc).__name__}: {exc}") from exc
         metadata = (qwen_prompt.video_metadata(content.video),) if content.video is not None else ()
@@ -351,30 +351,3 @@ def vision_tokens(media: Media) -> int:
 
 def _labels(batch: Sequence[Draft]) -> str:
     return "; ".join(draft.label for draft in batch)
-
-
-def _vision_info(messages: list[dict[str, Any]]) -> tuple[list[Image.Image], list[torch.Tensor]]:
-    from qwen_vl_utils import process_vision_info
-
-    images, videos, _ = process_vision_info(
-        [messages],
-        image_patch_size=qwen_prompt.PATCH_SIZE,
-        return_video_metadata=True,
-        return_video_kwargs=True,
-    )
-    return list(images or []), [video for video, _meta in (videos or [])]
-
-
-def _load_processor(folder: Any) -> Any:
-    from transformers import AutoProcessor
-
-    try:
-        processor = AutoProcessor.from_pretrained(folder, padding_side="left")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelNotFound(f"no usable Qwen3-VL processor/tokenizer in {folder}: {exc}") from exc
-    processor.tokenizer.padding_side = "left"
-    if getattr(processor, "chat_template", None) is None:
-        raise ModelNotFound(
-            f"{folder} has no chat template (chat_template.jinja/json); it is not a Qwen3-VL checkpoint"
-        )
-    return processor
