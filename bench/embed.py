@@ -346,12 +346,10 @@ def make_embedder(name: str, tiny_folder: Path, attn: str) -> TransformersEmbedd
     if name == "tiny":
         settings = EmbeddingSettings(model=str(tiny_folder), device="cpu")
         return TransformersEmbedder(settings)
-    from transformers import AutoProcessor
-
-    from mmsearch.models import choose_placement
+    from mmsearch.models import choose_placement, load_processor
 
     placement = choose_placement("cuda", "auto", attn, "embedding")
-    processor = AutoProcessor.from_pretrained(tiny_folder, padding_side="right")
+    processor = load_processor(tiny_folder, padding_side="right")
     config = arch_config(name, processor.tokenizer)
     model = build_model(config, placement.device, placement.dtype, placement.attn_implementation)
     settings = EmbeddingSettings(model=f"random Qwen3-VL-Embedding-{name.upper()} shape", device="cuda")

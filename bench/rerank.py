@@ -173,12 +173,12 @@ def make_reranker(name: str, tiny_folder: Path, attn: str, batch_tokens: int) ->
     if name == "tiny":
         settings = RerankerSettings(model=str(tiny_folder), device="cpu", batch_tokens=batch_tokens)
         return TransformersReranker(settings)
-    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+    from transformers import Qwen3VLForConditionalGeneration
 
-    from mmsearch.models import choose_placement
+    from mmsearch.models import choose_placement, load_processor
 
     placement = choose_placement("cuda", "auto", attn, "reranker")
-    processor = AutoProcessor.from_pretrained(tiny_folder, padding_side="left")
+    processor = load_processor(tiny_folder, padding_side="left")
     config = arch_config(name, processor.tokenizer)
     started = time.perf_counter()
     with torch.device(placement.device):

@@ -187,7 +187,7 @@ def load_pretrained(
     return model
 
 
-def load_processor(folder: Path, padding_side: Literal["left", "right"]) -> Any:
+def load_processor(folder: Path, padding_side: Literal["left", "right"], key: str = "embedding.model") -> Any:
     """The checkpoint's ``Qwen3VLProcessor`` (tokenizer, image/video processors, chat template), padding
     on ``padding_side`` (the embedder pools the last real token under right padding; the reranker
     batches with left padding)."""
@@ -196,10 +196,10 @@ def load_processor(folder: Path, padding_side: Literal["left", "right"]) -> Any:
     try:
         processor = AutoProcessor.from_pretrained(folder, padding_side=padding_side)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelNotFound(f"no usable Qwen3-VL processor/tokenizer in {folder}: {exc}") from exc
+        raise ModelNotFound(f"{key}: no usable Qwen3-VL processor/tokenizer in {folder}: {exc}") from exc
     processor.tokenizer.padding_side = padding_side
     if getattr(processor, "chat_template", None) is None:
         raise ModelNotFound(
-            f"{folder} has no chat template (chat_template.jinja/json); it is not a Qwen3-VL checkpoint"
+            f"{key}: {folder} has no chat template (chat_template.jinja/json); it is not a Qwen3-VL checkpoint"
         )
     return processor

@@ -41,6 +41,7 @@ from mmsearch.index.http_embed import HttpEmbedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.media_encoding import openai_parts
 from mmsearch.index.settings import EmbeddingSettings
+from mmsearch.models import load_processor
 
 log = logging.getLogger(__name__)
 
@@ -133,20 +134,9 @@ def _body(entries: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:
 
 
 def load_templater(model: str) -> Any:
-    """``AutoProcessor`` of ``model`` (a folder, or a hub id: only its small files are fetched)."""
-    from transformers import AutoProcessor
-
-    folder = _template_folder(model)
-    try:
-        processor = AutoProcessor.from_pretrained(folder)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelNotFound(f"embedding.model: no usable Qwen3-VL processor in {folder}: {exc}") from exc
-    if getattr(processor, "chat_template", None) is None:
-        raise ModelNotFound(
-            f"embedding.model: {folder} has no chat template (chat_template.jinja/json), which the SGLang "
-            "client needs to render the official prompt"
-        )
-    return processor
+    """``AutoProcessor`` of ``model`` (a folder, or a hub id: only its small files are fetched), for
+    rendering the official prompt; ``ModelNotFound`` when it has no usable processor or chat template."""
+    return load_processor(_template_folder(model), padding_side="right")
 
 
 def _template_folder(model: str) -> Path:

@@ -118,7 +118,7 @@ class TransformersReranker:
         placement = choose_placement(
             settings.device, settings.dtype, settings.attn_implementation, "reranker"
         )
-        processor = load_processor(folder, padding_side="left")
+        processor = load_processor(folder, padding_side="left", key="reranker.model")
         lm = load_pretrained(
             Qwen3VLForConditionalGeneration,
             folder,
