@@ -102,8 +102,13 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(
+            f"config file {path}{_at(exc.problem_mark)}: not valid YAML: {exc.problem}"
+        ) from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if data is None:
         return {}
@@ -113,6 +118,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if isinstance(data_dir, str) and not Path(data_dir).expanduser().is_absolute():
         data["data_dir"] = str((path.parent / data_dir).resolve())
     return data
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
 _SECRET_WORDS = ("key", "secret", "password", "token")

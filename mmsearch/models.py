@@ -58,11 +58,27 @@ def _hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or flag in ("1", "true", "yes", "on")
 
 
+def hub_cli() -> str:
+    """The download command of the installed huggingface_hub: ``hf`` (0.34 and later; 1.0 dropped
+    ``huggingface-cli``), else ``huggingface-cli`` — read from the distribution's own console scripts."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        scripts = {
+            e.name for e in distribution("huggingface_hub").entry_points if e.group == "console_scripts"
+        }
+    except PackageNotFoundError:
+        scripts = set()
+    return "hf" if "hf" in scripts or "huggingface-cli" not in scripts else "huggingface-cli"
+
+
 def _fix_hint(key: str, name: str) -> str:
     env = "MMSEARCH_" + key.upper().replace(".", "__")
+    folder = f"/models/{name.split('/')[-1]}"
     return (
-        f"Download it once (`huggingface-cli download {name} --local-dir /models/{name.split('/')[-1]}`) and "
-        f"set `{key}: /models/{name.split('/')[-1]}` in config.yaml (or {env}=/models/...)"
+        f"Download it once (`{hub_cli()} download {name} --local-dir {folder}`) and set `{key}: {folder}` "
+        f"in config.yaml (or {env}={folder}). To try mmsearch without the Hub, `bash scripts/demo.sh --tiny` "
+        "runs everything on tiny random-weight models built locally"
     )
 
 

@@ -211,6 +211,10 @@ def test_embed_prints_a_normalised_vector_at_the_asked_dimension(work: Path, env
     scale = sum(x * x for x in head) ** 0.5
     assert all(abs(a - b / scale) < 1e-5 for a, b in zip(out["vector"], head, strict=True))
     assert cli(["embed", "--dim", "64"], env, work).returncode == 2  # nothing to embed: usage error
+    for bad in ("100000", "10"):  # above the model's size, below the MRL minimum
+        refused = cli(["embed", "--text", "a red block", "--dim", bad], env, work)
+        assert refused.returncode == 2 and "'--dim'" in refused.stderr and bad in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_query_by_a_video_clip(work: Path, env: dict[str, str], corpus: Path) -> None:
@@ -223,3 +227,26 @@ def test_query_by_a_video_clip(work: Path, env: dict[str, str], corpus: Path) ->
     not_video = cli(["query", "--video", str(corpus / "photo.jpg")], env, work)
     assert not_video.returncode == 1 and "photo.jpg: not a video" in not_video.stderr
     assert "Traceback" not in not_video.stderr
+
+
+def test_two_files_of_one_name_ids_and_unknown_deletes_as_a_user_sees_them(
+    work: Path, env: dict[str, str]
+) -> None:
+    for conference in ("conf-a", "conf-b"):
+        make_video(work / "talks" / conference / "talk.mp4", 2, fps=2)
+    assert cli(["ingest", str(work / "talks")], env, work).returncode == 0
+
+    table = cli(["query", "a talk", "--no-rerank"], dict(env, COLUMNS="100"), work)
+    assert table.returncode == 0, table.stderr
+    assert "conf-a/talk.mp4" in table.stdout and "conf-b/talk.mp4" in table.stdout
+
+    ids = [doc_id_for(str((work / "talks" / c / "talk.mp4").resolve())) for c in ("conf-a", "conf-b")]
+    for columns in ("40", "70", "160"):
+        listing = cli(["stats", "--documents"], dict(env, COLUMNS=columns), work)
+        assert listing.returncode == 0, listing.stderr
+        assert all(doc_id in listing.stdout for doc_id in ids), listing.stdout
+
+    mixed = cli(["delete", ids[0], str(work / "talks" / "nowhere.mp4"), "--json"], env, work)
+    assert mixed.returncode == 1 and json.loads(mixed.stdout)["error"]["code"] == "not_found"
+    assert "nowhere.mp4" in mixed.stderr and "nothing was deleted" in mixed.stderr
+    assert json.loads(cli(["stats", "--json"], env, work).stdout)["documents"] == 2

@@ -100,9 +100,18 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("embedding: [unclosed\n")
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    bad.write_text("search:\n  top_k: 4\nembedding: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
         load_settings(bad)
+    assert str(info.value).startswith(f"config file {bad}, line 4, column 1: not valid YAML:")
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("search:\n\ttop_k: 4\n")
+    with pytest.raises(ConfigError, match=rf"config file {tabbed}, line 2, column 1: not valid YAML"):
+        load_settings(tabbed)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"search: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=f"config file {binary}"):
+        load_settings(binary)
     listy = tmp_path / "list.yaml"
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must be a mapping"):

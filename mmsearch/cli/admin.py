@@ -5,40 +5,77 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.errors import NotFound
+from mmsearch.index.store import DocumentInfo
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--documents", "list_documents", is_flag=True, help="Also list every document.")
+@click.option(
+    "--server", metavar="URL",
+    help="Ask a running `mmsearch serve` (GET /v1/info, /v1/documents) instead of opening the local store.",
+)  # fmt: skip
+@click.option("--api-key", envvar="MMSEARCH_API_KEY", help="Read key for --server (env MMSEARCH_API_KEY).")
 @pass_app
-def stats(app: AppContext, as_json: bool, list_documents: bool) -> None:
-    """Points by modality, documents, model and dimension of the collection."""
+def stats(
+    app: AppContext, as_json: bool, list_documents: bool, server: str | None, api_key: str | None
+) -> None:
+    """Points by modality, documents, model and dimension of the collection.
+
+    \b
+    Examples:
+      mmsearch stats --documents
+      mmsearch stats --json --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
+    """
     from mmsearch import components
 
     settings = app.settings()
-    with components.build_store(settings) as store:
-        info = store.stats()
-        docs = store.documents() if list_documents else []
+    out: dict[str, Any]
+    if server:
+        from mmsearch.cli.served import ServerReader
+
+        with ServerReader(server, api_key) as reader:
+            out = reader.stats()
+            docs = reader.documents() if list_documents else []
+    else:
+        with components.build_store(settings) as store:
+            out = asdict(store.stats())
+            docs = store.documents() if list_documents else []
     if as_json:
-        out = asdict(info)
         if list_documents:
             out["documents_list"] = [asdict(d) for d in docs]
         click.echo(json.dumps(out, indent=2, default=str))
         return
     console = Console()
-    for key, value in asdict(info).items():
+    for key, value in out.items():
         console.print(f"[bold]{key}[/bold]: {value}")
     if docs:
-        table = Table("doc id", "source", "modality", "units")
+        print_documents(console, docs)
+
+
+def print_documents(console: Console, docs: list[DocumentInfo]) -> None:
+    """A table whose doc ids are never cut; on a terminal too narrow for that, one block per document."""
+    id_width = max(len(d.doc_id) for d in docs)
+    if console.width < id_width + len("modality") + len("units") + 24:  # borders, padding, a bit of path
         for d in docs:
-            table.add_row(d.doc_id, d.source_path, d.modality, str(d.units))
-        console.print(table)
+            console.print(f"{d.doc_id}\n  {d.modality}, {d.units} units\n  {d.source_path}", soft_wrap=True,
+                          highlight=False)  # fmt: skip
+        return
+    table = Table("doc id", "source", "modality", "units")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = id_width
+    table.columns[1].overflow = "fold"
+    for d in docs:
+        table.add_row(d.doc_id, d.source_path, d.modality, str(d.units))
+    console.print(table)
 
 
 @click.command()
@@ -55,30 +92,31 @@ def delete(app: AppContext, sources: tuple[str, ...], as_json: bool) -> None:
     """
     from mmsearch import components
     from mmsearch.ingest.media import delete_media
-    from mmsearch.ingest.units import doc_id_for
 
     settings = app.settings()
     results = []
     with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
         known = {d.doc_id: d.source_path for d in store.documents()}
-        for source in sources:
-            doc_id = source if source in known else doc_id_for(str(Path(source).expanduser().resolve()))
-            if doc_id not in known:
-                results.append({"source": source, "deleted": 0, "error": "not in the index"})
-                continue
+        chosen = {source: _doc_id(source, known) for source in sources}
+        missing = [source for source, doc_id in chosen.items() if doc_id not in known]
+        if missing:
+            raise NotFound(
+                f"not in the index: {', '.join(missing)} (nothing was deleted). Give a source path as it "
+                "was ingested or a doc id; `mmsearch stats --documents` lists both"
+            )
+        for doc_id in dict.fromkeys(chosen.values()):
             removed = store.delete_document(doc_id)
             delete_media(doc_id, settings.data_dir)
             manifest.forget(known[doc_id])
-            results.append({"source": known[doc_id], "doc_id": doc_id, "deleted": removed, "error": None})
+            results.append({"source": known[doc_id], "doc_id": doc_id, "deleted": removed})
     if as_json:
         click.echo(json.dumps({"results": results}, indent=2))
     else:
         for r in results:
-            msg = (
-                f"deleted {r['deleted']} points of {r['source']}"
-                if not r["error"]
-                else f"{r['source']}: {r['error']}"
-            )
-            click.echo(msg, err=bool(r["error"]))
-    if any(r["error"] for r in results):
-        raise SystemExit(1)
+            click.echo(f"deleted {r['deleted']} points of {r['source']}")
+
+
+def _doc_id(source: str, known: dict[str, str]) -> str:
+    from mmsearch.ingest.units import doc_id_for
+
+    return source if source in known else doc_id_for(str(Path(source).expanduser().resolve()))

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.errors import ConfigError
 
 
 @click.command()
@@ -50,7 +51,12 @@ def embed(
         raise click.UsageError("give --text, --image, or both")
     settings = app.settings({"embedding": {"dim": dim}})
     img = load_query_image(image, settings.ingest) if image is not None else None
-    embedder = components.build_embedder(settings)
+    try:
+        embedder = components.build_embedder(settings)
+    except ConfigError as exc:
+        if dim is None or "embedding.dim" not in str(exc):
+            raise
+        raise click.BadParameter(f"{dim} does not fit this model ({exc})", param_hint="--dim") from exc
     chosen = instruction or (
         settings.embedding.query_instruction if role == "query" else settings.embedding.document_instruction
     )

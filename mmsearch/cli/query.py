@@ -35,13 +35,21 @@ FILTER_KEYS = ("path", "modality", "doc", "after", "before")
 @click.option(
     "--top-k", type=click.IntRange(1, 1000), help="Hits to return (config search.top_k, default 10)."
 )
-@click.option("--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default 50).")
+@click.option(
+    "--candidates", type=click.IntRange(1, 1000),
+    help="Vector hits to rerank (config search.candidates, default 50); at least --top-k.",
+)  # fmt: skip
 @click.option("--no-rerank", is_flag=True, help="Keep the vector order (no reranker model is loaded).")
 @click.option(
     "--filter", "filters", multiple=True, metavar="KEY=VALUE",
     help="path=PREFIX, modality=page|image|video, doc=ID, after=DATE, before=DATE (ingest time). Repeatable.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (hits, scores, timings).")
+@click.option(
+    "--server", metavar="URL",
+    help="Search through a running `mmsearch serve` (POST /v1/search) instead of opening the local store.",
+)  # fmt: skip
+@click.option("--api-key", envvar="MMSEARCH_API_KEY", help="Read key for --server (env MMSEARCH_API_KEY).")
 @pass_app
 def query(
     app: AppContext,
@@ -53,6 +61,8 @@ def query(
     no_rerank: bool,
     filters: tuple[str, ...],
     as_json: bool,
+    server: str | None,
+    api_key: str | None,
 ) -> None:
     """Search the index with TEXT, an --image, a --video clip, or a mix.
 
@@ -63,6 +73,7 @@ def query(
       mmsearch query "safety briefing" --filter modality=video --json
       mmsearch query --video clip.mp4 --filter modality=video
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
+      mmsearch query "invoice total" --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
     """
     from mmsearch import components
     from mmsearch.index.inputs import unit_content
@@ -73,7 +84,12 @@ def query(
     if not text and image is None and video is None:
         raise click.UsageError("give a query TEXT, an --image, a --video, or a mix")
     settings = app.settings()
+    _check_candidates(top_k, candidates, settings)
     parsed = parse_filters(filters)
+    if server:
+        _query_server(server, api_key, text, image, video, top_k, candidates, no_rerank, parsed, as_json,
+                      app.verbose > 0)  # fmt: skip
+        return
     query_image = load_query_image(image, settings.ingest) if image is not None else None
     clip = unit_content(read_query_video(video, settings.ingest)).video if video is not None else None
     store = components.build_store(settings)
@@ -96,6 +112,35 @@ def query(
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         print_hits(result, verbose=app.verbose > 0)
+
+
+def _check_candidates(top_k: int | None, candidates: int | None, settings: Settings) -> None:
+    """The reranker can only return hits from its candidates: fewer candidates than hits is a mistake."""
+    if candidates is None or candidates >= (top_k or settings.search.top_k):
+        return
+    asked = f"--top-k {top_k}" if top_k else f"search.top_k {settings.search.top_k} (the default --top-k)"
+    raise click.UsageError(
+        f"--candidates {candidates} is below {asked}: a search returns at most its candidates. "
+        "Raise --candidates or lower --top-k."
+    )
+
+
+def _query_server(
+    url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
+    top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
+    verbose: bool,
+) -> None:  # fmt: skip
+    from mmsearch.cli.served import ServerReader, search_body
+
+    if video is not None:
+        raise click.UsageError("--video is not supported with --server (the API takes text and images)")
+    body = search_body(text, image, top_k, candidates, not no_rerank, filters)
+    with ServerReader(url, api_key) as reader:
+        reply = reader.search(body)
+    if as_json:
+        click.echo(json.dumps(reply, indent=2))
+    else:
+        print_hits(ServerReader.result(reply), verbose=verbose)
 
 
 def _where(settings: Settings) -> str:
@@ -156,8 +201,22 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def print_hits(result: SearchResult, verbose: bool) -> None:
-    console = Console()
+def short_names(paths: list[str]) -> dict[str, str]:
+    """Each path's shortest tail of whole components that no other path ends with (``a/talk.mp4`` and
+    ``b/talk.mp4``; a lone ``talk.mp4`` stays ``talk.mp4``)."""
+    parts = {path: Path(path).parts for path in dict.fromkeys(paths)}
+    out: dict[str, str] = {}
+    for path, own in parts.items():
+        others = [p for q, p in parts.items() if q != path]
+        n = 1
+        while n < len(own) and any(other[-n:] == own[-n:] for other in others):
+            n += 1
+        out[path] = str(Path(*own[-n:]))
+    return out
+
+
+def print_hits(result: SearchResult, verbose: bool, console: Console | None = None) -> None:
+    console = console or Console()
     if not result.hits:
         console.print("No results.")
         return
@@ -165,12 +224,13 @@ def print_hits(result: SearchResult, verbose: bool) -> None:
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("vector", justify="right")
-    table.add_column("file")
+    names = short_names([hit.source_path for hit in result.hits])
+    table.add_column("file", overflow="fold")
     table.add_column("where")
     table.add_column("snippet", overflow="fold", max_width=60)
     for hit in result.hits:
         table.add_row(
-            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Path(hit.source_path).name,
+            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", names[hit.source_path],
             where(hit), hit.snippet[:160],
         )  # fmt: skip
     console.print(table)

@@ -154,8 +154,9 @@ def _is_locked(path: Path) -> bool:
 def _locked(path: Path) -> StoreLocked:
     return StoreLocked(
         f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
-        "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, ingest "
-        "through it with `mmsearch ingest --server URL`; or let several processes share one index by "
+        "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, go through "
+        "it with `--server URL` (`mmsearch ingest|query|stats --server http://HOST:PORT`, the address "
+        "`mmsearch serve` listens on); or let several processes share one index by "
         "running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
     )
 
@@ -406,6 +407,8 @@ class QdrantStore:
         return {str(r.id): self._payload(r.id, r.payload) for r in records}
 
     def documents(self) -> list[DocumentInfo]:
+        if self._read_layout() is None:  # no collection yet: nothing ingested
+            return []
         fields = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
         docs: dict[str, DocumentInfo] = {}
         for record in self._scroll(None, fields):

@@ -274,7 +274,16 @@ def test_uncached_hub_id_offline_says_where_it_looked_and_how_to_fix(
     message = str(info.value)
     assert "embedding.model = 'Qwen/Qwen3-VL-Embedding-2B-not-cached'" in message
     assert "Hugging Face cache" in message and "HF_HUB_OFFLINE" in message
-    assert "huggingface-cli download" in message and "MMSEARCH_EMBEDDING__MODEL" in message
+    assert f"`{installed_hub_cli()} download Qwen/" in message and "MMSEARCH_EMBEDDING__MODEL" in message
+    assert "bash scripts/demo.sh --tiny" in message
+
+
+def installed_hub_cli() -> str:
+    """``hf`` from huggingface_hub 0.34 on (1.0 removed ``huggingface-cli``), by the installed version."""
+    import huggingface_hub
+    from packaging.version import Version
+
+    return "hf" if Version(huggingface_hub.__version__) >= Version("0.34") else "huggingface-cli"
 
 
 def test_empty_model_name_is_model_not_found() -> None:
