@@ -7,7 +7,7 @@
 Starts ``mmsearch serve`` on a free loopback port over a temporary ``data_dir`` (the page cap raised to
 fit ``--pages``) and, one case at a time, uploads:
 
-- ``pdf``: a PDF of ``--pages`` empty pages (5000 by default; made with PyMuPDF in a second),
+- ``pdf``: a PDF of ``--pages`` empty A4 pages (5000 by default, ~0.5 MB),
 - ``png``: one ``--side`` x ``--side`` PNG (13000 by default: ~0.5 MB of zlib that decodes to 169 M
   pixels; refused as a decompression bomb when over ``ingest.max_decode_pixels``),
 - ``small``: ``--small`` little PNGs (200 by default) in one request.
@@ -40,18 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.embed import load_tiny_builder
-from mmsearch.samples import make_image
-
-
-def empty_pdf(path: Path, pages: int) -> Path:
-    import pymupdf
-
-    doc = pymupdf.open()
-    for _ in range(pages):
-        doc.new_page(width=595, height=842)
-    doc.save(path)
-    doc.close()
-    return path
+from mmsearch.samples import make_empty_pdf, make_image
 
 
 def huge_png(path: Path, side: int) -> Path:
@@ -190,7 +179,12 @@ def main() -> None:
         root = Path(tmp)
         cases: list[tuple[str, list[Path]]] = []
         if args.pages:
-            cases.append((f"pdf {args.pages} empty pages", [empty_pdf(root / "empty.pdf", args.pages)]))
+            cases.append(
+                (
+                    f"pdf {args.pages} empty pages",
+                    [make_empty_pdf(root / "empty.pdf", args.pages, (595, 842))],
+                )
+            )
         if args.side:
             cases.append((f"png {args.side}x{args.side}", [huge_png(root / "huge.png", args.side)]))
         if args.small:

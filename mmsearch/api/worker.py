@@ -6,8 +6,9 @@ a delete for one store call. A delete of the very document being ingested is ref
 under ``guard``, the one small lock the worker takes when it starts a file.
 
 Cancelling (``cancel``) stops a running file at its next chunk: its new points and images are rolled
-back (the previous version stays) and the rest of the job is cancelled. Stopping the server does the
-same to the running file but leaves the job queued: the next start finishes it. ``start`` first
+back (the previous version stays) and the rest of the job is cancelled. Stopping the server stops the
+running file there too, leaving its uncommitted (so invisible) points for the job to finish when it is
+resumed at the next start, or for ``reconcile`` to remove. ``start`` first
 reconciles (``index.reconcile``, embedded store only) and sweeps the uploads folder, so what a
 ``kill -9`` left behind is finished or removed before anything is served.
 """
@@ -43,7 +44,10 @@ class Cancelled(IngestError):
     code = "cancelled"
 
 
-class Interrupted(IngestError):
+class Interrupted(BaseException):
+    """Raised through the Indexer (which catches only errors) to leave a file as it is: its points
+    are not yet committed, hence invisible, and the job resumes it at the next start."""
+
     code = "interrupted"
 
 
@@ -94,12 +98,15 @@ class JobRunner:
             return []
         return [self.jobs.create(new_job_id(), [(n, (self.uploads / n).stat().st_size) for n in names])]
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def stop(self, timeout: float = 300.0) -> None:
         """Stop after the running chunk; the running job stays queued for the next start."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the ingest worker did not stop within %gs; closing under it", timeout)
+                return
         self.jobs.close()
 
     # -- requests ----------------------------------------------------------------------------------

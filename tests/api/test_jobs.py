@@ -1,6 +1,7 @@
 """Ingest jobs under a real uvicorn on loopback: a 5000-page PDF is refused by the default page cap, and
 with the cap raised it ingests as a job with progress while a search and a delete answer within 2 s;
-cancelling a running job rolls its file back."""
+cancelling the running job then rolls its file back. (Its full ingest — minutes on a CPU — is measured
+by ``bench/upload.py``, not here.)"""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pymupdf
 import pytest
 from api_support import LiveServer, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services import open_services
-from mmsearch.samples import make_pdf
+from mmsearch.samples import make_empty_pdf, make_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +26,9 @@ SMALL = {"pdf_dpi": 36.0, "max_pixels": 4 * 32 * 32, "video_frame_max_pixels": 4
 ANSWER_S = 2.0
 
 
-def empty_pdf(path: Path, pages: int) -> Path:
-    doc = pymupdf.open()
-    for _ in range(pages):
-        doc.new_page(width=200, height=200)
-    doc.save(path)
-    doc.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def huge(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return empty_pdf(tmp_path_factory.mktemp("huge") / "huge.pdf", 5000)
+    return make_empty_pdf(tmp_path_factory.mktemp("huge") / "huge.pdf", 5000)
 
 
 @contextmanager
@@ -93,7 +84,8 @@ def test_a_5000_page_pdf_ingests_as_a_job_while_search_and_delete_answer(
 ) -> None:
     other = tmp_path / "other.pdf"
     make_pdf(other, 1, topic="birds")
-    with serving(tmp_path / "data", tiny_models, max_pages_per_file=6000) as live:
+    data = tmp_path / "data"
+    with serving(data, tiny_models, max_pages_per_file=6000) as live:
         small = wait(live.url, upload(live.url, other))
         assert small["indexed"] == 1
         job = upload(live.url, huge)
@@ -105,33 +97,23 @@ def test_a_5000_page_pdf_ingests_as_a_job_while_search_and_delete_answer(
         body = {"text": "birds", "top_k": 3, "candidates": 3}
         search, search_s = timed("POST", f"{live.url}/v1/search", json=body)
         delete, delete_s = timed("DELETE", f"{live.url}/v1/documents/{small['files'][0]['doc_id']}")
+        listing, listing_s = timed("GET", f"{live.url}/v1/documents")
+        time.sleep(1.0)
         during = httpx.get(job["url"], timeout=10).json()
-        done = wait(live.url, job, timeout=900)
-        hits = httpx.post(f"{live.url}/v1/search", json={"text": "x", "top_k": 5, "rerank": False}).json()
+        cancelled = httpx.delete(job["url"], timeout=10)
+        assert cancelled.status_code == 200, cancelled.text
+        ended = wait(live.url, cancelled.json())
+        points = httpx.get(f"{live.url}/readyz").json()["checks"]["store"]["points"]
+        after = httpx.get(f"{live.url}/v1/documents").json()
+        again = httpx.delete(job["url"], timeout=10).json()
     assert search.status_code == 200 and search_s < ANSWER_S, (search.text, search_s)
     assert all(h["file_name"] != "huge.pdf" for h in search.json()["hits"])  # not committed yet
     assert delete.status_code == 200 and delete_s < ANSWER_S, (delete.text, delete_s)
+    assert listing.status_code == 200 and listing_s < ANSWER_S and listing.json()["total"] == 0
     assert during["state"] == "running" and during["progress"]["current"] == "huge.pdf"
-    assert during["progress"]["units_done"] >= job["progress"]["units_done"]
-    assert done["state"] == "done" and done["indexed"] == 1 and done["files"][0]["units"] == 5000
-    assert {h["page_count"] for h in hits["hits"]} == {5000}
-
-
-def test_cancelling_a_running_job_rolls_its_file_back(huge: Path, tiny_models: Path, tmp_path: Path) -> None:
-    with serving(tmp_path / "data", tiny_models, max_pages_per_file=6000) as live:
-        job = upload(live.url, huge)
-        while job["progress"]["units_done"] == 0:
-            job = httpx.get(job["url"], timeout=10).json()
-            time.sleep(0.05)
-        cancelled = httpx.delete(job["url"], timeout=10)
-        assert cancelled.status_code == 200
-        job = wait(live.url, cancelled.json())
-        points = httpx.get(f"{live.url}/readyz").json()["checks"]["store"]["points"]
-        listing = httpx.get(f"{live.url}/v1/documents").json()
-        again = httpx.delete(job["url"], timeout=10).json()
-    assert job["state"] == "cancelled" and job["files"][0]["status"] == "cancelled"
-    assert job["files"][0]["code"] == "cancelled" and again["state"] == "cancelled"
-    assert points == 0 and listing["total"] == 0
-    uploads = tmp_path / "data" / "uploads"
-    assert [p for p in uploads.rglob("*") if p.is_file()] == []
-    assert not list((tmp_path / "data" / "media").rglob("*.jpg"))
+    assert during["progress"]["units_done"] > job["progress"]["units_done"]  # it goes on meanwhile
+    assert ended["state"] == "cancelled" and ended["files"][0]["status"] == "cancelled"
+    assert ended["files"][0]["code"] == "cancelled" and again["state"] == "cancelled"
+    assert points == 0 and after["total"] == 0  # its pages were rolled back
+    assert [p for p in (data / "uploads").rglob("*") if p.is_file()] == []
+    assert not list((data / "media").rglob("*.jpg"))

@@ -21,6 +21,7 @@ from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import Source, Unit, doc_id_for
 from mmsearch.samples import make_pdf, make_video
+from mmsearch.search.searcher import Query
 from tests.support import tiny_settings
 
 
@@ -42,15 +43,9 @@ def every_point(store: Store) -> list[ScoredPoint]:
 def searched(settings: Settings, embedder: Embedder, store: Store) -> list[tuple[str, int | None]]:
     """(sha256, page_count) of every hit a real search over everything returns."""
     searcher = components.build_searcher(settings, embedder, store, None)
-    result = searcher.search(pipeline_query(), top_k=1000, candidates=1000, rerank=False)
+    result = searcher.search(Query(text="report"), top_k=1000, candidates=1000, rerank=False)
     by_id = {p.id: p.payload for p in every_point(store)}
     return [(by_id[h.point_id].source_sha256, h.page_count) for h in result.hits]
-
-
-def pipeline_query():  # type: ignore[no-untyped-def]
-    from mmsearch.search.searcher import Query
-
-    return Query(text="report")
 
 
 def test_a_file_rewritten_between_hash_and_render_is_indexed_as_the_bytes_hashed(
