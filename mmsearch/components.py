@@ -6,11 +6,14 @@ everything below receives its parts ready-made.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from pathlib import Path
+
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder, make_embedder
 from mmsearch.index.pipeline import Indexer, ProgressFn
 from mmsearch.index.store import Store, open_store
-from mmsearch.ingest.manifest import Manifest
+from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.search.reranker import Reranker, make_reranker
 from mmsearch.search.searcher import Searcher
 
@@ -23,9 +26,19 @@ def build_store(settings: Settings) -> Store:
     return open_store(settings.store, settings.index, settings.store_path)
 
 
+def manifest_path(settings: Settings) -> Path:
+    return settings.data_dir / "manifest.sqlite"
+
+
 def build_manifest(settings: Settings) -> Manifest:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Manifest(settings.data_dir / "manifest.sqlite")
+    return Manifest(manifest_path(settings))
+
+
+def build_committed(settings: Settings) -> Callable[[Collection[str]], dict[str, str]]:
+    """What a searcher asks to hide uncommitted versions: the manifest's committed sha256 per path."""
+    path = manifest_path(settings)
+    return lambda paths: committed_versions(path, paths)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -59,4 +72,5 @@ def build_searcher(
         use_text_layer=settings.reranker.use_text_layer,
         candidates=settings.search.candidates,
         top_k=settings.search.top_k,
+        committed=build_committed(settings),
     )

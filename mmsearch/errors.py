@@ -4,7 +4,8 @@
      ├── ConfigError            a setting is unknown or has a bad value
      ├── IngestError            one input file could not be turned into units
      │    ├── UnsupportedFile   not a PDF, image or video we can read
-     │    └── CorruptFile       looks like a supported type but cannot be decoded (or is encrypted)
+     │    ├── CorruptFile       looks like a supported type but cannot be decoded (or is encrypted)
+     │    └── LimitExceeded     over a configured bound (pages per file, video length); names the setting
      ├── ModelNotFound          no embedding/reranker model at the configured id or path
      ├── EmbedderError          the embedding model or server failed
      │    └── UnprocessableInput  one item's media/text cannot be embedded (a per-file failure)
@@ -43,6 +44,10 @@ class UnsupportedFile(IngestError):
 
 class CorruptFile(IngestError):
     code = "corrupt_file"
+
+
+class LimitExceeded(IngestError):
+    code = "limit_exceeded"
 
 
 class EmbedderError(MmsearchError):

@@ -19,6 +19,7 @@ CASES = {
     "index": ["--n", "300", "--dim", "128", "--prefetch-dim", "32", "--queries", "5", "--json"],
     "embed": ["--tiny", "--pages", "2", "--json"],
     "rerank": ["--tiny", "--documents", "3", "--max-batch-size", "3", "--json"],
+    "upload": ["--tiny", "--pages", "20", "--side", "1000", "--small", "3", "--json"],
     "query": ["--tiny", "--pdfs", "1", "--pages", "2", "--queries", "2", "--candidates", "4", "--json"],
 }
 

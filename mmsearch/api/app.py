@@ -24,7 +24,7 @@ from mmsearch.api import docs, errors
 from mmsearch.api.context import ApiContext
 from mmsearch.api.headers import page_headers
 from mmsearch.api.metrics import MetricsMiddleware
-from mmsearch.api.routes import documents, health, images, search
+from mmsearch.api.routes import documents, health, images, jobs, search
 from mmsearch.api.services import Services, open_services
 from mmsearch.config import Settings
 
@@ -48,10 +48,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        ctx.services = await anyio.to_thread.run_sync(open_services, settings) if owned else services
+        parts = await anyio.to_thread.run_sync(open_services, settings) if services is None else services
+        ctx.services = parts
+        parts.jobs.listeners.append(ctx.observe_job)
         try:
             yield
         finally:
+            parts.jobs.listeners.remove(ctx.observe_job)
             opened, ctx.services = ctx.services, None
             if owned and opened is not None:
                 await anyio.to_thread.run_sync(opened.close)
@@ -67,7 +70,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
-    for module in (search, images, documents, health):
+    for module in (search, images, documents, jobs, health):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)

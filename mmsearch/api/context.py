@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mmsearch.api.auth import Access, KeyRing
 from mmsearch.api.errors import ApiError
 from mmsearch.api.gate import Gate
+from mmsearch.api.jobs import Job
 from mmsearch.api.metrics import Metrics
 from mmsearch.api.services import Services
 from mmsearch.api.signing import UrlSigner
@@ -27,7 +27,6 @@ class ApiContext:
     metrics: Metrics
     searches: Gate
     services: Services | None = None  # set by the lifespan once the parts are open
-    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
 
@@ -41,6 +40,10 @@ class ApiContext:
             metrics=Metrics(),
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
         )
+
+    def observe_job(self, job: Job) -> None:
+        """Called by the ingest worker when a job ends: count its files and units."""
+        self.metrics.observe_ingest([f.state for f in job.files], sum(f.units for f in job.files))
 
     def ready_services(self) -> Services:
         if self.services is None:

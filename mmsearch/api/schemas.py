@@ -110,20 +110,39 @@ class DocumentsResponse(BaseModel):
 
 class FileResultOut(BaseModel):
     name: str = Field(description="The uploaded file's name.")
-    status: Literal["indexed", "unchanged", "failed"]
+    status: Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
     doc_id: str | None
     kind: str | None
-    units: int
+    units: int = Field(description="Units indexed (while running: done so far).")
     seconds: float
     code: str | None = None
     message: str | None = None
 
 
-class UploadResponse(BaseModel):
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int
+    units_done: int = Field(description="Units (pages, images, segments) indexed so far by this job.")
+    current: str | None = Field(description="The file being ingested now.")
+
+
+class JobOut(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "cancelled", "failed"]
+    created: float
+    started: float | None
+    finished: float | None
+    progress: JobProgress
     files: list[FileResultOut]
     indexed: int
     unchanged: int
     failed: int
+    error: str | None = Field(None, description="Why the job itself failed (not one file).")
+    url: str = Field(description="Where to follow it: GET this URL.")
+
+
+class JobsResponse(BaseModel):
+    jobs: list[JobOut]
 
 
 class DeleteResponse(BaseModel):
@@ -153,4 +172,6 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 415, 422, 500, 503)}
+ERRORS = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+}

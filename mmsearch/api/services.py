@@ -7,6 +7,9 @@ process fails with ``StoreLocked`` before any model loads.
 In-process models are not thread-safe: each is wrapped so its calls run one at a time under its own
 lock (``serial.py``). HTTP backends (sglang, vllm) are called concurrently. Searches and ingests share
 these wrapped parts, so the API never holds two copies of a model.
+
+The ingest worker (``worker.JobRunner``) is one of these parts: it starts last (after reconciling what
+an unclean stop left behind, so nothing half-done is served) and stops first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from mmsearch import components
 from mmsearch.api.serial import serialised
+from mmsearch.api.worker import JobRunner
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store
@@ -38,12 +42,18 @@ class Services:
     embedder: Embedder
     reranker: Reranker | None
     searcher: Searcher = field(init=False)
+    jobs: JobRunner = field(init=False)
 
     def __post_init__(self) -> None:
         self.searcher = components.build_searcher(self.settings, self.embedder, self.store, self.reranker)
+        self.jobs = JobRunner(self.settings, self.store, self.embedder)
 
     def close(self) -> None:
-        """Close every part; the store last, so nothing writes to a closed store."""
+        """Close every part: the ingest worker first, the store last, so nothing writes to a closed store."""
+        try:
+            self.jobs.stop()
+        except Exception:  # shutting down: log and carry on closing the rest
+            log.exception("stopping the ingest worker failed")
         for part in (self.reranker, self.embedder):
             closer = getattr(part, "close", None)
             if callable(closer):
@@ -69,6 +79,8 @@ def open_services(settings: Settings) -> Services:
         if reranker is not None:
             reranker = serialised(reranker, _guard(settings.reranker.backend))
         services = Services(settings=settings, store=store, embedder=embedder, reranker=reranker)
+        undo.callback(services.jobs.stop)
+        services.jobs.start()  # reconciles first
         undo.pop_all()
     log.info(
         "serving collection %s: embedder %s (dim %d), reranker %s",

@@ -32,6 +32,9 @@ class ServerSettings(BaseModel):
     )
     max_upload_mb: float = Field(200.0, gt=0, description="Largest request body of an upload (all files).")
     max_upload_files: int = Field(100, ge=1, description="Files in one upload request at most.")
+    uploads_quota_mb: float = Field(
+        20480.0, gt=0, description="Total size of data_dir/uploads (originals + uploads waiting); more: 507."
+    )
     max_concurrent_searches: int = Field(8, ge=1, description="Searches running at once (threads).")
     max_queued_searches: int = Field(
         64, ge=0, description="Searches waiting beyond the running ones; more get 503 busy."

@@ -1,40 +1,22 @@
-"""Uploaded files on disk: ``data_dir/uploads/<name>``, written so a failure never loses the old version.
+"""Uploaded files on disk: ``data_dir/uploads/<name>``, and ``uploads/.incoming/<job id>/<n>/<file name>`` while
+they wait for the ingest worker.
 
-Each upload is streamed into ``uploads/.incoming/`` first and then moved into place atomically; a file
-already under that name is kept aside until the new one has been ingested, and put back if it fails.
-Names reach here already cleaned by ``paths.safe_upload_name``.
+An upload streams into its job's staging folder; the worker ingests it from there and moves it to
+``uploads/<name>`` only at the commit (``Indexer.index_staged``), so the version in place is always the
+one searches show. A job's staging folder goes when the job ends. Names reach here already cleaned by
+``paths.safe_upload_name``.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import uuid
-from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
-from typing import BinaryIO
 
 from mmsearch.config import Settings
 
 INCOMING = ".incoming"
-
-
-@dataclass
-class Saved:
-    name: str  # as the uploader named it (cleaned)
-    path: Path  # where it now is
-    backup: Path | None  # the version it replaced, until settled
-
-    def settle(self, ok: bool) -> None:
-        """Keep the new file if it was ingested; else put the previous version back (or remove it)."""
-        if ok:
-            if self.backup is not None:
-                self.backup.unlink(missing_ok=True)
-        elif self.backup is not None:
-            os.replace(self.backup, self.path)
-        else:
-            self.path.unlink(missing_ok=True)
 
 
 def uploads_dir(settings: Settings) -> Path:
@@ -43,24 +25,49 @@ def uploads_dir(settings: Settings) -> Path:
     return folder
 
 
-def save_upload(folder: Path, name: str, source: BinaryIO) -> Saved:
-    """Write the upload beside its final place, then move it in (keeping any old version aside)."""
-    final = folder / name
-    incoming = folder / INCOMING / uuid.uuid4().hex
-    backup = None
-    try:
-        if final.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "a folder of earlier uploads has this name")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with open(incoming, "wb") as out:
-            shutil.copyfileobj(source, out, length=1 << 20)
-        if final.exists():
-            backup = incoming.with_suffix(".previous")
-            os.replace(final, backup)
-        os.replace(incoming, final)
-    except OSError:
-        if backup is not None:
-            os.replace(backup, final)
-        incoming.unlink(missing_ok=True)
-        raise
-    return Saved(name, final, backup)
+def staging_dir(uploads: Path, job_id: str) -> Path:
+    return uploads / INCOMING / job_id
+
+
+def staged_file(uploads: Path, job_id: str, idx: int, name: str) -> Path:
+    """Where file ``idx`` of a job waits: under its own folder, with its own file name (which readers
+    put in their messages)."""
+    return staging_dir(uploads, job_id) / str(idx) / Path(name).name
+
+
+def usage(uploads: Path) -> int:
+    """Bytes held under ``uploads`` (stored originals and staged uploads)."""
+    total = 0
+    for folder, _, names in os.walk(uploads):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue  # removed meanwhile
+    return total
+
+
+def sweep(uploads: Path, active_jobs: Collection[str], keep: Collection[str]) -> int:
+    """At start-up: drop staging folders of no active job (and any stray temporary or ``*.previous``
+    file), and stored originals not in ``keep`` (the committed manifest paths and the files of active
+    jobs): an upload whose first ingest never committed, or a delete cut short. Returns how many went."""
+    removed = 0
+    incoming = uploads / INCOMING
+    if incoming.is_dir():
+        for entry in incoming.iterdir():
+            if entry.name in active_jobs and entry.is_dir():
+                continue
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            removed += 1
+    known = set(keep)
+    for folder, dirs, names in os.walk(uploads, topdown=False):
+        if Path(folder) == incoming or incoming in Path(folder).parents:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.realpath(path) not in known:
+                os.unlink(path)
+                removed += 1
+        if Path(folder) != uploads and not os.listdir(folder):
+            os.rmdir(folder)
+    return removed

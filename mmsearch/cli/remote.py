@@ -2,9 +2,11 @@
 
 While ``mmsearch serve`` runs it owns the embedded store, so a second process cannot write to it; this
 client walks the paths exactly as a local ingest does (same file rules), uploads each file to
-``POST /v1/documents`` and turns the server's replies into the same ``IngestReport`` the local ingest
-prints. Files are sent one per request, named by their path relative to the folder given, so two
-``report.pdf`` in different folders stay two documents on the server.
+``POST /v1/documents`` and follows the ingest job the server answers with (``GET /v1/jobs/{id}``),
+feeding its progress to the same progress bar, and turns the results into the same ``IngestReport``
+the local ingest prints. Files are sent one per request, named by their path relative to the folder
+given, so two ``report.pdf`` in different folders stay two documents on the server. Interrupted
+(Ctrl-C), it cancels the job it was following.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, Self
 import httpx
 
 from mmsearch.errors import MmsearchError
-from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, run_files
+from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, Status, run_files
 from mmsearch.ingest.settings import IngestSettings
+
+FILE_ERRORS = (413, 415, 422, 507)  # the server refused this file's upload: a per-file failure
 
 
 class RemoteError(MmsearchError):
@@ -29,10 +33,11 @@ class RemoteError(MmsearchError):
 
 class RemoteIngest:
     def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 900.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+                 transport: httpx.BaseTransport | None = None, poll_s: float = 0.25) -> None:  # fmt: skip
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(timeout_s, connect=10.0)
         self.url = url.rstrip("/")
+        self.poll_s = poll_s
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -50,9 +55,7 @@ class RemoteIngest:
         limit = self._upload_limit()
 
         def one_file(path: Path) -> FileResult:
-            result = self._one(path, _upload_name(path, paths), limit)
-            _emit(on_progress, Progress("units_done", str(path), result.units))
-            return result
+            return self._one(path, _upload_name(path, paths), limit, on_progress)
 
         return run_files(paths, settings, one_file, on_progress)
 
@@ -60,7 +63,7 @@ class RemoteIngest:
         info = self._json(self._request("GET", "/v1/info"))
         return int(float(info.get("max_upload_mb", 0)) * 2**20)
 
-    def _one(self, path: Path, name: str, limit: int) -> FileResult:
+    def _one(self, path: Path, name: str, limit: int, on_progress: ProgressFn | None) -> FileResult:
         t0 = time.perf_counter()
         size = path.stat().st_size
         if limit and size > limit:
@@ -69,14 +72,38 @@ class RemoteIngest:
                               f"({limit / 2**20:g} MiB, server.max_upload_mb)")  # fmt: skip
         with open(path, "rb") as handle:
             response = self._request("POST", "/v1/documents", files=[("files", (name, handle))])
-        if response.status_code in (413, 415, 422):
+        if response.status_code in FILE_ERRORS:
             error = self._json(response).get("error", {})
             return FileResult(str(path), "failed", code=error.get("code"), message=error.get("message"))
-        reply = self._json(response)["files"][0]
+        job = self._json(response)
+        try:
+            job = self._follow(job, path, on_progress)
+        except KeyboardInterrupt:
+            self._request("DELETE", f"/v1/jobs/{job['job_id']}")
+            raise
+        reply = job["files"][0]
+        status: Status = reply["status"] if reply["status"] in ("indexed", "unchanged") else "failed"
+        code = reply.get("code") or (None if status != "failed" else f"job_{job['state']}")
+        message = reply.get("message") or job.get("error")
+        if status == "failed" and not message:
+            message = f"the server's ingest job {job['job_id']} ended {job['state']}"
         return FileResult(
-            str(path), reply["status"], reply.get("kind"), int(reply.get("units", 0)),
-            time.perf_counter() - t0, reply.get("code"), reply.get("message"),
+            str(path), status, reply.get("kind"), int(reply.get("units", 0)),
+            time.perf_counter() - t0, code, message,
         )  # fmt: skip
+
+    def _follow(self, job: dict[str, Any], path: Path, on_progress: ProgressFn | None) -> dict[str, Any]:
+        """Poll the job until it ends, reporting its units as they are done."""
+        reported = 0
+        while True:
+            done = int(job.get("progress", {}).get("units_done", 0))
+            if done > reported:
+                _emit(on_progress, Progress("units_done", str(path), done - reported))
+                reported = done
+            if job.get("state") not in ("queued", "running"):
+                return job
+            time.sleep(self.poll_s)
+            job = self._json(self._request("GET", f"/v1/jobs/{job['job_id']}"))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -90,7 +117,7 @@ class RemoteIngest:
                 f"the server at {self.url} refused: {_message(response)} "
                 "(pass a write key with --api-key or MMSEARCH_API_KEY)"
             )
-        if response.status_code >= 500:
+        if response.status_code >= 500 and response.status_code not in FILE_ERRORS:
             raise RemoteError(
                 f"the server at {self.url} failed ({response.status_code}): {_message(response)}"
             )
@@ -105,7 +132,7 @@ class RemoteIngest:
             ) from exc
         if not isinstance(data, dict):
             raise RemoteError(f"{self.url} did not answer like an mmsearch server: {str(data)[:200]!r}")
-        if response.status_code >= 400 and response.status_code not in (413, 415, 422):
+        if response.status_code >= 400 and response.status_code not in FILE_ERRORS:
             raise RemoteError(
                 f"the server at {self.url} refused ({response.status_code}): {_message(response)}"
             )

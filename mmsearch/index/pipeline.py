@@ -1,10 +1,14 @@
 """Ingest → embed → store, one file at a time, resumable.
 
-For each file: read its units (lazily), save each unit's page/frame images once under ``data_dir``,
-embed them in chunks with the document instruction, upsert the points, then drop the document's stale
-points (a changed file replaces its old version). Only then does the manifest mark the file done, so a
-crash or ``kill -9`` at any point loses nothing and duplicates nothing: point ids are deterministic, and
-the re-run redoes just the unfinished files.
+For each file: copy its bytes once into a private snapshot (hashed as copied; the units are read from
+the copy, so the hash names exactly the bytes rendered), read its units (lazily), save each unit's
+page/frame images once under ``data_dir``, embed them in chunks with the document instruction and
+upsert the points. Then the manifest marks the file done — the commit: searches only show points of
+the version the manifest names (``Manifest.committed``), so until here the new points are invisible and
+the old version stays whole — and only after that are the old version's points and images dropped. A
+crash or ``kill -9`` at any point loses nothing, duplicates nothing and never shows two versions: point
+ids are deterministic, the re-run redoes just the unfinished files, and ``index.reconcile`` removes
+what a crash left behind.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +29,8 @@ from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import unit_content
 from mmsearch.index.store import Payload, Point, Store
 from mmsearch.ingest.manifest import Manifest
-from mmsearch.ingest.media import prune_media, save_media
-from mmsearch.ingest.reader import identify, read_file, read_units
+from mmsearch.ingest.media import prune_media, prune_to_units, save_media
+from mmsearch.ingest.reader import identify_staged, read_file, read_units, snapshot
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, SegmentUnit, Source, Unit
 from mmsearch.ingest.walk import FileFailure, walk
@@ -88,12 +94,17 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+# Bounds that only decide whether a file is taken, not what its points are: left out of the fingerprint
+# (so raising one re-processes nothing, and indexes made before they existed keep their fingerprints).
+LIMITS = {"max_pages_per_file", "max_video_seconds"}
+SCRATCH = ".scratch"  # under data_dir: private snapshots of the files being ingested
 
 
 def fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
     """What a file's stored points depend on besides its bytes; a change re-processes the file."""
+    shape = ingest.model_dump(mode="json", exclude=LIMITS)
     blob = json.dumps(
-        {"ingest": ingest.model_dump(mode="json"), "model": model_id, "dim": dim, "instruction": instruction},
+        {"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -181,25 +192,52 @@ class Indexer:
     def run(self, paths: Sequence[Path], reindex: bool = False) -> IngestReport:
         return run_files(paths, self.settings, lambda path: self._one_file(path, reindex), self.on_progress)
 
-    def _one_file(self, path: Path, reindex: bool) -> FileResult:
+    def index_file(self, path: Path) -> FileResult:
+        """One file, as ``run`` would ingest it (without walking or progress events for the run)."""
+        return self._one_file(path, reindex=False)
+
+    def index_staged(self, final: Path, staged: Path) -> FileResult:
+        """Ingest the private bytes at ``staged`` as the file ``final`` (an upload): the bytes are moved
+        to ``final`` at the commit, so the previous version stays in place until the new one is whole."""
+        return self._one_file(final, reindex=False, staged=staged)
+
+    def _one_file(self, path: Path, reindex: bool, staged: Path | None = None) -> FileResult:
         t0 = time.perf_counter()
         source: Source | None = None
         try:
-            if not reindex and self.manifest.is_unchanged(path, self._fingerprint):
+            if staged is None and not reindex and self.manifest.is_unchanged(path, self._fingerprint):
                 return FileResult(str(path), "unchanged", seconds=time.perf_counter() - t0)
-            source = identify(path, self.settings)  # hash + sniff, without decoding the document
-            if not reindex and self.manifest.is_done(source.path, source.sha256, self._fingerprint):
-                self.manifest.refresh_stat(source)  # touched, same bytes: next run's cheap check holds
-                return FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
-            ids = self._index_units(source, read_units(source, self.settings))
+            with self._bytes_of(path, staged) as (source, data):
+                if not reindex and self.manifest.is_done(source.path, source.sha256, self._fingerprint):
+                    if staged is not None:
+                        _publish(staged, Path(source.path))
+                    self.manifest.refresh_stat(source)  # touched, same bytes: next run's cheap check holds
+                    return FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
+                ids = self._index_units(source, read_units(source, self.settings, data))
+                if staged is not None:
+                    _publish(staged, Path(source.path))
         except (IngestError, UnprocessableInput) as exc:  # the file's fault: report it, go on
             if source is not None:
                 self._roll_back(source)
             message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
             self.manifest.mark_failed(str(path), f"{exc.code}: {message}")
             return _failure(str(path), exc.code, message)
-        self.manifest.mark_done(source, self._fingerprint, ids)
+        self.manifest.mark_done(
+            source, self._fingerprint, ids
+        )  # the commit: this version is now the one shown
+        self.store.delete_stale(source.doc_id, keep=set(ids))
+        prune_to_units(source.doc_id, self.data_dir, set(ids))
         return FileResult(source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0)
+
+    @contextmanager
+    def _bytes_of(self, path: Path, staged: Path | None) -> Iterator[tuple[Source, Path]]:
+        """The file's ``Source`` and where to read exactly those bytes: a private snapshot of ``path``,
+        or the already private ``staged`` upload."""
+        if staged is not None:
+            yield identify_staged(path, staged, self.settings), staged
+            return
+        with snapshot(path, self.settings, self.data_dir / SCRATCH) as taken:
+            yield taken
 
     def _roll_back(self, source: Source) -> None:
         """A file failed part-way: drop the points and page images this attempt added, keep its last
@@ -214,12 +252,10 @@ class Indexer:
     def _index_units(self, source: Source, units: Iterable[Unit]) -> list[str]:
         """Embed and upsert chunk by chunk, then delete what the new version no longer has."""
         ids: list[str] = []
-        media: set[str] = set()
         now = time.time()
         for chunk in _chunks(units, self.chunk_units):
             for unit in chunk:
                 save_media(unit, self.data_dir, self.settings.image_quality)
-                media.update(unit.media_paths)
             vectors = self.embedder.embed([unit_content(u) for u in chunk], self.instruction)
             points = [
                 Point(id=u.id, vector=v, payload=payload_for(u, self.embedder, now))
@@ -230,8 +266,6 @@ class Indexer:
             _emit(self.on_progress, Progress("units_done", source.path, len(chunk)))
         if not ids:
             raise IngestError(f"{source.path}: no units (empty document)")
-        self.store.delete_stale(source.doc_id, keep=set(ids))
-        prune_media(source.doc_id, self.data_dir, keep=media)
         return ids
 
 
@@ -265,6 +299,17 @@ def _chunks(units: Iterable[Unit], size: int) -> Iterator[list[Unit]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _publish(staged: Path, final: Path) -> None:
+    """Move staged bytes into place (atomically, replacing the previous version)."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    except OSError as exc:
+        raise IngestError(
+            f"{final.name}: cannot be stored on the server ({exc.strerror or exc}); upload it under another name"
+        ) from exc
 
 
 def _failure(path: str, code: str, message: str) -> FileResult:

@@ -12,6 +12,10 @@ the file. Checks, cheapest first:
 
 - ``is_unchanged(path, fingerprint)``: the file's current size and mtime match a done row with
   this fingerprint, so it is skipped without even hashing it.
+- ``committed_versions(manifest, paths)``: for each path, the sha256 of the version whose points are searchable. A row's
+  ``sha256`` moves to a new version only in ``mark_done``, after all its points are stored (a failure
+  keeps the last good one), so this is the commit point of a replacement: searches show the points of
+  exactly this version, and points of any other version are invisible until they are removed.
 - ``is_done(path, sha256, fingerprint)``: the bytes match a done row (after hashing). When only the
   mtime moved (a ``touch``), ``refresh_stat(source)`` records the new stat so the next run's cheap
   check succeeds again.
@@ -24,7 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -192,6 +196,29 @@ class Manifest:
                 return self._db.execute(sql, args).rowcount
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
+
+
+def committed_versions(manifest: Path, paths: Collection[str]) -> dict[str, str]:
+    """``Manifest.committed`` through a short read-only connection (for the query path: it never
+    writes, never creates the file, and never waits on a writer, thanks to WAL). No manifest: {}."""
+    if not paths or not Path(manifest).is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{Path(manifest).resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise _translate(exc, Path(manifest)) from exc
+    try:
+        found: dict[str, str] = {}
+        wanted = sorted(set(paths))
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            sql = f"SELECT path, sha256 FROM files WHERE sha256 IS NOT NULL AND path IN ({','.join('?' * len(batch))})"
+            found.update((str(p), str(sha)) for p, sha in db.execute(sql, batch).fetchall())
+        return found
+    except sqlite3.Error as exc:
+        raise _translate(exc, Path(manifest)) from exc
+    finally:
+        db.close()
 
 
 def _key(path: str | Path) -> str:

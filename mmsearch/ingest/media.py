@@ -14,6 +14,7 @@ are not trusted to be paths), and ``delete_media``/``prune_media`` only take wel
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -103,6 +104,34 @@ def prune_media(doc_id: str, data_dir: Path, keep: set[str]) -> int:
             removed += 1
         elif path.is_dir():
             _remove_if_empty(path)
+    return removed
+
+
+_UNIT_TAG = re.compile(r"-([0-9a-f]{8})(?:\.jpg)?$")  # p00001-<id8>.jpg, image-<id8>.jpg, s0000-<id8>/
+
+
+def prune_to_units(doc_id: str, data_dir: Path, unit_ids: set[str]) -> int:
+    """Keep only the media of ``unit_ids`` (their file and folder names carry the id's first 8
+    characters, see ``units``): drop other versions' images and half-written temporary files without
+    asking the store. Returns how many entries went."""
+    folder = media_folder(doc_id, data_dir)
+    if not folder.is_dir():
+        return 0
+    tags = {unit_id[:8] for unit_id in unit_ids}
+    removed = 0
+    for entry in folder.iterdir():
+        match = _UNIT_TAG.search(entry.name)
+        if match is not None and match.group(1) in tags and not entry.name.startswith(".tmp-"):
+            for stray in entry.glob(".tmp-*") if entry.is_dir() else ():
+                stray.unlink(missing_ok=True)
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    _remove_if_empty(folder)
+    _remove_if_empty(folder.parent)
     return removed
 
 

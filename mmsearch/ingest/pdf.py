@@ -20,7 +20,7 @@ from pathlib import Path
 import pymupdf
 from PIL import Image
 
-from mmsearch.errors import CorruptFile
+from mmsearch.errors import CorruptFile, LimitExceeded
 from mmsearch.ingest.pixels import fit_size, resize
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Source
@@ -33,14 +33,21 @@ MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 EOF_WINDOW = 1024  # "%%EOF" must appear within the last KiB (PDF 32000-1 §7.5.5, as readers accept it)
 
 
-def open_pdf(path: Path) -> pymupdf.Document:
-    """Open and validate a PDF; the caller owns the document (``pages`` closes it when done)."""
+def open_pdf(path: Path, max_pages: int | None = None) -> pymupdf.Document:
+    """Open and validate a PDF; the caller owns the document (``pages`` closes it when done).
+    ``max_pages`` (``ingest.max_pages_per_file``) is checked against the page tree's count, before
+    any page is rendered."""
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except MUPDF_ERRORS as exc:
         raise CorruptFile(f"{path.name}: not a readable PDF ({exc}); re-save or re-export it") from exc
     try:
         _validate(doc, path)
+        if max_pages is not None and doc.page_count > max_pages:
+            raise LimitExceeded(
+                f"{path.name}: {doc.page_count:,} pages is over ingest.max_pages_per_file ({max_pages:,}); "
+                "raise the limit to include it, or split the PDF"
+            )
     except BaseException:
         doc.close()
         raise

@@ -22,6 +22,14 @@ class IngestSettings(BaseModel):
         200_000_000, gt=0, description="Refuse images whose header claims more pixels (bomb guard)."
     )
     max_file_mb: float = Field(2048.0, gt=0, description="Files larger than this are skipped with an error.")
+    max_pages_per_file: int = Field(
+        2000, ge=1, description="PDFs with more pages are refused with an error (counted before rendering)."
+    )
+    max_video_seconds: float = Field(
+        14400.0,
+        gt=0,
+        description="Videos longer than this are refused with an error (read from the container).",
+    )
     video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
     video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")

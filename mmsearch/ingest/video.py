@@ -46,7 +46,7 @@ import av.video.frame
 import av.video.stream
 from PIL import Image
 
-from mmsearch.errors import CorruptFile
+from mmsearch.errors import CorruptFile, LimitExceeded
 from mmsearch.ingest.pixels import fit_size
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import SegmentUnit, Source
@@ -97,14 +97,27 @@ def plan_segments(duration: float, segment_seconds: float, step: float) -> list[
     return plans
 
 
-def probe(path: Path) -> VideoInfo:
-    """Demux (without decoding) the video stream; refuse files that are damaged or have no video."""
+def probe(path: Path, max_seconds: float | None = None) -> VideoInfo:
+    """Demux (without decoding) the video stream; refuse files that are damaged or have no video.
+    ``max_seconds`` (``ingest.max_video_seconds``) is checked against the duration the container states
+    before any packet is read, and against the packets' own span after."""
     try:
         with av.open(str(path), mode="r") as container:
             stream = _video_stream(container, path.name)
-            return _scan(container, stream, path.name)
+            _check_length(_stated_duration(container, stream), max_seconds, path.name)
+            info = _scan(container, stream, path.name)
+            _check_length(info.duration, max_seconds, path.name)
+            return info
     except av.error.FFmpegError as exc:
         raise CorruptFile(f"{path.name}: cannot be read as a video ({_reason(exc)}); {_REENCODE}") from exc
+
+
+def _check_length(seconds: float | None, limit: float | None, name: str) -> None:
+    if seconds is not None and limit is not None and seconds > limit:
+        raise LimitExceeded(
+            f"{name}: the video lasts {seconds:,.0f} s, over ingest.max_video_seconds ({limit:,.0f} s); "
+            "raise the limit to include it, or cut the video"
+        )
 
 
 def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:

@@ -1,13 +1,20 @@
-"""The query path: embed the query, take the top candidates from the store, rerank, return hits."""
+"""The query path: embed the query, take the top candidates from the store, rerank, return hits.
+
+With ``committed`` (source path → the sha256 of its searchable version; ``Manifest.committed``), only
+points of each document's committed version are candidates: the points of a version still being
+written, or of one replaced but not yet removed, are skipped (and more are fetched in their place), so
+a search never shows two versions of one file or half of one.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from mmsearch.errors import MmsearchError, QueryError
@@ -20,6 +27,10 @@ from mmsearch.search.reranker import Reranker
 from mmsearch.search.snippet import make_snippet
 
 log = logging.getLogger(__name__)
+
+Committed = Callable[[Collection[str]], Mapping[str, str]]
+WIDEN = 4  # when hidden points leave fewer candidates than asked, fetch this many times more
+MAX_WIDENINGS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +61,7 @@ class Searcher:
         use_text_layer: bool = False,
         candidates: int = 50,
         top_k: int = 10,
+        committed: Committed | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -60,6 +72,7 @@ class Searcher:
         self.use_text_layer = use_text_layer
         self.candidates = candidates
         self.top_k = top_k
+        self.committed = committed
         self._verified = False
 
     def search(
@@ -88,12 +101,12 @@ class Searcher:
         vector = self.embedder.embed([content], self.query_instruction)[0]
         timings["embed"] = _ms_since(started)
         mark = time.perf_counter()
-        points = self.store.search(vector, limit=candidates, filters=query.filters)
+        points = self._visible_search(vector, candidates, query.filters)
         timings["search"] = _ms_since(mark)
         rerank_scores: list[float] | None = None
         if rerank and self.reranker is not None and points:
             mark = time.perf_counter()
-            documents = [self.document_content(p.payload) for p in points]
+            points, documents = self._contents(points)
             rerank_scores = self.reranker.score(content, documents, self.rerank_instruction)
             timings["rerank"] = _ms_since(mark)
         timings["total"] = _ms_since(started)
@@ -105,6 +118,39 @@ class Searcher:
             candidates=len(points),
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
+
+    def _visible_search(self, vector: np.ndarray, limit: int, filters: Filters | None) -> list[ScoredPoint]:
+        """The ``limit`` best points of committed versions (all points when there is no ``committed``)."""
+        asked = limit
+        for _ in range(MAX_WIDENINGS + 1):
+            found = self.store.search(vector, limit=asked, filters=filters)
+            if self.committed is None:
+                return found
+            visible = self._visible(found)
+            if len(visible) >= limit or len(found) < asked:
+                return visible[:limit]
+            asked *= WIDEN
+        return visible[:limit]
+
+    def _visible(self, points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+        if self.committed is None:
+            return list(points)
+        versions = self.committed({p.payload.source_path for p in points})
+        return [p for p in points if versions.get(p.payload.source_path) == p.payload.source_sha256]
+
+    def _contents(self, points: list[ScoredPoint]) -> tuple[list[ScoredPoint], list[Content]]:
+        """Each candidate's stored media; a candidate whose version was replaced (and its images
+        removed) since the store search is dropped, any other missing media is an error."""
+        kept, contents = [], []
+        for point in points:
+            try:
+                contents.append(self.document_content(point.payload))
+            except QueryError:
+                if self._visible([point]):
+                    raise
+                continue
+            kept.append(point)
+        return kept, contents
 
     def document_content(self, payload: Payload) -> Content:
         """A candidate as the reranker sees it: the stored page/image/frames the embedder saw."""

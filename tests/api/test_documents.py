@@ -1,10 +1,14 @@
-"""/v1/documents: upload + ingest, list, serve the original (with Range), delete; size limits and keys."""
+"""/v1/documents: upload (a job) + ingest, list, serve the original (with Range), delete; size limits,
+the uploads quota, and keys."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import httpx
 import pytest
 from api_support import READ_KEY, WRITE_KEY, client_for, tiny_settings
 
@@ -50,6 +54,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+async def ingested(client: httpx.AsyncClient, files: Any, timeout: float = 120.0) -> dict[str, Any]:
+    """Upload, expect 202 and a job, follow it until it ends; the finished job."""
+    response = await client.post("/v1/documents", files=files)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == job["url"] and job["state"] in ("queued", "running", "done")
+    with anyio.fail_after(timeout):
+        while job["state"] in ("queued", "running"):
+            await anyio.sleep(0.05)
+            job = (await client.get(job["url"])).json()
+    return job
+
+
 def parts(*paths: Path, names: list[str] | None = None) -> list[tuple[str, tuple[str, bytes]]]:
     names = names or [p.name for p in paths]
     return [("files", (name, path.read_bytes())) for name, path in zip(names, paths, strict=True)]
@@ -60,9 +77,8 @@ async def test_upload_list_search_file_delete(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        upload = await client.post("/v1/documents", files=parts(files["pdf"], files["png"], files["bad"]))
-        assert upload.status_code == 200, upload.text
-        report = upload.json()
+        report = await ingested(client, parts(files["pdf"], files["png"], files["bad"]))
+        assert report["state"] == "done" and report["progress"]["files_done"] == 3
         assert (report["indexed"], report["unchanged"], report["failed"]) == (2, 0, 1)
         by_name = {f["name"]: f for f in report["files"]}
         assert by_name["minutes.pdf"]["units"] == 2 and by_name["minutes.pdf"]["kind"] == "pdf"
@@ -71,8 +87,10 @@ async def test_upload_list_search_file_delete(
         assert "broken.pdf" in bad["message"] and str(settings.data_dir) not in bad["message"]
         assert not (settings.data_dir / "uploads" / "broken.pdf").exists()  # a failed upload is not kept
 
-        again = await client.post("/v1/documents", files=parts(files["pdf"]))
-        assert again.json()["files"][0]["status"] == "unchanged"
+        again = await ingested(client, parts(files["pdf"]))
+        assert again["files"][0]["status"] == "unchanged"
+        listed = (await client.get("/v1/jobs")).json()["jobs"]
+        assert [j["job_id"] for j in listed[:2]] == [again["job_id"], report["job_id"]]
 
         listing = (await client.get("/v1/documents")).json()
         names = {d["file_name"]: d for d in listing["documents"]}
@@ -112,9 +130,7 @@ async def test_video_file_supports_range_requests(
     settings, services = writable
     data = files["mp4"].read_bytes()
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        report = (
-            await client.post("/v1/documents", files=parts(files["mp4"], names=["talks/2024/clip.mp4"]))
-        ).json()
+        report = await ingested(client, parts(files["mp4"], names=["talks/2024/clip.mp4"]))
         entry = report["files"][0]
         assert entry["status"] == "indexed" and entry["name"] == "talks/2024/clip.mp4"
         assert (settings.data_dir / "uploads" / "talks" / "2024" / "clip.mp4").is_file()
@@ -131,8 +147,8 @@ async def test_a_failed_new_version_keeps_the_old_file(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        first = (await client.post("/v1/documents", files=parts(files["png"], names=["keep.png"]))).json()
-        broken = (await client.post("/v1/documents", files=parts(files["bad"], names=["keep.png"]))).json()
+        first = await ingested(client, parts(files["png"], names=["keep.png"]))
+        broken = await ingested(client, parts(files["bad"], names=["keep.png"]))
     assert first["files"][0]["status"] in ("indexed", "unchanged")
     assert broken["files"][0]["status"] == "failed"
     assert (settings.data_dir / "uploads" / "keep.png").read_bytes() == files["png"].read_bytes()
@@ -143,10 +159,8 @@ async def test_uploads_are_confined_to_the_uploads_folder(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        response = await client.post(
-            "/v1/documents", files=parts(files["png"], names=["../../../escape.png"])
-        )
-    assert response.json()["files"][0]["name"] == "escape.png"
+        job = await ingested(client, parts(files["png"], names=["../../../escape.png"]))
+    assert job["files"][0]["name"] == "escape.png"
     assert (settings.data_dir / "uploads" / "escape.png").is_file()
     assert not (settings.data_dir.parent / "escape.png").exists()
 
@@ -195,6 +209,33 @@ async def test_oversize_upload_is_413(writable: tuple[Settings, Services], files
         assert response.json()["error"]["code"] == "payload_too_large"
         assert "server.max_upload_mb" in response.json()["error"]["message"]
     assert not (settings.data_dir / "uploads" / "big.pdf").exists()
+    assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
+
+
+async def test_over_the_uploads_quota_is_507_and_leaves_nothing(
+    writable: tuple[Settings, Services], files: dict[str, Path]
+) -> None:
+    settings, services = writable
+    tight = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"uploads_quota_mb": 0.01})}
+    )
+    big = [("files", ("big.png", b"\x89PNG" + b"0" * 30_000))]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n\r\n'
+        for _ in range(40):
+            yield b"0" * 1000
+
+    async with client_for(create_app(tight, services), WRITE_KEY) as client:
+        declared = await client.post("/v1/documents", files=big)
+        streamed = await client.post(
+            "/v1/documents", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
+        )
+    for response in (declared, streamed):
+        assert response.status_code == 507, response.text
+        assert response.json()["error"]["code"] == "insufficient_storage"
+        assert "server.uploads_quota_mb" in response.json()["error"]["message"]
+    assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
 
 
 @pytest.mark.parametrize(
@@ -238,9 +279,9 @@ async def test_a_name_that_clashes_with_a_folder_fails_alone(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        first = (await client.post("/v1/documents", files=parts(files["png"], names=["clash/x.png"]))).json()
+        first = await ingested(client, parts(files["png"], names=["clash/x.png"]))
         both = parts(files["png"], files["png"], names=["clash", "clash/x.png/y.png"])
-        second = (await client.post("/v1/documents", files=both)).json()
+        second = await ingested(client, both)
     assert first["files"][0]["status"] in ("indexed", "unchanged")
     assert [f["code"] for f in second["files"]] == ["upload_error", "upload_error"]
     assert "another name" in second["files"][0]["message"]

@@ -1,49 +1,50 @@
-"""``/v1/documents``: list, upload (+ ingest), delete, and serve the original file of a document.
+"""``/v1/documents``: list, upload (an ingest job), delete, and serve the original file of a document.
 
-Uploads are saved as ``data_dir/uploads/<file name>`` (relative folders in the name are kept, cleaned
-by ``paths.safe_upload_name``) and ingested with the same ``Indexer`` as
-``mmsearch ingest``, one upload at a time. Uploading a file under a name already there replaces that
-document (document ids are derived from the path); if the new version fails to ingest, the old file is
-put back, so the index and the file on disk keep agreeing.
+An upload streams its files into ``data_dir/uploads/.incoming/<job>/`` (``upload_stream``) and answers
+``202`` with a job at once; the ingest worker (``worker.py``) ingests them in order with the same
+``Indexer`` as ``mmsearch ingest`` and moves each into ``data_dir/uploads/<file name>`` (relative
+folders in the name are kept, cleaned by ``paths.safe_upload_name``) when it commits. Uploading a file
+under a name already there replaces that document (document ids are derived from the path); until the
+new version is whole, the old one stays searchable and served, and if the new one fails, it stays.
+
+Listings show committed versions only (the manifest's), like searches.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
-from starlette.datastructures import UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 
 from mmsearch import components
-from mmsearch.api.body import content_type, read_form
+from mmsearch.api.body import content_type
 from mmsearch.api.context import ApiContext, Context, Reader, Writer, check_signed
-from mmsearch.api.errors import ApiError, invalid_request, not_found
+from mmsearch.api.errors import ApiError, not_found
 from mmsearch.api.hits import file_path, file_url
-from mmsearch.api.paths import safe_upload_name
+from mmsearch.api.jobs import new_job_id
+from mmsearch.api.routes.jobs import job_out
 from mmsearch.api.schemas import (
     ERRORS,
     DeleteResponse,
     DocumentOut,
     DocumentsResponse,
-    FileResultOut,
-    UploadResponse,
+    JobOut,
 )
 from mmsearch.api.services import Services
-from mmsearch.api.uploads import Saved, save_upload, uploads_dir
+from mmsearch.api.upload_stream import receive_files
+from mmsearch.api.uploads import staging_dir, uploads_dir, usage
 from mmsearch.config import Settings
-from mmsearch.index.pipeline import FileResult, IngestReport
 from mmsearch.index.store import DocumentInfo
 from mmsearch.ingest.media import delete_media
-from mmsearch.ingest.units import doc_id_for
 
 router = APIRouter(tags=["documents"])
 
-UPLOAD_FIELDS = ("files", "file")
 DOCUMENTS_TTL_S = 30.0
 FALLBACK_TYPES = {"page": "application/pdf", "video": "video/mp4", "image": "application/octet-stream"}
 
@@ -76,9 +77,10 @@ def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> Docum
 
 @router.post(
     "/v1/documents",
-    response_model=UploadResponse,
+    status_code=202,
+    response_model=JobOut,
     responses=ERRORS,  # type: ignore[arg-type]
-    summary="Upload and ingest files",
+    summary="Upload files; they are ingested by a background job",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -96,126 +98,68 @@ def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> Docum
         }
     },
 )
-async def upload(request: Request, ctx: Writer) -> UploadResponse:
-    """Upload PDFs, images and videos as `files` parts; each is saved on the server and ingested.
+async def upload(request: Request, ctx: Writer) -> JSONResponse:
+    """Upload PDFs, images and videos as `files` parts. They are stored on the server and the reply,
+    `202` with a job, comes at once; follow it at `GET /v1/jobs/{job_id}` (its `url`).
 
-    The whole body may be at most `server.max_upload_mb` (413 past that, checked while it streams).
-    The reply lists every file: `indexed`, `unchanged` (same bytes already indexed) or `failed` with
-    an error `code` and `message`; one bad file does not stop the others.
+    The whole body may be at most `server.max_upload_mb` (413, checked while it streams); everything
+    kept under uploads at most `server.uploads_quota_mb` (507). The job lists every file: `indexed`,
+    `unchanged` (same bytes already indexed), `failed` with an error `code` and `message`, or
+    `cancelled`; one bad file does not stop the others.
     """
     services = ctx.ready_services()
     if content_type(request) != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "upload files as multipart/form-data `files` parts")
     server = ctx.settings.server
-    form = await read_form(request, int(server.max_upload_mb * 2**20), server.max_upload_files)
-    files = _uploads(form.multi_items())
+    uploads = uploads_dir(ctx.settings)
+    quota = int(server.uploads_quota_mb * 2**20)
+    used = await anyio.to_thread.run_sync(usage, uploads)
+    job_id = new_job_id()
+    staging = staging_dir(uploads, job_id)
+    files = await receive_files(
+        request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
+        quota_left=quota - used, quota_mb=server.uploads_quota_mb,
+    )  # fmt: skip
     try:
-        async with ctx.ingest_lock:
-            report = await anyio.to_thread.run_sync(_ingest, ctx.settings, services, files)
-    finally:
-        for _, upload_file in files:
-            await upload_file.close()
-    ctx.metrics.observe_ingest([r.status for r in report], sum(r.units for r in report))
-    return UploadResponse(
-        files=report,
-        indexed=sum(r.status == "indexed" for r in report),
-        unchanged=sum(r.status == "unchanged" for r in report),
-        failed=sum(r.status == "failed" for r in report),
-    )
-
-
-def _uploads(items: list[tuple[str, UploadFile | str]]) -> list[tuple[str, UploadFile]]:
-    unknown = sorted({key for key, value in items if key not in UPLOAD_FIELDS or isinstance(value, str)})
-    if unknown:
-        raise invalid_request(
-            [{"field": f"form.{k}", "message": "expected file parts named `files`"} for k in unknown]
-        )
-    files = [(safe_upload_name(v.filename), v) for _, v in items if isinstance(v, UploadFile)]
-    if not files:
-        raise invalid_request(
-            [{"field": "form.files", "message": "no files: send one or more `files` parts"}]
-        )
-    names = [name for name, _ in files]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise invalid_request(
-            [{"field": "form.files", "message": f"file name sent twice: {n}"} for n in twice]
-        )
-    return files
-
-
-def _ingest(
-    settings: Settings, services: Services, files: list[tuple[str, UploadFile]]
-) -> list[FileResultOut]:
-    folder = uploads_dir(settings)
-    saved: list[Saved | FileResultOut] = [_save_or_fail(folder, name, upload) for name, upload in files]
-    stored = [item for item in saved if isinstance(item, Saved)]
-    try:
-        with components.build_manifest(settings) as manifest:
-            indexer = components.build_indexer(settings, services.embedder, services.store, manifest, None)
-            report = indexer.run([s.path for s in stored])
+        job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, [(f.name, f.size) for f in files])
     except BaseException:
-        for item in stored:
-            item.settle(ok=False)
+        await anyio.to_thread.run_sync(_remove_tree, staging)
         raise
-    return [_result(item, report) if isinstance(item, Saved) else item for item in saved]
+    out = job_out(request, job)
+    return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": out.url})
 
 
-def _save_or_fail(folder: Path, name: str, upload: UploadFile) -> Saved | FileResultOut:
-    try:
-        return save_upload(folder, name, upload.file)
-    except OSError as exc:  # e.g. the name clashes with a folder of earlier uploads
-        message = f"cannot store {name} on the server: {exc.strerror or exc}; upload it under another name"
-        return FileResultOut(name=name, status="failed", doc_id=None, kind=None, units=0, seconds=0.0,
-                             code="upload_error", message=message)  # fmt: skip
-
-
-def _result(item: Saved, report: IngestReport) -> FileResultOut:
-    result = next((r for r in report.files if Path(r.path) == item.path), None)
-    if result is None:
-        result = FileResult(
-            str(item.path), "failed", code="ingest_error", message="the file was not ingested"
-        )
-    ok = result.status != "failed"
-    item.settle(ok)
-    return FileResultOut(
-        name=item.name,
-        status=result.status if result.status != "planned" else "indexed",
-        doc_id=doc_id_for(str(item.path)) if ok else None,
-        kind=result.kind,
-        units=result.units,
-        seconds=round(result.seconds, 3),
-        code=result.code,
-        message=_public_message(result.message, item),
-    )
-
-
-def _public_message(message: str | None, item: Saved) -> str | None:
-    """Error messages name the server path; the uploader knows the file by its name."""
-    return message.replace(str(item.path), item.name) if message else None
+def _remove_tree(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def delete_document(doc_id: str, ctx: Writer) -> DeleteResponse:
     """Remove a document: its points, its stored page/frame images, its manifest entry, and the
-    uploaded original when it came through `POST /v1/documents`."""
+    uploaded original when it came through `POST /v1/documents`. A document that an ingest job is
+    writing right now is refused (409): cancel the job first, or wait for it."""
     services = ctx.ready_services()
-    async with ctx.ingest_lock:
-        doc = await _find(ctx, doc_id)
-        removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
-        ctx.documents.pop(doc_id, None)
+    doc = await _find(ctx, doc_id)
+    removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
+    ctx.documents.pop(doc_id, None)
     ctx.metrics.deleted.inc()
     return DeleteResponse(doc_id=doc.doc_id, source_path=doc.source_path, deleted_points=removed)
 
 
 def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
-    removed = services.store.delete_document(doc.doc_id)
-    delete_media(doc.doc_id, settings.data_dir)
-    with components.build_manifest(settings) as manifest:
-        manifest.forget(doc.source_path)
-    original = Path(doc.source_path)
-    if original.is_relative_to(uploads_dir(settings)):
-        original.unlink(missing_ok=True)
+    """Forget it in the manifest first (the commit: it is gone from searches and listings at once),
+    then remove the original, the points and the images; ``reconcile`` finishes a delete cut short."""
+    with services.jobs.guard:  # the worker cannot start on this document meanwhile
+        if services.jobs.current_doc == doc.doc_id:
+            raise ApiError(409, "conflict", f"{Path(doc.source_path).name} is being ingested by a job right "
+                           "now (GET /v1/jobs); cancel the job or wait for it, then delete")  # fmt: skip
+        with components.build_manifest(settings) as manifest:
+            manifest.forget(doc.source_path)
+        original = Path(doc.source_path)
+        if original.is_relative_to(uploads_dir(settings)):
+            original.unlink(missing_ok=True)
+        removed = services.store.delete_document(doc.doc_id)
+        delete_media(doc.doc_id, settings.data_dir)
     return removed
 
 
@@ -231,10 +175,28 @@ async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
 
 
 async def _documents(ctx: ApiContext) -> list[DocumentInfo]:
-    docs = await anyio.to_thread.run_sync(ctx.ready_services().store.documents)
+    docs = await anyio.to_thread.run_sync(_committed_documents, ctx.settings, ctx.ready_services())
     expires = time.monotonic() + DOCUMENTS_TTL_S
     ctx.documents = {d.doc_id: (d, expires) for d in docs}
     return docs
+
+
+def _committed_documents(settings: Settings, services: Services) -> list[DocumentInfo]:
+    """The store's documents that have a committed version, as that version (units, hash)."""
+    with components.build_manifest(settings) as manifest:
+        entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
+    return [
+        DocumentInfo(
+            d.doc_id,
+            d.source_path,
+            d.modality,
+            entries[d.source_path].units,
+            d.ingest_time,
+            str(entries[d.source_path].sha256),
+        )
+        for d in services.store.documents()
+        if d.source_path in entries
+    ]
 
 
 @router.get(

@@ -308,18 +308,35 @@ async function uploadFiles(files) {
   }
   const form = new FormData();
   for (const file of files) form.append("files", file, file.name);
-  showNotice(`Uploading and indexing ${files.length} file(s)…`, "info");
+  showNotice(`Uploading ${files.length} file(s)…`, "info");
   try {
-    const report = await api("v1/documents", { method: "POST", body: form });
-    const failed = report.files.filter((f) => f.status === "failed");
-    const summary = `${report.indexed} indexed, ${report.unchanged} unchanged, ${report.failed} failed.`;
-    const details = failed.map((f) => ` ${f.name}: ${f.message}`).join(";");
-    showNotice(summary + details, failed.length ? "error" : "info");
+    const job = await api("v1/documents", { method: "POST", body: form });
+    await followJob(job);
     loadInfo();
   } catch (error) {
     if (error.status === 401) openKeyDialog();
     showNotice(error.message);
   }
+}
+
+// Follows an ingest job (POST /v1/documents answers 202 with one) until it ends, showing its progress
+// in the notice, then its summary: counts and each failed file's message.
+async function followJob(job) {
+  const url = `v1/jobs/${encodeURIComponent(job.job_id)}`;
+  while (job.state === "queued" || job.state === "running") {
+    const p = job.progress;
+    const current = p.current ? ` · ${p.current}` : "";
+    const waiting = job.state === "queued" ? "Waiting for earlier uploads" : "Indexing";
+    showNotice(`${waiting}: ${p.files_done} of ${p.files_total} file(s), ${p.units_done} units${current}…`, "info");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    job = await api(url);
+  }
+  const failed = job.files.filter((f) => f.status === "failed" || f.status === "cancelled");
+  const summary = `${job.indexed} indexed, ${job.unchanged} unchanged, ${job.failed} failed` +
+    (job.state === "cancelled" ? " (job cancelled)." : ".");
+  const details = failed.map((f) => ` ${f.name}: ${f.message || f.status}`).join(";");
+  const error = job.error ? ` ${job.error}` : "";
+  showNotice(summary + details + error, failed.length || job.error ? "error" : "info");
 }
 
 // ---------- key, notices, info ----------

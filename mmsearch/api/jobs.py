@@ -1,0 +1,280 @@
+"""Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
+
+One job per upload request: its files (names as cleaned by ``paths.safe_upload_name``), each waiting
+as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
+place. States:
+
+    job:  queued → running → done | cancelled | failed        (failed: the job itself broke, not a file)
+    file: queued → running → indexed | unchanged | failed | cancelled
+
+A restart puts every job that was ``queued`` or ``running`` back in the queue, with its unfinished
+files ``queued`` again: the worker finishes them from their stored uploads (ingest is idempotent).
+Each call is one sqlite transaction (WAL), so a ``kill -9`` never leaves a torn row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+from mmsearch.errors import StoreError
+
+JobState = Literal["queued", "running", "done", "cancelled", "failed"]
+FileState = Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
+FINISHED_FILES = frozenset({"indexed", "unchanged", "failed", "cancelled"})
+KEEP_FINISHED = 1000  # finished jobs kept for GET /v1/jobs; older ones are pruned
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        TEXT NOT NULL UNIQUE,
+    state     TEXT NOT NULL,
+    created   REAL NOT NULL,
+    started   REAL,
+    finished  REAL,
+    cancel    INTEGER NOT NULL DEFAULT 0,
+    error     TEXT
+);
+CREATE TABLE IF NOT EXISTS job_files (
+    job_id    TEXT NOT NULL,
+    idx       INTEGER NOT NULL,
+    name      TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    kind      TEXT,
+    units     INTEGER NOT NULL DEFAULT 0,
+    seconds   REAL NOT NULL DEFAULT 0,
+    code      TEXT,
+    message   TEXT,
+    doc_id    TEXT,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+
+
+@dataclass(frozen=True)
+class JobFile:
+    idx: int
+    name: str
+    size: int
+    state: FileState
+    kind: str | None = None
+    units: int = 0  # while running: units done so far
+    seconds: float = 0.0
+    code: str | None = None
+    message: str | None = None
+    doc_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    state: JobState
+    created: float
+    started: float | None
+    finished: float | None
+    cancel: bool
+    error: str | None
+    files: tuple[JobFile, ...]
+
+    @property
+    def finished_files(self) -> int:
+        return sum(f.state in FINISHED_FILES for f in self.files)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Thread-safe handle on ``jobs.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def create(self, job_id: str, files: list[tuple[str, int]]) -> Job:
+        """A queued job of ``files`` (name, size), in order."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO jobs (id, state, created) VALUES (?, 'queued', ?)", (job_id, time.time()))
+            db.executemany(
+                "INSERT INTO job_files (job_id, idx, name, size, state) VALUES (?, ?, ?, ?, 'queued')",
+                [(job_id, i, name, size) for i, (name, size) in enumerate(files)],
+            )
+        return self._must(job_id)
+
+    def claim(self, job_id: str) -> bool:
+        """Mark a queued job running; False if it is no longer queued (cancelled meanwhile)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'running', started = COALESCE(started, ?) WHERE id = ? AND state = 'queued'",
+                (time.time(), job_id),
+            )
+        return cursor.rowcount == 1
+
+    def finish(self, job_id: str, state: JobState, error: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
+                (state, time.time(), error, job_id),
+            )
+            if state != "queued":
+                db.execute(
+                    "UPDATE job_files SET state = 'cancelled' WHERE job_id = ? AND state IN ('queued', 'running')",
+                    (job_id,),
+                )
+            self._prune(db)
+
+    def requeue(self, job_id: str) -> None:
+        """Back in the queue (a stop in the middle): unfinished files are queued again."""
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (job_id,))
+            db.execute("UPDATE job_files SET state = 'queued', units = 0 WHERE job_id = ? AND state = 'running'",
+                       (job_id,))  # fmt: skip
+
+    def update_file(self, job_id: str, file: JobFile) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE job_files SET state = ?, kind = ?, units = ?, seconds = ?, code = ?, message = ?, "
+                "doc_id = ? WHERE job_id = ? AND idx = ?",
+                (file.state, file.kind, file.units, file.seconds, file.code, file.message, file.doc_id,
+                 job_id, file.idx),
+            )  # fmt: skip
+
+    def request_cancel(self, job_id: str) -> Job | None:
+        """Cancel: a queued job at once, a running one at its next checkpoint (the worker's job)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET cancel = 1 WHERE id = ? AND state IN ('queued', 'running')", (job_id,)
+            )
+        job = self.get(job_id)
+        if job is not None and job.state == "queued":
+            self.finish(job_id, "cancelled")
+            job = self.get(job_id)
+        return job
+
+    def recover(self) -> list[Job]:
+        """At start-up: jobs left queued or running go back to the queue (cancelled ones end). Returns them."""
+        with self._transaction() as db:
+            db.execute("UPDATE job_files SET state = 'queued', units = 0 WHERE state = 'running'")
+            db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+        for job in self.jobs(active_only=True):
+            if job.cancel:
+                self.finish(job.id, "cancelled")
+        return self.jobs(active_only=True)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        jobs = self._select("WHERE id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
+    def next_queued(self) -> Job | None:
+        jobs = self._select("WHERE state = 'queued' ORDER BY seq LIMIT 1", ())
+        return jobs[0] if jobs else None
+
+    def jobs(self, limit: int = 100, active_only: bool = False) -> list[Job]:
+        """Newest first (active ones oldest first, the order they run in)."""
+        if active_only:
+            return self._select("WHERE state IN ('queued', 'running') ORDER BY seq", ())
+        return self._select("ORDER BY seq DESC LIMIT ?", (limit,))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _must(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise StoreError(f"job {job_id} vanished from {self.path}")
+        return job
+
+    def _select(self, where: str, args: tuple[object, ...]) -> list[Job]:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    f"SELECT id, state, created, started, finished, cancel, error FROM jobs {where}", args
+                ).fetchall()
+                files: dict[str, list[JobFile]] = {row[0]: [] for row in rows}
+                if files:
+                    marks = ",".join("?" * len(files))
+                    for r in self._db.execute(
+                        "SELECT job_id, idx, name, size, state, kind, units, seconds, code, message, doc_id "
+                        f"FROM job_files WHERE job_id IN ({marks}) ORDER BY job_id, idx",
+                        tuple(files),
+                    ):
+                        files[r[0]].append(JobFile(*r[1:]))
+            except sqlite3.Error as exc:
+                raise StoreError(f"the job list {self.path} failed: {exc}") from exc
+        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]])) for r in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        old = [r[0] for r in db.execute(
+            "SELECT id FROM jobs WHERE state NOT IN ('queued', 'running') ORDER BY seq DESC LIMIT -1 OFFSET ?",
+            (KEEP_FINISHED,),
+        )]  # fmt: skip
+        for job_id in old:
+            db.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+class _Transaction:
+    """``with store._transaction() as db:`` — one BEGIN IMMEDIATE … COMMIT under the handle's lock."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store._lock.acquire()
+        try:
+            self.store._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self.store._lock.release()
+            raise StoreError(f"the job list {self.store.path} failed: {exc}") from exc
+        return self.store._db
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.store._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as error:
+            if kind is None:
+                raise StoreError(f"the job list {self.store.path} failed: {error}") from error
+        finally:
+            self.store._lock.release()

@@ -1,0 +1,89 @@
+"""``/v1/jobs``: the ingest jobs that uploads start — state, progress, per-file results; cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+
+from mmsearch.api.context import Reader, Writer
+from mmsearch.api.errors import not_found
+from mmsearch.api.jobs import Job
+from mmsearch.api.schemas import ERRORS, FileResultOut, JobOut, JobProgress, JobsResponse
+
+router = APIRouter(tags=["jobs"])
+
+
+def job_out(request: Request, job: Job) -> JobOut:
+    files = [
+        FileResultOut(
+            name=f.name,
+            status=f.state,
+            doc_id=f.doc_id,
+            kind=f.kind,
+            units=f.units,
+            seconds=f.seconds,
+            code=f.code,
+            message=f.message,
+        )
+        for f in job.files
+    ]
+    current = next((f.name for f in job.files if f.state == "running"), None)
+    return JobOut(
+        job_id=job.id,
+        state=job.state,
+        created=job.created,
+        started=job.started,
+        finished=job.finished,
+        progress=JobProgress(
+            files_total=len(files),
+            files_done=job.finished_files,
+            units_done=sum(f.units for f in files),
+            current=current,
+        ),
+        files=files,
+        indexed=sum(f.status == "indexed" for f in files),
+        unchanged=sum(f.status == "unchanged" for f in files),
+        failed=sum(f.status == "failed" for f in files),
+        error=job.error,
+        url=str(request.url_for("get_job", job_id=job.id)),
+    )
+
+
+@router.get("/v1/jobs", response_model=JobsResponse, responses=ERRORS)  # type: ignore[arg-type]
+async def list_jobs(
+    request: Request, ctx: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> JobsResponse:
+    """The newest ingest jobs first (the last 1000 finished ones are kept)."""
+    runner = ctx.ready_services().jobs
+    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit))
+    return JobsResponse(jobs=[job_out(request, job) for job in jobs])
+
+
+@router.get("/v1/jobs/{job_id}", name="get_job", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
+async def get_job(request: Request, job_id: str, ctx: Reader) -> JobOut:
+    """One ingest job: `state` (queued, running, done, cancelled, failed), `progress`, and every
+    file's result so far."""
+    runner = ctx.ready_services().jobs
+    job = await anyio.to_thread.run_sync(runner.jobs.get, job_id)
+    if job is None:
+        raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
+    return job_out(request, job)
+
+
+@router.delete("/v1/jobs/{job_id}", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
+async def cancel_job(request: Request, job_id: str, ctx: Writer) -> JobOut:
+    """Cancel a job: a queued one at once; a running one after its current chunk of units, rolling
+    that file back (its previous version, if any, stays). Files already done stay done."""
+    runner = ctx.ready_services().jobs
+    job = await anyio.to_thread.run_sync(runner.cancel, job_id)
+    if job is None:
+        raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
+    return job_out(request, job)
+
+
+@router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
+async def cancel_job_post(request: Request, job_id: str, ctx: Writer) -> JobOut:
+    """The same as `DELETE /v1/jobs/{job_id}`, for clients that cannot send DELETE."""
+    return await cancel_job(request, job_id, ctx)

@@ -1,0 +1,256 @@
+"""The ingest worker: one thread that runs the queued jobs (``jobs.py``) in order, file by file.
+
+It shares the API's store and (serialised) embedder, but holds no lock across a file: the store
+serialises each call and the embedder each chunk, so a search waits for at most one embedding chunk and
+a delete for one store call. A delete of the very document being ingested is refused (409) instead,
+under ``guard``, the one small lock the worker takes when it starts a file.
+
+Cancelling (``cancel``) stops a running file at its next chunk: its new points and images are rolled
+back (the previous version stays) and the rest of the job is cancelled. Stopping the server stops the
+running file there too, leaving its uncommitted (so invisible) points for the job to finish when it is
+resumed at the next start, or for ``reconcile`` to remove. ``start`` first
+reconciles (``index.reconcile``, embedded store only) and sweeps the uploads folder, so what a
+``kill -9`` left behind is finished or removed before anything is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from mmsearch import components
+from mmsearch.api.jobs import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
+from mmsearch.api.uploads import staged_file, staging_dir, sweep, uploads_dir
+from mmsearch.config import Settings
+from mmsearch.errors import IngestError
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.pipeline import FileResult, Indexer, Progress
+from mmsearch.index.reconcile import reconcile
+from mmsearch.index.store import Store
+from mmsearch.ingest.manifest import Manifest
+from mmsearch.ingest.units import doc_id_for
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Job], None]
+
+
+class Cancelled(IngestError):
+    code = "cancelled"
+
+
+class Interrupted(BaseException):
+    """Raised through the Indexer (which catches only errors) to leave a file as it is: its points
+    are not yet committed, hence invisible, and the job resumes it at the next start."""
+
+    code = "interrupted"
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.uploads = uploads_dir(settings)
+        self.jobs = JobStore(settings.data_dir / "jobs.sqlite")
+        self.guard = threading.Lock()  # held to start a file, and by a delete
+        self.current_doc: str | None = None
+        self._running: JobFile | None = None
+        self.listeners: list[Listener] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cancel: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    # -- life --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover the job list, reconcile, then run jobs in a background thread."""
+        active = self.jobs.recover()
+        with components.build_manifest(self.settings) as manifest:
+            lost: tuple[str, ...] = ()
+            if self.settings.store.url is None:  # we own the embedded store: nothing else is writing
+                lost = reconcile(self.store, manifest, self.settings.data_dir).lost
+            keep = {e.path for e in manifest.documents() if e.sha256 is not None}
+        active += self._reingest([Path(p) for p in lost])
+        keep |= {str((self.uploads / f.name).resolve()) for job in active for f in job.files}
+        removed = sweep(self.uploads, {job.id for job in active}, keep)
+        if removed:
+            log.warning("removed %d stray upload files left by an unclean stop", removed)
+        if active:
+            log.info("resuming %d unfinished ingest jobs", len(active))
+        self._thread = threading.Thread(target=self._loop, name="mmsearch-ingest", daemon=True)
+        self._thread.start()
+
+    def _reingest(self, lost: list[Path]) -> list[Job]:
+        """Uploads whose points the store lost: one job that ingests them again from their files."""
+        names = [
+            p.relative_to(self.uploads).as_posix()
+            for p in lost
+            if p.is_relative_to(self.uploads) and p.is_file()
+        ]
+        if not names:
+            return []
+        return [self.jobs.create(new_job_id(), [(n, (self.uploads / n).stat().st_size) for n in names])]
+
+    def stop(self, timeout: float = 300.0) -> None:
+        """Stop after the running chunk; the running job stays queued for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the ingest worker did not stop within %gs; closing under it", timeout)
+                return
+        self.jobs.close()
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def submit(self, job_id: str, files: list[tuple[str, int]]) -> Job:
+        job = self.jobs.create(job_id, files)
+        self._wake.set()
+        return job
+
+    def cancel(self, job_id: str) -> Job | None:
+        self._cancel.add(job_id)
+        job = self.jobs.request_cancel(job_id)
+        if job is not None and not job.active:
+            shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
+        return job
+
+    def idle(self) -> bool:
+        return self.jobs.next_queued() is None and self.current_doc is None
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.jobs.next_queued()
+            if job is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            if not self.jobs.claim(job.id):
+                continue
+            try:
+                self._run(job)
+            except Exception as exc:  # the job broke (the store failed, the disk is full): say so, go on
+                log.exception("ingest job %s failed", job.id)
+                self.jobs.finish(job.id, "failed", error=f"{getattr(exc, 'code', 'error')}: {exc}")
+                self._finished(job.id)
+
+    def _run(self, job: Job) -> None:
+        with components.build_manifest(self.settings) as manifest:
+            indexer = self._indexer(manifest, job)
+            for file in job.files:
+                if file.state in FINISHED_FILES:
+                    continue
+                if self._stop.is_set():
+                    self.jobs.requeue(job.id)
+                    return
+                if job.id in self._cancel:
+                    break
+                self._file(indexer, job, file)
+        if self._stop.is_set() and job.id not in self._cancel:
+            done = self.jobs.get(job.id)
+            if done is not None and done.finished_files < len(done.files):
+                self.jobs.requeue(job.id)
+                return
+        self.jobs.finish(job.id, "cancelled" if job.id in self._cancel else "done")
+        self._finished(job.id)
+
+    def _finished(self, job_id: str) -> None:
+        shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
+        self._cancel.discard(job_id)
+        job = self.jobs.get(job_id)
+        for listener in list(self.listeners):
+            if job is not None:
+                listener(job)
+
+    def _indexer(self, manifest: Manifest, job: Job) -> Indexer:
+        indexer = components.build_indexer(self.settings, self.embedder, self.store, manifest, None)
+        units = {"done": 0}
+
+        def progress(event: Progress) -> None:
+            if job.id in self._cancel:
+                raise Cancelled("the job was cancelled")
+            if self._stop.is_set():
+                raise Interrupted("the server is stopping; the file is ingested again at the next start")
+            if event.kind == "units_done":
+                units["done"] += event.count
+                running = self._running
+                if running is not None:
+                    self.jobs.update_file(job.id, replace(running, units=units["done"]))
+            elif event.kind == "file_start":
+                units["done"] = 0
+
+        indexer.on_progress = progress
+        return indexer
+
+    def _file(self, indexer: Indexer, job: Job, file: JobFile) -> None:
+        final = self.uploads / file.name
+        with self.guard:
+            self.current_doc = doc_id_for(str(final.resolve()))
+            self._running = JobFile(file.idx, file.name, file.size, "running")
+        self.jobs.update_file(job.id, self._running)
+        t0 = time.perf_counter()
+        staged = staged_file(self.uploads, job.id, file.idx, file.name)
+        try:
+            if indexer.on_progress is not None:
+                indexer.on_progress(Progress("file_start", str(final)))
+            result = self._ingest(indexer, final, staged)
+        except (Cancelled, Interrupted) as exc:
+            result = FileResult(str(final), "failed", code=exc.code, message=str(exc))
+        finally:
+            with self.guard:
+                self.current_doc = None
+                self._running = None
+        if result.code == "interrupted" and self._stop.is_set():
+            return  # stays "running"; requeued by the caller, done again at the next start
+        self.jobs.update_file(job.id, _outcome(file, result, (final, staged), time.perf_counter() - t0))
+
+    def _ingest(self, indexer: Indexer, final: Path, staged: Path) -> FileResult:
+        if staged.is_file():
+            clash = _clash(final, self.uploads)
+            if clash is not None:
+                return FileResult(str(final), "failed", code="upload_error", message=clash)
+            return indexer.index_staged(final, staged)
+        if final.is_file():  # moved into place, then the server stopped before the commit: finish it
+            return indexer.index_file(final)
+        return FileResult(str(final), "failed", code="upload_lost",
+                          message="the uploaded file is no longer on the server; upload it again")  # fmt: skip
+
+
+def _clash(final: Path, uploads: Path) -> str | None:
+    """Why ``final`` cannot hold a file (a folder of earlier uploads has its name, or a folder of its
+    path is a file), or None."""
+    try:
+        if final.is_dir():
+            raise IsADirectoryError("a folder of earlier uploads has this name")
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return (
+            f"cannot store {final.relative_to(uploads)} on the server: {reason}; upload it under another name"
+        )
+    return None
+
+
+def _outcome(file: JobFile, result: FileResult, paths: tuple[Path, Path], seconds: float) -> JobFile:
+    """The file's row from its result; messages name the file as the uploader did, not server paths."""
+    ok = result.status in ("indexed", "unchanged")
+    state = result.status if ok else ("cancelled" if result.code == "cancelled" else "failed")
+    message = result.message
+    for path in paths if message else ():
+        message = str(message).replace(str(path), file.name)
+    final = paths[0]
+    return JobFile(
+        file.idx, file.name, file.size, state, kind=result.kind, units=result.units if ok else 0,  # type: ignore[arg-type]
+        seconds=round(seconds, 3), code=None if ok else result.code, message=None if ok else message,
+        doc_id=doc_id_for(str(final.resolve())) if ok else None,
+    )  # fmt: skip
