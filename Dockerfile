@@ -2,7 +2,7 @@
 # CPU-only PyTorch keeps it small; for in-process models on a GPU, base it on a CUDA image instead.
 #
 #   docker build -t mmsearch .
-#   docker run -p 8000:8000 -e MMSEARCH_SERVER__WRITE_KEYS=... mmsearch
+#   docker run -p 8000:8000 -e MMSEARCH_SERVER__WRITE_KEYS=... -e MMSEARCH_SERVER__ALLOWED_HOSTS=search.example.com mmsearch
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

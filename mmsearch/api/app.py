@@ -4,7 +4,8 @@ Standing alone, the app owns its parts: a lifespan opens them (store first, then
 them at shutdown. ``mmsearch serve`` opens them itself before binding instead, so a locked store or a
 missing model fails with a plain ``Error:`` before any port opens, and closes them after the server
 stops. Auth is checked when the app is
-created: a server that must have keys and has none is refused here.
+created: a server that must have keys and has none is refused here, and so is a public server that
+lists no host names (``guard.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
-from mmsearch.api import docs, errors
+from mmsearch.api import docs, errors, openapi
 from mmsearch.api.context import ApiContext
+from mmsearch.api.guard import RequestGuard
 from mmsearch.api.headers import page_headers
 from mmsearch.api.metrics import MetricsMiddleware
 from mmsearch.api.routes import documents, health, images, jobs, search
@@ -69,11 +71,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
+    # Inside the metrics, so refusals are counted. With auth on, writes need a key: no Origin check.
+    app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.keys.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     for module in (search, images, documents, jobs, health):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)
+    openapi.install(app, settings.server)
     if not ctx.keys.required:
         level = logging.INFO if settings.server.is_loopback else logging.WARNING
         log.log(

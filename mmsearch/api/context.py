@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mmsearch.api.auth import Access, KeyRing
 from mmsearch.api.errors import ApiError
 from mmsearch.api.gate import Gate
+from mmsearch.api.guard import HostRule
 from mmsearch.api.jobs import Job
 from mmsearch.api.metrics import Metrics
 from mmsearch.api.services import Services
@@ -26,6 +28,8 @@ class ApiContext:
     signer: UrlSigner
     metrics: Metrics
     searches: Gate
+    hosts: HostRule
+    decodes: threading.BoundedSemaphore  # query images being decoded (worker threads)
     services: Services | None = None  # set by the lifespan once the parts are open
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
@@ -39,6 +43,8 @@ class ApiContext:
             signer=UrlSigner(server.url_secret, server.url_ttl_s),
             metrics=Metrics(),
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
+            hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
+            decodes=threading.BoundedSemaphore(server.max_concurrent_decodes),
         )
 
     def observe_job(self, job: Job) -> None:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from mmsearch.errors import MmsearchError
 
@@ -43,6 +44,7 @@ HTTP_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
@@ -115,9 +117,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404:
         message = f"no such endpoint: {request.method} {request.url.path} (the API is described at /docs)"
-    elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path} (see /docs for its methods)"
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        method = request.method[:20]
+        message = f"{method} is not allowed on {request.url.path} (see /docs for its methods)"
+        headers["Allow"] = allowed_methods(request, headers.get("Allow"))
+    return error_response(exc.status_code, code, message, headers)
+
+
+ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request, named: str | None) -> str:
+    """Every method some route answers at this path: starlette's ``Allow`` names only the first
+    matching route's (``GET`` for ``/v1/documents``, which also takes ``POST``)."""
+    methods = {m.strip() for m in (named or "").split(",") if m.strip()}
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    for method in ROUTABLE_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            methods.add(method)
+    return ", ".join(sorted(methods))
 
 
 def describe_validation(errors: list[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:

@@ -2,11 +2,16 @@
 
 The event loop never runs a model: each search runs in a thread from a bounded pool. When the queue is
 full the caller gets a 503 ``busy`` with ``Retry-After`` instead of an ever-growing backlog.
+
+A search is admitted (``admit``) before its body is read, so at most ``running + queued`` bodies are
+ever in memory at once, and once a running place is free (``work``) it first asks whether its client is
+still there: a search whose client gave up while it queued is dropped before any model work (499).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import anyio
@@ -16,6 +21,8 @@ from mmsearch.api.errors import ApiError
 
 T = TypeVar("T")
 
+CLIENT_GONE = 499  # nginx's "client closed request": never seen by the client, counted in /metrics
+
 
 class Gate:
     def __init__(self, running: int, queued: int) -> None:
@@ -23,7 +30,9 @@ class Gate:
         self.capacity = running + queued
         self.pending = 0  # only touched on the event loop: no lock needed
 
-    async def run(self, fn: Callable[[], T]) -> T:
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold one of the ``running + queued`` places, or raise 503 ``busy`` when none is left."""
         if self.pending >= self.capacity:
             raise ApiError(
                 503,
@@ -33,6 +42,19 @@ class Gate:
             )
         self.pending += 1
         try:
-            return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
+            yield
         finally:
             self.pending -= 1
+
+    async def work(self, fn: Callable[[], T], gone: Callable[[], Awaitable[bool]] | None = None) -> T:
+        """Run ``fn`` in a worker thread once a running place is free, unless ``gone()`` says by then
+        that nobody waits for the answer (then 499, and ``fn`` never starts)."""
+        async with self._limiter:
+            if gone is not None and await gone():
+                raise ApiError(CLIENT_GONE, "client_gone", "the client left before its search started")
+            return await anyio.to_thread.run_sync(fn)
+
+    async def run(self, fn: Callable[[], T], gone: Callable[[], Awaitable[bool]] | None = None) -> T:
+        """``admit`` and ``work`` in one."""
+        async with self.admit():
+            return await self.work(fn, gone)

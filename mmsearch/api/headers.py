@@ -1,7 +1,14 @@
-"""Security headers of the HTML pages (the web page at ``/``, the API docs at ``/docs``).
+"""Security headers: of the HTML pages (the web page at ``/``, the API docs at ``/docs``), and of every
+stored file and image the server sends.
 
 Each page loads only this server's files, so its Content-Security-Policy allows nothing from elsewhere:
 no CDN, and no inline script except the ones a page names by hash.
+
+Files and images are never pages: ``nosniff`` pins the browser to the declared type, and the policy
+``default-src 'none'; sandbox`` gives the document an opaque origin that may run no script, so even a
+file a browser did render could not reach the API's origin (its keys, its other URLs). The only sources
+allowed are what the browser's own viewer of that type needs: the image viewer its own ``<img>`` of the
+URL and inline styles, the media player its ``<video>``, the PDF viewer its plugin frame.
 """
 
 from __future__ import annotations
@@ -29,3 +36,23 @@ def script_hash(text: str) -> str:
     """The CSP source that allows exactly this inline script: ``'sha256-<base64 digest>'``."""
     digest = hashlib.sha256(text.encode()).digest()
     return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+# What the browser's built-in viewer of each kind loads from the file's own URL (its UA styles inline).
+_VIEWER_SOURCES = {
+    "image": "img-src 'self' data:; style-src 'unsafe-inline'",
+    "video": "media-src 'self'; style-src 'unsafe-inline'",
+    "application/pdf": "object-src 'self'; frame-src 'self'; style-src 'unsafe-inline'",
+}
+
+
+def file_headers(media_type: str) -> dict[str, str]:
+    """Headers for a stored file or image of ``media_type``: nosniff and a sandboxing CSP."""
+    kind = media_type if media_type == "application/pdf" else media_type.split("/", 1)[0]
+    sources = _VIEWER_SOURCES.get(kind)
+    policy = f"default-src 'none'; {sources}; sandbox" if sources else "default-src 'none'; sandbox"
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }

@@ -1,8 +1,9 @@
 """Prometheus metrics: requests by route, search stage latencies, ingest counters.
 
-Each app gets its own ``CollectorRegistry`` (two apps in one process — tests — never collide). Routes
-are labelled by their template (``/v1/images/{point_id}``), never the raw path, so ids cannot blow up
-the label set; a request that matched no route is labelled ``unmatched``.
+Each app gets its own ``CollectorRegistry`` (two apps in one process — tests — never collide). Every
+label comes from a fixed set, so no client can grow ``/metrics``: routes are labelled by their template
+(``/v1/images/{point_id}``), never the raw path, and a request that matched no route is ``unmatched``;
+methods outside ``METHODS`` are ``other``; statuses are the server's own three-digit codes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -88,12 +90,17 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             self.metrics.in_flight.dec()
-            route = route_label(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            route, method = route_label(scope), method_label(scope)
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
 def route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+def method_label(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else "other"

@@ -5,8 +5,9 @@ Requests forbid unknown fields, so a misspelt option is a 422 naming it rather t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -175,3 +176,19 @@ class ErrorResponse(BaseModel):
 ERRORS = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
 }
+
+
+def with_errors(
+    documented: dict[int, dict[str, Any]], statuses: Iterable[int] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: ``documented`` plus the error shape (for ``statuses``, default all)."""
+    chosen = ERRORS if statuses is None else {status: ERRORS[status] for status in statuses}
+    merged: dict[int | str, dict[str, Any]] = dict(documented.items())
+    merged.update(chosen.items())
+    return merged
+
+
+def binary(media_types: Iterable[str], description: str) -> dict[str, Any]:
+    """A response whose body is a file of one of ``media_types``."""
+    schema = {"type": "string", "format": "binary"}
+    return {"description": description, "content": {t: {"schema": schema} for t in media_types}}

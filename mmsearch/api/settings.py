@@ -1,19 +1,22 @@
 """The ``server:`` section of config.yaml (the REST API and web page).
 
-Keys can come from the environment as a JSON list or a comma-separated string:
-``MMSEARCH_SERVER__READ_KEYS='["k1","k2"]'`` or ``MMSEARCH_SERVER__WRITE_KEYS=k3,k4``.
+Keys and host names can come from the environment as a JSON list or a comma-separated string:
+``MMSEARCH_SERVER__READ_KEYS='["k1","k2"]'``, ``MMSEARCH_SERVER__WRITE_KEYS=k3,k4``,
+``MMSEARCH_SERVER__ALLOWED_HOSTS=search.example.com,search``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
 MIN_KEY_CHARS = 16
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class ServerSettings(BaseModel):
@@ -30,6 +33,15 @@ class ServerSettings(BaseModel):
     require_auth: bool | None = Field(
         None, description="null = required when keys are set or the host is not loopback; false = open."
     )
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        description="Names clients may reach this server by (the Host header; `*.example.com` = its "
+        "subdomains, `*` = any). The loopback names are always allowed. null = only those, which is "
+        "refused when host is not loopback.",
+    )
+    metrics_public: bool = Field(
+        False, description="Serve /metrics without a key even when auth is on (a scraper that sends none)."
+    )
     max_upload_mb: float = Field(200.0, gt=0, description="Largest request body of an upload (all files).")
     max_upload_files: int = Field(100, ge=1, description="Files in one upload request at most.")
     uploads_quota_mb: float = Field(
@@ -40,6 +52,12 @@ class ServerSettings(BaseModel):
         64, ge=0, description="Searches waiting beyond the running ones; more get 503 busy."
     )
     max_query_chars: int = Field(4000, ge=1, description="Longest query text accepted.")
+    max_search_mb: float = Field(
+        16.0, gt=0, description="Largest request body of a search (JSON or multipart, with its image)."
+    )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, description="Query images decoded at once (each may take ~0.5 GB at the decode limit)."
+    )
     url_secret: str | None = Field(
         None,
         description="Signs image/file URLs in search results (for <img>/<video> tags that cannot send "
@@ -50,7 +68,7 @@ class ServerSettings(BaseModel):
         "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
     )
 
-    @field_validator("read_keys", "write_keys", mode="before")
+    @field_validator("read_keys", "write_keys", "allowed_hosts", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -75,6 +93,20 @@ class ServerSettings(BaseModel):
             )
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [name.strip().lower().rstrip(".") for name in value if name.strip()]
+        bad = [n for n in names if not _HOST_PATTERN.fullmatch(n)]
+        if bad:
+            raise ValueError(
+                f"not a host name: {bad[0]!r}; give names like search.example.com, *.example.com, "
+                "10.0.0.5 or [::1] (no scheme, no port), or * for any"
+            )
+        return [n.removeprefix("[").removesuffix("]") for n in names]
+
     @property
     def is_loopback(self) -> bool:
         """True when ``host`` only accepts connections from this machine."""
@@ -90,3 +122,7 @@ class ServerSettings(BaseModel):
         if self.require_auth is not None:
             return self.require_auth
         return bool(self.read_keys or self.write_keys) or not self.is_loopback
+
+
+# A host name (or IP address, IPv6 in brackets or bare) without scheme or port; `*.` prefix or `*` alone.
+_HOST_PATTERN = re.compile(r"\*|(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[?[0-9a-f:.]+\]?")

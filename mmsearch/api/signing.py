@@ -18,6 +18,8 @@ import secrets
 import time
 from collections.abc import Callable
 
+MAX_EXP_DIGITS = 12  # unix seconds until the year 33658
+
 
 class UrlSigner:
     def __init__(self, secret: str | None, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
@@ -31,13 +33,19 @@ class UrlSigner:
         return {"exp": str(expires), "sig": self._mac(path, expires)}
 
     def verify(self, path: str, exp: str | None, sig: str | None) -> bool:
-        if not exp or not sig or not exp.isdigit():
+        """Whether ``sig`` signs ``path`` until ``exp``, and ``exp`` has not passed. Anything malformed
+        (non-ASCII digits such as "²", a 5000-digit number, a non-ASCII signature) is simply invalid."""
+        if not exp or not sig or not _plain_number(exp) or not sig.isascii():
             return False
         expires = int(exp)
         if expires < self._clock():
             return False
-        return hmac.compare_digest(sig, self._mac(path, expires))
+        return hmac.compare_digest(sig.encode(), self._mac(path, expires).encode())
 
     def _mac(self, path: str, expires: int) -> str:
         digest = hmac.new(self._key, f"{path}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def _plain_number(value: str) -> bool:
+    return len(value) <= MAX_EXP_DIGITS and value.isascii() and value.isdigit()

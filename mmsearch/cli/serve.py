@@ -25,17 +25,20 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     \b
     Examples:
       mmsearch serve                                  # http://127.0.0.1:8000, no keys needed
-      MMSEARCH_SERVER__READ_KEYS=... MMSEARCH_SERVER__WRITE_KEYS=... mmsearch serve --host 0.0.0.0
+      MMSEARCH_SERVER__READ_KEYS=... MMSEARCH_SERVER__WRITE_KEYS=... \\
+        MMSEARCH_SERVER__ALLOWED_HOSTS=search.example.com mmsearch serve --host 0.0.0.0
     """
     import uvicorn
 
     from mmsearch.api.app import create_app
     from mmsearch.api.auth import KeyRing
+    from mmsearch.api.guard import HostRule
     from mmsearch.api.services import open_services
 
     settings = app.settings({"server": {"host": host, "port": port}})
     server = settings.server
     KeyRing(server)  # check auth before loading any model: no keys on 0.0.0.0 fails here
+    HostRule(server)  # and the names it may be reached by: none listed on 0.0.0.0 fails here
     services = open_services(settings)  # store first: "store locked" before a model loads
     try:
         application = create_app(settings, services)

@@ -29,6 +29,7 @@ from mmsearch.ingest.units import ImageUnit, Source
 # Pillow format names for the formats sniff() recognises; opening is restricted to the sniffed one.
 PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "bmp": "BMP", "gif": "GIF"}
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_TURNED = {2, 3, 4, 5, 6, 7, 8}  # EXIF orientations other than "as stored"
 _EXIF_ORIENTATION = 0x0112
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
@@ -90,8 +91,11 @@ def _decode(
         if fmt == "jpeg":  # let the JPEG decoder downscale by 1/2..1/8 when the target is much smaller
             im.draft("RGB", target[::-1] if orientation in _TRANSPOSED else target)
         im.load()
-        rgb = to_rgb(ImageOps.exif_transpose(im))
-    return resize(rgb, target), original
+        # exif_transpose copies the whole image even when there is nothing to turn: at the decode limit
+        # that is 256 MiB more at the peak, so it is only called to turn.
+        rgb = to_rgb(ImageOps.exif_transpose(im) if orientation in _TURNED else im)
+        fitted = resize(rgb, target)
+        return (fitted.copy() if fitted is im else fitted), original  # ``im`` is closed on leaving
 
 
 def _check_decode_size(im: Image.Image, limit: int, name: str) -> None:

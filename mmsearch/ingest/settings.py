@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 MODEL_MIN_PIXELS = 4 * 32 * 32
 MODEL_MAX_PIXELS = 1800 * 32 * 32
 VIDEO_FRAME_MAX_PIXELS = 768 * 32 * 32
+# Pillow's own decompression-bomb threshold (``Image.MAX_IMAGE_PIXELS``: 1 GiB / 4 bytes / 3 ≈ 89.5 M
+# pixels, about 256 MiB as RGB); our limit may only be lower. Written out, since that global is mutable.
+PILLOW_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 
 
 class IngestSettings(BaseModel):
@@ -19,7 +22,10 @@ class IngestSettings(BaseModel):
     )
     image_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored page/frame images.")
     max_decode_pixels: int = Field(
-        200_000_000, gt=0, description="Refuse images whose header claims more pixels (bomb guard)."
+        PILLOW_MAX_PIXELS,
+        gt=0,
+        le=PILLOW_MAX_PIXELS,
+        description="Refuse images whose header claims more pixels (bomb guard; at most Pillow's 89478485).",
     )
     max_file_mb: float = Field(2048.0, gt=0, description="Files larger than this are skipped with an error.")
     max_pages_per_file: int = Field(

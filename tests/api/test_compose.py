@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from mmsearch.api.auth import KeyRing
+from mmsearch.api.guard import HostRule
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError
 
@@ -77,8 +78,9 @@ def test_api_environment_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(tmp_path)
     key = "k" * 32
     env = api_environment(
-        {"MMSEARCH_READ_KEYS": key, "MMSEARCH_WRITE_KEYS": f"{key}w", "QDRANT_API_KEY": "q"}
-    )
+        {"MMSEARCH_READ_KEYS": key, "MMSEARCH_WRITE_KEYS": f"{key}w", "QDRANT_API_KEY": "q",
+         "MMSEARCH_ALLOWED_HOSTS": "search.example.com,10.0.0.5"}
+    )  # fmt: skip
     for name in [n for n in os.environ if n.startswith("MMSEARCH_")]:
         monkeypatch.delenv(name)
     for name, value in env.items():
@@ -90,6 +92,8 @@ def test_api_environment_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatc
     assert settings.embedding.dim is None and settings.server.url_secret is None
     assert settings.server.read_keys == [key] and settings.server.write_keys == [f"{key}w"]
     assert KeyRing(settings.server).required
+    assert settings.server.allowed_hosts == ["search.example.com", "10.0.0.5"]
+    assert HostRule(settings.server).allows("search.example.com:8000")
 
 
 def test_api_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -100,3 +104,5 @@ def test_api_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match="API keys are required"):
         KeyRing(load_settings().server)
+    with pytest.raises(ConfigError, match="server.allowed_hosts is required"):
+        HostRule(load_settings().server)

@@ -49,8 +49,10 @@ def check(response: httpx.Response, status: int, code: str) -> str:
 
 
 async def request(app: FastAPI, method: str, url: str, **kwargs: object) -> httpx.Response:
+    """Sent like the web page's own calls: to a loopback name, with its ``Origin``."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    origin = {"Origin": "http://localhost"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=origin) as client:
         return await client.request(method, url, **kwargs)  # type: ignore[arg-type]
 
 

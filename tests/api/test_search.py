@@ -46,9 +46,9 @@ async def test_text_search_returns_ranked_hits_with_urls(indexed: Indexed) -> No
     assert scores == sorted(scores, reverse=True)
     for hit in hits:
         assert hit["rerank_score"] == hit["score"]
-        assert hit["image_url"] == f"http://testserver/v1/images/{hit['point_id']}"
+        assert hit["image_url"] == f"http://localhost/v1/images/{hit['point_id']}"
         assert hit["thumbnail_url"].startswith(hit["image_url"] + "?w=")
-        assert hit["file_url"] == f"http://testserver/v1/documents/{hit['doc_id']}/file"
+        assert hit["file_url"] == f"http://localhost/v1/documents/{hit['doc_id']}/file"
         assert "media_paths" not in hit and hit["image_base64"] is None
         if hit["modality"] == "page":
             assert hit["link"] == f"{hit['file_url']}#page={hit['page']}"
@@ -199,6 +199,10 @@ async def test_other_content_types_are_415(indexed: Indexed) -> None:
 
 
 async def test_an_oversized_query_body_is_413(indexed: Indexed) -> None:
-    async with client_for(indexed.app(max_upload_mb=0.01)) as client:
+    """Searches have their own, smaller limit than uploads (server.max_search_mb)."""
+    async with client_for(indexed.app(max_search_mb=0.01)) as client:
         response = await client.post("/v1/search", json={"image": "A" * 20_000})
-    assert_error(response, 413, "payload_too_large", "server.max_upload_mb")
+        assert_error(response, 413, "payload_too_large", "server.max_search_mb")
+        files = {"image": ("big.png", b"\x89PNG\r\n\x1a\n" + bytes(20_000), "image/png")}
+        response = await client.post("/v1/search", files=files)
+        assert_error(response, 413, "payload_too_large", "server.max_search_mb")

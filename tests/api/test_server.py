@@ -87,7 +87,7 @@ def test_fifty_concurrent_searches_all_answered(server: LiveServer) -> None:
     assert all(len(r.json()["hits"]) == 2 for r in responses)
     assert [r.json()["reranked"] for r in responses] == [i % 10 == 0 for i in range(50)]
     assert elapsed < 90, f"50 searches took {elapsed:.1f}s"
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=READ).text
     assert _sample(metrics, 'mmsearch_searches_total{reranked="false"}') >= 45
     assert _sample(metrics, 'mmsearch_searches_total{reranked="true"}') >= 5
     assert (

@@ -32,6 +32,18 @@ def test_missing_or_malformed_parameters_are_refused() -> None:
         assert not signer.verify(PATH, exp, s)
 
 
+def test_hostile_expiries_and_signatures_are_invalid_not_errors() -> None:
+    """Found against a live server as 500s: "²" passes str.isdigit() but not int(); int() refuses more
+    than 4300 digits; hmac.compare_digest raises on non-ASCII str."""
+    signer = UrlSigner("s" * 32, ttl_s=3600)
+    query = signer.sign(PATH)
+    for exp in ["²", "١٢٣", "9" * 5000, "9" * 13, " 123", "123\n", "０１"]:
+        assert not signer.verify(PATH, exp, query["sig"])
+    for sig in ["é" * 32, "\x00", query["sig"] + "é"]:
+        assert not signer.verify(PATH, query["exp"], sig)
+    assert signer.verify(PATH, query["exp"], query["sig"])
+
+
 def test_urls_expire_and_stay_stable_within_a_window() -> None:
     clock = Clock(1_000_000.0)
     signer = UrlSigner("s" * 32, ttl_s=600, clock=clock)

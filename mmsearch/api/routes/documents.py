@@ -12,7 +12,6 @@ Listings show committed versions only (the manifest's), like searches.
 
 from __future__ import annotations
 
-import mimetypes
 import shutil
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from mmsearch import components
 from mmsearch.api.body import content_type
 from mmsearch.api.context import ApiContext, Context, Reader, Writer, check_signed
 from mmsearch.api.errors import ApiError, not_found
+from mmsearch.api.headers import file_headers
 from mmsearch.api.hits import file_path, file_url
 from mmsearch.api.jobs import new_job_id
 from mmsearch.api.routes.jobs import job_out
@@ -35,7 +35,10 @@ from mmsearch.api.schemas import (
     DocumentOut,
     DocumentsResponse,
     JobOut,
+    binary,
+    with_errors,
 )
+from mmsearch.api.served import MEDIA_TYPES, OPAQUE, served_type
 from mmsearch.api.services import Services
 from mmsearch.api.upload_stream import receive_files
 from mmsearch.api.uploads import staging_dir, uploads_dir, usage
@@ -46,7 +49,7 @@ from mmsearch.ingest.media import delete_media
 router = APIRouter(tags=["documents"])
 
 DOCUMENTS_TTL_S = 30.0
-FALLBACK_TYPES = {"page": "application/pdf", "video": "video/mp4", "image": "application/octet-stream"}
+FILE_TYPES = sorted({*MEDIA_TYPES.values(), OPAQUE})
 
 
 @router.get("/v1/documents", response_model=DocumentsResponse, responses=ERRORS)  # type: ignore[arg-type]
@@ -203,15 +206,31 @@ def _committed_documents(settings: Settings, services: Services) -> list[Documen
     "/v1/documents/{doc_id}/file",
     name="document_file",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},  # type: ignore[dict-item]
+    responses=with_errors(
+        {
+            200: binary(FILE_TYPES, "The file"),
+            206: binary(FILE_TYPES, "The requested byte range (a `Range` request)"),
+            416: {"description": "The range lies outside the file"},
+        }
+    ),
 )
 async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResponse:
     """The original file, for viewing in place (`#page=N` for PDFs, `#t=SECONDS` for videos).
-    Supports Range requests, so video players can seek. Needs a read key or a signed URL."""
+    Supports Range requests, so video players can seek. Needs a read key or a signed URL.
+
+    Served as the type its content has (PDF, image or video), whatever its name says, with
+    `X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy; content that is none
+    of those (changed since it was ingested) comes as `application/octet-stream`, to download."""
     check_signed(request, ctx, file_path(doc_id))
     doc = await _find(ctx, doc_id)
     path = Path(doc.source_path)
     if not path.is_file():
         raise not_found(f"the original of {path.name} is no longer on the server (moved or deleted?)")
-    media_type = mimetypes.guess_type(path.name)[0] or FALLBACK_TYPES[doc.modality]
-    return FileResponse(path, media_type=media_type, filename=path.name, content_disposition_type="inline")
+    served = await anyio.to_thread.run_sync(served_type, path)
+    return FileResponse(
+        path,
+        media_type=served.media_type,
+        filename=path.name,
+        content_disposition_type="inline" if served.inline else "attachment",
+        headers=file_headers(served.media_type),
+    )

@@ -1,7 +1,8 @@
 """Probes and facts: ``/healthz`` (alive), ``/readyz`` (can serve), ``/metrics``, ``/v1/info``.
 
-None needs a key: probes come from orchestrators, and ``/v1/info`` tells the web page whether to ask
-for one. ``/readyz`` checks the store answers and, for model servers (sglang, vllm), that their
+Probes and ``/v1/info`` need no key: probes come from orchestrators, and ``/v1/info`` tells the web page
+whether to ask for one. ``/metrics`` needs a read key when auth is on (Prometheus sends one with
+``authorization: {credentials: ...}``), unless ``server.metrics_public`` opens it. ``/readyz`` checks the store answers and, for model servers (sglang, vllm), that their
 ``/health`` answers; in-process models are ready once loaded, which happens before the server binds.
 """
 
@@ -13,13 +14,14 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from mmsearch import __version__
-from mmsearch.api.context import ApiContext, Context
+from mmsearch.api.auth import Access
+from mmsearch.api.context import ApiContext, Context, Credentials
 from mmsearch.api.metrics import CONTENT_TYPE
-from mmsearch.api.schemas import InfoResponse
+from mmsearch.api.schemas import InfoResponse, with_errors
 from mmsearch.api.services import CONCURRENT_BACKENDS
 
 router = APIRouter(tags=["health"])
@@ -89,8 +91,25 @@ async def _ping(url: str) -> dict[str, Any]:
     return {}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(ctx: Context) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses=with_errors(
+        {
+            200: {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+        (401, 403),
+    ),
+)
+async def metrics(request: Request, ctx: Context, _: Credentials = None) -> Response:
+    """Request counts and latency by route, search stage latency, ingest counters. Needs a read key
+    when auth is on, unless `server.metrics_public` is true."""
+    if not ctx.settings.server.metrics_public:
+        ctx.keys.check(request, Access.READ)
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
 

@@ -21,21 +21,28 @@ from PIL import Image
 
 from mmsearch.api.context import ApiContext, Context, check_signed
 from mmsearch.api.errors import not_found
+from mmsearch.api.headers import file_headers
 from mmsearch.api.hits import image_path
 from mmsearch.api.paths import media_file
-from mmsearch.api.schemas import ERRORS
+from mmsearch.api.schemas import binary, with_errors
 from mmsearch.index.store import Payload
 
 router = APIRouter(tags=["images"])
 
 CACHE = "private, max-age=86400, immutable"
+IMAGE_TYPES = ("image/jpeg", "image/webp", "image/png")  # what ingest stores (ingest/media.py), thumbnails
 THUMBNAIL_QUALITY = 85
 
 
 @router.get(
     "/v1/images/{point_id}",
     name="image",
-    responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},  # type: ignore[dict-item]
+    responses=with_errors(
+        {
+            200: binary(IMAGE_TYPES, "The image (a thumbnail is always JPEG)"),
+            304: {"description": "Not modified (`If-None-Match` named this image's ETag)"},
+        }
+    ),
     response_class=Response,
     summary="A hit's page or frame image",
 )
@@ -54,13 +61,14 @@ async def image(
     check_signed(request, ctx, image_path(point_id))
     path = await _locate(ctx, point_id, frame)
     etag = f'"{point_id}-{frame}-{w}"'
-    headers = {"Cache-Control": CACHE, "ETag": etag}
+    media_type = "image/jpeg" if w is not None else _media_type(path)
+    headers = {"Cache-Control": CACHE, "ETag": etag, **file_headers(media_type)}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if w is None:
-        return FileResponse(path, media_type=_media_type(path), headers=headers)
+        return FileResponse(path, media_type=media_type, headers=headers)
     data = await anyio.to_thread.run_sync(thumbnail, str(path), path.stat().st_mtime_ns, w)
-    return Response(data, media_type="image/jpeg", headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
 
 
 async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> Path:
@@ -88,7 +96,9 @@ def _pick(payload: Payload, frame: int | None) -> str:
 
 
 def _media_type(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "image/jpeg"
+    """Of a file ingest wrote and named itself (``.jpg``): never a type outside ``IMAGE_TYPES``."""
+    guessed = mimetypes.guess_type(path.name)[0]
+    return guessed if guessed in IMAGE_TYPES else "image/jpeg"
 
 
 @lru_cache(maxsize=512)

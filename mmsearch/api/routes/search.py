@@ -22,7 +22,6 @@ from mmsearch.api.errors import ApiError, describe_validation, invalid_request
 from mmsearch.api.hits import hit_out, inline_image
 from mmsearch.api.schemas import ERRORS, SearchRequest, SearchResponse
 from mmsearch.api.services import Services
-from mmsearch.config import Settings
 from mmsearch.index.store import Filters
 from mmsearch.ingest.image import load_query_image
 from mmsearch.search.hits import SearchResult
@@ -30,22 +29,9 @@ from mmsearch.search.searcher import Query
 
 router = APIRouter(tags=["search"])
 
+SEARCH_LIMIT = "server.max_search_mb"
 FILTER_FIELDS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
 FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FILTER_FIELDS)
-
-MULTIPART_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "image": {"type": "string", "format": "binary", "description": "Query image file."},
-        "text": {"type": "string"},
-        "top_k": {"type": "integer"},
-        "candidates": {"type": "integer"},
-        "rerank": {"type": "boolean"},
-        "inline_images": {"type": "boolean"},
-        "filters": {"type": "string", "description": "JSON object, as in the JSON body."},
-        **{name: {"type": "string"} for name in FILTER_FIELDS},
-    },
-}
 
 
 @router.post(
@@ -57,8 +43,9 @@ MULTIPART_SCHEMA = {
         "requestBody": {
             "required": True,
             "content": {
+                # Both schemas are written by mmsearch/api/openapi.py (with this server's limits).
                 "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
-                "multipart/form-data": {"schema": MULTIPART_SCHEMA},
+                "multipart/form-data": {"schema": {"type": "object"}},
             },
         }
     },
@@ -71,14 +58,14 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
     are signed, so they work in `<img>`/`<video>` tags and for other programs until they expire.
     """
     services = ctx.ready_services()
-    body, image = await _read(request, ctx)
-    text = _query_text(body.text, ctx.settings.server.max_query_chars)
-    if text is None and image is None:
-        raise ApiError(400, "query_error", "empty query: give `text`, an `image`, or both")
-    filters = body.filters.to_filters() if body.filters else None
-    result, inlined = await ctx.searches.run(
-        partial(_execute, services, ctx.settings, body, text, image, filters)
-    )
+    async with ctx.searches.admit():  # before the body is read: at most running + queued bodies in memory
+        body, image = await _read(request, ctx)
+        text = _query_text(body.text, ctx.settings.server.max_query_chars)
+        if text is None and image is None:
+            raise ApiError(400, "query_error", "empty query: give `text`, an `image`, or both")
+        filters = body.filters.to_filters() if body.filters else None
+        work = partial(_execute, services, ctx, body, text, image, filters)
+        result, inlined = await ctx.searches.work(work, gone=request.is_disconnected)
     ctx.metrics.observe_search(result.timings_ms, result.reranked)
     return SearchResponse(
         hits=[
@@ -92,24 +79,27 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
 
 
 def _query_text(text: str | None, limit: int) -> str | None:
-    text = (text or "").strip() or None
-    if text and len(text) > limit:
+    if text and len(text) > limit:  # as sent, surrounding spaces included (as the OpenAPI maxLength)
         raise invalid_request(
             [{"field": "body.text", "message": f"longer than {limit} characters (server.max_query_chars)"}]
         )
-    return text
+    return (text or "").strip() or None
 
 
 def _execute(
     services: Services,
-    settings: Settings,
+    ctx: ApiContext,
     body: SearchRequest,
     text: str | None,
     image: bytes | None,
     filters: Filters | None,
 ) -> tuple[SearchResult, list[str | None] | None]:
     """The search itself, in a worker thread: decode the image, search, read inlined images."""
-    picture = load_query_image(image, settings.ingest, name="query image") if image is not None else None
+    settings = ctx.settings
+    picture = None
+    if image is not None:
+        with ctx.decodes:  # N hostile images at the decode limit take at most max_concurrent_decodes x
+            picture = load_query_image(image, settings.ingest, name="query image")
     query = Query(text=text, image=picture, filters=filters)
     result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
@@ -117,10 +107,10 @@ def _execute(
 
 
 async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None]:
-    limit = int(ctx.settings.server.max_upload_mb * 2**20)
+    limit = int(ctx.settings.server.max_search_mb * 2**20)
     kind = content_type(request)
     if kind in ("application/json", ""):
-        body = await read_model(request, SearchRequest, limit)
+        body = await read_model(request, SearchRequest, limit, SEARCH_LIMIT)
         return body, _base64_image(body.image) if body.image else None
     if kind == "multipart/form-data":
         return await _read_form(request, limit)
@@ -130,13 +120,11 @@ async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes
 
 
 async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None]:
-    form = await read_form(request, limit, max_files=1)
+    form = await read_form(request, limit, max_files=1, setting=SEARCH_LIMIT)
     unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image"})
     if unknown:
         raise invalid_request([{"field": f"form.{name}", "message": "unknown field"} for name in unknown])
-    fields: dict[str, Any] = {
-        k: v for k, v in form.items() if k in FORM_FIELDS and isinstance(v, str) and v != ""
-    }
+    fields: dict[str, Any] = {k: v for k, v in form.items() if k in FORM_FIELDS and isinstance(v, str)}
     flat = {k: fields.pop(k) for k in FILTER_FIELDS if k in fields}
     if "filters" in fields or flat:
         fields["filters"] = {**_json_object(fields.pop("filters", "{}")), **flat}

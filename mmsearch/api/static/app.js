@@ -2,7 +2,10 @@
 // Every value from the server is put in the page with textContent/attributes, never as HTML.
 
 const $ = (id) => document.getElementById(id);
-const KEY_STORAGE = "mmsearch.apiKey";
+
+// The API key lives in this page's memory only: never in localStorage or sessionStorage, where any
+// script that ever ran on this origin could read it. Reloading the page forgets it.
+let apiKeyInMemory = "";
 
 const state = {
   authRequired: false,
@@ -13,7 +16,7 @@ const state = {
 // ---------- API ----------
 
 function apiKey() {
-  return localStorage.getItem(KEY_STORAGE) || "";
+  return apiKeyInMemory;
 }
 
 async function api(path, options = {}) {
@@ -342,7 +345,7 @@ async function followJob(job) {
 // ---------- key, notices, info ----------
 
 function openKeyDialog() {
-  $("key-input").value = apiKey();
+  $("key-input").value = "";
   $("key-dialog").showModal();
   $("key-input").focus();
 }
@@ -351,11 +354,12 @@ function wireKeyDialog() {
   $("key-button").addEventListener("click", openKeyDialog);
   $("key-form").addEventListener("submit", () => {
     const key = $("key-input").value.trim();
-    if (key) localStorage.setItem(KEY_STORAGE, key);
+    if (key) apiKeyInMemory = key;
+    $("key-input").value = "";
     hideNotice();
   });
   $("key-forget").addEventListener("click", () => {
-    localStorage.removeItem(KEY_STORAGE);
+    apiKeyInMemory = "";
     $("key-input").value = "";
     $("key-dialog").close();
   });
