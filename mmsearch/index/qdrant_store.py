@@ -205,6 +205,10 @@ class QdrantStore:
         log.info("dropped collection '%s' at %s", self.collection, self.location)
         return existed
 
+    def optimize(self) -> bool:
+        """Nothing to do: a server builds its HNSW index by itself, and local mode has none."""
+        return False
+
     def _create(self, model_id: str, dim: int) -> None:
         server = self.mode == "server"
         try:
@@ -516,6 +520,7 @@ def server_collection_options(index: IndexSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "shard_number": index.shard_number,
         "replication_factor": index.replication_factor,
+        "hnsw_config": models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct),
     }
     quantization = quantization_config(index)
     if quantization is not None:
@@ -535,12 +540,11 @@ def quantization_config(index: IndexSettings) -> models.QuantizationConfig | Non
     return None
 
 
-def search_params(index: IndexSettings) -> models.SearchParams | None:
-    if index.quantization == "none":
-        return None
-    return models.SearchParams(
-        quantization=models.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
-    )
+def search_params(index: IndexSettings) -> models.SearchParams:
+    quantization = None
+    if index.quantization != "none":
+        quantization = models.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
+    return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
 
 
 def build_filter(filters: Filters | None) -> models.Filter | None:
