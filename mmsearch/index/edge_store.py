@@ -50,20 +50,20 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import DimensionMismatch, MmsearchError, QueryError, StoreError
-from mmsearch.index.qdrant_store import (
+from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
     PREFETCH,
     SCHEMA_VERSION,
     SCROLL_PAGE,
     Layout,
-    _check_dims,
-    _locked,
-    _prefetch_text,
-    _settings_for,
-    _unit_vector,
+    check_dims,
+    locked_error,
+    mismatch,
     mrl,
+    prefetch_text,
     stored_payload,
+    unit_vector,
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
@@ -141,7 +141,7 @@ def _take_lock(path: Path) -> IO[str]:
         portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
     except portalocker.exceptions.LockException as exc:
         handle.close()
-        raise _locked(path) from exc
+        raise locked_error(path) from exc
     return handle
 
 
@@ -176,7 +176,7 @@ class EdgeStore:
         return (self.shard_dir / "edge_config.json").is_file()
 
     def ensure_collection(self, model_id: str, dim: int) -> None:
-        _check_dims(dim, self.index.prefetch_dim)
+        check_dims(dim, self.index.prefetch_dim)
         layout = self._read_layout()
         if layout is None:
             self._create(model_id, dim)
@@ -223,7 +223,7 @@ class EdgeStore:
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
         log.info(
             "created collection '%s' at %s: %d-d %s (prefetch %s), %s",
-            self.collection, self.location, dim, model_id, _prefetch_text(self.index.prefetch_dim), ENGINE,
+            self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim), ENGINE,
         )  # fmt: skip
 
     def _read_layout(self) -> Layout | None:
@@ -268,22 +268,10 @@ class EdgeStore:
         return self._shard
 
     def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
-        same = (
-            (model_id is None or layout.model_id in (None, model_id))
-            and (dim is None or layout.dim == dim)
-            and layout.prefetch_dim == self.index.prefetch_dim
-        )
-        if same:
-            return
-        wanted = Layout(
-            dim if dim is not None else layout.dim, self.index.prefetch_dim, model_id or layout.model_id
-        )
-        raise DimensionMismatch(
-            f"collection '{self.collection}' at {self.location} holds {layout.describe()}, but the "
-            f"configuration asks for {wanted.describe()}; vectors of different models or dimensions are "
-            f"never mixed. Either set {_settings_for(layout)} back, or use a new store.collection, or "
-            "delete this collection and re-ingest everything: `mmsearch ingest --reindex PATH…`."
-        )
+        where = f"collection '{self.collection}' at {self.location}"
+        refusal = mismatch(layout, model_id, dim, self.index.prefetch_dim, where)
+        if refusal is not None:
+            raise refusal
 
     def _require_layout(self, action: str) -> Layout:
         layout = self._read_layout()
@@ -325,7 +313,7 @@ class EdgeStore:
                 f"point {point.id} of {payload.source_path} was embedded by {payload.model_id!r} at "
                 f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
             )
-        return _unit_vector(point.vector, layout.dim, f"point {point.id}")
+        return unit_vector(point.vector, layout.dim, f"point {point.id}")
 
     def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
         if self._read_layout() is None:
@@ -369,11 +357,17 @@ class EdgeStore:
         if layout is None:
             return []
         self._check(layout, None, None)
-        query = _unit_vector(vector, layout.dim, "the query vector")
+        query = unit_vector(vector, layout.dim, "the query vector")
         request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
         with self._calling("search"):
             found = self._open_shard().query(request)
         return [ScoredPoint(str(p.id), float(p.score), self._payload(p.id, p.payload)) for p in found]
+
+    def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
+        """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""
+        self._require_layout("search")
+        with self._calling("search"):
+            return self._open_shard().query(request)
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
         wanted: list[qe.PointId] = [check_point_id(i, QueryError) for i in ids]
@@ -534,18 +528,24 @@ def edge_quantization(
     return None
 
 
-def edge_search_params(index: IndexSettings) -> qe.SearchParams:
+def edge_search_params(index: IndexSettings, exact: bool = False) -> qe.SearchParams:
     quantization = None
     if index.quantization != "none":
         quantization = qe.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
-    return qe.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
+    return qe.SearchParams(hnsw_ef=index.hnsw_ef, exact=exact, quantization=quantization)
 
 
 def search_request(
-    index: IndexSettings, layout: Layout, query: np.ndarray, limit: int, flt: qe.Filter | None
+    index: IndexSettings,
+    layout: Layout,
+    query: np.ndarray,
+    limit: int,
+    flt: qe.Filter | None,
+    exact: bool = False,
+    with_payload: bool = True,
 ) -> qe.QueryRequest:
     """One Query API request: the full vector, or the MRL prefetch rescored on the full vector."""
-    params = edge_search_params(index)
+    params = edge_search_params(index, exact)
     prefetches = None
     if layout.prefetch_dim is not None:
         prefetches = [
@@ -562,7 +562,7 @@ def search_request(
         prefetches=prefetches,
         filter=flt,
         params=params,
-        with_payload=True,
+        with_payload=with_payload,
     )
 
 

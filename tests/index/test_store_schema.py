@@ -14,7 +14,7 @@ import pytest
 
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError, DimensionMismatch, StoreError
-from mmsearch.index import qdrant_store
+from mmsearch.index import qdrant_store, schema
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import Payload, Point, open_store
 
@@ -290,4 +290,4 @@ def test_local_mode_notes_and_ignores_server_only_options(
 
 
 def test_path_prefixes_hold_the_path_and_every_ancestor() -> None:
-    assert qdrant_store.path_prefixes("/data/docs/a.pdf") == ["/", "/data", "/data/docs", "/data/docs/a.pdf"]
+    assert schema.path_prefixes("/data/docs/a.pdf") == ["/", "/data", "/data/docs", "/data/docs/a.pdf"]
