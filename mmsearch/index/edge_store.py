@@ -86,9 +86,13 @@ FLOAT_FIELDS = ("ingest_time",)
 LEGACY_META = "meta.json"  # qdrant-client local mode's folder index
 
 
-def connect_edge(index: IndexSettings, path: Path, collection: str, allow_legacy: bool = False) -> EdgeStore:
+def connect_edge(
+    index: IndexSettings, path: Path, collection: str, allow_legacy: bool = False, take_lock: bool = True
+) -> EdgeStore:
     """Open (lock) the embedded store at ``path``. A collection still in qdrant-client's local-mode
-    format is refused with the command that copies it, unless ``allow_legacy`` (the migration itself)."""
+    format is refused with the command that copies it, unless ``allow_legacy`` (the migration itself,
+    which holds the folder's lock through the local-mode client and so opens this with ``take_lock``
+    False)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         (path / EDGE_DIR).mkdir(exist_ok=True)
@@ -97,7 +101,7 @@ def connect_edge(index: IndexSettings, path: Path, collection: str, allow_legacy
             f"cannot open the embedded Qdrant store at {path}: {exc}. Check the folder (store.path / "
             "data_dir) is writable."
         ) from exc
-    lock = _take_lock(path)
+    lock = _take_lock(path) if take_lock else None
     if index.shard_number != 1 or index.replication_factor != 1:
         log.info(
             "the embedded store is one shard on one machine: ignoring index.shard_number=%d/"
@@ -150,7 +154,7 @@ class EdgeStore:
 
     mode = "embedded"
 
-    def __init__(self, path: Path, collection: str, index: IndexSettings, lock: IO[str]) -> None:
+    def __init__(self, path: Path, collection: str, index: IndexSettings, lock: IO[str] | None) -> None:
         self.path = path
         self.collection = collection
         self.index = index
@@ -438,6 +442,24 @@ class EdgeStore:
             yield from records
             if start is None:
                 return
+
+    def scroll_page(
+        self, offset: Any, limit: int, with_vectors: bool = True, with_payload: bool = True
+    ) -> tuple[list[qe.Record], Any]:
+        """One page of points in id order from ``offset`` (inclusive), and the first id of the next page."""
+        self._require_layout("list points")
+        request = qe.ScrollRequest(
+            offset=offset, limit=limit, with_payload=with_payload, with_vector=with_vectors
+        )
+        with self._calling("list points"):
+            return self._open_shard().scroll(request)
+
+    def retrieve_raw(self, ids: Sequence[str]) -> list[qe.Record]:
+        """Points with their vectors and payloads, as stored (for a migration's check)."""
+        wanted: list[qe.PointId] = [check_point_id(i, StoreError) for i in ids]
+        self._require_layout("read points")
+        with self._calling(f"read {len(wanted)} points"):
+            return self._open_shard().retrieve(wanted, True, True)
 
     def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
         try:
