@@ -68,6 +68,7 @@ def test_edge_to_qdrant_client_and_back_copies_ids_vectors_and_payloads(
         open_store(LOCAL, index, tmp_path / "server") as server,
         open_store(StoreSettings(), IndexSettings(), tmp_path / "edge2") as edge2,
     ):
+        assert isinstance(server, QdrantStore) and isinstance(edge2, EdgeStore)
         back = mig.migrate(server, edge2, tmp_path / "back.json", page=64)
         assert back.ok and edge2.count() == 600
         assert edge2.retrieve([p.id for p in points]) == {p.id: p.payload for p in points}
