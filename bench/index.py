@@ -1,20 +1,28 @@
-"""Benchmark the vector store: upsert throughput, and full-dimension search vs MRL prefetch + full rescore.
+"""Benchmark the embedded store (Qdrant Edge) at scale against exact search in numpy.
 
-For each N and each vector spectrum it builds two collections through the ``Store`` API — ``exact``
-(the full vector only) and ``prefetch`` (plus the ``--prefetch-dim`` MRL vector) — and then times the same
-queries on both: latency p50/p95, and recall@limit of each against exact brute force (numpy).
+Data: MRL-like unit vectors — a low-rank signal (``--rank`` directions with a decaying spectrum) plus
+noise whose variance decays over the components (component j ∝ (j+1)^-alpha), normalised — so the
+leading components carry most of the energy, as in Matryoshka-trained embeddings, and neighbours are
+real structure, not flat random noise. Queries are fresh draws from the same distribution.
 
-Spectra: ``flat`` is plain random unit vectors, which have no energy concentrated in the leading
-components and so make MRL truncation look much worse than it is on real embeddings; ``mrl`` gives
-component j a variance ∝ (j+1)^-alpha, like Matryoshka-trained vectors (the printed ``head`` is the share
-of energy in the first prefetch-dim components). Queries are stored vectors plus noise of the same spectrum.
+For each N it builds, through the ``Store`` API as ``mmsearch ingest`` does, two collections: ``full``
+(the full vector only, the default layout) and ``prefetch`` (plus the ``--prefetch-dim`` MRL vector), each
+upserted in batches and then ``optimize()``d (HNSW where N ≥ ``index.exact_below``). It prints one row per
+search configuration, side by side:
 
-Embedded mode (default) persists the ``prefetch`` collection in a temporary folder, as ``mmsearch`` does,
-and times its upserts; the ``exact`` baseline lives in an in-memory local collection (local search never
-reads the folder, so its latency is the same). ``--url`` runs both on a Qdrant server instead.
+- build: upsert seconds + optimize seconds; disk (MB) of the shard folder;
+- open: a fresh process opens the store and runs its first search (``open_s``), then its RSS (MB) after
+  the timed queries — the page cache is warm (dropping it would disturb other users of the machine);
+- p50/p95 ms of full searches (top ``--limit``, payloads included) and recall@limit vs numpy exact;
+- the same for filtered searches (a path-prefix filter matching 10 % of the points);
+- ``numpy-exact``: ``data @ q`` + ``argpartition`` in this process — the floor for exact search.
 
-    .venv/bin/python bench/index.py --n 10000 --n 100000 --dim 1024
-    .venv/bin/python bench/index.py --n 10000 --url http://localhost:6333 --quantization scalar
+The row with ``"default": true`` is what ``mmsearch`` does with default settings. Timings are medians
+over ``--queries`` queries; on a shared machine they are noisy — run twice and compare.
+
+    .venv/bin/python bench/index.py                          # 10k and 100k, table
+    .venv/bin/python bench/index.py --n 100000 --json        # one JSON object per line and configuration
+    .venv/bin/python bench/index.py --million                # adds 1M (about 10 GB of RAM, an hour)
 """
 
 from __future__ import annotations
@@ -22,45 +30,70 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from qdrant_client import QdrantClient
 
-from mmsearch.index.qdrant_store import QdrantStore
+from mmsearch.index.edge_store import EdgeStore, build_edge_filter, search_request
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, Store, open_store
+from mmsearch.index.store import Filters, Payload, Point, open_store
 
 log = logging.getLogger("bench.index")
-MODEL = "bench/random"
+MODEL = "bench/mrl-like"
 CHUNK = 1000
+GROUPS = 10  # the filter matches one group: 10 % of the points
 
 
 @dataclass(frozen=True)
 class Row:
+    config: str
+    default: bool
     n: int
     dim: int
-    spectrum: str
-    head: float  # share of energy in the first prefetch_dim components
-    upsert_per_s: float  # points/s into the persisted (or server) prefetch collection
-    full_p50_ms: float
-    full_p95_ms: float
-    full_recall: float
-    prefetch_p50_ms: float
-    prefetch_p95_ms: float
-    prefetch_recall: float
+    p50_ms: float
+    p95_ms: float
+    recall_at_limit: float
+    filtered_p50_ms: float | None
+    filtered_recall: float | None
+    build_s: float | None  # upserts, through the Store API
+    optimize_s: float | None
+    disk_mb: float | None
+    open_s: float | None  # a fresh process: open + first search
+    rss_mb: float | None
 
 
-def vectors(rng: np.random.Generator, n: int, dim: int, spectrum: str, alpha: float) -> np.ndarray:
-    scale = np.ones(dim) if spectrum == "flat" else (np.arange(dim) + 1.0) ** (-alpha / 2)
-    out = (rng.standard_normal((n, dim), dtype=np.float32) * scale.astype(np.float32)).astype(np.float32)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
+class MrlLike:
+    """Low-rank signal + decaying noise, normalised; one fixed basis so queries share the structure."""
+
+    def __init__(self, dim: int, rank: int, alpha: float, noise: float, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.decay = ((np.arange(dim) + 1.0) ** (-alpha / 2)).astype(np.float32)
+        self.strength = ((np.arange(rank) + 1.0) ** -0.5).astype(np.float32)
+        self.basis = (rng.standard_normal((rank, dim), dtype=np.float32) * self.decay).astype(np.float32)
+        self.noise = noise
+        self.rank, self.dim = rank, dim
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = np.empty((n, self.dim), dtype=np.float32)
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            signal = (rng.standard_normal((m, self.rank), dtype=np.float32) * self.strength) @ self.basis
+            noise = rng.standard_normal((m, self.dim), dtype=np.float32) * self.decay * self.noise
+            block = signal + noise
+            out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        return out
+
+
+def point_id(i: int) -> str:
+    return str(uuid.UUID(int=i + 1))
 
 
 def points(batch: np.ndarray, offset: int) -> list[Point]:
@@ -68,147 +101,269 @@ def points(batch: np.ndarray, offset: int) -> list[Point]:
     for i, vector in enumerate(batch, start=offset):
         doc = i // 10
         payload = Payload(
-            doc_id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"doc{doc}")), source_path=f"/bench/{doc}.pdf",
-            modality="page", text="", media_paths=(), content_hash=str(i), source_sha256="0" * 64,
-            ingest_time=0.0, model_id=MODEL, dim=len(vector), page=i % 10 + 1, page_count=10,
+            doc_id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"doc{doc}")),
+            source_path=f"/bench/g{doc % GROUPS}/{doc}.pdf", modality="page", text="", media_paths=(),
+            content_hash=str(i), source_sha256="0" * 64, ingest_time=0.0, model_id=MODEL,
+            dim=len(vector), page=i % 10 + 1, page_count=10,
         )  # fmt: skip
-        out.append(Point(str(uuid.UUID(int=i + 1)), vector, payload))
+        out.append(Point(point_id(i), vector, payload))
     return out
 
 
-def fill(store: Store, data: np.ndarray) -> float:
-    """Upsert in chunks; return points per second."""
+def group_of(i: np.ndarray) -> np.ndarray:
+    return (i // 10) % GROUPS
+
+
+def disk_mb(folder: Path) -> float:
+    total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return round(total / 2**20, 1)
+
+
+@dataclass(frozen=True)
+class Truth:
+    full: list[set[str]]
+    filtered: list[set[str]]
+    groups: list[int]
+
+
+def exact_truth(data: np.ndarray, queries: np.ndarray, limit: int, rng: np.random.Generator) -> Truth:
+    groups = [int(g) for g in rng.integers(0, GROUPS, size=len(queries))]
+    member = group_of(np.arange(len(data)))
+    full, filtered = [], []
+    for q, g in zip(queries, groups, strict=True):
+        scores = data @ q
+        full.append({point_id(i) for i in np.argsort(-scores)[:limit]})
+        inside = np.flatnonzero(member == g)
+        filtered.append({point_id(i) for i in inside[np.argsort(-scores[inside])[:limit]]})
+    return Truth(full, filtered, groups)
+
+
+def timed(search: Callable[[np.ndarray, Filters | None], list[str]], queries: np.ndarray,
+          truth: list[set[str]], filters: list[Filters | None]) -> tuple[float, float, float]:  # fmt: skip
+    """p50 and p95 latency (ms) and mean recall of ``search`` against ``truth``."""
+    for q, f in zip(queries[:3], filters[:3], strict=True):
+        search(q, f)  # warm-up
+    latencies, recalls = [], []
+    for q, best, f in zip(queries, truth, filters, strict=True):
+        started = time.perf_counter()
+        found = search(q, f)
+        latencies.append((time.perf_counter() - started) * 1000)
+        recalls.append(len(best & set(found)) / len(best))
+    p50, p95 = np.percentile(latencies, [50, 95])
+    return round(float(p50), 2), round(float(p95), 2), round(float(np.mean(recalls)), 4)
+
+
+def numpy_row(data: np.ndarray, queries: np.ndarray, truth: Truth, limit: int) -> Row:
+    member = group_of(np.arange(len(data)))
+    masks = {g: member == g for g in set(truth.groups)}
+
+    def search(q: np.ndarray, f: Filters | None) -> list[str]:
+        scores = data @ q
+        if f is not None:
+            scores = np.where(masks[int(str(f.path_prefix).rsplit("g", 1)[1])], scores, -np.inf)
+        top = np.argpartition(-scores, limit)[:limit]
+        return [point_id(i) for i in top[np.argsort(-scores[top])]]
+
+    full = timed(search, queries, truth.full, [None] * len(queries))
+    filtered = timed(search, queries, truth.filtered, group_filters(truth))
+    rss = data.nbytes / 2**20
+    return Row("numpy-exact", False, len(data), data.shape[1], *full, filtered[0], filtered[2],
+               None, None, None, None, round(rss, 1))  # fmt: skip
+
+
+def group_filters(truth: Truth) -> list[Filters | None]:
+    return [Filters(path_prefix=f"/bench/g{g}") for g in truth.groups]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    index: IndexSettings
+    exact: bool = False
+    default: bool = False
+
+
+def variants(args: argparse.Namespace, layout: str) -> list[Variant]:
+    base = IndexSettings()
+    if layout == "full":
+        out = [Variant(f"edge hnsw ef={base.hnsw_ef} (default)", base, default=True)]
+        out += [
+            Variant(f"edge hnsw ef={ef}", base.model_copy(update={"hnsw_ef": ef}))
+            for ef in args.ef
+            if ef != base.hnsw_ef
+        ]
+        return [*out, Variant("edge exact", base, exact=True)]
+    pre = base.model_copy(update={"prefetch_dim": args.prefetch_dim})
+    return [
+        Variant(
+            f"edge prefetch {args.prefetch_dim}-d limit {k} + full rescore",
+            pre.model_copy(update={"prefetch_limit": k}),
+        )
+        for k in args.prefetch_limit
+    ]
+
+
+def build(store: EdgeStore, data: np.ndarray) -> tuple[float, float]:
+    store.ensure_collection(MODEL, data.shape[1])
     started = time.perf_counter()
     for start in range(0, len(data), CHUNK):
         store.upsert(points(data[start : start + CHUNK], start))
-        log.info("upserted %d/%d", min(start + CHUNK, len(data)), len(data))
-    return len(data) / (time.perf_counter() - started)
+        if (start // CHUNK) % 50 == 0:
+            log.info("upserted %d/%d", min(start + CHUNK, len(data)), len(data))
+    upserted = time.perf_counter() - started
+    log.info("optimizing %d points", len(data))
+    store.optimize()
+    return round(upserted, 1), round(time.perf_counter() - started - upserted, 1)
 
 
-def measure(
-    store: Store, queries: np.ndarray, truth: list[set[str]], limit: int
-) -> tuple[float, float, float]:
-    """p50 and p95 latency (ms) and mean recall@limit against ``truth``."""
-    for query in queries[:3]:
-        store.search(query, limit)  # warm-up
-    latencies, recalls = [], []
-    for query, best in zip(queries, truth, strict=True):
-        started = time.perf_counter()
-        hits = store.search(query, limit)
-        latencies.append((time.perf_counter() - started) * 1000)
-        recalls.append(len(best & {h.id for h in hits}) / len(best))
-    p50, p95 = np.percentile(latencies, [50, 95])
-    return float(p50), float(p95), float(np.mean(recalls))
+def edge_search(
+    store: EdgeStore, variant: Variant, limit: int
+) -> Callable[[np.ndarray, Filters | None], list[str]]:
+    layout = store.layout()
+    assert layout is not None
+
+    def search(q: np.ndarray, f: Filters | None) -> list[str]:
+        if not variant.exact:
+            return [h.id for h in store.search(q, limit, f)]  # the real path, payloads included
+        request = search_request(variant.index, layout, q, limit, build_edge_filter(f), exact=True)
+        return [str(p.id) for p in store.query(request)]
+
+    return search
 
 
-@contextmanager
-def stores(args: argparse.Namespace, n: int, spectrum: str) -> Iterator[tuple[Store, Store]]:
-    exact_index = IndexSettings(prefetch_dim=None, upsert_batch=256, quantization=args.quantization)
-    prefetch_index = exact_index.model_copy(
-        update={"prefetch_dim": args.prefetch_dim, "prefetch_limit": args.prefetch_limit}
-    )
-    name = f"bench_{spectrum}_{n}"
-    with tempfile.TemporaryDirectory(prefix="mmsearch-bench-") as folder:
-        if args.url:
-            server = {"url": args.url, "api_key": args.api_key}
-            exact = open_store(StoreSettings(collection=name + "_exact", **server), exact_index, Path(folder))
-            prefetch = open_store(
-                StoreSettings(collection=name + "_prefetch", **server), prefetch_index, Path(folder)
-            )
-        else:
-            client = QdrantClient(":memory:")
-            exact = QdrantStore(
-                client, collection=name, index=exact_index, mode="embedded", location=":memory:"
-            )
-            prefetch = open_store(StoreSettings(collection=name), prefetch_index, Path(folder))
-        try:
-            for store in (exact, prefetch):
-                store.drop()
-                store.ensure_collection(MODEL, args.dim)
-            yield exact, prefetch
-        finally:
-            if args.url:
-                exact.drop()
-                prefetch.drop()
-            exact.close()
-            prefetch.close()
+COLD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from pathlib import Path
+from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.index.store import open_store
+q = np.load(sys.argv[2])
+with open_store(StoreSettings(), IndexSettings.model_validate_json(sys.argv[3]), Path(sys.argv[1])) as s:
+    s.search(q[0], 50)
+    opened = time.perf_counter() - t0
+    for v in q:
+        s.search(v, 50)
+    rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) / 1024
+print(json.dumps({"open_s": opened, "rss_mb": rss}))
+"""
 
 
-def run(args: argparse.Namespace, n: int, spectrum: str) -> Row:
-    rng = np.random.default_rng(args.seed)
-    data = vectors(rng, n, args.dim, spectrum, args.alpha)
-    picks = rng.choice(n, size=args.queries, replace=False)
-    noise = vectors(rng, args.queries, args.dim, spectrum, args.alpha)
-    queries = data[picks] + args.noise * noise
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
-    truth = [{ids[i] for i in np.argsort(-(data @ q))[: args.limit]} for q in queries]
+def cold_open(folder: Path, index: IndexSettings, queries: np.ndarray) -> tuple[float, float]:
+    """A fresh process: seconds to import, open and answer the first search; RSS after the queries."""
+    qfile = folder.parent / f"{folder.name}-queries.npy"
+    np.save(qfile, queries)
+    done = subprocess.run(
+        [sys.executable, "-c", COLD, str(folder), str(qfile), index.model_dump_json()],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return round(out["open_s"], 2), round(out["rss_mb"], 1)
+
+
+def run_layout(
+    args: argparse.Namespace, layout: str, data: np.ndarray, queries: np.ndarray, truth: Truth, root: Path
+) -> Iterator[Row]:
+    folder = root / layout
+    chosen = variants(args, layout)
+    with open_store(StoreSettings(), chosen[0].index, folder) as store:
+        assert isinstance(store, EdgeStore)
+        log.info("n=%d %s: building", len(data), layout)
+        upsert_s, optimize_s = build(store, data)
+        measured = []
+        for variant in chosen:
+            store.index = variant.index
+            search = edge_search(store, variant, args.limit)
+            full = timed(search, queries, truth.full, [None] * len(queries))
+            filtered = timed(search, queries, truth.filtered, group_filters(truth))
+            measured.append((variant, full, filtered))
+    size = disk_mb(folder)
+    open_s, rss = cold_open(folder, chosen[0].index, queries[:20])
+    for i, (variant, full, filtered) in enumerate(measured):
+        first = i == 0  # build, disk and open figures belong to the collection: on its first row
+        yield Row(
+            variant.name, variant.default, len(data), data.shape[1], *full, filtered[0], filtered[2],
+            upsert_s if first else None, optimize_s if first else None, size if first else None,
+            open_s if first else None, rss if first else None,
+        )  # fmt: skip
+
+
+def run(args: argparse.Namespace, n: int) -> Iterator[Row]:
+    gen = MrlLike(args.dim, args.rank, args.alpha, args.noise, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    data = gen.draw(rng, n)
+    queries = gen.draw(rng, args.queries)
+    truth = exact_truth(data, queries, args.limit, rng)
     head = float(np.mean(np.sum(data[:, : args.prefetch_dim] ** 2, axis=1)))
-    with stores(args, n, spectrum) as (exact, prefetch):
-        log.info("n=%d %s: filling the exact collection", n, spectrum)
-        fill(exact, data)
-        log.info("n=%d %s: filling the prefetch collection", n, spectrum)
-        rate = fill(prefetch, data)
-        full = measure(exact, queries, truth, args.limit)
-        two_stage = measure(prefetch, queries, truth, args.limit)
-    return Row(n, args.dim, spectrum, round(head, 3), round(rate, 1), *_rounded(full), *_rounded(two_stage))
+    log.info("n=%d: share of energy in the first %d components %.3f", n, args.prefetch_dim, head)
+    yield numpy_row(data, queries, truth, args.limit)
+    with tempfile.TemporaryDirectory(prefix="mmsearch-bench-", dir=args.tmp) as folder:
+        for layout in args.layouts:
+            yield from run_layout(args, layout, data, queries, truth, Path(folder))
 
 
-def _rounded(values: tuple[float, float, float]) -> tuple[float, float, float]:
-    return round(values[0], 2), round(values[1], 2), round(values[2], 4)
+def table_line(r: Row) -> str:
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
 
-
-def table(rows: list[Row], args: argparse.Namespace) -> str:
-    mode = f"server {args.url}" if args.url else "embedded (local mode)"
-    setup = (
-        f"mode: {mode}; prefetch {args.prefetch_dim}-d limit {args.prefetch_limit}, rescore limit {args.limit}; "
-        f"{args.queries} queries; noise {args.noise}; mrl alpha {args.alpha}"
+    return (
+        f"{r.n:>8} {r.config[:44]:<44}{'*' if r.default else ' '} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} "
+        f"{r.recall_at_limit:>6.3f} | {num(r.filtered_p50_ms, '>7.1f')} {num(r.filtered_recall, '>6.3f')} | "
+        f"{num(r.build_s, '>7.0f')} {num(r.optimize_s, '>7.0f')} {num(r.disk_mb, '>7.0f')} "
+        f"{num(r.open_s, '>6.2f')} {num(r.rss_mb, '>7.0f')}"
     )
-    header = (
-        f"{'n':>7} {'dim':>5} {'spectrum':>8} {'head':>5} {'upsert/s':>9} | {'full p50':>8} {'p95':>7} "
-        f"{'recall':>6} | {'prefetch p50':>12} {'p95':>7} {'recall':>6}"
-    )
-    lines = [setup, header]
-    for r in rows:
-        lines.append(
-            f"{r.n:>7} {r.dim:>5} {r.spectrum:>8} {r.head:>5.2f} {r.upsert_per_s:>9.0f} | "
-            f"{r.full_p50_ms:>8.1f} {r.full_p95_ms:>7.1f} {r.full_recall:>6.3f} | "
-            f"{r.prefetch_p50_ms:>12.1f} {r.prefetch_p95_ms:>7.1f} {r.prefetch_recall:>6.3f}"
-        )
-    return "\n".join(lines)
 
 
-def parse_args() -> argparse.Namespace:
+HEADER = (
+    f"{'n':>8} {'configuration (* = default)':<45} {'p50 ms':>7} {'p95':>7} {'recall':>6} | "
+    f"{'filt p50':>7} {'recall':>6} | {'upsert s':>7} {'optim s':>7} {'disk MB':>7} {'open s':>6} {'RSS MB':>7}"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--n", type=int, action="append", help="Points (repeatable; default 10000 and 100000)."
-    )
+    parser.add_argument("--n", type=int, action="append", help="Points (repeatable; default 10k and 100k).")
+    parser.add_argument("--million", action="store_true", help="Add N = 1,000,000 (~10 GB RAM, slow).")
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--prefetch-dim", type=int, default=256)
-    parser.add_argument("--prefetch-limit", type=int, default=200)
+    parser.add_argument(
+        "--prefetch-limit", type=int, action="append", help="Prefetch candidates (repeatable; 200, 800)."
+    )
+    parser.add_argument(
+        "--ef", type=int, action="append", help="Extra hnsw_ef values (default 64, 128, 512)."
+    )
+    parser.add_argument("--layout", dest="layouts", action="append", choices=["full", "prefetch"])
     parser.add_argument("--limit", type=int, default=50, help="Hits per query (recall@limit).")
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--spectrum", choices=["flat", "mrl", "both"], default="both")
-    parser.add_argument(
-        "--alpha", type=float, default=1.0, help="mrl spectrum: variance of component j ∝ (j+1)^-alpha"
-    )
-    parser.add_argument("--noise", type=float, default=1.0, help="Query = stored vector + noise × this.")
-    parser.add_argument("--url", help="Qdrant server URL (default: embedded local mode).")
-    parser.add_argument("--api-key")
-    parser.add_argument("--quantization", choices=["none", "scalar", "binary"], default="none")
+    parser.add_argument("--rank", type=int, default=64, help="Directions of the low-rank signal.")
+    parser.add_argument("--alpha", type=float, default=1.0, help="Variance of component j ∝ (j+1)^-alpha.")
+    parser.add_argument("--noise", type=float, default=0.5, help="Noise scale relative to the signal.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="Print JSON rows instead of a table.")
-    return parser.parse_args()
+    parser.add_argument("--tmp", help="Folder for the temporary stores (default: the system's).")
+    parser.add_argument("--json", action="store_true", help="One JSON object per line and configuration.")
+    args = parser.parse_args(argv)
+    args.n = args.n or [10_000, 100_000]
+    if args.million and 1_000_000 not in args.n:
+        args.n.append(1_000_000)
+    args.prefetch_limit = args.prefetch_limit or [200, 800]
+    args.ef = args.ef or [64, 128, 512]
+    args.layouts = args.layouts or ["full", "prefetch"]
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spectra = ["flat", "mrl"] if args.spectrum == "both" else [args.spectrum]
-    rows = [run(args, n, spectrum) for n in args.n or [10_000, 100_000] for spectrum in spectra]
-    print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else table(rows, args))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not args.json:
+        print(f"dim {args.dim}, top {args.limit}, {args.queries} queries, MRL-like rank {args.rank} "
+              f"alpha {args.alpha} noise {args.noise}; filter = 10 % of the points")  # fmt: skip
+        print(HEADER)
+    for n in args.n:
+        for row in run(args, n):
+            print(json.dumps(asdict(row)) if args.json else table_line(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ from mmsearch.cli.embed import embed
 from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
+from mmsearch.cli.store_admin import migrate, optimize
 
-for command in (ingest, query, embed, stats, delete, serve):
+for command in (ingest, query, embed, stats, delete, serve, optimize, migrate):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

@@ -86,7 +86,10 @@ def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestP
             _rebuild_if_mismatched(store, embedder)
         with components.build_manifest(settings) as manifest:
             indexer = components.build_indexer(settings, embedder, store, manifest, progress)
-            return indexer.run(paths, reindex=reindex)
+            report = indexer.run(paths, reindex=reindex)
+        if any(f.status == "indexed" for f in report.files):
+            store.optimize()  # the HNSW graph past index.exact_below points: here, never in `serve`
+        return report
     finally:
         store.close()
 

@@ -28,6 +28,7 @@ from mmsearch.errors import IngestError, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import unit_content
 from mmsearch.index.store import Payload, Point, Store
+from mmsearch.index.writer import StoreWriter
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.media import prune_media, prune_to_units, save_media
 from mmsearch.ingest.reader import identify_staged, read_file, read_units, snapshot
@@ -181,7 +182,9 @@ class Indexer:
     instruction: str
     chunk_units: int = 16
     on_progress: ProgressFn | None = None
+    writer_depth: int = 4  # embedded chunks waiting for the store at most (bounds memory)
     _fingerprint: str = field(init=False, default="")
+    _writer: StoreWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._fingerprint = fingerprint(
@@ -190,7 +193,19 @@ class Indexer:
         self.store.ensure_collection(self.embedder.model_id, self.embedder.dim)
 
     def run(self, paths: Sequence[Path], reindex: bool = False) -> IngestReport:
-        return run_files(paths, self.settings, lambda path: self._one_file(path, reindex), self.on_progress)
+        """Upserts go through a writer thread (``writer.py``) while the next chunk is embedded."""
+        with StoreWriter(self.store, self.writer_depth) as self._writer:
+            try:
+                return run_files(
+                    paths, self.settings, lambda path: self._one_file(path, reindex), self.on_progress
+                )
+            finally:
+                self._writer = None
+
+    def _stored(self) -> None:
+        """Wait until every point handed to the writer is in the store (raises its error)."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def index_file(self, path: Path) -> FileResult:
         """One file, as ``run`` would ingest it (without walking or progress events for the run)."""
@@ -217,6 +232,7 @@ class Indexer:
                 if staged is not None:
                     _publish(staged, Path(source.path))
         except (IngestError, UnprocessableInput) as exc:  # the file's fault: report it, go on
+            self._stored()  # the chunks already handed over land first, then are rolled back
             if source is not None:
                 self._roll_back(source)
             message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
@@ -261,11 +277,15 @@ class Indexer:
                 Point(id=u.id, vector=v, payload=payload_for(u, self.embedder, now))
                 for u, v in zip(chunk, vectors, strict=True)
             ]
-            self.store.upsert(points)
+            if self._writer is not None:
+                self._writer.put(points)  # stored in the writer thread while the next chunk embeds
+            else:
+                self.store.upsert(points)
             ids.extend(u.id for u in chunk)
             _emit(self.on_progress, Progress("units_done", source.path, len(chunk)))
         if not ids:
             raise IngestError(f"{source.path}: no units (empty document)")
+        self._stored()  # every chunk is in the store before the caller commits this version
         return ids
 
 

@@ -32,7 +32,6 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any, Self
@@ -42,7 +41,32 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from mmsearch.errors import ConfigError, DimensionMismatch, MmsearchError, QueryError, StoreError, StoreLocked
+from mmsearch.errors import ConfigError, DimensionMismatch, MmsearchError, QueryError, StoreError
+from mmsearch.index.schema import (
+    FULL,
+    PATH_PREFIXES,
+    PREFETCH,
+    SCHEMA_VERSION,
+    SCROLL_PAGE,
+    Layout,
+    mrl,
+    stored_payload,
+)
+from mmsearch.index.schema import (
+    check_dims as _check_dims,
+)
+from mmsearch.index.schema import (
+    locked_error as _locked,
+)
+from mmsearch.index.schema import (
+    prefetch_text as _prefetch_text,
+)
+from mmsearch.index.schema import (
+    settings_for as _settings_for,
+)
+from mmsearch.index.schema import (
+    unit_vector as _unit_vector,
+)
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
     MODALITIES,
@@ -58,31 +82,13 @@ from mmsearch.index.store import (
 
 log = logging.getLogger(__name__)
 
-FULL = "full"
-PREFETCH = "prefetch"
 META_KEY = "mmsearch"
-SCHEMA_VERSION = 1
-PATH_PREFIXES = "path_prefixes"
 PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
     "doc_id": models.PayloadSchemaType.KEYWORD,
     "modality": models.PayloadSchemaType.KEYWORD,
     PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
     "ingest_time": models.PayloadSchemaType.FLOAT,
 }
-SCROLL_PAGE = 1024
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What a collection holds: read from its vector configuration and metadata."""
-
-    dim: int
-    prefetch_dim: int | None
-    model_id: str | None  # None: neither metadata nor any point says
-
-    def describe(self) -> str:
-        model = repr(self.model_id) if self.model_id else "an unrecorded model"
-        return f"{self.dim}-d vectors of {model} (prefetch: {_prefetch_text(self.prefetch_dim)})"
 
 
 def connect(store: StoreSettings, index: IndexSettings, path: Path) -> QdrantStore:
@@ -151,16 +157,6 @@ def _is_locked(path: Path) -> bool:
     return False
 
 
-def _locked(path: Path) -> StoreLocked:
-    return StoreLocked(
-        f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
-        "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, go through "
-        "it with `--server URL` (`mmsearch ingest|query|stats --server http://HOST:PORT`, the address "
-        "`mmsearch serve` listens on); or let several processes share one index by "
-        "running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
-    )
-
-
 class QdrantStore:
     """``Store`` over one Qdrant collection. Build it with ``connect`` (or ``open_store``)."""
 
@@ -205,6 +201,10 @@ class QdrantStore:
         self._layout = None
         log.info("dropped collection '%s' at %s", self.collection, self.location)
         return existed
+
+    def optimize(self) -> bool:
+        """Nothing to do: a server builds its HNSW index by itself, and local mode has none."""
+        return False
 
     def _create(self, model_id: str, dim: int) -> None:
         server = self.mode == "server"
@@ -519,6 +519,7 @@ def server_collection_options(index: IndexSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "shard_number": index.shard_number,
         "replication_factor": index.replication_factor,
+        "hnsw_config": models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct),
     }
     quantization = quantization_config(index)
     if quantization is not None:
@@ -538,12 +539,11 @@ def quantization_config(index: IndexSettings) -> models.QuantizationConfig | Non
     return None
 
 
-def search_params(index: IndexSettings) -> models.SearchParams | None:
-    if index.quantization == "none":
-        return None
-    return models.SearchParams(
-        quantization=models.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
-    )
+def search_params(index: IndexSettings) -> models.SearchParams:
+    quantization = None
+    if index.quantization != "none":
+        quantization = models.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
+    return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
 
 
 def build_filter(filters: Filters | None) -> models.Filter | None:
@@ -569,32 +569,6 @@ def _struct(point: Point, vector: np.ndarray, prefetch_dim: int | None) -> model
     return models.PointStruct(id=point.id, vector=vectors, payload=stored_payload(point.payload))
 
 
-def stored_payload(payload: Payload) -> dict[str, Any]:
-    return {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
-
-
-def path_prefixes(path: str) -> list[str]:
-    """The path as given, its normal form, and every ancestor folder: ``/a/b.pdf`` → ``/``, ``/a``, ..."""
-    pure = PurePath(path)
-    return sorted({path, str(pure), *(str(parent) for parent in pure.parents)})
-
-
-def mrl(vector: np.ndarray, dim: int) -> np.ndarray:
-    """Matryoshka truncation: the first ``dim`` components, L2-renormalised."""
-    head = np.asarray(vector[:dim], dtype=np.float32)
-    return head / max(float(np.linalg.norm(head)), 1e-12)
-
-
-def _unit_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
-    array = np.asarray(vector, dtype=np.float32)
-    if array.shape != (dim,):
-        raise DimensionMismatch(f"{what} has shape {array.shape}, but the collection holds {dim}-d vectors")
-    norm = float(np.linalg.norm(array))
-    if not np.isfinite(norm) or norm == 0.0:
-        raise StoreError(f"{what} is not a usable embedding (norm {norm}): zero, NaN or infinite values")
-    return array / norm
-
-
 def _named_vector(vectors: Any, name: str) -> list[float]:
     if not isinstance(vectors, dict) or not isinstance(vectors.get(name), list):
         raise StoreError(f"Qdrant returned no '{name}' vector for a search candidate")
@@ -611,24 +585,6 @@ def _field_match(key: str, value: str) -> models.FieldCondition:
 
 def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:
     return {"schema": SCHEMA_VERSION, "model_id": model_id, "dim": dim, "prefetch_dim": prefetch_dim}
-
-
-def _check_dims(dim: int, prefetch_dim: int | None) -> None:
-    if prefetch_dim is not None and prefetch_dim >= dim:
-        raise ConfigError(
-            f"index.prefetch_dim ({prefetch_dim}) must be smaller than the embedding dimension ({dim}); "
-            "set it to e.g. 256, or to null to search the full vector only"
-        )
-
-
-def _settings_for(layout: Layout) -> str:
-    model = f"embedding.model: {layout.model_id}, " if layout.model_id else ""
-    prefetch = "null" if layout.prefetch_dim is None else str(layout.prefetch_dim)
-    return f"{model}embedding.dim: {layout.dim}, index.prefetch_dim: {prefetch}"
-
-
-def _prefetch_text(prefetch_dim: int | None) -> str:
-    return "none" if prefetch_dim is None else f"{prefetch_dim}-d"
 
 
 def _cause(exc: Exception) -> str:

@@ -51,7 +51,11 @@ class EmbeddingSettings(BaseModel):
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: str = Field("qdrant", description="Vector store backend; qdrant (embedded or server).")
+    backend: str = Field(
+        "qdrant",
+        description="qdrant: embedded Qdrant Edge (store.path) or a server (store.url); qdrant-local: the "
+        "old qdrant-client local mode (brute force in Python, for small collections only).",
+    )
     path: Path | None = Field(None, description="Embedded Qdrant folder; null = <data_dir>/qdrant.")
     url: str | None = Field(None, description="Qdrant server/cluster URL; set to leave embedded mode.")
     api_key: str | None = Field(None, description="Bearer key for the server.")
@@ -79,13 +83,22 @@ class IndexSettings(BaseModel):
         200, ge=1, description="Candidates the prefetch stage hands to the full-vector rescore."
     )
     quantization: Literal["none", "scalar", "binary"] = Field(
-        "none", description="none | scalar (int8) | binary; server mode only."
+        "none", description="none | scalar (int8) | binary (Qdrant Edge and server; not qdrant-local)."
     )
-    rescore: bool = Field(
-        True, description="Rescore quantized candidates with the original vectors (server mode)."
-    )
+    rescore: bool = Field(True, description="Rescore quantized candidates with the original vectors.")
     oversampling: float = Field(
-        2.0, ge=1.0, description="Quantized candidates fetched per result before rescoring (server mode)."
+        2.0, ge=1.0, description="Quantized candidates fetched per result before rescoring."
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph links per node (Edge and server).")
+    hnsw_ef_construct: int = Field(256, ge=16, description="HNSW candidates while building the graph.")
+    hnsw_ef: int = Field(
+        256, ge=1, description="HNSW candidates while searching (higher: better recall, slower)."
+    )
+    exact_below: int = Field(
+        20000,
+        ge=0,
+        description="Qdrant Edge: collections under this many points are searched exactly (no HNSW graph); "
+        "above it `mmsearch optimize` (run at the end of every ingest) builds the graph.",
     )
     shard_number: int = Field(1, ge=1, description="Shards of a new collection (server/cluster mode).")
     replication_factor: int = Field(1, ge=1, description="Replicas of each shard (cluster mode).")

@@ -5,9 +5,10 @@ L2-normalised) and a ``Payload`` describing where the unit came from. The collec
 id and dimensions it was built with; every operation checks them, so vectors of two models or two MRL
 dimensions are never mixed and a query with another model is refused instead of silently wrong.
 
-Backends are chosen by ``store.backend`` through ``BACKENDS``; today there is one, ``qdrant``
-(``qdrant_store.py``), which covers both embedded local mode (``store.path``) and a server or cluster
-(``store.url``) with the same code.
+Backends are chosen by ``store.backend`` through ``BACKENDS``: ``qdrant`` is Qdrant Edge in process
+(``edge_store.py``) for the embedded folder (``store.path``) and qdrant-client (``qdrant_store.py``) for a
+server or cluster (``store.url``), with the same schema, so ``mmsearch migrate`` moves points between them;
+``qdrant-local`` is qdrant-client's old pure-Python local mode, only when chosen explicitly.
 """
 
 from __future__ import annotations
@@ -188,6 +189,12 @@ class Store(Protocol):
         """Delete the whole collection (for a re-index with another model); True if it existed."""
         ...
 
+    def optimize(self) -> bool:
+        """Build the search index (HNSW) where the collection has grown past exact search; True if it
+        changed anything. Slow and, embedded, blocking: for the end of an ingest or `mmsearch optimize`,
+        never a serving process. A server optimizes by itself (False)."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Self: ...
@@ -224,12 +231,22 @@ Opener = Callable[[StoreSettings, IndexSettings, Path], Store]
 
 
 def _open_qdrant(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
+    if store.url is not None:
+        from mmsearch.index.qdrant_store import connect
+
+        return connect(store, index, path)
+    from mmsearch.index.edge_store import connect_edge
+
+    return connect_edge(index, path, store.collection)
+
+
+def _open_qdrant_local(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
     from mmsearch.index.qdrant_store import connect
 
     return connect(store, index, path)
 
 
-BACKENDS: dict[str, Opener] = {"qdrant": _open_qdrant}
+BACKENDS: dict[str, Opener] = {"qdrant": _open_qdrant, "qdrant-local": _open_qdrant_local}
 
 
 def open_store(store: StoreSettings, index: IndexSettings, path: Path) -> Store:

@@ -1,5 +1,6 @@
-"""The Qdrant store in embedded mode: idempotent upserts, replacing and deleting documents, stats,
-filters, and MRL prefetch + full rescoring."""
+"""The embedded store — Qdrant Edge (the default) and qdrant-client local mode (``store.backend:
+qdrant-local``) — : idempotent upserts, replacing and deleting documents, stats, filters, and MRL
+prefetch + full rescoring."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmsearch.errors import QueryError, StoreError
+from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.qdrant_store import QdrantStore
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import Filters, Modality, Payload, Point, Store, open_store, replace_document
@@ -66,11 +68,31 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as opened:
+ENGINES = {"edge": StoreSettings(), "qdrant-local": StoreSettings(backend="qdrant-local")}
+
+
+def open_engine(engine: str, index: IndexSettings, path: Path) -> Store:
+    """``edge``, or local mode rescoring a prefetch here (``local-here``) or in its Query API."""
+    if engine == "edge":
+        return open_store(StoreSettings(), index, path)
+    store = open_store(ENGINES["qdrant-local"], index, path)
+    assert isinstance(store, QdrantStore)
+    store.rescore_in_client = engine == "local-here"
+    return store
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    with open_store(ENGINES[request.param], IndexSettings(), tmp_path / "qdrant") as opened:
         opened.ensure_collection(MODEL, DIM)
         yield opened
+
+
+def test_the_default_embedded_engine_is_qdrant_edge(tmp_path: Path) -> None:
+    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as store:
+        assert isinstance(store, EdgeStore)
+        store.ensure_collection(MODEL, DIM)
+    assert (tmp_path / "qdrant" / "edge" / "mmsearch" / "edge_config.json").is_file()
 
 
 def test_upserting_the_same_points_twice_keeps_one_copy_and_the_new_payload(
@@ -153,12 +175,15 @@ def test_an_absent_collection_reads_as_empty(tmp_path: Path, rng: np.random.Gene
             store.upsert(document(rng, "/data/a.pdf", range(1, 2)))
 
 
-def test_points_survive_closing_and_reopening_the_folder(tmp_path: Path, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_points_survive_closing_and_reopening_the_folder(
+    tmp_path: Path, rng: np.random.Generator, engine: str
+) -> None:
     points = document(rng, "/data/docs/a.pdf", range(1, 4))
-    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as store:
+    with open_store(ENGINES[engine], IndexSettings(), tmp_path / "qdrant") as store:
         store.ensure_collection(MODEL, DIM)
         store.upsert(points)
-    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as store:
+    with open_store(ENGINES[engine], IndexSettings(), tmp_path / "qdrant") as store:
         assert store.count() == 3
         hit = store.search(points[1].vector, limit=1)[0]
     assert hit.id == points[1].id
@@ -270,19 +295,20 @@ def test_bad_filters_are_refused(kwargs: dict[str, object], message: str) -> Non
 # -- MRL prefetch ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rescore_in_client", [True, False], ids=["rescored-here", "query-api"])
+PREFETCH_ENGINES = ["edge", "local-here", "local-query-api"]
+
+
+@pytest.mark.parametrize("engine", PREFETCH_ENGINES)
 def test_prefetch_then_full_rescore_finds_the_exact_top_hits(
-    tmp_path: Path, rng: np.random.Generator, rescore_in_client: bool
+    tmp_path: Path, rng: np.random.Generator, engine: str
 ) -> None:
     vectors = unit_vectors(rng, 400, dim=128, decay=4.0)
     points = [point(v, f"/data/{i // 10}.pdf", page=i % 10 + 1) for i, v in enumerate(vectors)]
     queries = vectors[:20] + 0.3 * unit_vectors(rng, 20, dim=128, decay=4.0)
     index = IndexSettings(prefetch_dim=32, prefetch_limit=100)
-    with open_store(StoreSettings(), index, tmp_path / "qdrant") as store:
+    with open_engine(engine, index, tmp_path / "qdrant") as store:
         store.ensure_collection(MODEL, 128)
         store.upsert(points)
-        assert isinstance(store, QdrantStore)
-        store.rescore_in_client = rescore_in_client
         for query in queries:
             exact = vectors @ (query / np.linalg.norm(query))
             best = np.argsort(-exact)[:10]
@@ -293,26 +319,27 @@ def test_prefetch_then_full_rescore_finds_the_exact_top_hits(
             assert hits[0].score == pytest.approx(exact[best[0]], abs=1e-5)
 
 
-@pytest.mark.parametrize("rescore_in_client", [True, False], ids=["rescored-here", "query-api"])
-def test_prefetch_respects_filters(tmp_path: Path, rng: np.random.Generator, rescore_in_client: bool) -> None:
+@pytest.mark.parametrize("engine", PREFETCH_ENGINES)
+def test_prefetch_respects_filters(tmp_path: Path, rng: np.random.Generator, engine: str) -> None:
     index = IndexSettings(prefetch_dim=32, prefetch_limit=5)
-    with open_store(StoreSettings(), index, tmp_path / "qdrant") as store:
+    with open_engine(engine, index, tmp_path / "qdrant") as store:
         store.ensure_collection(MODEL, DIM)
-        assert isinstance(store, QdrantStore)
-        store.rescore_in_client = rescore_in_client
         store.upsert(document(rng, "/data/a.pdf", range(1, 30)) + document(rng, "/data/b.pdf", range(1, 4)))
         hits = store.search(unit_vectors(rng, 1)[0], limit=10, filters=Filters(path_prefix="/data/b.pdf"))
     assert len(hits) == 3  # the filter reached the prefetch: its 10 slots were not spent on a.pdf
     assert {h.payload.source_path for h in hits} == {"/data/b.pdf"}
 
 
-def test_prefetch_really_narrows_the_candidates(tmp_path: Path, rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("engine", PREFETCH_ENGINES)
+def test_prefetch_really_narrows_the_candidates(
+    tmp_path: Path, rng: np.random.Generator, engine: str
+) -> None:
     """Without MRL structure and with no room to spare, the 32-d prefetch misses some exact hits: proof
     that the two-stage path runs (an exact search would never miss)."""
     vectors = unit_vectors(rng, 400, dim=128)
     points = [point(v, f"/data/{i // 10}.pdf", page=i % 10 + 1) for i, v in enumerate(vectors)]
     index = IndexSettings(prefetch_dim=32, prefetch_limit=10)
-    with open_store(StoreSettings(), index, tmp_path / "qdrant") as store:
+    with open_engine(engine, index, tmp_path / "qdrant") as store:
         store.ensure_collection(MODEL, 128)
         store.upsert(points)
         missed = 0
@@ -322,22 +349,27 @@ def test_prefetch_really_narrows_the_candidates(tmp_path: Path, rng: np.random.G
     assert missed > 0
 
 
-def test_both_rescoring_paths_give_the_same_hits_and_scores(tmp_path: Path, rng: np.random.Generator) -> None:
-    """Embedded mode rescores a prefetch's candidates itself; a server does it inside the Query API.
-    Local mode can run both: they must agree."""
+def test_all_rescoring_paths_give_the_same_hits_and_scores(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Local mode rescores a prefetch's candidates itself or inside its Query API; Qdrant Edge runs the
+    Query API in Rust, as a server does. All three must agree."""
     vectors = unit_vectors(rng, 300, dim=128, decay=2.0)
     points = [point(v, f"/data/{i // 10}.pdf", page=i % 10 + 1) for i, v in enumerate(vectors)]
-    with open_store(
-        StoreSettings(), IndexSettings(prefetch_dim=32, prefetch_limit=40), tmp_path / "q"
-    ) as store:
+    queries = unit_vectors(rng, 5, dim=128, decay=2.0)
+    index = IndexSettings(prefetch_dim=32, prefetch_limit=40)
+    with open_store(StoreSettings(), index, tmp_path / "edge") as edge:
+        edge.ensure_collection(MODEL, 128)
+        edge.upsert(points)
+        in_edge = [edge.search(q, limit=20, filters=Filters(path_prefix="/data")) for q in queries]
+    with open_store(ENGINES["qdrant-local"], index, tmp_path / "q") as store:
         store.ensure_collection(MODEL, 128)
         store.upsert(points)
         assert isinstance(store, QdrantStore)
-        for query in unit_vectors(rng, 5, dim=128, decay=2.0):
+        for query, rust in zip(queries, in_edge, strict=True):
             store.rescore_in_client = True
             here = store.search(query, limit=20, filters=Filters(path_prefix="/data"))
             store.rescore_in_client = False
             there = store.search(query, limit=20, filters=Filters(path_prefix="/data"))
-            assert [h.id for h in here] == [h.id for h in there]
+            assert [h.id for h in here] == [h.id for h in there] == [h.id for h in rust]
             assert [h.score for h in here] == pytest.approx([h.score for h in there], abs=1e-5)
-            assert here[0].payload == there[0].payload
+            assert [h.score for h in rust] == pytest.approx([h.score for h in there], abs=1e-5)
+            assert here[0].payload == there[0].payload == rust[0].payload

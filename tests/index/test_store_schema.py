@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import uuid
 from pathlib import Path
 
@@ -13,11 +14,12 @@ import pytest
 
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError, DimensionMismatch, StoreError
-from mmsearch.index import qdrant_store
+from mmsearch.index import qdrant_store, schema
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import Payload, Point, open_store
 
 MODEL = "tiny/embedding"
+LOCAL = StoreSettings(backend="qdrant-local")
 
 
 def make_point(dim: int, model_id: str = MODEL, payload_dim: int | None = None) -> Point:
@@ -106,27 +108,63 @@ def test_verify_accepts_an_absent_collection_and_drop_allows_a_new_layout(tmp_pa
         assert store.drop() is False
 
 
-def test_the_layout_is_recorded_in_collection_metadata(tmp_path: Path) -> None:
+def test_the_layout_is_recorded_in_a_side_file_written_atomically(tmp_path: Path) -> None:
+    """Qdrant Edge keeps no collection metadata: ``edge/<collection>.json`` holds it."""
     make_collection(tmp_path / "q", 128, prefetch_dim=32)
+    recorded = json.loads((tmp_path / "q" / "edge" / "mmsearch.json").read_text())
+    assert recorded["engine"].startswith("qdrant-edge-py ")
+    del recorded["engine"]
+    assert recorded == {"schema": 1, "model_id": MODEL, "dim": 128, "prefetch_dim": 32}
+    assert not list((tmp_path / "q" / "edge").glob(".*.tmp"))  # the temporary file was renamed
+
+
+def test_local_mode_records_the_layout_in_collection_metadata(tmp_path: Path) -> None:
+    with open_store(LOCAL, IndexSettings(prefetch_dim=32), tmp_path / "q") as store:
+        store.ensure_collection(MODEL, 128)
     meta = json.loads((tmp_path / "q" / "meta.json").read_text())
     recorded = meta["collections"]["mmsearch"]["metadata"]["mmsearch"]
     assert recorded == {"schema": 1, "model_id": MODEL, "dim": 128, "prefetch_dim": 32}
 
 
-def test_without_metadata_the_model_is_read_from_a_point(tmp_path: Path) -> None:
+def test_without_the_side_file_the_layout_is_read_from_the_shard_and_a_point(tmp_path: Path) -> None:
+    """A crash between creating the shard and writing the side file: nothing is lost or guessed."""
+    make_collection(tmp_path / "q", 128, prefetch_dim=32)
+    (tmp_path / "q" / "edge" / "mmsearch.json").unlink()
+    with open_store(StoreSettings(), IndexSettings(prefetch_dim=32), tmp_path / "q") as store:
+        stats = store.stats()
+        assert (stats.model_id, stats.dim, stats.prefetch_dim, stats.points) == (MODEL, 128, 32, 1)
+        with pytest.raises(DimensionMismatch, match="other/model"):
+            store.ensure_collection("other/model", 128)
+
+
+def test_without_metadata_local_mode_reads_the_model_from_a_point(tmp_path: Path) -> None:
     """A collection from a server too old to keep metadata: the stored payload names the model."""
-    make_collection(tmp_path / "q", 128)
+    with open_store(LOCAL, IndexSettings(), tmp_path / "q") as store:
+        store.ensure_collection(MODEL, 128)
+        store.upsert([make_point(128)])
     meta_path = tmp_path / "q" / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["collections"]["mmsearch"]["metadata"] = None
     meta_path.write_text(json.dumps(meta))
-    with open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store:
+    with open_store(LOCAL, IndexSettings(), tmp_path / "q") as store:
         assert store.stats().model_id == MODEL
         with pytest.raises(DimensionMismatch, match="other/model"):
             store.ensure_collection("other/model", 128)
 
 
 def test_a_collection_not_made_by_mmsearch_is_refused(tmp_path: Path) -> None:
+    import qdrant_edge as qe
+
+    config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=8, distance=qe.Distance.Dot))
+    qe.EdgeShard.create(str(tmp_path / "q" / "edge" / "mmsearch"), config).close()
+    with (
+        open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store,
+        pytest.raises(StoreError, match="not made by mmsearch.*another store.collection"),
+    ):
+        store.ensure_collection(MODEL, 8)
+
+
+def test_a_local_mode_collection_not_made_by_mmsearch_is_refused(tmp_path: Path) -> None:
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(path=str(tmp_path / "q"))
@@ -135,7 +173,7 @@ def test_a_collection_not_made_by_mmsearch_is_refused(tmp_path: Path) -> None:
     )
     client.close()
     with (
-        open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store,
+        open_store(LOCAL, IndexSettings(), tmp_path / "q") as store,
         pytest.raises(StoreError, match="not made by mmsearch.*another store.collection"),
     ):
         store.ensure_collection(MODEL, 8)
@@ -156,25 +194,43 @@ def test_both_a_path_and_a_url_is_a_config_error(tmp_path: Path, monkeypatch: py
 
 
 def test_an_unknown_backend_is_a_config_error_listing_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown store.backend 'milvus'; valid: qdrant"):
+    with pytest.raises(ConfigError, match=r"unknown store.backend 'milvus'; valid: qdrant, qdrant-local"):
         open_store(StoreSettings(backend="milvus"), IndexSettings(), tmp_path / "q")
 
 
-def test_a_corrupt_embedded_folder_is_a_store_error_naming_it(tmp_path: Path) -> None:
+def test_a_corrupt_local_mode_folder_is_a_store_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "q").mkdir()
     (tmp_path / "q" / "meta.json").write_text("{not json")
     with pytest.raises(StoreError, match=f"embedded Qdrant store at {tmp_path / 'q'}"):
-        open_store(StoreSettings(), IndexSettings(), tmp_path / "q")
+        open_store(LOCAL, IndexSettings(), tmp_path / "q")
+
+
+def test_a_corrupt_edge_shard_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    make_collection(tmp_path / "q", 64)
+    (tmp_path / "q" / "edge" / "mmsearch.json").write_text("{not json")
+    with (
+        open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store,
+        pytest.raises(StoreError, match=f"cannot read {tmp_path / 'q' / 'edge' / 'mmsearch.json'}"),
+    ):
+        store.count()
+    (tmp_path / "q" / "edge" / "mmsearch.json").unlink()
+    shutil.rmtree(tmp_path / "q" / "edge" / "mmsearch" / "segments")
+    (tmp_path / "q" / "edge" / "mmsearch" / "segments").write_text("not a folder")
+    with (
+        open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store,
+        pytest.raises(StoreError, match=f"cannot load the Qdrant Edge shard {tmp_path / 'q' / 'edge'}"),
+    ):
+        store.count()
 
 
 def test_a_bad_stored_payload_is_a_store_error_naming_the_point(tmp_path: Path) -> None:
-    from qdrant_client import QdrantClient
+    import qdrant_edge as qe
 
     make_collection(tmp_path / "q", 64)
-    client = QdrantClient(path=str(tmp_path / "q"))
-    record = client.scroll("mmsearch", limit=1)[0][0]
-    client.overwrite_payload("mmsearch", {"doc_id": "d"}, points=[record.id])
-    client.close()
+    shard = qe.EdgeShard.load(str(tmp_path / "q" / "edge" / "mmsearch"))
+    record = shard.scroll(qe.ScrollRequest(limit=1))[0][0]
+    shard.update(qe.UpdateOperation.overwrite_payload([record.id], {"doc_id": "d"}))
+    shard.close()
     with (
         open_store(StoreSettings(), IndexSettings(), tmp_path / "q") as store,
         pytest.raises(StoreError, match=f"point {record.id} .* bad payload: .* lacks source_path"),
@@ -213,16 +269,19 @@ def test_server_options_carry_sharding_replication_and_quantization() -> None:
     binary = qdrant_store.server_collection_options(IndexSettings(quantization="binary"))
     assert isinstance(binary["quantization_config"], models.BinaryQuantization)
     assert "quantization_config" not in qdrant_store.server_collection_options(IndexSettings())
-    assert qdrant_store.search_params(IndexSettings()) is None
+    assert qdrant_store.search_params(IndexSettings()).quantization is None
+    assert qdrant_store.search_params(IndexSettings(hnsw_ef=99)).hnsw_ef == 99
+    hnsw = qdrant_store.server_collection_options(IndexSettings(hnsw_m=24, hnsw_ef_construct=300))
+    assert (hnsw["hnsw_config"].m, hnsw["hnsw_config"].ef_construct) == (24, 300)
 
 
-def test_embedded_mode_notes_and_ignores_server_only_options(
+def test_local_mode_notes_and_ignores_server_only_options(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     index = IndexSettings(quantization="binary", shard_number=2)
     with (
         caplog.at_level(logging.INFO, logger="mmsearch.index.qdrant_store"),
-        open_store(StoreSettings(), index, tmp_path / "q") as store,
+        open_store(LOCAL, index, tmp_path / "q") as store,
     ):
         store.ensure_collection(MODEL, 64)
         store.upsert([make_point(64)])
@@ -231,4 +290,4 @@ def test_embedded_mode_notes_and_ignores_server_only_options(
 
 
 def test_path_prefixes_hold_the_path_and_every_ancestor() -> None:
-    assert qdrant_store.path_prefixes("/data/docs/a.pdf") == ["/", "/data", "/data/docs", "/data/docs/a.pdf"]
+    assert schema.path_prefixes("/data/docs/a.pdf") == ["/", "/data", "/data/docs", "/data/docs/a.pdf"]

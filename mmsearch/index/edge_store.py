@@ -1,0 +1,666 @@
+"""The embedded ``Store``: Qdrant Edge (qdrant-edge-py, Qdrant's Rust engine in this process).
+
+One collection is one Edge shard. Layout of the store folder (``store.path``, default ``<data_dir>/qdrant``):
+
+- ``.lock`` — held (exclusive, non-blocking ``flock`` through portalocker, the same file and lock that
+  qdrant-client's local mode takes) for the life of the store: one process at a time, a second gets
+  ``StoreLocked``. Edge's own WAL lock would refuse too, with ``Can't init WAL: WouldBlock``.
+- ``edge/<collection>/`` — the shard (``edge_config.json``, ``wal/``, ``segments/``).
+- ``edge/<collection>.json`` — our metadata ``{"schema", "model_id", "dim", "prefetch_dim"}``, written
+  atomically (temporary file, fsync, rename, fsync of the folder). **Missing in qdrant-edge 0.9:**
+  collection metadata; this side file covers it. If it is lost (a crash between creating the shard and
+  writing it), the dimensions come from the shard's own ``edge_config.json`` and the model from a point.
+
+Schema (the same as on a server, so ``mmsearch migrate`` copies points as they are): named vectors
+``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
+payload indexes on ``doc_id``, ``modality``, ``path_prefixes`` and a float index on ``ingest_time`` — every
+field a ``Filters`` can name. A prefetch search is one Query API call (prefetch on the small vector, then
+the full vector rescored), run inside the engine.
+
+Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
+points' worth (Qdrant's ``indexing_threshold``); filtered searches matching fewer than that many points are
+exact too (``full_scan_threshold``). The HNSW graph (``hnsw_m``, ``hnsw_ef_construct``) is built only by
+``optimize()``, which Edge runs in the calling thread **holding the GIL for the whole build** (minutes at
+1 M points). So it is called at the end of an ingest and by ``mmsearch optimize``, never by a serving
+process. With a prefetch vector only that vector gets a graph (``m=0`` for ``full``: it is only rescored).
+
+Durability: every update goes to Edge's write-ahead log before the call returns, so ``kill -9`` loses no
+acknowledged point (the manifest marks a file done only after that); ``close()`` flushes the segments.
+
+**Missing in qdrant-edge 0.9** besides metadata: there is no way to create a snapshot (it only restores a
+server's), so moving up is a point copy (``mmsearch migrate``); the engine holds the GIL while it searches
+(one search at a time per process; calls are serialised here with a lock).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import IO, Any, Self
+
+import numpy as np
+import qdrant_edge as qe
+
+from mmsearch.errors import DimensionMismatch, MmsearchError, QueryError, StoreError
+from mmsearch.index.schema import (
+    FULL,
+    PATH_PREFIXES,
+    PREFETCH,
+    SCHEMA_VERSION,
+    SCROLL_PAGE,
+    Layout,
+    check_dims,
+    locked_error,
+    mismatch,
+    mrl,
+    prefetch_text,
+    stored_payload,
+    unit_vector,
+)
+from mmsearch.index.settings import IndexSettings
+from mmsearch.index.store import (
+    MODALITIES,
+    DocumentInfo,
+    Filters,
+    Payload,
+    Point,
+    ScoredPoint,
+    StoreStats,
+    check_point_id,
+)
+
+log = logging.getLogger(__name__)
+
+ENGINE = "qdrant-edge-py"
+EDGE_DIR = "edge"
+KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES)
+FLOAT_FIELDS = ("ingest_time",)
+LEGACY_META = "meta.json"  # qdrant-client local mode's folder index
+
+
+def connect_edge(
+    index: IndexSettings, path: Path, collection: str, allow_legacy: bool = False, take_lock: bool = True
+) -> EdgeStore:
+    """Open (lock) the embedded store at ``path``. A collection still in qdrant-client's local-mode
+    format is refused with the command that copies it, unless ``allow_legacy`` (the migration itself,
+    which holds the folder's lock through the local-mode client and so opens this with ``take_lock``
+    False)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / EDGE_DIR).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open the embedded Qdrant store at {path}: {exc}. Check the folder (store.path / "
+            "data_dir) is writable."
+        ) from exc
+    lock = _take_lock(path) if take_lock else None
+    if index.shard_number != 1 or index.replication_factor != 1:
+        log.info(
+            "the embedded store is one shard on one machine: ignoring index.shard_number=%d/"
+            "replication_factor=%d (they apply to a Qdrant server or cluster)",
+            index.shard_number, index.replication_factor,
+        )  # fmt: skip
+    store = EdgeStore(path, collection, index, lock)
+    try:
+        if not allow_legacy and not store.exists() and legacy_collection(path, collection) is not None:
+            raise StoreError(
+                f"the store at {path} holds collection '{collection}' in the old qdrant-client local-mode "
+                "format, which this version no longer searches. Copy it into the new engine (the old files "
+                f"are kept, nothing is re-embedded): `mmsearch migrate --from-local`; or keep using it as "
+                "it is with store.backend: qdrant-local; or re-embed everything: `mmsearch ingest --reindex`"
+                " after moving the folder away."
+            )
+    except MmsearchError:
+        store.close()
+        raise
+    return store
+
+
+def legacy_collection(path: Path, collection: str) -> Path | None:
+    """The folder of ``collection`` in qdrant-client local-mode format under ``path``, if there is one."""
+    meta = path / LEGACY_META
+    folder = path / "collection" / collection
+    if not meta.is_file() or not folder.is_dir():
+        return None
+    try:
+        known = json.loads(meta.read_text()).get("collections", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    return folder if collection in known else None
+
+
+def _take_lock(path: Path) -> IO[str]:
+    import portalocker
+
+    handle = open(path / ".lock", "a+")  # noqa: SIM115 - held for the life of the store
+    try:
+        portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    except portalocker.exceptions.LockException as exc:
+        handle.close()
+        raise locked_error(path) from exc
+    return handle
+
+
+class EdgeStore:
+    """``Store`` over one Qdrant Edge shard. Build it with ``connect_edge`` (or ``open_store``)."""
+
+    mode = "embedded"
+
+    def __init__(self, path: Path, collection: str, index: IndexSettings, lock: IO[str] | None) -> None:
+        self.path = path
+        self.collection = collection
+        self.index = index
+        self.location = str(path)
+        self._lock_file: IO[str] | None = lock
+        self._calls = threading.RLock()
+        self._shard: qe.EdgeShard | None = None
+        self._layout: Layout | None = None
+        self._closed = False
+        self._sweep_dropped()
+
+    @property
+    def shard_dir(self) -> Path:
+        return self.path / EDGE_DIR / self.collection
+
+    @property
+    def meta_file(self) -> Path:
+        return self.path / EDGE_DIR / f"{self.collection}.json"
+
+    # -- collection --------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return (self.shard_dir / "edge_config.json").is_file()
+
+    def ensure_collection(self, model_id: str, dim: int) -> None:
+        check_dims(dim, self.index.prefetch_dim)
+        layout = self._read_layout()
+        if layout is None:
+            self._create(model_id, dim)
+            layout = Layout(dim, self.index.prefetch_dim, model_id)
+            self._layout = layout
+        self._check(layout, model_id, dim)
+
+    def verify(self, model_id: str, dim: int) -> None:
+        layout = self._read_layout()
+        if layout is not None:
+            self._check(layout, model_id, dim)
+
+    def drop(self) -> bool:
+        with self._calling("delete the collection"):
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            self._layout = None
+            existed = self.shard_dir.exists()
+            if existed:  # rename first: a crash mid-delete never leaves a half shard under the real name
+                graveyard = self.path / EDGE_DIR / f".dropped-{self.collection}-{uuid.uuid4().hex[:8]}"
+                self.shard_dir.rename(graveyard)
+                _fsync_dir(self.path / EDGE_DIR)
+                self.meta_file.unlink(missing_ok=True)
+                shutil.rmtree(graveyard, ignore_errors=True)
+            else:
+                self.meta_file.unlink(missing_ok=True)
+        if existed:
+            log.info("dropped collection '%s' at %s", self.collection, self.location)
+        return existed
+
+    def _sweep_dropped(self) -> None:
+        for leftover in (self.path / EDGE_DIR).glob(f".dropped-{self.collection}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def _create(self, model_id: str, dim: int) -> None:
+        with self._calling("create the collection"):
+            self._shard = qe.EdgeShard.create(str(self.shard_dir), edge_config(self.index, dim))
+            for name in KEYWORD_FIELDS:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+            for name in FLOAT_FIELDS:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+            self._shard.flush()
+            write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
+        log.info(
+            "created collection '%s' at %s: %d-d %s (prefetch %s), %s",
+            self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim), ENGINE,
+        )  # fmt: skip
+
+    def _read_layout(self) -> Layout | None:
+        if self._closed:
+            raise StoreError(f"cannot use the store at {self.location}: it is closed")
+        if self._layout is not None:
+            return self._layout
+        if not self.exists():
+            return None
+        meta = _read_json(self.meta_file)
+        if meta is not None and meta.get("schema") == SCHEMA_VERSION:
+            layout = Layout(int(meta["dim"]), meta.get("prefetch_dim"), meta.get("model_id"))
+        else:  # the side file is missing (crash right after creation): read the shard's own config
+            layout = self._layout_from_shard()
+        self._layout = layout
+        return layout
+
+    def _layout_from_shard(self) -> Layout:
+        config = _read_json(self.shard_dir / "edge_config.json") or {}
+        vectors = config.get("vectors") or {}
+        if FULL not in vectors:
+            raise StoreError(
+                f"collection '{self.collection}' at {self.location} was not made by mmsearch (it has no "
+                f"'{FULL}' vector). Use another store.collection."
+            )
+        prefetch = vectors.get(PREFETCH)
+        return Layout(int(vectors[FULL]["size"]), int(prefetch["size"]) if prefetch else None, self._model())
+
+    def _model(self) -> str | None:
+        records, _ = self._open_shard().scroll(qe.ScrollRequest(limit=1, with_payload=["model_id"]))
+        return str(records[0].payload["model_id"]) if records and records[0].payload else None
+
+    def _open_shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            try:
+                self._shard = qe.EdgeShard.load(str(self.shard_dir))
+            except Exception as exc:  # the engine raises plain Exception
+                raise StoreError(
+                    f"cannot load the Qdrant Edge shard {self.shard_dir}: {exc}. If another process has it "
+                    "open, stop it; if the folder was damaged, move it away and re-ingest."
+                ) from exc
+        return self._shard
+
+    def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
+        where = f"collection '{self.collection}' at {self.location}"
+        refusal = mismatch(layout, model_id, dim, self.index.prefetch_dim, where)
+        if refusal is not None:
+            raise refusal
+
+    def _require_layout(self, action: str) -> Layout:
+        layout = self._read_layout()
+        if layout is None:
+            raise StoreError(
+                f"cannot {action}: collection '{self.collection}' does not exist at {self.location} "
+                "(ensure_collection creates it)"
+            )
+        self._check(layout, None, None)
+        return layout
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        """Store points (overwriting same ids). All are checked before any is written."""
+        if not points:
+            return
+        layout = self._require_layout("store points")
+        vectors = [self._checked_vector(point, layout) for point in points]
+        step = self.index.upsert_batch
+        for start in range(0, len(points), step):
+            batch = [
+                edge_point(point.id, vector, stored_payload(point.payload), layout.prefetch_dim)
+                for point, vector in zip(points[start : start + step], vectors[start : start + step], strict=True)
+            ]  # fmt: skip
+            with self._calling(f"store {len(batch)} points"):
+                self._open_shard().update(qe.UpdateOperation.upsert_points(batch))
+
+    def upsert_raw(self, points: Sequence[qe.Point]) -> None:
+        """Store ready-made points (a migration's copy, already in this schema)."""
+        self._require_layout("store points")
+        with self._calling(f"store {len(points)} points"):
+            self._open_shard().update(qe.UpdateOperation.upsert_points(list(points)))
+
+    def _checked_vector(self, point: Point, layout: Layout) -> np.ndarray:
+        payload = point.payload
+        if payload.dim != layout.dim or (layout.model_id and payload.model_id != layout.model_id):
+            raise DimensionMismatch(
+                f"point {point.id} of {payload.source_path} was embedded by {payload.model_id!r} at "
+                f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
+            )
+        return unit_vector(point.vector, layout.dim, f"point {point.id}")
+
+    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
+        if self._read_layout() is None:
+            return 0
+        kept = {check_point_id(i, StoreError) for i in keep}
+        stale = [i for i in self._ids_of(doc_id) if i not in kept]
+        for start in range(0, len(stale), SCROLL_PAGE):
+            batch: list[qe.PointId] = list(stale[start : start + SCROLL_PAGE])
+            with self._calling(f"delete {len(batch)} stale points of document {doc_id}"):
+                self._open_shard().update(qe.UpdateOperation.delete_points(batch))
+        if stale:
+            log.info("removed %d stale points of document %s", len(stale), doc_id)
+        return len(stale)
+
+    def delete_document(self, doc_id: str) -> int:
+        if self._read_layout() is None:
+            return 0
+        selector = _match("doc_id", doc_id)
+        with self._calling(f"delete document {doc_id}"):
+            shard = self._open_shard()
+            removed = shard.count(qe.CountRequest(exact=True, filter=selector))
+            shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
+        return int(removed)
+
+    def optimize(self) -> bool:
+        """Merge segments and build the HNSW graph where a segment has passed ``index.exact_below``.
+        Holds the GIL until done: call it from a command, never from a serving process."""
+        if self._read_layout() is None:
+            return False
+        with self._calling("optimize the collection"):
+            changed = bool(self._open_shard().optimize())
+            self._open_shard().flush()
+        return changed
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+        if limit < 1:
+            raise QueryError(f"search limit must be at least 1, got {limit}")
+        layout = self._read_layout()
+        if layout is None:
+            return []
+        self._check(layout, None, None)
+        query = unit_vector(vector, layout.dim, "the query vector")
+        request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
+        with self._calling("search"):
+            found = self._open_shard().query(request)
+        return [ScoredPoint(str(p.id), float(p.score), self._payload(p.id, p.payload)) for p in found]
+
+    def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
+        """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""
+        self._require_layout("search")
+        with self._calling("search"):
+            return self._open_shard().query(request)
+
+    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
+        wanted: list[qe.PointId] = [check_point_id(i, QueryError) for i in ids]
+        if not wanted or self._read_layout() is None:
+            return {}
+        with self._calling(f"read {len(wanted)} points"):
+            records = self._open_shard().retrieve(wanted, True, False)
+        return {str(r.id): self._payload(r.id, r.payload) for r in records}
+
+    def documents(self) -> list[DocumentInfo]:
+        fields = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
+        docs: dict[str, DocumentInfo] = {}
+        for record in self.scroll(None, fields):
+            p = record.payload or {}
+            seen = docs.get(p["doc_id"])
+            units = seen.units + 1 if seen else 1
+            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
+            docs[p["doc_id"]] = DocumentInfo(
+                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
+            )
+        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
+
+    def stats(self) -> StoreStats:
+        layout = self._read_layout()
+        if layout is None:
+            return StoreStats(self.collection, "embedded", self.location, False, None, None, None, 0, 0, {})
+        by_modality: dict[str, int] = {m: self._count(_match("modality", m)) for m in MODALITIES}
+        documents = len({r.payload["doc_id"] for r in self.scroll(None, ["doc_id"]) if r.payload})
+        return StoreStats(
+            self.collection, "embedded", self.location, True, layout.model_id, layout.dim,
+            layout.prefetch_dim, self._count(None), documents, by_modality,
+        )  # fmt: skip
+
+    def count(self) -> int:
+        if self._read_layout() is None:
+            return 0
+        return self._count(None)
+
+    def layout(self) -> Layout | None:
+        return self._read_layout()
+
+    def _count(self, flt: qe.Filter | None) -> int:
+        with self._calling("count points"):
+            return int(self._open_shard().count(qe.CountRequest(exact=True, filter=flt)))
+
+    def _ids_of(self, doc_id: str) -> list[str]:
+        return [str(r.id) for r in self.scroll(_match("doc_id", doc_id), False)]
+
+    def scroll(
+        self,
+        flt: qe.Filter | None,
+        payload: list[str] | bool,
+        vectors: bool = False,
+        offset: str | None = None,
+        page: int = SCROLL_PAGE,
+    ) -> Iterator[qe.Record]:
+        """Every point (matching ``flt``) in id order, from ``offset`` on, a page at a time."""
+        if self._read_layout() is None:
+            return
+        start: Any = offset
+        while True:
+            with self._calling("list points"):
+                records, start = self._open_shard().scroll(
+                    qe.ScrollRequest(
+                        offset=start, limit=page, filter=flt, with_payload=payload, with_vector=vectors
+                    )
+                )
+            yield from records
+            if start is None:
+                return
+
+    def scroll_page(
+        self, offset: Any, limit: int, with_vectors: bool = True, with_payload: bool = True
+    ) -> tuple[list[qe.Record], Any]:
+        """One page of points in id order from ``offset`` (inclusive), and the first id of the next page."""
+        self._require_layout("list points")
+        request = qe.ScrollRequest(
+            offset=offset, limit=limit, with_payload=with_payload, with_vector=with_vectors
+        )
+        with self._calling("list points"):
+            return self._open_shard().scroll(request)
+
+    def retrieve_raw(self, ids: Sequence[str]) -> list[qe.Record]:
+        """Points with their vectors and payloads, as stored (for a migration's check)."""
+        wanted: list[qe.PointId] = [check_point_id(i, StoreError) for i in ids]
+        self._require_layout("read points")
+        with self._calling(f"read {len(wanted)} points"):
+            return self._open_shard().retrieve(wanted, True, True)
+
+    def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
+        try:
+            return Payload.from_dict(data or {})
+        except (StoreError, TypeError) as exc:
+            raise StoreError(
+                f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
+            ) from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        with self._calls:
+            self._closed = True
+            try:
+                if self._shard is not None:
+                    self._shard.flush()
+                    self._shard.close()
+            finally:
+                self._shard = None
+                if self._lock_file is not None:
+                    self._lock_file.close()  # releases the flock
+                    self._lock_file = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _calling(self, action: str) -> Iterator[None]:
+        """Serialise calls and translate every engine failure into a ``StoreError``."""
+        with self._calls:
+            if self._closed:
+                raise StoreError(f"cannot {action}: the store at {self.location} is closed")
+            try:
+                yield
+            except MmsearchError:
+                raise
+            except Exception as exc:  # qdrant-edge raises plain Exception (and ValueError/TypeError)
+                raise StoreError(
+                    f"the embedded Qdrant store at {self.location} failed to {action} in collection "
+                    f"'{self.collection}': {exc}"
+                ) from exc
+
+
+# -- schema: pure functions, shared by the store, the migration and the tests ------------------------
+
+
+def edge_config(index: IndexSettings, dim: int) -> qe.EdgeConfig:
+    """The shard's configuration: named cosine vectors, HNSW and its thresholds, quantization."""
+    prefetch_dim = index.prefetch_dim
+    graph_dim = prefetch_dim if prefetch_dim is not None else dim
+    threshold_kb = max(1, index.exact_below * graph_dim * 4 // 1024)  # float32 vectors of the graph
+    hnsw = qe.HnswIndexConfig(
+        m=index.hnsw_m, ef_construct=index.hnsw_ef_construct, full_scan_threshold=threshold_kb
+    )
+    vectors = {FULL: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)}
+    if prefetch_dim is not None:  # only the prefetch vector is searched by graph; full is rescored
+        vectors[FULL] = qe.EdgeVectorParams(
+            size=dim,
+            distance=qe.Distance.Cosine,
+            hnsw_config=qe.HnswIndexConfig(
+                m=0, ef_construct=index.hnsw_ef_construct, full_scan_threshold=threshold_kb
+            ),
+        )
+        vectors[PREFETCH] = qe.EdgeVectorParams(size=prefetch_dim, distance=qe.Distance.Cosine)
+    return qe.EdgeConfig(
+        vectors=vectors,
+        hnsw_config=hnsw,
+        quantization_config=edge_quantization(index),
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+    )
+
+
+def edge_quantization(
+    index: IndexSettings,
+) -> qe.ScalarQuantizationConfig | qe.BinaryQuantizationConfig | None:
+    if index.quantization == "scalar":
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+    if index.quantization == "binary":
+        return qe.BinaryQuantizationConfig(always_ram=True)
+    return None
+
+
+def edge_search_params(index: IndexSettings, exact: bool = False) -> qe.SearchParams:
+    quantization = None
+    if index.quantization != "none":
+        quantization = qe.QuantizationSearchParams(rescore=index.rescore, oversampling=index.oversampling)
+    return qe.SearchParams(hnsw_ef=index.hnsw_ef, exact=exact, quantization=quantization)
+
+
+def search_request(
+    index: IndexSettings,
+    layout: Layout,
+    query: np.ndarray,
+    limit: int,
+    flt: qe.Filter | None,
+    exact: bool = False,
+    with_payload: bool = True,
+) -> qe.QueryRequest:
+    """One Query API request: the full vector, or the MRL prefetch rescored on the full vector."""
+    params = edge_search_params(index, exact)
+    prefetches = None
+    if layout.prefetch_dim is not None:
+        prefetches = [
+            qe.Prefetch(
+                limit=max(index.prefetch_limit, limit),
+                query=qe.Query.Nearest(mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH),
+                params=params,
+                filter=flt,
+            )
+        ]
+    return qe.QueryRequest(
+        limit=limit,
+        query=qe.Query.Nearest(query.tolist(), using=FULL),
+        prefetches=prefetches,
+        filter=flt,
+        params=params,
+        with_payload=with_payload,
+    )
+
+
+def edge_point(
+    point_id: str, vector: np.ndarray, payload: dict[str, Any], prefetch_dim: int | None
+) -> qe.Point:
+    vectors: dict[str, qe.NamedVector] = {FULL: vector.tolist()}
+    if prefetch_dim is not None:
+        vectors[PREFETCH] = mrl(vector, prefetch_dim).tolist()
+    return qe.Point(point_id, vectors, payload)
+
+
+def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
+    if filters is None or filters.is_empty:
+        return None
+    must: list[qe.ConditionType] = []
+    if filters.path_prefix is not None:
+        must.append(_field_match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
+    if filters.modality is not None:
+        must.append(_field_match("modality", filters.modality))
+    if filters.doc_id is not None:
+        must.append(_field_match("doc_id", filters.doc_id))
+    if filters.ingested_after is not None or filters.ingested_before is not None:
+        span = qe.RangeFloat(gte=filters.ingested_after, lt=filters.ingested_before)
+        must.append(qe.FieldCondition(key="ingest_time", range=span))
+    return qe.Filter(must=must)
+
+
+def _match(key: str, value: str) -> qe.Filter:
+    return qe.Filter(must=[_field_match(key, value)])
+
+
+def _field_match(key: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION, "model_id": model_id, "dim": dim, "prefetch_dim": prefetch_dim,
+        "engine": f"{ENGINE} {_engine_version()}",
+    }  # fmt: skip
+
+
+def _engine_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(ENGINE)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write ``path`` so that a crash leaves either the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}. Move it away; mmsearch re-derives it.") from exc
+    return data if isinstance(data, dict) else None

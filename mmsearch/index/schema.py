@@ -1,0 +1,111 @@
+"""The collection schema every Qdrant backend shares (Edge in process, qdrant-client for a server): vector
+names, the stored payload, MRL truncation, the recorded layout and the messages about it.
+
+Kept free of qdrant-client and qdrant-edge imports, so opening the embedded store does not pay for
+importing qdrant-client (seconds on a loaded machine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+
+from mmsearch.errors import ConfigError, DimensionMismatch, StoreError, StoreLocked
+from mmsearch.index.store import Payload
+
+FULL = "full"
+PREFETCH = "prefetch"
+SCHEMA_VERSION = 1
+PATH_PREFIXES = "path_prefixes"
+SCROLL_PAGE = 1024
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a collection holds: read from its vector configuration and metadata."""
+
+    dim: int
+    prefetch_dim: int | None
+    model_id: str | None  # None: neither metadata nor any point says
+
+    def describe(self) -> str:
+        model = repr(self.model_id) if self.model_id else "an unrecorded model"
+        return f"{self.dim}-d vectors of {model} (prefetch: {prefetch_text(self.prefetch_dim)})"
+
+
+def stored_payload(payload: Payload) -> dict[str, Any]:
+    return {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
+
+
+def path_prefixes(path: str) -> list[str]:
+    """The path as given, its normal form, and every ancestor folder: ``/a/b.pdf`` → ``/``, ``/a``, ..."""
+    pure = PurePath(path)
+    return sorted({path, str(pure), *(str(parent) for parent in pure.parents)})
+
+
+def mrl(vector: np.ndarray, dim: int) -> np.ndarray:
+    """Matryoshka truncation: the first ``dim`` components, L2-renormalised."""
+    head = np.asarray(vector[:dim], dtype=np.float32)
+    return head / max(float(np.linalg.norm(head)), 1e-12)
+
+
+def unit_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dim,):
+        raise DimensionMismatch(f"{what} has shape {array.shape}, but the collection holds {dim}-d vectors")
+    norm = float(np.linalg.norm(array))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise StoreError(f"{what} is not a usable embedding (norm {norm}): zero, NaN or infinite values")
+    return array / norm
+
+
+def mismatch(
+    layout: Layout, model_id: str | None, dim: int | None, prefetch_dim: int | None, where: str
+) -> DimensionMismatch | None:
+    """The refusal when ``layout`` (a collection, named by ``where``) is not the model/dim asked for or
+    not the configured prefetch dimension; None when it matches."""
+    same = (
+        (model_id is None or layout.model_id in (None, model_id))
+        and (dim is None or layout.dim == dim)
+        and layout.prefetch_dim == prefetch_dim
+    )
+    if same:
+        return None
+    wanted = Layout(dim if dim is not None else layout.dim, prefetch_dim, model_id or layout.model_id)
+    return DimensionMismatch(
+        f"{where} holds {layout.describe()}, but the configuration asks for {wanted.describe()}; vectors of "
+        f"different models or dimensions are never mixed. Either set {settings_for(layout)} back, or use a "
+        "new store.collection, or delete this collection and re-ingest everything: "
+        "`mmsearch ingest --reindex PATH…`."
+    )
+
+
+def check_dims(dim: int, prefetch_dim: int | None) -> None:
+    if prefetch_dim is not None and prefetch_dim >= dim:
+        raise ConfigError(
+            f"index.prefetch_dim ({prefetch_dim}) must be smaller than the embedding dimension ({dim}); "
+            "set it to e.g. 256, or to null to search the full vector only"
+        )
+
+
+def settings_for(layout: Layout) -> str:
+    model = f"embedding.model: {layout.model_id}, " if layout.model_id else ""
+    prefetch = "null" if layout.prefetch_dim is None else str(layout.prefetch_dim)
+    return f"{model}embedding.dim: {layout.dim}, index.prefetch_dim: {prefetch}"
+
+
+def prefetch_text(prefetch_dim: int | None) -> str:
+    return "none" if prefetch_dim is None else f"{prefetch_dim}-d"
+
+
+def locked_error(path: Path) -> StoreLocked:
+    return StoreLocked(
+        f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
+        "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, go through "
+        "it with `--server URL` (`mmsearch ingest|query|stats --server http://HOST:PORT`, the address "
+        "`mmsearch serve` listens on); or let several processes share one index by "
+        "running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
+    )
