@@ -6,8 +6,9 @@ from mmsearch.cli.embed import embed
 from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
+from mmsearch.cli.verify import verify
 
-for command in (ingest, query, embed, stats, delete, serve):
+for command in (ingest, query, embed, stats, delete, serve, verify):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

@@ -65,9 +65,8 @@ def query(
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
     """
     from mmsearch import components
-    from mmsearch.index.inputs import unit_content
+    from mmsearch.index.inputs import query_clip
     from mmsearch.ingest.image import load_query_image
-    from mmsearch.ingest.reader import read_query_video
     from mmsearch.search.searcher import Query
 
     if not text and image is None and video is None:
@@ -75,7 +74,7 @@ def query(
     settings = app.settings()
     parsed = parse_filters(filters)
     query_image = load_query_image(image, settings.ingest) if image is not None else None
-    clip = unit_content(read_query_video(video, settings.ingest)).video if video is not None else None
+    clip = query_clip(video, settings.ingest) if video is not None else None
     store = components.build_store(settings)
     try:
         if store.count() == 0:

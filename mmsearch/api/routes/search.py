@@ -1,7 +1,8 @@
-"""``POST /v1/search``: text and/or image in, ranked hits with image and file URLs out.
+"""``POST /v1/search``: text, image and/or video clip in, ranked hits with image and file URLs out.
 
 Two body types: JSON (``SearchRequest``; the image as base64) or multipart/form-data (an ``image`` file
-part, and the same fields as form fields; ``filters`` as a JSON string or as flat fields).
+part, a ``video`` file part, and the same fields as form fields; ``filters`` as a JSON string or as flat
+fields). A video clip is sampled as ``mmsearch query --video`` samples it (:func:`inputs.query_clip`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import shutil
+import tempfile
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +28,7 @@ from mmsearch.api.hits import hit_out, inline_image
 from mmsearch.api.schemas import ERRORS, SearchRequest, SearchResponse
 from mmsearch.api.services import Services
 from mmsearch.config import Settings
+from mmsearch.index.inputs import query_clip
 from mmsearch.index.store import Filters
 from mmsearch.ingest.image import load_query_image
 from mmsearch.search.hits import SearchResult
@@ -37,6 +43,11 @@ MULTIPART_SCHEMA = {
     "type": "object",
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "Query image file."},
+        "video": {
+            "type": "string",
+            "format": "binary",
+            "description": "Query video clip (its first ingest.video_segment_seconds are used).",
+        },
         "text": {"type": "string"},
         "top_k": {"type": "integer"},
         "candidates": {"type": "integer"},
@@ -71,14 +82,18 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
     are signed, so they work in `<img>`/`<video>` tags and for other programs until they expire.
     """
     services = ctx.ready_services()
-    body, image = await _read(request, ctx)
-    text = _query_text(body.text, ctx.settings.server.max_query_chars)
-    if text is None and image is None:
-        raise ApiError(400, "query_error", "empty query: give `text`, an `image`, or both")
-    filters = body.filters.to_filters() if body.filters else None
-    result, inlined = await ctx.searches.run(
-        partial(_execute, services, ctx.settings, body, text, image, filters)
-    )
+    body, image, video = await _read(request, ctx)
+    try:
+        text = _query_text(body.text, ctx.settings.server.max_query_chars)
+        if text is None and image is None and video is None:
+            raise ApiError(400, "query_error", "empty query: give `text`, an `image`, a `video`, or a mix")
+        filters = body.filters.to_filters() if body.filters else None
+        result, inlined = await ctx.searches.run(
+            partial(_execute, services, ctx.settings, body, text, image, filters, video)
+        )
+    finally:
+        if video is not None:
+            video.unlink(missing_ok=True)
     ctx.metrics.observe_search(result.timings_ms, result.reranked)
     return SearchResponse(
         hits=[
@@ -107,21 +122,24 @@ def _execute(
     text: str | None,
     image: bytes | None,
     filters: Filters | None,
+    video: Path | None = None,
 ) -> tuple[SearchResult, list[str | None] | None]:
-    """The search itself, in a worker thread: decode the image, search, read inlined images."""
+    """The search itself, in a worker thread: decode the image and clip, search, read inlined images."""
     picture = load_query_image(image, settings.ingest, name="query image") if image is not None else None
-    query = Query(text=text, image=picture, filters=filters)
+    clip = query_clip(video, settings.ingest, name="query video") if video is not None else None
+    query = Query(text=text, image=picture, filters=filters, video=clip)
     result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
     return result, inlined
 
 
-async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None]:
+async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None, Path | None]:
+    """The body, the image bytes, and the video clip spooled to a temporary file (the caller removes it)."""
     limit = int(ctx.settings.server.max_upload_mb * 2**20)
     kind = content_type(request)
     if kind in ("application/json", ""):
         body = await read_model(request, SearchRequest, limit)
-        return body, _base64_image(body.image) if body.image else None
+        return body, _base64_image(body.image) if body.image else None, None
     if kind == "multipart/form-data":
         return await _read_form(request, limit)
     raise ApiError(
@@ -129,9 +147,9 @@ async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes
     )
 
 
-async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None]:
-    form = await read_form(request, limit, max_files=1)
-    unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image"})
+async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None, Path | None]:
+    form = await read_form(request, limit, max_files=2)
+    unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image", "video"})
     if unknown:
         raise invalid_request([{"field": f"form.{name}", "message": "unknown field"} for name in unknown])
     fields: dict[str, Any] = {
@@ -144,10 +162,31 @@ async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes
         body = SearchRequest.model_validate(fields)
     except ValidationError as exc:
         raise invalid_request(describe_validation(list(exc.errors()), prefix=("form",))) from exc
+    video = await _spool_video(form.get("video"))
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
-        return body, _base64_image(upload) if upload else None
-    return body, await _read_upload(upload)
+        return body, _base64_image(upload) if upload else None, video
+    return body, await _read_upload(upload), video
+
+
+async def _spool_video(upload: UploadFile | str | None) -> Path | None:
+    """The ``video`` part copied to a temporary file (decoders read files); ``None`` when absent/empty."""
+    if upload is None or upload == "":
+        return None
+    if isinstance(upload, str):
+        raise invalid_request([{"field": "form.video", "message": "must be a file part, not a text field"}])
+    handle, name = tempfile.mkstemp(prefix="mmsearch-query-", suffix=".video")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            await upload.seek(0)
+            shutil.copyfileobj(upload.file, out, length=1 << 20)
+    finally:
+        await upload.close()
+    path = Path(name)
+    if path.stat().st_size == 0:
+        path.unlink()
+        return None
+    return path
 
 
 async def _read_upload(upload: UploadFile) -> bytes | None:
