@@ -20,6 +20,7 @@ CASES = {
     "embed": ["--tiny", "--pages", "2", "--json"],
     "rerank": ["--tiny", "--documents", "3", "--max-batch-size", "3", "--json"],
     "query": ["--tiny", "--pdfs", "1", "--pages", "2", "--queries", "2", "--candidates", "4", "--json"],
+    "served_fidelity": ["--json"],
 }
 
 

@@ -27,7 +27,6 @@ def verify(app: AppContext, no_embedder: bool, no_reranker: bool, as_json: bool)
       mmsearch verify --no-reranker --json
     """
     from mmsearch.verify import compare
-    from mmsearch.verify.canaries import make_canaries
 
     settings = app.settings()
     check_embedder = not no_embedder and settings.embedding.backend != "transformers"
@@ -37,23 +36,7 @@ def verify(app: AppContext, no_embedder: bool, no_reranker: bool, as_json: bool)
             "nothing to verify: embedding.backend and reranker.backend are in process (set them to vllm or "
             "sglang with their url)"
         )
-    canaries = make_canaries(settings.ingest)
-    from mmsearch import components
-
-    embedding: list[compare.EmbeddingDiff] = []
-    rerank: list[compare.ScoreDiff] = []
-    if check_embedder:
-        served = components.build_embedder(settings)
-        reference = compare.reference_embedder(settings)
-        instruction = settings.embedding.document_instruction
-        embedding = compare.compare_embeddings(served, reference, canaries, instruction, settings)
-    if check_reranker:
-        served_reranker = components.build_reranker(settings)
-        assert served_reranker is not None
-        rerank = compare.compare_scores(
-            served_reranker, compare.reference_reranker(settings), canaries, settings
-        )
-    report = compare.Report(embedding, rerank)
+    report = compare.run(settings, embedder=check_embedder, reranker=check_reranker)
     _print(report, settings.embedding.backend, settings.reranker.backend, as_json)
     compare.check(report, settings)
 

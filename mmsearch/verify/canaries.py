@@ -33,7 +33,8 @@ def make_canaries(settings: IngestSettings) -> list[Canary]:
     with tempfile.TemporaryDirectory(prefix="mmsearch-verify-") as tmp:
         folder = Path(tmp)
         pdf = folder / "page.pdf"
-        samples.make_pdf(pdf, 1, texts=[samples.page_text("finance", 0, words=40)])
+        # An A6 page (≈ 600×840 px at the default 144 dpi): the page path, at a size a CPU reference runs fast.
+        samples.make_pdf(pdf, 1, texts=[samples.page_text("finance", 0, words=40)], page_size=(298.0, 420.0))
         _, units = read_file(pdf, settings)
         page = next(u for u in units if isinstance(u, PageUnit))
         small = load_query_image(samples.make_image(folder / "small.png", size=(96, 64), text="7"), settings)

@@ -16,7 +16,7 @@ from mmsearch.errors import MmsearchError
 from mmsearch.index.embedder import Embedder, make_embedder
 from mmsearch.index.inputs import Content
 from mmsearch.search.reranker import Reranker, make_reranker
-from mmsearch.verify.canaries import QUERY_TEXT, RERANK_INSTRUCTION, Canary
+from mmsearch.verify.canaries import QUERY_TEXT, RERANK_INSTRUCTION, Canary, make_canaries
 
 
 class VerifyFailed(MmsearchError):
@@ -54,6 +54,25 @@ class Report:
     def failures(self) -> list[str]:
         bad = [f"embedding of {d.modality}" for d in self.embedding if not d.ok]
         return bad + [f"rerank score of {d.modality}" for d in self.rerank if not d.ok]
+
+
+def run(settings: Settings, *, embedder: bool = True, reranker: bool = True) -> Report:
+    """Compare the configured served embedder and/or reranker with their in-process references."""
+    from mmsearch import components
+
+    canaries = make_canaries(settings.ingest)
+    embedding: list[EmbeddingDiff] = []
+    rerank: list[ScoreDiff] = []
+    if embedder:
+        served = components.build_embedder(settings)
+        instruction = settings.embedding.document_instruction
+        embedding = compare_embeddings(served, reference_embedder(settings), canaries, instruction, settings)
+    if reranker:
+        served_reranker = components.build_reranker(settings)
+        if served_reranker is None:
+            raise VerifyFailed("reranker.backend is none: there is no reranker to verify")
+        rerank = compare_scores(served_reranker, reference_reranker(settings), canaries, settings)
+    return Report(embedding, rerank)
 
 
 def reference_embedder(settings: Settings) -> Embedder:
