@@ -19,14 +19,15 @@ def verify(app: AppContext, no_embedder: bool, no_reranker: bool, as_json: bool)
     """Embed and score a built-in canary set (text, a page image, a small image, image+text, a video clip)
     through the configured servers and through the in-process models on the same weights; print per
     modality the largest component difference and cosine of the vectors and the score differences; exit 1
-    when any is over the verify: tolerances.
+    when any is over the verify: tolerances. The result is kept in data_dir/verify.json; the API's
+    /readyz reports it.
 
     \b
     Examples:
       MMSEARCH_EMBEDDING__BACKEND=sglang MMSEARCH_EMBEDDING__URL=http://gpu:30000 mmsearch verify
       mmsearch verify --no-reranker --json
     """
-    from mmsearch.verify import compare
+    from mmsearch.verify import compare, record
 
     settings = app.settings()
     check_embedder = not no_embedder and settings.embedding.backend != "transformers"
@@ -38,6 +39,7 @@ def verify(app: AppContext, no_embedder: bool, no_reranker: bool, as_json: bool)
         )
     report = compare.run(settings, embedder=check_embedder, reranker=check_reranker)
     _print(report, settings.embedding.backend, settings.reranker.backend, as_json)
+    record.save(settings, report)  # reported by the API's /readyz
     compare.check(report, settings)
 
 

@@ -3,16 +3,19 @@ one deliberate deviation fails, and the message names the modality it breaks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from protocol_servers import Deviation, FakeServer, Launch
 
 from mmsearch.config import Settings
-from mmsearch.verify.compare import VerifyFailed, check, run
+from mmsearch.verify import record
+from mmsearch.verify.compare import EmbeddingDiff, Report, VerifyFailed, check, run
 from tests.support import run_cli, tiny_env, tiny_settings
 
 # The tiny random reranker scores every pair near 0.5, so a deviation moves its scores by ~1e-3 where the
@@ -114,6 +117,8 @@ def test_command_passes_against_the_compose_stack(
     assert 0 < video["max_abs"] < 0.01 and video["cosine"] > 0.9999  # SGLang's own video preprocessing
     table = run_cli(["verify"], env, tmp_path / "cwd")
     assert table.returncode == 0 and "embedder (sglang) vs in process" in table.stdout
+    saved = json.loads((tmp_path / "data" / record.FILE).read_text())
+    assert saved["passed"] is True and saved["embedding"] == {"backend": "sglang", "url": compose_stack[0]}
 
 
 def test_command_exits_1_naming_the_modality(tiny_models: Path, tmp_path: Path) -> None:
@@ -130,3 +135,31 @@ def test_command_with_nothing_served_is_a_usage_error(tiny_models: Path, tmp_pat
     (tmp_path / "cwd").mkdir()
     done = run_cli(["verify"], tiny_env(tmp_path / "data", tiny_models), tmp_path / "cwd")
     assert done.returncode == 2 and "nothing to verify" in done.stderr
+
+
+# --- the record /readyz reports -------------------------------------------------------------------------
+
+
+def _readyz(settings: Settings) -> dict[str, Any]:
+    from mmsearch.api.app import create_app
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.get("/readyz")
+
+    body: dict[str, Any] = asyncio.run(get()).json()
+    return body
+
+
+def test_readyz_reports_the_last_verification(tiny_models: Path, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, tiny_models, "embedder", "sglang", "http://gpu:30000")
+    assert _readyz(settings)["verification"] is None  # never ran
+    failed = Report([EmbeddingDiff("video", 0.2, 0.8, ok=False)], [])
+    record.save(settings, failed)
+    seen = _readyz(settings)["verification"]
+    assert seen["passed"] is False and seen["failures"] == ["embedding of video"] and seen["current"] is True
+    moved = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"url": "http://b:1"})}
+    )
+    assert _readyz(moved)["verification"]["current"] is False  # made against other servers
