@@ -202,16 +202,15 @@ def test_small_images(
 def test_sglang_gets_odd_clips_padded_to_an_even_count(
     servers: dict[str, FakeServer], settings: EmbeddingSettings
 ) -> None:
-    """SGLang rounds an odd frame count down (a 3-frame clip would lose a frame), so the client repeats the
-    last frame as qwen-vl-utils does; vLLM gets the clip as sampled."""
-    for kind, frames in (("sglang", 4), ("vllm", 3)):
-        _client(kind, servers, settings).embed([ITEMS["video"]], QUERY)
+    """SGLang rounds an odd frame count down (a 3-frame clip would lose a frame; a 1-frame clip is refused),
+    so the client repeats the last frame as qwen-vl-utils does; vLLM gets the clip as sampled."""
+    for kind, clip, frames in (("sglang", _clip(3), 4), ("vllm", _clip(3), 3), ("sglang", _clip(1), 2)):
+        _client(kind, servers, settings).embed([Content(video=clip)], QUERY)
         body = servers[kind].bodies[0]
-        url = (
-            body["video_data"][0][0]
-            if kind == "sglang"
-            else body["messages"][1]["content"][0]["video_url"]["url"]
+        parts = (
+            body["video_data"][0] if kind == "sglang" else [body["messages"][1]["content"][0]["video_url"]]
         )
+        url = parts[0] if kind == "sglang" else parts[0]["url"]
         decoded, _ = decode_video(url)
         assert len(decoded) == frames
 

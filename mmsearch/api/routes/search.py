@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mmsearch.api.body import content_type, read_form, read_model
@@ -162,11 +163,12 @@ async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes
         body = SearchRequest.model_validate(fields)
     except ValidationError as exc:
         raise invalid_request(describe_validation(list(exc.errors()), prefix=("form",))) from exc
-    video = await _spool_video(form.get("video"))
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
-        return body, _base64_image(upload) if upload else None, video
-    return body, await _read_upload(upload), video
+        image = _base64_image(upload) if upload else None
+    else:
+        image = await _read_upload(upload)
+    return body, image, await _spool_video(form.get("video"))  # last: nothing after it can raise
 
 
 async def _spool_video(upload: UploadFile | str | None) -> Path | None:
@@ -176,17 +178,24 @@ async def _spool_video(upload: UploadFile | str | None) -> Path | None:
     if isinstance(upload, str):
         raise invalid_request([{"field": "form.video", "message": "must be a file part, not a text field"}])
     handle, name = tempfile.mkstemp(prefix="mmsearch-query-", suffix=".video")
+    path = Path(name)
     try:
-        with os.fdopen(handle, "wb") as out:
-            await upload.seek(0)
-            shutil.copyfileobj(upload.file, out, length=1 << 20)
+        await run_in_threadpool(_copy, upload, handle)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     finally:
         await upload.close()
-    path = Path(name)
     if path.stat().st_size == 0:
         path.unlink()
         return None
     return path
+
+
+def _copy(upload: UploadFile, handle: int) -> None:
+    with os.fdopen(handle, "wb") as out:
+        upload.file.seek(0)
+        shutil.copyfileobj(upload.file, out, length=1 << 20)
 
 
 async def _read_upload(upload: UploadFile) -> bytes | None:
