@@ -22,6 +22,7 @@ from mmsearch.errors import ConfigError
 from mmsearch.index.settings import EmbeddingSettings, IndexSettings, StoreSettings
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.search.settings import RerankerSettings, SearchSettings
+from mmsearch.verify.settings import VerifySettings
 
 
 def _default_data_dir() -> Path:
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     reranker: RerankerSettings = RerankerSettings()
     search: SearchSettings = SearchSettings()
     server: ServerSettings = ServerSettings()
+    verify: VerifySettings = VerifySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -32,6 +32,7 @@ SECTIONS = {
     "reranker": "Qwen3-VL-Reranker: transformers | vllm | sglang | none (keep the vector order)",
     "search": "the query path",
     "server": "REST API and web page (`mmsearch serve`; docs/deploy.md)",
+    "verify": "`mmsearch verify`: served models vs the in-process reference (docs/serving.md)",
 }
 
 

@@ -15,11 +15,17 @@ Each fake is a real HTTP server (uvicorn in a thread, 127.0.0.1, a port the OS p
 - answers in the server's response shape;
 - can be scripted to misbehave first (:class:`Reply`: a status, a body, a delay) and records every body.
 
-Idealised on purpose, and documented in docs/serving.md: videos are taken whole (all decoded frames at the
-container's rate, not re-sampled), which is what vLLM does when launched with
-``--media-io-kwargs '{"video": {"num_frames": -1}}'``; SGLang re-samples at its configured fps. And the
-SGLang reranker's yes/no probabilities come from the full softmax, which equals SGLang's top-50 logprob
-lookup whenever both labels are in the top 50 (always, for the trained reranker).
+Each fake behaves like one pinned release (``VLLM_VERSION``, ``SGLANG_VERSION``: the versions
+docker-compose.yml and docs/serving.md name), launched with the flags those files give (:class:`Launch`), and
+each behaviour that changes what a server accepts or computes cites the file of that release it follows:
+vLLM refuses request-level ``mm_processor_kwargs`` unless trusted; SGLang re-samples and re-sizes videos
+itself (even frame count, bilinear to 28-multiples) and takes image limits from ``--mm-process-config``;
+SGLang's reranker reads p(yes), p(no) from the top-50 log-probabilities only. Neither server's preprocessing
+imports on CPU from its wheel without its GPU stack (sglang's ``qwen_vl.py`` imports its model classes and
+CUDA-IPC transport), so those steps are re-implemented here line for line, with their source named.
+
+A :class:`Launch` may also carry one deliberate ``deviation`` (a wrong joiner, an upscaled image, a dropped
+frame, a missing instruction): a server that is *not* the pinned one, for the tests of ``mmsearch verify``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import math
+import re
 import socket
 import threading
 import time
@@ -47,6 +55,41 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
+
+VLLM_VERSION = "0.33.0"
+SGLANG_VERSION = "0.5.23"
+
+# SGLang's --mm-process-config as docker-compose.yml and docs/serving.md launch it (tests/api/test_compose.py
+# checks they agree): the official image limits, video frames kept at the size sent, no processor total cap.
+SGLANG_MM_PROCESS_CONFIG: dict[str, Any] = {
+    "image": {"size": {"shortest_edge": 4096, "longest_edge": 1843200}},
+    "video": {
+        "min_pixels": 4096,
+        "max_pixels": 786432,
+        "total_pixels": 1000000000,
+        "size": {"shortest_edge": 4096, "longest_edge": 1000000000},
+    },
+}
+
+Deviation = Literal["newline_joiner", "upscaled_image", "dropped_frame", "missing_instruction"]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The launch flags that change what a fake accepts or computes; defaults = docs/serving.md's commands.
+
+    ``trust_request_mm_kwargs``: vLLM ``--trust-request-mm-kwargs``. ``mm_process_config``: SGLang
+    ``--mm-process-config`` (``None`` = not given: the checkpoint's own limits). ``top_logprobs_num``:
+    not a flag but SGLang's hard-coded 50 (serving_rerank.py); the tiny random reranker rarely has ``yes``
+    or ``no`` among its top 50 of 640 tokens (so SGLang scores 0), where the trained one always does, so
+    tests of the client's prompts and media raise it to the vocabulary size and say so. ``deviation``: one
+    deliberate difference from the pinned server (only for testing ``mmsearch verify``)."""
+
+    trust_request_mm_kwargs: bool = True
+    mm_process_config: dict[str, Any] | None = field(default_factory=lambda: SGLANG_MM_PROCESS_CONFIG)
+    top_logprobs_num: int = 50
+    deviation: Deviation | None = None
+
 
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 VIDEO_PLACEHOLDER = "<|vision_start|><|video_pad|><|vision_end|>"
@@ -298,35 +341,38 @@ class TinyModel:
         self.model = cls.from_pretrained(folder, dtype=torch.float32).eval()
         self.lock = threading.Lock()
 
-    def inputs(self, prompt: str, media: Media, do_resize: bool) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt", "do_resize": do_resize}
-        if media.images:
-            kwargs["images"] = media.images
-        if media.videos:
-            kwargs["videos"] = [torch.from_numpy(f).permute(0, 3, 1, 2) for f, _ in media.videos]
-            kwargs["video_metadata"] = [_metadata(len(f), fps) for f, fps in media.videos]
-            kwargs["do_sample_frames"] = False
-        return dict(self.processor(**kwargs))
-
-    def last_hidden(self, prompt: str, media: Media, do_resize: bool) -> torch.Tensor:
-        inputs = self.inputs(prompt, media, do_resize)
+    def last_hidden(self, kwargs: dict[str, Any]) -> torch.Tensor:
+        """The last position's hidden state for one processor call (``kwargs``: text, media, options)."""
+        inputs = dict(self.processor(**kwargs))
         with self.lock, torch.no_grad():
             body = self.model.model if hasattr(self.model, "lm_head") else self.model
             return body(**inputs).last_hidden_state[0, -1].float()
 
-    def embedding(self, prompt: str, media: Media, do_resize: bool) -> list[float]:
+    def embedding(self, kwargs: dict[str, Any]) -> list[float]:
         """LAST pooling + L2 normalisation (vLLM's and SGLang's pooler for this model)."""
-        return F.normalize(self.last_hidden(prompt, media, do_resize), dim=-1).tolist()
+        return F.normalize(self.last_hidden(kwargs), dim=-1).tolist()
 
-    def yes_no_logits(self, prompt: str, media: Media, do_resize: bool) -> tuple[float, float]:
-        hidden = self.last_hidden(prompt, media, do_resize)
+    def yes_no_logits(self, kwargs: dict[str, Any]) -> tuple[float, float]:
+        hidden = self.last_hidden(kwargs)
         head = self.model.lm_head.weight.detach().float()
         vocab = self.processor.tokenizer.get_vocab()
         return float(hidden @ head[vocab["yes"]]), float(hidden @ head[vocab["no"]])
 
-    def all_logits(self, prompt: str, media: Media, do_resize: bool) -> torch.Tensor:
-        hidden = self.last_hidden(prompt, media, do_resize)
-        return self.model.lm_head.weight.detach().float() @ hidden
+    def all_logits(self, kwargs: dict[str, Any]) -> torch.Tensor:
+        return self.model.lm_head.weight.detach().float() @ self.last_hidden(kwargs)
+
+
+def vllm_processor_kwargs(prompt: str, media: Media, do_resize: bool) -> dict[str, Any]:
+    """vLLM's processor call: the checkpoint's HF processor, ``mm_processor_kwargs`` merged in; videos as
+    decoded (``--media-io-kwargs '{"video": {"num_frames": -1}}'`` keeps every frame of the file)."""
+    kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt", "do_resize": do_resize}
+    if media.images:
+        kwargs["images"] = media.images
+    if media.videos:
+        kwargs["videos"] = [torch.from_numpy(f).permute(0, 3, 1, 2) for f, _ in media.videos]
+        kwargs["video_metadata"] = [_metadata(len(f), fps) for f, fps in media.videos]
+        kwargs["do_sample_frames"] = False
+    return kwargs
 
 
 def _metadata(frames: int, fps: float) -> dict[str, Any]:
@@ -344,13 +390,165 @@ def tiny_model(folder: str, reranker: bool) -> TinyModel:
     return TinyModel(Path(folder), reranker)
 
 
+# --- SGLang 0.5.23 media preprocessing (python/sglang/srt/multimodal/processors/qwen_vl.py) ----------------
+# Re-implemented: the module imports sglang's model classes and CUDA transport, so it cannot be imported on
+# a CPU-only test machine. Constants, rounding (Python's round) and the order of steps are copied.
+
+SGLANG_IMAGE_FACTOR = 28  # qwen_vl.py IMAGE_FACTOR; preprocess_video is called without image_factor
+SGLANG_MAX_RATIO = 200
+SGLANG_VIDEO_TOTAL_PIXELS = int(float(128000 * 28 * 28 * 0.9))  # env VIDEO_MAX_PIXELS unset
+SGLANG_VIDEO_MIN_PIXELS = 128 * 28 * 28
+SGLANG_VIDEO_MAX_PIXELS = 768 * 28 * 28
+SGLANG_FRAME_FACTOR = 2
+SGLANG_FPS = 2.0
+SGLANG_FPS_MIN_FRAMES = 4
+SGLANG_FPS_MAX_FRAMES = 768
+# qwen_vl.py QWEN_VIDEO_PREPROCESS_CONFIG_KEYS: consumed by preprocess_video, not passed to the processor
+SGLANG_VIDEO_PREPROCESS_KEYS = frozenset(
+    {"fps", "nframes", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels"}
+    | {"resized_height", "resized_width"}
+)
+
+
+def _round_by(number: float, factor: int) -> int:
+    return round(number / factor) * factor
+
+
+def _ceil_by(number: float, factor: int) -> int:
+    return math.ceil(number / factor) * factor
+
+
+def _floor_by(number: float, factor: int) -> int:
+    return math.floor(number / factor) * factor
+
+
+def sglang_smart_resize(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: float
+) -> tuple[int, int]:
+    """qwen_vl.py ``smart_resize`` (sglang 0.5.23)."""
+    if max(height, width) / min(height, width) > SGLANG_MAX_RATIO:
+        raise ValueError(f"absolute aspect ratio must be smaller than {SGLANG_MAX_RATIO}")
+    h_bar = max(factor, _round_by(height, factor))
+    w_bar = max(factor, _round_by(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar, w_bar = _floor_by(height / beta, factor), _floor_by(width / beta, factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar, w_bar = _ceil_by(height * beta, factor), _ceil_by(width * beta, factor)
+    return h_bar, w_bar
+
+
+def sglang_nframes(config: dict[str, Any], total_frames: int, video_fps: float) -> int:
+    """qwen_vl.py ``smart_nframes`` (sglang 0.5.23): at ``fps`` (2) per second of the file, at least 4, at
+    most the file's frames, rounded *down* to an even count; fewer than 2 is an error."""
+    if "nframes" in config:
+        nframes = _round_by(config["nframes"], SGLANG_FRAME_FACTOR)
+    else:
+        fps = config.get("fps", SGLANG_FPS)
+        min_frames = _ceil_by(config.get("min_frames", SGLANG_FPS_MIN_FRAMES), SGLANG_FRAME_FACTOR)
+        max_frames = _floor_by(
+            config.get("max_frames", min(SGLANG_FPS_MAX_FRAMES, total_frames)), SGLANG_FRAME_FACTOR
+        )
+        wanted = total_frames / video_fps * fps
+        wanted = min(min(max(wanted, min_frames), max_frames), total_frames)
+        nframes = _floor_by(wanted, SGLANG_FRAME_FACTOR)
+    if not (SGLANG_FRAME_FACTOR <= nframes <= total_frames):
+        raise ValueError(
+            f"nframes should in interval [{SGLANG_FRAME_FACTOR}, {total_frames}], but got {nframes}."
+        )
+    return nframes
+
+
+def sglang_preprocess_video(
+    frames: np.ndarray, video_fps: float, config: dict[str, Any]
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """qwen_vl.py ``preprocess_video`` (sglang 0.5.23): frames picked by ``linspace`` (truncated to ints),
+    resized bilinearly (torchvision, antialiased) to 28-multiples within the per-frame pixel caps; the
+    metadata numbers the picked frames in the file at its average rate."""
+    import torchvision
+    from torchvision.transforms import InterpolationMode
+
+    total = len(frames)
+    nframes = sglang_nframes(config, total, video_fps)
+    idx = np.unique(np.linspace(0, total - 1, num=nframes, dtype=np.int64))
+    video = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2)
+    nframes, _, height, width = video.shape
+    min_pixels = config.get("min_pixels", SGLANG_VIDEO_MIN_PIXELS)
+    total_pixels = config.get("total_pixels", SGLANG_VIDEO_TOTAL_PIXELS)
+    max_pixels = max(
+        min(config.get("max_pixels", SGLANG_VIDEO_MAX_PIXELS), total_pixels / nframes * SGLANG_FRAME_FACTOR),
+        int(min_pixels * 1.05),
+    )
+    max_pixels = min(config.get("max_pixels", max_pixels), max_pixels)
+    if "resized_height" in config or "resized_width" in config:
+        raise NotImplementedError("the fake does not model fixed resized_height/resized_width")
+    size = sglang_smart_resize(height, width, SGLANG_IMAGE_FACTOR, min_pixels, max_pixels)
+    video = torchvision.transforms.functional.resize(
+        video, list(size), interpolation=InterpolationMode.BILINEAR
+    )
+    metadata = {
+        "fps": video_fps,
+        "duration": total / video_fps,
+        "total_num_frames": total,
+        "frames_indices": idx.tolist(),
+        "video_backend": "torchvision",
+    }
+    return video, metadata
+
+
+def sglang_processor_kwargs(
+    prompt: str,
+    images: list[Image.Image],
+    videos: list[tuple[np.ndarray, float]],
+    config: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """qwen_vl.py ``_process_mm_data_uncached`` + base_processor.py ``process_mm_data`` (sglang 0.5.23): the
+    ``image`` section of ``--mm-process-config`` goes to the processor as ``images_kwargs``; videos are
+    preprocessed as above, then the ``video`` section less the preprocessing keys goes as ``videos_kwargs``
+    with the metadata and ``do_sample_frames=False``. No request can change any of it."""
+    config = config or {}
+    kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt", "padding": True}
+    if images:
+        kwargs["images"] = images
+        if config.get("image"):
+            kwargs["images_kwargs"] = dict(config["image"])
+    if videos:
+        video_config = dict(config.get("video", {}))
+        done = [sglang_preprocess_video(frames, fps, video_config) for frames, fps in videos]
+        kwargs["videos"] = [video for video, _ in done]
+        kwargs["video_metadata"] = [meta for _, meta in done]
+        kwargs["do_sample_frames"] = False
+        rest = {k: v for k, v in video_config.items() if k not in SGLANG_VIDEO_PREPROCESS_KEYS}
+        if rest:
+            kwargs["videos_kwargs"] = rest
+    return kwargs
+
+
+def sglang_top_logprob_score(logits: torch.Tensor, yes_id: int, no_id: int, top: int = 50) -> float:
+    """serving_rerank.py (sglang 0.5.23) ``_extract_score_from_logprobs``: the first generated token's
+    ``top_logprobs_num=50`` log-probabilities; a label outside them counts 0; ``p_yes / (p_yes + p_no)``,
+    0 when both are 0 (``_qwen3_rerank_score``)."""
+    logprobs = torch.log_softmax(logits, dim=-1)
+    values, ids = torch.topk(logprobs, k=min(top, logprobs.numel()))
+    found = {int(i): float(v) for v, i in zip(values, ids, strict=True)}
+    p_yes = math.exp(found[yes_id]) if yes_id in found else 0.0
+    p_no = math.exp(found[no_id]) if no_id in found else 0.0
+    return 0.0 if p_yes + p_no <= 0.0 else p_yes / (p_yes + p_no)
+
+
 # --- prompts the way each server builds them -------------------------------------------------------------
 
 
-def vllm_chat_prompt(model: TinyModel, req: VLLMEmbeddingChatRequest) -> tuple[str, Media]:
-    """vLLM's chat path: parts → the model's chat template items (image/video placeholders), in order."""
+def vllm_chat_prompt(
+    model: TinyModel, req: VLLMEmbeddingChatRequest, deviation: Deviation | None = None
+) -> tuple[str, Media]:
+    """vLLM's chat path: parts → the model's chat template items (image/video placeholders), in order.
+    (Deviation ``missing_instruction``: the system turn is dropped.)"""
     media, conversation = Media(), []
     for message in req.messages:
+        if deviation == "missing_instruction" and message.role == "system":
+            continue
         content = message.content
         if isinstance(content, list):
             items = []
@@ -372,10 +570,11 @@ def vllm_chat_prompt(model: TinyModel, req: VLLMEmbeddingChatRequest) -> tuple[s
     return prompt, media
 
 
-def vllm_score_side(data: ScoreInput, media: Media) -> str:
-    """vllm ``_parse_score_content`` + ``_get_full_multimodal_text_prompt`` (``interleave_strings=False``,
-    separator ``""``): all placeholders first, grouped by modality in order of first appearance, then the
-    texts joined by newlines."""
+def vllm_score_side(data: ScoreInput, media: Media, joiner: str = "") -> str:
+    """vllm 0.33.0 ``entrypoints/pooling/scoring/utils.py`` (``multimodal_content_part_separator=""``) +
+    ``renderers/chat_utils/chat_message.py`` ``get_full_multimodal_text_prompt`` (``interleave_strings=False``):
+    all placeholders first, grouped by modality in order of first appearance, then the texts joined by
+    newlines; placeholders and text joined by ``joiner`` (``""``; vLLM ≤ 0.19 used ``"\n"``)."""
     parts = [TextPart(type="text", text=data)] if isinstance(data, str) else data.content
     by_modality: dict[str, list[str]] = {}
     texts = []
@@ -384,18 +583,21 @@ def vllm_score_side(data: ScoreInput, media: Media) -> str:
             texts.append(part.text)
         else:
             by_modality.setdefault(part.type, []).append(media.add(part))
-    return "".join([p for group in by_modality.values() for p in group] + ["\n".join(texts)])
+    return joiner.join([p for group in by_modality.values() for p in group] + ["\n".join(texts)])
 
 
-def vllm_rerank_prompt(req: VLLMRerankRequest, document: ScoreInput) -> tuple[str, Media]:
+def vllm_rerank_prompt(
+    req: VLLMRerankRequest, document: ScoreInput, deviation: Deviation | None = None
+) -> tuple[str, Media]:
     """vllm ``examples/pooling/score/template/qwen3_vl_reranker.jinja`` over messages
     ``[{"role": "query", ...}, {"role": "document", ...}]``; ``instruction`` from ``chat_template_kwargs``
     (where ``RerankRequest`` folds its ``instruction`` field), empty → the default."""
     media = Media()
-    query = vllm_score_side(req.query, media)
-    doc = vllm_score_side(document, media)
+    joiner = "\n" if deviation == "newline_joiner" else ""
+    query = vllm_score_side(req.query, media, joiner)
+    doc = vllm_score_side(document, media, joiner)
     kwargs = dict(req.chat_template_kwargs or {})
-    if req.instruction is not None:
+    if req.instruction is not None and deviation != "missing_instruction":
         kwargs.setdefault("instruction", req.instruction)
     instruction = kwargs.get("instruction") or RERANK_DEFAULT_INSTRUCTION
     return _rerank_prompt(instruction, query, doc), media
@@ -408,11 +610,14 @@ def sglang_rerank_side(data: RerankContent, media: Media) -> str:
     return "".join(part.text if part.type == "text" else media.add(part) for part in data)
 
 
-def sglang_rerank_prompt(req: SGLangRerankRequest, document: RerankContent) -> tuple[str, Media]:
+def sglang_rerank_prompt(
+    req: SGLangRerankRequest, document: RerankContent, deviation: Deviation | None = None
+) -> tuple[str, Media]:
     media = Media()
     query = sglang_rerank_side(req.query, media)
     doc = sglang_rerank_side(document, media)
-    return _rerank_prompt(req.instruct or RERANK_DEFAULT_INSTRUCTION, query, doc), media
+    instruct = None if deviation == "missing_instruction" else req.instruct
+    return _rerank_prompt(instruct or RERANK_DEFAULT_INSTRUCTION, query, doc), media
 
 
 def _rerank_prompt(instruction: str, query: str, document: str) -> str:
@@ -506,14 +711,43 @@ def _route(
 # --- the apps ------------------------------------------------------------------------------------------
 
 
-def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
+def vllm_request_mm_kwargs(req: VLLMPoolingBasic, launch: Launch) -> None:
+    """vllm 0.33.0 ``entrypoints/generate/base/protocol.py`` ``validate_request_mm_kwargs``, called for
+    every pooling request by ``entrypoints/pooling/base/serving.py`` ``_init_ctx``: non-empty
+    ``mm_processor_kwargs`` / ``media_io_kwargs`` are refused (HTTP 400) unless the server was started with
+    ``--trust-request-mm-kwargs``."""
+    if launch.trust_request_mm_kwargs:
+        return
+    if req.mm_processor_kwargs:
+        raise ValueError(
+            "Per-request mm_processor_kwargs are disabled by default because they can change multimodal "
+            "preprocessing resource usage. Start the server with --trust-request-mm-kwargs only when "
+            "clients are trusted."
+        )
+    if getattr(req, "media_io_kwargs", None):
+        raise ValueError(
+            "Per-request media_io_kwargs are disabled by default because they can change multimodal media "
+            "loading resource usage. Start the server with --trust-request-mm-kwargs only when clients "
+            "are trusted."
+        )
+
+
+def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Launch) -> FastAPI:
     app = FastAPI()
     model = tiny_model(str(model_dir), reranker)
 
-    def embed(req: VLLMEmbeddingChatRequest) -> dict[str, Any]:
-        prompt, media = vllm_chat_prompt(model, req)
+    def processor_call(prompt: str, media: Media, req: VLLMPoolingBasic) -> dict[str, Any]:
+        if launch.deviation == "dropped_frame":
+            media.videos = [(frames[:-1], fps) for frames, fps in media.videos]
         do_resize = bool((req.mm_processor_kwargs or {}).get("do_resize", True))
-        vector = model.embedding(prompt, media, do_resize)
+        if launch.deviation == "upscaled_image":
+            do_resize = True
+        return vllm_processor_kwargs(prompt, media, do_resize)
+
+    def embed(req: VLLMEmbeddingChatRequest) -> dict[str, Any]:
+        vllm_request_mm_kwargs(req, launch)
+        prompt, media = vllm_chat_prompt(model, req, launch.deviation)
+        vector = model.embedding(processor_call(prompt, media, req))
         return {
             "id": f"embd-{uuid.uuid4().hex}",
             "object": "list",
@@ -524,12 +758,12 @@ def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
         }
 
     def rerank(req: VLLMRerankRequest) -> dict[str, Any]:
+        vllm_request_mm_kwargs(req, launch)
         documents = req.documents if isinstance(req.documents, list) else [req.documents]
-        do_resize = bool((req.mm_processor_kwargs or {}).get("do_resize", True))
         results: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
-            prompt, media = vllm_rerank_prompt(req, document)
-            yes, no = model.yes_no_logits(prompt, media, do_resize)
+            prompt, media = vllm_rerank_prompt(req, document, launch.deviation)
+            yes, no = model.yes_no_logits(processor_call(prompt, media, req))
             score = 1.0 / (1.0 + float(np.exp(-(yes - no))))  # sigmoid(h · (w_yes − w_no))
             results.append(
                 {
@@ -558,9 +792,17 @@ def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
     return app
 
 
-def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
+def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Launch) -> FastAPI:
     app = FastAPI()
     model = tiny_model(str(model_dir), reranker)
+    config = None if launch.deviation == "upscaled_image" else launch.mm_process_config
+
+    def processor_call(prompt: str, images: list[Image.Image], videos: list[tuple[np.ndarray, float]]) -> Any:
+        if launch.deviation == "dropped_frame":
+            videos = [(frames[:-1], fps) for frames, fps in videos]
+        if launch.deviation == "missing_instruction" and not reranker:
+            prompt = re.sub(r"^<\|im_start\|>system\n.*?<\|im_end\|>\n", "", prompt, flags=re.DOTALL)
+        return sglang_processor_kwargs(prompt, images, videos, config)
 
     def encode(req: SGLangEncodeRequest) -> Any:
         prompts = req.text if isinstance(req.text, list) else [req.text]
@@ -568,27 +810,25 @@ def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool) -> FastAPI:
         for i, prompt in enumerate(prompts):
             if not isinstance(prompt, str):
                 raise TypeError("text must be a prompt string or a list of them")
-            media = Media(
-                images=[decode_image(u) for u in _per_request(req.image_data, i)],
-                videos=[decode_video(u) for u in _per_request(req.video_data, i)],
-            )
-            vector = model.embedding(prompt, media, do_resize=True)  # the checkpoint's processor config
+            images = [decode_image(u) for u in _per_request(req.image_data, i)]
+            videos = [decode_video(u) for u in _per_request(req.video_data, i)]
+            vector = model.embedding(processor_call(prompt, images, videos))
             out.append({"embedding": vector, "meta_info": {"id": uuid.uuid4().hex, "prompt_tokens": 0}})
         return out if isinstance(req.text, list) else out[0]
 
     def rerank(req: SGLangRerankRequest) -> Any:
         scored = []
+        vocab = model.processor.tokenizer.get_vocab()
         for index, document in enumerate(req.documents):
             if req.return_documents and not isinstance(document, str):
                 # RerankResponse.document is Optional[str]: building it from a part list fails.
                 raise ValueError(
                     "1 validation error for RerankResponse\ndocument\n  Input should be a valid string"
                 )
-            prompt, media = sglang_rerank_prompt(req, document)
-            logprobs = torch.log_softmax(model.all_logits(prompt, media, do_resize=True), dim=-1)
-            vocab = model.processor.tokenizer.get_vocab()
-            p_yes, p_no = float(logprobs[vocab["yes"]].exp()), float(logprobs[vocab["no"]].exp())
-            entry: dict[str, Any] = {"score": p_yes / (p_yes + p_no), "index": index, "meta_info": None}
+            prompt, media = sglang_rerank_prompt(req, document, launch.deviation)
+            logits = model.all_logits(processor_call(prompt, media.images, media.videos))
+            score = sglang_top_logprob_score(logits, vocab["yes"], vocab["no"], launch.top_logprobs_num)
+            entry: dict[str, Any] = {"score": score, "index": index, "meta_info": None}
             if req.return_documents:
                 entry["document"] = document
             scored.append(entry)
@@ -616,12 +856,16 @@ def _per_request(data: Any, index: int) -> list[str]:
 
 
 class FakeServer:
-    """A fake running on 127.0.0.1 in a background thread. ``url`` is its base URL."""
+    """A fake of the pinned ``kind`` server launched with ``launch`` (default: the documented flags), running
+    on 127.0.0.1 in a background thread. ``url`` is its base URL."""
 
-    def __init__(self, kind: Literal["vllm", "sglang"], model_dir: Path, reranker: bool) -> None:
+    def __init__(
+        self, kind: Literal["vllm", "sglang"], model_dir: Path, reranker: bool, launch: Launch | None = None
+    ) -> None:
         self.recorder = Recorder()
+        self.launch = launch or Launch()
         build = vllm_app if kind == "vllm" else sglang_app
-        app = build(model_dir, self.recorder, reranker)
+        app = build(model_dir, self.recorder, reranker, self.launch)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))

@@ -21,6 +21,7 @@ CASES = {
     "rerank": ["--tiny", "--documents", "3", "--max-batch-size", "3", "--json"],
     "upload": ["--tiny", "--pages", "20", "--side", "1000", "--small", "3", "--json"],
     "query": ["--tiny", "--pdfs", "1", "--pages", "2", "--queries", "2", "--candidates", "4", "--json"],
+    "served_fidelity": ["--json"],
 }
 
 

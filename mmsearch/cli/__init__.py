@@ -7,8 +7,9 @@ from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
 from mmsearch.cli.store_admin import migrate, optimize
+from mmsearch.cli.verify import verify
 
-for command in (ingest, query, embed, stats, delete, serve, optimize, migrate):
+for command in (ingest, query, embed, stats, delete, serve, verify, optimize, migrate):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

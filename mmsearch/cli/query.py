@@ -76,9 +76,8 @@ def query(
       mmsearch query "invoice total" --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
     """
     from mmsearch import components
-    from mmsearch.index.inputs import unit_content
+    from mmsearch.index.inputs import query_clip
     from mmsearch.ingest.image import load_query_image
-    from mmsearch.ingest.reader import read_query_video
     from mmsearch.search.searcher import Query
 
     if not text and image is None and video is None:
@@ -91,7 +90,7 @@ def query(
                       app.verbose > 0)  # fmt: skip
         return
     query_image = load_query_image(image, settings.ingest) if image is not None else None
-    clip = unit_content(read_query_video(video, settings.ingest)).video if video is not None else None
+    clip = query_clip(video, settings.ingest) if video is not None else None
     store = components.build_store(settings)
     try:
         if store.count() == 0:

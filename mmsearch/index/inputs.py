@@ -8,9 +8,11 @@ against document ``Content``s. Backends turn it into the official Qwen3-VL messa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
+from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import ImageUnit, PageUnit, SegmentUnit, Unit
 
 
@@ -53,3 +55,19 @@ def unit_content(unit: Unit, with_text: bool = False) -> Content:
     if isinstance(unit, ImageUnit):
         return Content(images=(unit.image,))
     raise TypeError(f"not a unit: {type(unit).__name__}")
+
+
+def query_clip(path: Path, settings: IngestSettings, *, name: str | None = None) -> VideoClip:
+    """A query video clip: the file's first segment, sampled as ingest samples videos (the one code path of
+    ``mmsearch query --video`` and ``POST /v1/search``). ``name`` labels the file in errors."""
+    from mmsearch.errors import IngestError
+    from mmsearch.ingest.reader import read_query_video
+
+    try:
+        clip = unit_content(read_query_video(path, settings)).video
+    except IngestError as exc:
+        if name is None:
+            raise
+        raise type(exc)(str(exc).replace(path.name, name, 1)) from exc
+    assert clip is not None  # a SegmentUnit always becomes a clip
+    return clip

@@ -15,8 +15,11 @@ A served model (vLLM, SGLang) must see the same pixels as :class:`TransformersEm
 - **videos → FFV1 in Matroska data URLs.** Both servers take a video only as a file (URL or base64), never
   as a frame list. FFV1 (RFC 9043) with the ``bgr0`` pixel format is lossless RGB, decoded by the FFmpeg
   builds inside vLLM (OpenCV / PyAV) and SGLang (decord). The file holds exactly the frames the official
-  code keeps (at most 64, linearly sampled, resized under the 10·768·32² total budget), not padded to an
-  even count (the server's processor pads, as the in-process one does), at the rate they were sampled at.
+  code keeps (at most 64, linearly sampled, resized under the 10·768·32² total budget), at the rate they
+  were sampled at. For vLLM not padded to an even count (its processor pads, as the in-process one does);
+  for SGLang padded to an even count by repeating the last frame, as qwen-vl-utils pads, because SGLang
+  rounds an odd count *down* by re-sampling (sglang 0.5.23 ``qwen_vl.py`` ``smart_nframes``: a 7-frame
+  clip would keep frames [0, 1, 2, 3, 4, 6]).
 
 What a file cannot carry is the clip's start time: a server numbers frames from 0, so its ``<t seconds>``
 markers start at 0.0 while the in-process embedder writes the real times (``qwen_prompt.video_metadata``).
@@ -53,15 +56,16 @@ class VideoFrames:
     fps: float
 
 
-def openai_parts(items: Sequence[Message]) -> list[dict[str, Any]]:
+def openai_parts(items: Sequence[Message], *, even_frames: bool = False) -> list[dict[str, Any]]:
     """Official user-content items (:func:`qwen_prompt.user_content`) as OpenAI-style parts, in order:
     ``video`` → ``video_url``, ``image`` → ``image_url`` (data URLs of the resized media), ``text`` as is.
+    ``even_frames``: pad videos to an even frame count (for SGLang; see the module docstring).
 
     Raises ``ValueError`` naming the problem when the media cannot be resized or encoded."""
-    return [openai_part(item) for item in items]
+    return [openai_part(item, even_frames=even_frames) for item in items]
 
 
-def openai_part(item: Message) -> dict[str, Any]:
+def openai_part(item: Message, *, even_frames: bool = False) -> dict[str, Any]:
     kind = item.get("type")
     if kind == "text":
         return {"type": "text", "text": item["text"]}
@@ -69,7 +73,8 @@ def openai_part(item: Message) -> dict[str, Any]:
         if kind == "image":
             return {"type": "image_url", "image_url": {"url": image_data_url(model_image(item))}}
         if kind == "video":
-            return {"type": "video_url", "video_url": {"url": video_data_url(model_video(item))}}
+            video = model_video(item, even_frames=even_frames)
+            return {"type": "video_url", "video_url": {"url": video_data_url(video)}}
     except Exception as exc:  # qwen-vl-utils, PIL and PyAV raise assorted types
         raise ValueError(f"its {kind} cannot be prepared: {type(exc).__name__}: {exc}") from exc
     raise ValueError(f"unknown content item type {kind!r}")
@@ -83,15 +88,17 @@ def model_image(item: Message) -> Image.Image:
     return resized
 
 
-def model_video(item: Message) -> VideoFrames:
+def model_video(item: Message, *, even_frames: bool = False) -> VideoFrames:
     """An official ``video`` item (a frame list) as the in-process model gets it, without qwen-vl-utils'
-    even-count padding (the server's processor pads the same way). The rate is the item's
-    ``sample_fps`` (qwen-vl-utils' own default, 2, when absent)."""
+    even-count padding (the server's processor pads the same way) unless ``even_frames``. The rate is the
+    item's ``sample_fps`` (qwen-vl-utils' own default, 2, when absent)."""
     import torch
     from qwen_vl_utils import fetch_video
 
     tensor = fetch_video(item, image_patch_size=qwen_prompt.PATCH_SIZE)
     kept = len(item["video"])
+    if even_frames:
+        kept = min(len(tensor), kept + kept % 2)
     frames = tensor[:kept].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return VideoFrames(frames=np.ascontiguousarray(frames), fps=float(item.get("sample_fps", 2.0)))
 

@@ -14,7 +14,8 @@ model card uses with SGLang:
 - Not ``/v1/embeddings``: for multimodal ``input`` SGLang builds the prompt from its own conversation
   template (``generate_embedding_convs`` in ``serving_embedding.py``) with no system instruction and the
   text ``padding`` for image-only items, which is not the official format.
-- Media are resized the official way and sent losslessly (:mod:`mmsearch.index.media_encoding`); SGLang's
+- Media are resized the official way and sent losslessly (:mod:`mmsearch.index.media_encoding`; videos
+  padded to an even frame count, so SGLang's own re-sampling keeps every frame); SGLang's
   ``Pooler(PoolingType.LAST, normalize=True)`` (``models/qwen3_vl.py``) pools the ``\\n`` after
   ``assistant`` and L2-normalises, like the official code. MRL is done here.
 - Items are sent ``embedding.max_batch_size`` per request (and at most ~16 MiB of media), ``concurrency``
@@ -75,7 +76,7 @@ class SGLangEmbedder(HttpEmbedder):
         messages = qwen_prompt.embedding_messages(item, instruction)
         prompt = qwen_prompt.render_prompt(self.templater, messages)
         try:
-            parts = openai_parts(messages[1]["content"])
+            parts = openai_parts(messages[1]["content"], even_frames=True)
         except ValueError as exc:
             raise EmbedderError(f"item {index} ({describe(item)}): {exc}") from exc
         images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]

@@ -20,10 +20,13 @@ from mmsearch.search.reranker import check_query, check_scores
 from mmsearch.search.settings import RerankerSettings
 
 
-def side_parts(content: Content, role: str, error: type[Exception] = RerankerError) -> list[dict[str, Any]]:
-    """One side (query or document) as OpenAI-style parts: the official side items without their prefix."""
+def side_parts(
+    content: Content, role: str, error: type[Exception] = RerankerError, *, even_frames: bool = False
+) -> list[dict[str, Any]]:
+    """One side (query or document) as OpenAI-style parts: the official side items without their prefix
+    (``even_frames``: videos padded to an even frame count, for SGLang)."""
     try:
-        return openai_parts(rerank_prompt.side_items(content, "")[1:])
+        return openai_parts(rerank_prompt.side_items(content, "")[1:], even_frames=even_frames)
     except ValueError as exc:
         raise error(f"{role} ({describe(content)}): {exc}") from exc
 
@@ -50,6 +53,7 @@ class HttpReranker:
 
     server: ClassVar[str]  # names it in errors, e.g. "vLLM reranker server"
     path: ClassVar[str]
+    even_frames: ClassVar[bool] = False  # pad videos to an even frame count (SGLang re-samples odd ones)
 
     def __init__(self, settings: RerankerSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
@@ -65,7 +69,7 @@ class HttpReranker:
         if not documents:
             return []
         instruction = rerank_prompt.instruction_or_default(instruction, self.settings.instruction)
-        query_parts = side_parts(query, "the rerank query", QueryError)
+        query_parts = side_parts(query, "the rerank query", QueryError, even_frames=self.even_frames)
         size = self.settings.max_batch_size
         chunks = [range(start, min(start + size, len(documents))) for start in range(0, len(documents), size)]
         bodies = [

@@ -51,6 +51,7 @@ class SGLangReranker(HttpReranker):
 
     server = "SGLang reranker server"
     path = PATH
+    even_frames = True
 
     def request(
         self,
@@ -62,7 +63,9 @@ class SGLangReranker(HttpReranker):
         """The ``/v1/rerank`` body for one chunk of documents (``first`` = index of its first document)."""
         return {
             "query": query_parts,
-            "documents": [side_parts(doc, f"document {first + i}") for i, doc in enumerate(documents)],
+            "documents": [
+                side_parts(doc, f"document {first + i}", even_frames=True) for i, doc in enumerate(documents)
+            ],
             "instruct": instruction,
             "return_documents": False,
         }

@@ -136,6 +136,21 @@ def test_search_by_image(indexed: Indexed, page: Any) -> None:
         assert page.locator(".card .file").first.inner_text() == "photo-landscape.jpg"
 
 
+def test_search_by_video_clip(indexed: Indexed, page: Any) -> None:
+    with live_server(indexed.app()) as server:
+        page.goto(server.url + "/")
+        page.uncheck("#rerank")
+        page.check("input[name=modality][value=video]", force=True)
+        with page.expect_response(lambda r: r.url.endswith("/v1/search")) as searched:
+            page.set_input_files("#video-input", str(indexed.files["video"]))
+        assert searched.value.status == 200
+        assert "moving-block.mp4" in page.inner_text("#query-video-name")
+        page.wait_for_selector(".card")
+        assert set(page.locator(".card .badge").all_text_contents()) == {"video"}
+        page.click("#query-video-clear")
+        page.wait_for_selector("#query-video", state="hidden")
+
+
 def test_key_flow_when_the_server_needs_keys(indexed: Indexed, page: Any) -> None:
     with live_server(indexed.app(read_keys=[READ_KEY], write_keys=[WRITE_KEY])) as server:
         page.goto(server.url + "/")

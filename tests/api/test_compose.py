@@ -3,8 +3,10 @@ mmsearch configuration that points at the other three services and refuses to ru
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from protocol_servers import SGLANG_MM_PROCESS_CONFIG, SGLANG_VERSION, VLLM_VERSION
 
 from mmsearch.api.auth import KeyRing
 from mmsearch.api.guard import HostRule
@@ -106,3 +109,40 @@ def test_api_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_
         KeyRing(load_settings().server)
     with pytest.raises(ConfigError, match="server.allowed_hosts is required"):
         HostRule(load_settings().server)
+
+
+def _command(service: str) -> list[str]:
+    """A model server's command, split as Compose splits it (shell-like), with defaults resolved."""
+    spec: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    raw = VARIABLE.sub(lambda m: m.group(2) or "", str(spec["services"][service]["command"]))
+    return shlex.split(raw)
+
+
+def _flag(command: list[str], name: str) -> str:
+    assert name in command, f"{name} missing from {command}"
+    return command[command.index(name) + 1]
+
+
+def test_model_servers_are_pinned_and_launched_with_the_fidelity_flags() -> None:
+    """The versions the fakes follow (tests/protocol_servers.py), and each flag docs/serving.md explains."""
+    text = COMPOSE.read_text()
+    assert ":latest" not in text and "lmsysorg/sglang:latest" not in text
+    assert f"lmsysorg/sglang:v{SGLANG_VERSION}" in text and f"vllm/vllm-openai:v{VLLM_VERSION}" in text
+    embedder = _command("embedder")
+    assert _flag(embedder, "--context-length") == "8192"
+    assert json.loads(_flag(embedder, "--mm-process-config")) == SGLANG_MM_PROCESS_CONFIG
+    reranker = _command("reranker")
+    assert "--trust-request-mm-kwargs" in reranker
+    assert json.loads(_flag(reranker, "--media-io-kwargs")) == {"video": {"num_frames": -1}}
+    assert json.loads(_flag(reranker, "--hf_overrides")) == {
+        "architectures": ["Qwen3VLForSequenceClassification"],
+        "classifier_from_token": ["no", "yes"],
+        "is_original_qwen3_reranker": True,
+    }
+
+
+def test_serving_docs_name_the_same_versions_and_flags() -> None:
+    docs = (ROOT / "docs" / "serving.md").read_text()
+    assert f"lmsysorg/sglang:v{SGLANG_VERSION}" in docs and f"vllm/vllm-openai:v{VLLM_VERSION}" in docs
+    assert docs.count("--trust-request-mm-kwargs") >= 2 and "--context-length 8192" in docs
+    assert json.dumps(SGLANG_MM_PROCESS_CONFIG) in docs

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from protocol_servers import FakeServer, Reply, closed_port_url, decode_video
+from protocol_servers import FakeServer, Launch, Reply, closed_port_url, decode_video
 from pydantic import TypeAdapter
 
 from mmsearch.errors import ConfigError, EmbedderError
@@ -59,8 +59,15 @@ def _page(w: int, h: int, seed: int) -> Image.Image:
     return image
 
 
-def _clip(n: int, fps: float = 0.5, t_start: float = 0.0, seed: int = 20) -> VideoClip:
-    return VideoClip(frames=tuple(_page(72, 48, seed + i) for i in range(n)), fps=fps, t_start=t_start)
+def _clip(
+    n: int, fps: float = 0.5, t_start: float = 0.0, seed: int = 20, size: tuple[int, int] = (72, 48)
+) -> VideoClip:
+    return VideoClip(frames=tuple(_page(*size, seed + i) for i in range(n)), fps=fps, t_start=t_start)
+
+
+# SGLang re-samples and re-sizes video itself (sglang 0.5.23 qwen_vl.py preprocess_video): exact only for an
+# even frame count whose model-size frames are on the 28 grid too (448×448 here); see the sglang video tests.
+GRID_CLIP = _clip(4, fps=1.0, size=(448, 448))
 
 
 # Images are large enough (≥ 256×256 px after the official resize) that SGLang's processor, which resizes
@@ -115,13 +122,14 @@ def test_vectors_equal_the_in_process_embedder(
     kind: str, servers: dict[str, FakeServer], settings: EmbeddingSettings, reference: TransformersEmbedder
 ) -> None:
     embedder = _client(kind, servers, settings)
-    items = list(ITEMS.values())
+    names = [n for n, item in ITEMS.items() if kind == "vllm" or item.video is None] + ["grid video"]
+    items = [ITEMS.get(name, Content(video=GRID_CLIP)) for name in names]
     got = embedder.embed(items, QUERY)
     want = reference.embed(items, QUERY)
     assert isinstance(embedder, Embedder)
     assert got.dtype == np.float32 and got.shape == want.shape == (len(items), 128)
     worst = np.abs(got - want).max(axis=1)
-    assert (worst <= TOLERANCE).all(), dict(zip(ITEMS, worst.tolist(), strict=True))
+    assert (worst <= TOLERANCE).all(), dict(zip(names, worst.tolist(), strict=True))
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
 
 
@@ -160,7 +168,7 @@ def test_clip_start_time_is_lost_in_a_video_file(
     kind: str, servers: dict[str, FakeServer], settings: EmbeddingSettings, reference: TransformersEmbedder
 ) -> None:
     """Documented difference (docs/serving.md): the server numbers frames from 0 s."""
-    clip = _clip(3, fps=0.5, t_start=30.0)
+    clip = VideoClip(frames=GRID_CLIP.frames, fps=0.5, t_start=30.0)
     got = _client(kind, servers, settings).embed([Content(video=clip)], QUERY)
     at_zero = VideoClip(frames=clip.frames, fps=clip.fps, t_start=0.0)
     np.testing.assert_allclose(got, reference.embed([Content(video=at_zero)], QUERY), atol=TOLERANCE)
@@ -168,14 +176,72 @@ def test_clip_start_time_is_lost_in_a_video_file(
 
 
 def test_small_images(
-    servers: dict[str, FakeServer], settings: EmbeddingSettings, reference: TransformersEmbedder
+    servers: dict[str, FakeServer],
+    settings: EmbeddingSettings,
+    reference: TransformersEmbedder,
+    tiny_models: Path,
 ) -> None:
-    """vLLM is told do_resize=false and sees the official pixels; SGLang's processor upscales images below
-    the checkpoint's shortest_edge (65536 px here), a documented difference."""
+    """vLLM is told do_resize=false and SGLang is launched with the official limits (--mm-process-config):
+    both see the official pixels. An SGLang launched without that flag upscales images below the
+    checkpoint's shortest_edge (65536 px here)."""
     item = [Content(images=(_page(96, 64, 9),))]
     want = reference.embed(item, QUERY)
     np.testing.assert_allclose(_client("vllm", servers, settings).embed(item, QUERY), want, atol=TOLERANCE)
-    assert np.abs(_client("sglang", servers, settings).embed(item, QUERY) - want).max() > 1e-3
+    np.testing.assert_allclose(_client("sglang", servers, settings).embed(item, QUERY), want, atol=TOLERANCE)
+    bare = Launch(mm_process_config=None)
+    with FakeServer("sglang", tiny_models / "embedding", reranker=False, launch=bare) as server:
+        got = SGLangEmbedder(settings.model_copy(update={"backend": "sglang", "url": server.url})).embed(
+            item, QUERY
+        )
+    assert np.abs(got - want).max() > 1e-3
+
+
+# --- video through SGLang (its own sampling and resizing; docs/serving.md) --------------------------------
+
+
+def test_sglang_gets_odd_clips_padded_to_an_even_count(
+    servers: dict[str, FakeServer], settings: EmbeddingSettings
+) -> None:
+    """SGLang rounds an odd frame count down (a 3-frame clip would lose a frame; a 1-frame clip is refused),
+    so the client repeats the last frame as qwen-vl-utils does; vLLM gets the clip as sampled."""
+    for kind, clip, frames in (("sglang", _clip(3), 4), ("vllm", _clip(3), 3), ("sglang", _clip(1), 2)):
+        _client(kind, servers, settings).embed([Content(video=clip)], QUERY)
+        body = servers[kind].bodies[0]
+        parts = (
+            body["video_data"][0] if kind == "sglang" else [body["messages"][1]["content"][0]["video_url"]]
+        )
+        url = parts[0] if kind == "sglang" else parts[0]["url"]
+        decoded, _ = decode_video(url)
+        assert len(decoded) == frames
+
+
+@pytest.mark.parametrize(
+    ("clip", "low", "high"),
+    [
+        (_clip(4, fps=1.0), 1e-5, 1e-3),  # even count off the 28 grid: SGLang's bilinear 28-multiple resize
+        (
+            _clip(3, fps=0.5),
+            1e-3,
+            5e-3,
+        ),  # odd count: + the padded pair's timestamp (<5.0 seconds> vs <4.0 seconds>)
+        (GRID_CLIP, 0.0, TOLERANCE),  # even count, frames on both grids: exact
+    ],
+    ids=["even-off-grid", "odd", "even-on-grid"],
+)
+def test_sglang_video_differs_only_by_its_own_preprocessing(
+    servers: dict[str, FakeServer],
+    settings: EmbeddingSettings,
+    reference: TransformersEmbedder,
+    clip: VideoClip,
+    low: float,
+    high: float,
+) -> None:
+    """Measured on the tiny model (docs/serving.md's table): how far SGLang's video vectors are from
+    in-process ones when the client sends the official frames."""
+    item = [Content(video=clip)]
+    got = _client("sglang", servers, settings).embed(item, QUERY)
+    diff = float(np.abs(got - reference.embed(item, QUERY)).max())
+    assert low <= diff <= high, diff
 
 
 # --- what goes over the wire ---------------------------------------------------------------------------

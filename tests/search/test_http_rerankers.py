@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from protocol_servers import FakeServer, Reply, closed_port_url
+from protocol_servers import FakeServer, Launch, Reply, closed_port_url
 
 from mmsearch.errors import ConfigError, QueryError, RerankerError
 from mmsearch.index.inputs import Content, VideoClip
@@ -41,17 +41,18 @@ def _page(w: int, h: int, seed: int) -> Image.Image:
     return image
 
 
-def _clip(n: int, fps: float = 1.0, t_start: float = 0.0) -> VideoClip:
-    return VideoClip(frames=tuple(_page(64, 48, 40 + i) for i in range(n)), fps=fps, t_start=t_start)
+def _clip(n: int, fps: float = 1.0, t_start: float = 0.0, size: tuple[int, int] = (64, 48)) -> VideoClip:
+    return VideoClip(frames=tuple(_page(*size, 40 + i) for i in range(n)), fps=fps, t_start=t_start)
 
 
-# Images are ≥ 256×256 px after the official resize, so SGLang's processor (checkpoint bounds) keeps them.
+# The clip has an even frame count and frames on both the 28 and the 32 grid, so SGLang's own video
+# preprocessing keeps it as it is (tests/index/test_http_embedders.py measures the other cases).
 DOCUMENTS = [
     Content(text="Paris is the capital of France."),
     Content(images=(_page(320, 256, 1),)),
     Content(text="Table 3 lists the results.", images=(_page(300, 250, 2),)),
     Content(images=(_page(256, 256, 3), _page(288, 256, 4))),  # one document with two images
-    Content(video=_clip(3)),
+    Content(video=_clip(4, size=(448, 448))),
     Content(),  # scored as "NULL", as the official code does
 ]
 QUERIES = {
@@ -70,11 +71,16 @@ def reference(settings: RerankerSettings) -> TransformersReranker:
     return TransformersReranker(settings)
 
 
+# SGLang reads p(yes), p(no) from the top-50 log-probabilities only; the tiny random model seldom has
+# them there (the trained one always does), so the client tests use a fake that finds every label.
+ALL_LABELS = Launch(top_logprobs_num=640)
+
+
 @pytest.fixture(scope="module")
 def servers(tiny_models: Path) -> Iterator[dict[str, FakeServer]]:
     with (
         FakeServer("vllm", tiny_models / "reranker", reranker=True) as vllm,
-        FakeServer("sglang", tiny_models / "reranker", reranker=True) as sglang,
+        FakeServer("sglang", tiny_models / "reranker", reranker=True, launch=ALL_LABELS) as sglang,
     ):
         yield {"vllm": vllm, "sglang": sglang}
 

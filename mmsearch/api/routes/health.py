@@ -4,6 +4,8 @@ Probes and ``/v1/info`` need no key: probes come from orchestrators, and ``/v1/i
 whether to ask for one. ``/metrics`` needs a read key when auth is on (Prometheus sends one with
 ``authorization: {credentials: ...}``), unless ``server.metrics_public`` opens it. ``/readyz`` checks the store answers and, for model servers (sglang, vllm), that their
 ``/health`` answers; in-process models are ready once loaded, which happens before the server binds.
+It also reports the last ``mmsearch verify`` (``data_dir/verify.json``; ``null`` when none), without
+letting it gate readiness.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mmsearch.api.context import ApiContext, Context, Credentials
 from mmsearch.api.metrics import CONTENT_TYPE
 from mmsearch.api.schemas import InfoResponse, with_errors
 from mmsearch.api.services import CONCURRENT_BACKENDS
+from mmsearch.verify import record
 
 router = APIRouter(tags=["health"])
 
@@ -38,12 +41,15 @@ async def healthz() -> dict[str, str]:
 async def readyz(ctx: Context) -> JSONResponse:
     checks = await _checks(ctx)
     failing = [f"{name}: {check['error']}" for name, check in checks.items() if not check["ok"]]
+    # The last `mmsearch verify` against the model servers (informational: it does not gate readiness).
+    verification = record.load(ctx.settings)
     if not failing:
-        return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse({"status": "ready", "checks": checks, "verification": verification})
     body = {
         "error": {"code": "not_ready", "message": "; ".join(failing)},
         "status": "unready",
         "checks": checks,
+        "verification": verification,
     }
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 

@@ -1,7 +1,8 @@
-"""``POST /v1/search``: text and/or image in, ranked hits with image and file URLs out.
+"""``POST /v1/search``: text, image and/or video clip in, ranked hits with image and file URLs out.
 
 Two body types: JSON (``SearchRequest``; the image as base64) or multipart/form-data (an ``image`` file
-part, and the same fields as form fields; ``filters`` as a JSON string or as flat fields).
+part, a ``video`` file part, and the same fields as form fields; ``filters`` as a JSON string or as flat
+fields). A video clip is sampled as ``mmsearch query --video`` samples it (:func:`inputs.query_clip`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import shutil
+import tempfile
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mmsearch.api.body import content_type, read_form, read_model
@@ -22,6 +28,7 @@ from mmsearch.api.errors import ApiError, describe_validation, invalid_request
 from mmsearch.api.hits import hit_out, inline_image
 from mmsearch.api.schemas import ERRORS, SearchRequest, SearchResponse
 from mmsearch.api.services import Services
+from mmsearch.index.inputs import query_clip
 from mmsearch.index.store import Filters
 from mmsearch.ingest.image import load_query_image
 from mmsearch.search.hits import SearchResult
@@ -59,13 +66,19 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
     """
     services = ctx.ready_services()
     async with ctx.searches.admit():  # before the body is read: at most running + queued bodies in memory
-        body, image = await _read(request, ctx)
-        text = _query_text(body.text, ctx.settings.server.max_query_chars)
-        if text is None and image is None:
-            raise ApiError(400, "query_error", "empty query: give `text`, an `image`, or both")
-        filters = body.filters.to_filters() if body.filters else None
-        work = partial(_execute, services, ctx, body, text, image, filters)
-        result, inlined = await ctx.searches.work(work, gone=request.is_disconnected)
+        body, image, video = await _read(request, ctx)
+        try:
+            text = _query_text(body.text, ctx.settings.server.max_query_chars)
+            if text is None and image is None and video is None:
+                raise ApiError(
+                    400, "query_error", "empty query: give `text`, an `image`, a `video`, or a mix"
+                )
+            filters = body.filters.to_filters() if body.filters else None
+            work = partial(_execute, services, ctx, body, text, image, filters, video)
+            result, inlined = await ctx.searches.work(work, gone=request.is_disconnected)
+        finally:
+            if video is not None:
+                video.unlink(missing_ok=True)
     ctx.metrics.observe_search(result.timings_ms, result.reranked)
     return SearchResponse(
         hits=[
@@ -93,25 +106,29 @@ def _execute(
     text: str | None,
     image: bytes | None,
     filters: Filters | None,
+    video: Path | None = None,
 ) -> tuple[SearchResult, list[str | None] | None]:
-    """The search itself, in a worker thread: decode the image, search, read inlined images."""
+    """The search itself, in a worker thread: decode the image and clip, search, read inlined images."""
     settings = ctx.settings
-    picture = None
-    if image is not None:
-        with ctx.decodes:  # N hostile images at the decode limit take at most max_concurrent_decodes x
+    picture = clip = None
+    with ctx.decodes:  # N hostile images at the decode limit take at most max_concurrent_decodes x
+        if image is not None:
             picture = load_query_image(image, settings.ingest, name="query image")
-    query = Query(text=text, image=picture, filters=filters)
+        if video is not None:
+            clip = query_clip(video, settings.ingest, name="query video")
+    query = Query(text=text, image=picture, filters=filters, video=clip)
     result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
     return result, inlined
 
 
-async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None]:
+async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes | None, Path | None]:
+    """The body, the image bytes, and the video clip spooled to a temporary file (the caller removes it)."""
     limit = int(ctx.settings.server.max_search_mb * 2**20)
     kind = content_type(request)
     if kind in ("application/json", ""):
         body = await read_model(request, SearchRequest, limit, SEARCH_LIMIT)
-        return body, _base64_image(body.image) if body.image else None
+        return body, _base64_image(body.image) if body.image else None, None
     if kind == "multipart/form-data":
         return await _read_form(request, limit)
     raise ApiError(
@@ -119,9 +136,9 @@ async def _read(request: Request, ctx: ApiContext) -> tuple[SearchRequest, bytes
     )
 
 
-async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None]:
-    form = await read_form(request, limit, max_files=1, setting=SEARCH_LIMIT)
-    unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image"})
+async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes | None, Path | None]:
+    form = await read_form(request, limit, max_files=2, setting=SEARCH_LIMIT)
+    unknown = sorted(set(form.keys()) - {*FORM_FIELDS, "image", "video"})
     if unknown:
         raise invalid_request([{"field": f"form.{name}", "message": "unknown field"} for name in unknown])
     fields: dict[str, Any] = {k: v for k, v in form.items() if k in FORM_FIELDS and isinstance(v, str)}
@@ -134,8 +151,37 @@ async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes
         raise invalid_request(describe_validation(list(exc.errors()), prefix=("form",))) from exc
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
-        return body, _base64_image(upload) if upload else None
-    return body, await _read_upload(upload)
+        image = _base64_image(upload) if upload else None
+    else:
+        image = await _read_upload(upload)
+    return body, image, await _spool_video(form.get("video"))  # last: nothing after it can raise
+
+
+async def _spool_video(upload: UploadFile | str | None) -> Path | None:
+    """The ``video`` part copied to a temporary file (decoders read files); ``None`` when absent/empty."""
+    if upload is None or upload == "":
+        return None
+    if isinstance(upload, str):
+        raise invalid_request([{"field": "form.video", "message": "must be a file part, not a text field"}])
+    handle, name = tempfile.mkstemp(prefix="mmsearch-query-", suffix=".video")
+    path = Path(name)
+    try:
+        await run_in_threadpool(_copy, upload, handle)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        await upload.close()
+    if path.stat().st_size == 0:
+        path.unlink()
+        return None
+    return path
+
+
+def _copy(upload: UploadFile, handle: int) -> None:
+    with os.fdopen(handle, "wb") as out:
+        upload.file.seek(0)
+        shutil.copyfileobj(upload.file, out, length=1 << 20)
 
 
 async def _read_upload(upload: UploadFile) -> bytes | None:

@@ -10,6 +10,7 @@ let apiKeyInMemory = "";
 const state = {
   authRequired: false,
   queryImage: null, // a File/Blob chosen, dropped or pasted
+  queryVideo: null, // a video File chosen (the server samples its first segment)
   searching: false,
 };
 
@@ -53,11 +54,12 @@ function searchRequest() {
 }
 
 function searchBody(fields) {
-  if (!state.queryImage) {
+  if (!state.queryImage && !state.queryVideo) {
     return { body: JSON.stringify(fields), headers: { "Content-Type": "application/json" } };
   }
   const form = new FormData();
-  form.append("image", state.queryImage, state.queryImage.name || "query-image");
+  if (state.queryImage) form.append("image", state.queryImage, state.queryImage.name || "query-image");
+  if (state.queryVideo) form.append("video", state.queryVideo, state.queryVideo.name || "query-video");
   if (fields.text) form.append("text", fields.text);
   form.append("top_k", String(fields.top_k));
   form.append("rerank", String(fields.rerank));
@@ -67,8 +69,8 @@ function searchBody(fields) {
 
 async function runSearch() {
   const fields = searchRequest();
-  if (!fields.text && !state.queryImage) {
-    showNotice("Type a query or choose an image to search with.", "info");
+  if (!fields.text && !state.queryImage && !state.queryVideo) {
+    showNotice("Type a query or choose an image or a video clip to search with.", "info");
     $("query").focus();
     return;
   }
@@ -270,6 +272,28 @@ function setQueryImage(file) {
   }
 }
 
+// ---------- query video ----------
+
+function setQueryVideo(file) {
+  if (file && !file.type.startsWith("video/")) {
+    showNotice(`${file.name} is not a video: search by an MP4, WebM, MOV or MKV clip.`);
+    return;
+  }
+  state.queryVideo = file || null;
+  $("query-video").hidden = !file;
+  $("query-video-name").textContent = file ? file.name : "";
+  if (!file) $("video-input").value = "";
+}
+
+function wireVideoInput() {
+  $("video-input").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    setQueryVideo(file);
+    if (file) runSearch();
+  });
+  $("query-video-clear").addEventListener("click", () => setQueryVideo(null));
+}
+
 function wireImageInput() {
   $("image-input").addEventListener("change", (event) => {
     const file = event.target.files[0];
@@ -288,7 +312,8 @@ function wireImageInput() {
     zone.classList.remove("dragging");
     const file = event.dataTransfer.files[0];
     if (file) {
-      setQueryImage(file);
+      if (file.type.startsWith("video/")) setQueryVideo(file);
+      else setQueryImage(file);
       runSearch();
     }
   });
@@ -414,6 +439,7 @@ function start() {
     event.target.value = "";
   });
   wireImageInput();
+  wireVideoInput();
   wireKeyDialog();
   loadInfo().then(() => {
     const q = new URL(window.location.href).searchParams.get("q");

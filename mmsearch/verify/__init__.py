@@ -1,0 +1,1 @@
+"""``mmsearch verify``: does a served embedder/reranker give the in-process reference's vectors and scores?"""
