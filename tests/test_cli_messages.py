@@ -91,23 +91,25 @@ def _render(width: int, draw: object) -> str:
 
 
 def test_query_table_shows_which_talk_mp4() -> None:
-    hits = (_hit(1, "/media/conf-a/talk.mp4"), _hit(2, "/media/conf-b/talk.mp4"))
-    result = SearchResult(hits, reranked=False, reranker=None, candidates=2)
+    hits = (_hit(1, "/media/conf-a/talk.mp4"), _hit(2, "/media/conf-b/talk.mp4"), _hit(3, "/m/[b]/talk.mp4"))
+    result = SearchResult(hits, reranked=False, reranker=None, candidates=3)
     for width in (72, 120):
         text = _render(width, lambda console: print_hits(result, verbose=False, console=console))
         assert "conf-a/talk.mp4" in text and "conf-b/talk.mp4" in text, text
+        assert "[b]/talk.mp4" in text  # a name is text, never rich markup
 
 
 @pytest.mark.parametrize("width", [30, 60, 80, 200])
 def test_stats_documents_never_cuts_ids(width: int) -> None:
     docs = [
-        DocumentInfo(doc_id_for(f"/very/long/folder/name/number/{i}/report-{i}.pdf"),
-                     f"/very/long/folder/name/number/{i}/report-{i}.pdf", "page", 12, 0.0, "ab" * 32)
+        DocumentInfo(doc_id_for(f"/very/long/folder/[name]/number/{i}/report-{i}.pdf"),
+                     f"/very/long/folder/[name]/number/{i}/report-{i}.pdf", "page", 12, 0.0, "ab" * 32)
         for i in range(3)
     ]  # fmt: skip
     text = _render(width, lambda console: print_documents(console, docs))
     assert "…" not in text
     for doc in docs:
         assert doc.doc_id in text
+    assert "[name]" in text  # a path is text, never rich markup
     if width < 60:  # the one-block-per-document layout: paths whole too (the terminal wraps them)
         assert all(doc.source_path in text for doc in docs)

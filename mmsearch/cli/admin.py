@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.errors import NotFound
@@ -43,8 +45,9 @@ def stats(
         from mmsearch.cli.served import ServerReader
 
         with ServerReader(server, api_key) as reader:
-            out = reader.stats()
-            docs = reader.documents() if list_documents else []
+            every = reader.documents()
+            out = reader.stats(every)
+            docs = every if list_documents else []
     else:
         with components.build_store(settings) as store:
             out = asdict(store.stats())
@@ -56,7 +59,7 @@ def stats(
         return
     console = Console()
     for key, value in out.items():
-        console.print(f"[bold]{key}[/bold]: {value}")
+        console.print(f"[bold]{key}[/bold]: {escape(str(value))}")
     if docs:
         print_documents(console, docs)
 
@@ -66,15 +69,15 @@ def print_documents(console: Console, docs: list[DocumentInfo]) -> None:
     id_width = max(len(d.doc_id) for d in docs)
     if console.width < id_width + len("modality") + len("units") + 24:  # borders, padding, a bit of path
         for d in docs:
-            console.print(f"{d.doc_id}\n  {d.modality}, {d.units} units\n  {d.source_path}", soft_wrap=True,
-                          highlight=False)  # fmt: skip
+            console.print(f"{d.doc_id}\n  {d.modality}, {d.units} units\n  {d.source_path}",
+                          soft_wrap=True, markup=False, highlight=False)  # fmt: skip
         return
     table = Table("doc id", "source", "modality", "units")
     table.columns[0].no_wrap = True
     table.columns[0].min_width = id_width
     table.columns[1].overflow = "fold"
     for d in docs:
-        table.add_row(d.doc_id, d.source_path, d.modality, str(d.units))
+        table.add_row(d.doc_id, Text(d.source_path), d.modality, str(d.units))
     console.print(table)
 
 

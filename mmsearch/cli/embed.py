@@ -56,7 +56,7 @@ def embed(
     except ConfigError as exc:
         if dim is None or "embedding.dim" not in str(exc):
             raise
-        raise click.BadParameter(f"{dim} does not fit this model ({exc})", param_hint="--dim") from exc
+        raise click.BadParameter(str(exc), param_hint="--dim") from exc
     chosen = instruction or (
         settings.embedding.query_instruction if role == "query" else settings.embedding.document_instruction
     )

@@ -10,6 +10,7 @@ from typing import cast
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.config import Settings
@@ -229,8 +230,8 @@ def print_hits(result: SearchResult, verbose: bool, console: Console | None = No
     table.add_column("snippet", overflow="fold", max_width=60)
     for hit in result.hits:
         table.add_row(
-            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", names[hit.source_path],
-            where(hit), hit.snippet[:160],
+            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Text(names[hit.source_path]),
+            where(hit), Text(hit.snippet[:160]),
         )  # fmt: skip
     console.print(table)
     order = f"reranked by {result.reranker}" if result.reranked else "vector order (not reranked)"

@@ -57,10 +57,9 @@ class ServerReader:
         return SearchResult(hits, bool(reply["reranked"]), reply.get("reranker"), int(reply["candidates"]),
                             dict(reply.get("timings_ms") or {}))  # fmt: skip
 
-    def stats(self) -> dict[str, Any]:
-        """What ``stats --json`` prints locally, as far as the API tells it."""
+    def stats(self, docs: list[DocumentInfo]) -> dict[str, Any]:
+        """What ``stats --json`` prints locally, as far as the API tells it (``docs``: ``documents()``)."""
         info = self._call("GET", "/v1/info")
-        docs = self.documents()
         return {
             "server": self.url,
             "model_id": info.get("embedding_model"),
