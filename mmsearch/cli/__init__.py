@@ -3,11 +3,12 @@
 from mmsearch.cli.admin import delete, stats
 from mmsearch.cli.app import cli, main
 from mmsearch.cli.embed import embed
+from mmsearch.cli.evaluate import evaluate
 from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
 
-for command in (ingest, query, embed, stats, delete, serve):
+for command in (ingest, query, embed, evaluate, stats, delete, serve):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]
