@@ -136,10 +136,14 @@ def _run(
         click.echo(json.dumps(report.to_dict(result), indent=2))
         return
     out = Console()
-    title = None if group is None else f"{data.name}, group {group}: {result.queries} queries"
-    out.print(report.table(result, title=title))
+    out.print(report.heading(result, group), highlight=False)
+    if corpus.reused:
+        out.print("(corpus vectors reused from an earlier run)", highlight=False)
+    out.print(report.table(result))
     if result.groups and group is None:
-        out.print(f"query groups: {', '.join(result.groups)} (evaluate one with --group NAME)")
+        out.print(
+            f"query groups: {', '.join(result.groups)} (evaluate one with --group NAME)", highlight=False
+        )
 
 
 def parse_compare(

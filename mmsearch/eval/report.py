@@ -43,28 +43,21 @@ def _result(result: ConfigResult) -> dict[str, Any]:
     }
 
 
-def table(
-    report: EvalReport, results: tuple[ConfigResult, ...] | None = None, title: str | None = None
-) -> Table:
-    results = results if results is not None else report.results
-    heading = title or (
-        f"{report.dataset}: {report.queries} queries, {report.corpus_rows} documents "
-        f"({report.points} points), {report.model_id}"
+def heading(report: EvalReport, group: str | None = None) -> str:
+    where = f"{report.dataset}" + (f", group {group}" if group else "")
+    return (
+        f"{where}: {report.queries} queries, {report.corpus_rows} documents ({report.points} points); "
+        f"model {report.model_id}" + (f", reranker {report.reranker_id}" if report.reranker_id else "")
     )
-    grid = Table(title=heading, title_justify="left")
+
+
+def table(report: EvalReport, results: tuple[ConfigResult, ...] | None = None) -> Table:
+    """Metrics down, configurations (or, for one configuration, its two stages) across."""
+    results = results if results is not None else report.results
+    grid = Table()
     grid.add_column("metric")
     if len(results) == 1:
-        only = results[0]
-        grid.add_column("vector", justify="right")
-        if only.reranked is not None:
-            grid.add_column("reranked", justify="right")
-        for name in NAMES:
-            cells = [_num(only.first_stage[name])]
-            if only.reranked is not None:
-                cells.append(_num(only.reranked[name]))
-            grid.add_row(name, *cells)
-        _latency_rows(grid, results)
-        return grid
+        return _one(grid, results[0])
     for result in results:
         grid.add_column(result.config.label, justify="right")
     for name in NAMES:
@@ -75,22 +68,35 @@ def table(
                 f"{name} reranked",
                 *[_num(r.reranked[name]) if r.reranked is not None else "–" for r in results],
             )
-    _latency_rows(grid, results)
+    for stage in STAGES:
+        if any(stage in r.latency for r in results):
+            for field_name in ("p50_ms", "p95_ms"):
+                grid.add_row(f"{stage} ms {field_name[:3]}", *[_ms(r, stage, field_name) for r in results])
     return grid
 
 
-def _latency_rows(grid: Table, results: tuple[ConfigResult, ...]) -> None:
+def _one(grid: Table, result: ConfigResult) -> Table:
+    """One configuration: a "vector" and a "reranked" column; each stage's latency under its column
+    (query embedding and search under "vector", reranking under "reranked")."""
+    grid.add_column("vector", justify="right")
+    reranked = result.reranked
+    if reranked is not None:
+        grid.add_column("reranked", justify="right")
+    for name in NAMES:
+        grid.add_row(name, _num(result.first_stage[name]), *([_num(reranked[name])] if reranked else []))
     for stage in STAGES:
-        if not any(stage in r.latency for r in results):
+        if stage not in result.latency:
             continue
-        for field_name, label in (("p50_ms", "p50"), ("p95_ms", "p95")):
-            cells = []
-            for result in results:
-                value = result.latency.get(stage)
-                cells.append(f"{getattr(value, field_name):.1f}" if value is not None else "–")
-            if len(results) == 1 and results[0].reranked is not None:
-                cells.append("")
-            grid.add_row(f"{stage} ms {label}", *cells)
+        for field_name in ("p50_ms", "p95_ms"):
+            value = _ms(result, stage, field_name)
+            cells = ["", value] if stage == "rerank" else [value, *([""] if reranked else [])]
+            grid.add_row(f"{stage} ms {field_name[:3]}", *cells)
+    return grid
+
+
+def _ms(result: ConfigResult, stage: str, field_name: str) -> str:
+    value = result.latency.get(stage)
+    return f"{getattr(value, field_name):.1f}" if value is not None else "–"
 
 
 def _num(value: float) -> str:

@@ -56,9 +56,11 @@ class EvalConfig:
 
     @property
     def label(self) -> str:
-        prefetch = f"pf{self.prefetch_dim}" if self.prefetch_dim else "no-pf"
-        rerank = f"rerank {self.candidates}" if self.rerank else f"vector {self.candidates}"
-        return f"d{self.dim} {prefetch} {rerank}"
+        parts = [f"dim {self.dim}"]
+        if self.prefetch_dim:
+            parts.append(f"prefetch {self.prefetch_dim}")
+        parts.append(f"rerank {self.candidates}" if self.rerank else "no rerank")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

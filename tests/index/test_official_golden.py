@@ -115,3 +115,20 @@ def test_each_segment_is_embedded_as_the_official_code_embeds_it_as_a_file(
         (60.0, 65.0),
     ]
     _check(embedder, "video_segment_1", segments[1])
+
+
+def test_embed_video_command_gives_the_official_vector(
+    inputs: dict[str, Path], tiny_models: Path, tmp_path: Path
+) -> None:
+    """``mmsearch embed --video FILE`` (its first segment) with the document instruction."""
+    from tests.support import run_cli, tiny_env
+
+    golden = GOLDEN["cases"]["video_short"]
+    env = tiny_env(tmp_path / "data", tiny_models)
+    args = ["embed", "--video", str(inputs["short_640x360.mp4"]), "--as", "document", "--json"]
+    done = run_cli(args, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["instruction"] == golden["instruction"] and out["dim"] == 128
+    difference = float(np.max(np.abs(np.asarray(out["vector"]) - np.asarray(golden["vector"]))))
+    assert difference <= TOLERANCE
