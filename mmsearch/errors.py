@@ -14,7 +14,8 @@
      │    └── StoreLocked       another process holds the embedded store
      ├── RerankerError          the reranker could not be loaded or run
      ├── QueryError             a query cannot be run as asked (empty collection, bad image, ...)
-     └── NotFound               a document asked for by path or id is not in the index
+     ├── NotFound               a document asked for by path or id is not in the index
+     └── DatasetError           an evaluation dataset is missing a file or has a malformed row
 
 Third-party exceptions are translated at the boundary (``raise X(...) from exc``). Messages name the
 thing that failed and say how to fix it. The CLI prints ``Error: <message>`` and exits non-zero; the API
@@ -84,3 +85,7 @@ class QueryError(MmsearchError):
 
 class NotFound(MmsearchError):
     code = "not_found"
+
+
+class DatasetError(MmsearchError):
+    code = "dataset_error"

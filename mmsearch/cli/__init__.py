@@ -3,13 +3,14 @@
 from mmsearch.cli.admin import delete, stats
 from mmsearch.cli.app import cli, main
 from mmsearch.cli.embed import embed
+from mmsearch.cli.evaluate import evaluate
 from mmsearch.cli.ingest import ingest
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
 from mmsearch.cli.store_admin import migrate, optimize
 from mmsearch.cli.verify import verify
 
-for command in (ingest, query, embed, stats, delete, serve, verify, optimize, migrate):
+for command in (ingest, query, embed, evaluate, stats, delete, serve, verify, optimize, migrate):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

@@ -18,17 +18,28 @@ from mmsearch.ingest.units import ImageUnit, PageUnit, SegmentUnit, Unit
 
 @dataclass(frozen=True, eq=False)
 class VideoClip:
-    """Frames sampled from a video at ``fps``; the first frame is at ``t_start`` seconds."""
+    """Frames sampled from a video at ``fps``; the first frame is at ``t_start`` seconds.
+
+    ``times`` are each frame's seconds from the clip's start as the model reads them (its ``<t seconds>``
+    markers, computed as the official code does for the clip as a file of its own); empty = ``i / fps``.
+    """
 
     frames: tuple[Image.Image, ...]
     fps: float
     t_start: float = 0.0
+    times: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.frames:
             raise ValueError("a VideoClip needs at least one frame")
         if self.fps <= 0:
             raise ValueError(f"VideoClip fps must be > 0, got {self.fps}")
+        if self.times and len(self.times) != len(self.frames):
+            raise ValueError(f"VideoClip has {len(self.frames)} frames but {len(self.times)} times")
+
+    @property
+    def frame_seconds(self) -> tuple[float, ...]:
+        return self.times or tuple(i / self.fps for i in range(len(self.frames)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +60,8 @@ def unit_content(unit: Unit, with_text: bool = False) -> Content:
     screenshot alone, as the official ViDoRe evaluation does).
     """
     if isinstance(unit, SegmentUnit):
-        return Content(video=VideoClip(frames=unit.frames, fps=unit.fps, t_start=unit.t_start))
+        clip = VideoClip(frames=unit.frames, fps=unit.fps, t_start=unit.t_start, times=unit.clip_times)
+        return Content(video=clip)
     if isinstance(unit, PageUnit):
         return Content(text=unit.text if with_text and unit.text.strip() else None, images=(unit.image,))
     if isinstance(unit, ImageUnit):

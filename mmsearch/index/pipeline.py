@@ -294,7 +294,7 @@ def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
     if isinstance(unit, PageUnit):
         where = {"page": unit.page, "page_count": unit.page_count}
     elif isinstance(unit, SegmentUnit):
-        where = {"t_start": unit.t_start, "t_end": unit.t_end, "fps": unit.fps}
+        where = {"t_start": unit.t_start, "t_end": unit.t_end, "fps": unit.fps, "clip_times": unit.clip_times}
     return Payload(
         doc_id=unit.doc_id,
         source_path=unit.source.path,

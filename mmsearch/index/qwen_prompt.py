@@ -8,13 +8,15 @@ format_model_input`` and ``_preprocess_inputs``):
 - system turn = ``[{"type": "text", "text": instruction}]``; user turn = all videos, then all images,
   then the text; nothing at all → the text ``NULL``;
 - images carry ``min_pixels = 4·32²`` / ``max_pixels = 1800·32²`` for ``qwen_vl_utils.fetch_image``;
-  a video given as frames is subsampled linearly to at most 64 frames and carries
-  ``total_pixels = 10·768·32²`` for ``qwen_vl_utils.fetch_video``;
 - the prompt is the processor's chat template with ``add_generation_prompt=True``.
 
-One deliberate addition: the official frame-list path lets qwen-vl-utils invent timestamps (2 fps from 0 s).
-:func:`video_metadata` gives the processor the clip's real sampling rate and start, so the
-``<t seconds>`` markers Qwen3VLProcessor writes before each frame pair are the true video times.
+Videos follow the official code's *file* path (``{"video": path}``: qwen-vl-utils ``fetch_video`` decodes
+the file with decord at fps 1), which is how the official code embeds a video, rather than its frame-list
+path (which re-resizes every frame through ``fetch_image`` at factor 64 and invents 2-fps timestamps).
+Ingest already picks, decodes and resizes a segment's frames as ``fetch_video`` does for that segment as a
+file (``ingest/video.py``), so :func:`video_tensor` only stacks them (resizing any clip that is not yet on
+that size, with the same torchvision bicubic), and :func:`video_metadata` hands the processor the times
+those frames have in that file, so its ``<t seconds>`` markers are the official ones.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from qwen_vl_utils import vision_process as qvu
 
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION
+from mmsearch.ingest.pixels import resize_frames, video_frame_size
 
 IMAGE_FACTOR = 32  # patch 16 × spatial merge 2
 PATCH_SIZE = 16
@@ -71,33 +74,49 @@ def clip_frames(clip: VideoClip, max_frames: int = MAX_FRAMES) -> list[Image.Ima
 
 
 def video_metadata(clip: VideoClip, max_frames: int = MAX_FRAMES) -> dict[str, Any]:
-    """Metadata for Qwen3VLProcessor so its frame timestamps are real seconds.
+    """Metadata for Qwen3VLProcessor so its frame timestamps are the official ones.
 
-    The processor writes ``<{idx / fps:.1f} seconds>`` per frame pair; frame ``i`` of the clip is at
-    ``t_start + i / fps`` seconds, so each index is expressed in frames from the start of the video."""
-    offset = clip.t_start * clip.fps
-    indices = [offset + i for i in sample_frame_indices(len(clip.frames), max_frames)]
+    The processor writes ``<{mean of a pair's idx / fps:.1f} seconds>`` per frame pair; with ``fps`` 1
+    and the clip's frame times (``idx / stream fps``, computed as the official code computes them) as
+    the indices, the numbers are bit-for-bit the official code's for the clip as a file."""
+    kept = sample_frame_indices(len(clip.frames), max_frames)
+    seconds = clip.frame_seconds
     return {
-        "fps": clip.fps,
-        "frames_indices": indices,
-        "total_num_frames": len(clip.frames),
-        "duration": len(clip.frames) / clip.fps,
+        "fps": 1.0,
+        "frames_indices": [seconds[i] for i in kept],
+        "total_num_frames": len(kept),
     }
 
 
 def frame_times(clip: VideoClip, max_frames: int = MAX_FRAMES) -> list[float]:
     """Seconds from the start of the video of each frame the model sees."""
-    meta = video_metadata(clip, max_frames)
-    return [index / clip.fps for index in meta["frames_indices"]]
+    return [clip.t_start + t for t in video_metadata(clip, max_frames)["frames_indices"]]
 
 
 def video_item(clip: VideoClip) -> Message:
-    """A user-content video entry as the official code builds it for a frame list.
+    """A user-content video entry (for the chat template; :func:`resize_media` reads its frames).
 
     ``sample_fps`` is qwen-vl-utils' own key for a frame list's rate (it only feeds its metadata)."""
     frames = clip_frames(clip)
     rate = clip.fps * len(frames) / len(clip.frames)
     return {"type": "video", "video": frames, "total_pixels": MAX_TOTAL_PIXELS, "sample_fps": rate}
+
+
+def video_tensor(frames: list[Image.Image]) -> torch.Tensor:
+    """The clip as qwen-vl-utils ``fetch_video`` returns a decoded file: float ``[T, 3, H, W]``, T even
+    (an odd clip repeats its last frame, as the processor does with its timestamps), resized with
+    torchvision's antialiased bicubic to ``pixels.video_frame_size`` (frames ingest made are already
+    that size, and are left untouched)."""
+    arrays = [np.asarray(frame.convert("RGB")) for frame in frames]
+    if len({a.shape for a in arrays}) > 1:
+        sizes = sorted({f"{a.shape[1]}×{a.shape[0]}" for a in arrays})
+        raise ValueError(f"the frames of one video clip differ in size ({', '.join(sizes)})")
+    if len(arrays) % 2:
+        arrays.append(arrays[-1])
+    video = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    height, width = arrays[0].shape[:2]
+    target = video_frame_size(width, height, len(arrays), name="video clip")
+    return resize_frames(video, target).float()
 
 
 def image_item(image: Image.Image) -> Message:
@@ -133,27 +152,11 @@ def image_tokens(image: Image.Image) -> int:
 
 
 def video_tokens(clip: VideoClip) -> int:
-    """LLM tokens of a clip's frames (timestamps not included), as qwen-vl-utils ``fetch_video`` sizes a
-    frame list: each frame first goes through ``fetch_image`` (which it calls with ``image_factor`` as
-    the patch size, so factor 64 and image defaults), then the stack is fitted into the per-frame cap
-    ``max(min(768·32², total_pixels / n · 2), 1.05 · 128·32²)`` at factor 32."""
+    """LLM tokens of a clip's frames (timestamps not included): one per 32-pixel cell of each frame
+    pair, at the size :func:`video_tensor` gives."""
     frames = clip_frames(clip)
-    big = 2 * IMAGE_FACTOR
-    height, width = qvu.smart_resize(
-        frames[0].height,
-        frames[0].width,
-        factor=big,
-        min_pixels=qvu.IMAGE_MIN_TOKEN_NUM * big * big,
-        max_pixels=qvu.IMAGE_MAX_TOKEN_NUM * big * big,
-    )
-    count = -(-len(frames) // qvu.FRAME_FACTOR) * qvu.FRAME_FACTOR
-    min_pixels = qvu.VIDEO_MIN_TOKEN_NUM * IMAGE_FACTOR * IMAGE_FACTOR
-    max_pixels = max(
-        min(FRAME_MAX_PIXELS, MAX_TOTAL_PIXELS / count * qvu.FRAME_FACTOR), int(min_pixels * 1.05)
-    )
-    height, width = qvu.smart_resize(
-        height, width, factor=IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=max_pixels
-    )
+    count = len(frames) + len(frames) % 2
+    width, height = video_frame_size(frames[0].width, frames[0].height, count, name="video clip")
     return count // 2 * (height // IMAGE_FACTOR) * (width // IMAGE_FACTOR)
 
 
@@ -169,14 +172,32 @@ def render_prompt(processor: ChatTemplater, messages: list[Message]) -> str:
 
 
 def resize_media(messages: list[dict[str, Any]]) -> tuple[list[Image.Image], list[torch.Tensor]]:
-    """The messages' images and videos resized exactly as the official code does (qwen-vl-utils'
-    ``process_vision_info`` with patch 16), ready for the processor with ``do_resize=False``."""
+    """The messages' images and videos resized exactly as the official code does: images through
+    qwen-vl-utils' ``process_vision_info`` with patch 16, videos through :func:`video_tensor`; ready for
+    the processor with ``do_resize=False``."""
     from qwen_vl_utils import process_vision_info
 
-    images, videos, _ = process_vision_info(
-        [messages],
+    videos = [video_tensor(list(item["video"])) for item in _items(messages, "video")]
+    without_videos = [
+        {**turn, "content": [i for i in turn["content"] if i.get("type") != "video"]}
+        if isinstance(turn.get("content"), list)
+        else turn
+        for turn in messages
+    ]
+    images, _, _ = process_vision_info(
+        [without_videos],
         image_patch_size=PATCH_SIZE,
         return_video_metadata=True,
         return_video_kwargs=True,
     )
-    return list(images or []), [video for video, _meta in (videos or [])]
+    return list(images or []), videos
+
+
+def _items(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        item
+        for turn in messages
+        if isinstance(turn.get("content"), list)
+        for item in turn["content"]
+        if item.get("type") == kind
+    ]

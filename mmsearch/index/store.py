@@ -53,15 +53,22 @@ class Payload:
     t_start: float | None = None  # seconds, video segments only
     t_end: float | None = None
     fps: float | None = None  # sampling rate of the stored frames
+    clip_times: Sequence[float] | None = (
+        None  # video: each frame's time in the segment, as the model reads it
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "media_paths", tuple(self.media_paths))
+        if self.clip_times is not None:
+            object.__setattr__(self, "clip_times", tuple(self.clip_times))
         if self.modality not in MODALITIES:
             raise StoreError(f"payload modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["media_paths"] = list(self.media_paths)
+        if self.clip_times is not None:
+            out["clip_times"] = list(self.clip_times)
         return out
 
     @classmethod

@@ -12,7 +12,8 @@ Differences from the reference, on purpose:
   instead of one call per list; a batch that runs out of CUDA memory is split in half and retried;
 - an item whose media cannot be processed raises :class:`EmbedderError` naming it, where the reference
   silently embeds the text ``NULL`` instead;
-- video frame timestamps are the clip's real times (see ``qwen_prompt.video_metadata``).
+- video clips are read as the official code reads a video file (``qwen_prompt.video_tensor`` and
+  ``video_metadata``: each segment as a file of its own), not through its frame-list path.
 """
 
 from __future__ import annotations

@@ -11,18 +11,27 @@ embedder and the reranker (which reads the stored copy) see the same pixels.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from mmsearch.errors import UnsupportedFile
 from mmsearch.ingest.settings import MODEL_MIN_PIXELS
 
+if TYPE_CHECKING:
+    import torch
+
 GRID = 32  # patch size 16 x spatial merge 2
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything longer or thinner
+# qwen-vl-utils ``fetch_video`` (patch 16): a frame has 128 to 768 cells; a clip's frames together at most
+# the official embedder's ``total_pixels`` for a frame list, 10 · 768 cells per frame pair.
+VIDEO_MIN_PIXELS = 128 * GRID * GRID
+VIDEO_MAX_PIXELS = 768 * GRID * GRID
+VIDEO_TOTAL_PIXELS = 10 * VIDEO_MAX_PIXELS
 
 
 def fit_size(
-    width: float, height: float, max_pixels: int, *, name: str, min_pixels: int = MODEL_MIN_PIXELS
+    width: float, height: float, max_pixels: float, *, name: str, min_pixels: int = MODEL_MIN_PIXELS
 ) -> tuple[int, int]:
     """``(width, height)`` on the 32-pixel grid with ``min_pixels <= w*h <= max_pixels``.
 
@@ -50,12 +59,49 @@ def fit_size(
 
 
 def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """``image`` at exactly ``size``: Lanczos when shrinking (sharp text), bicubic when enlarging."""
+    """``image`` at exactly ``size``, resampled as the model's own preprocessing does.
+
+    qwen-vl-utils ``fetch_image`` calls ``image.resize((width, height))`` with Pillow's default filter
+    (bicubic for RGB, no ``reducing_gap``) after converting to RGB; doing the same here gives the very
+    pixels the official code would feed the model from the original file, and its own resize of our
+    result is then a no-op (same size → ``Image.resize`` returns a copy). A sharper filter (Lanczos)
+    shifts the vectors of shrunk images measurably, so nothing the models read is made any other way;
+    thumbnails for people are derived separately (``api/routes/images.py``).
+    """
     if image.size == size:
         return image
-    shrinking = size[0] * size[1] < image.width * image.height
-    method = Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC
-    return image.resize(size, method, reducing_gap=3.0 if shrinking else None)
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def video_frame_size(
+    width: float, height: float, frames: int, max_pixels: float = VIDEO_MAX_PIXELS, *, name: str
+) -> tuple[int, int]:
+    """``(width, height)`` of every frame of a clip of ``frames`` frames, as qwen-vl-utils ``fetch_video``
+    sizes a decoded video (patch 16): ``smart_resize`` with ``min_pixels = 128·32²`` and
+    ``max_pixels = max(min(768·32², total / n · 2), 1.05 · min_pixels)``, ``n`` the frame count rounded up
+    to even, further capped by ``max_pixels`` (``ingest.video_frame_max_pixels``).
+
+    ``total`` is the official embedder's budget for a frame list (``10·768·32²``). For a video file it
+    passes none (qwen-vl-utils then allows ~118 M pixels), so up to 20 frames the two agree; beyond,
+    large frames would overflow the model's 8192-token input in the official code, and this budget keeps
+    a full segment within it instead.
+    """
+    count = frames + frames % 2
+    cap = max(min(VIDEO_MAX_PIXELS, VIDEO_TOTAL_PIXELS / count * 2), int(VIDEO_MIN_PIXELS * 1.05))
+    cap = min(cap, max_pixels)
+    return fit_size(width, height, cap, name=name, min_pixels=min(VIDEO_MIN_PIXELS, int(cap)))
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 frames ``[T, 3, H, W]`` (or one ``[3, H, W]``) at ``size`` = ``(width, height)``, resampled as
+    qwen-vl-utils ``fetch_video`` does: torchvision bicubic with antialiasing (the same size: untouched)."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    resized: torch.Tensor = tvf.resize(
+        frames, [size[1], size[0]], interpolation=InterpolationMode.BICUBIC, antialias=True
+    )
+    return resized
 
 
 def _round(x: float) -> int:

@@ -126,6 +126,9 @@ class SegmentUnit(_Unit):
     duration: float  # of the whole video
 
     modality: Modality = "video"
+    # Seconds from the segment's start, one per frame, as the model's <t seconds> markers count them
+    # (the segment read as a file of its own); empty = i / fps.
+    clip_times: tuple[float, ...] = ()
 
     @property
     def locator(self) -> str:

@@ -9,18 +9,24 @@ Two sequential, seek-free passes over the file:
 2. ``segments`` decodes once, front to back, and yields each segment as soon as its last frame is
    decoded, so only one segment's frames are held at a time.
 
-Sampling. Segment ``k`` covers ``[k·S, min((k+1)·S, duration))``; the last one is shorter and a short
-video is one segment. Sample times start at each segment's ``t_start`` and step ``1/video_fps`` seconds,
-unless a full segment would then exceed ``video_max_frames``: the step becomes ``S/video_max_frames``
-(linear subsampling) and the unit records that real rate in ``fps``. Every segment of a video uses the
-same step. The frame taken for sample time T is the one on screen at T (the last with timestamp ≤ T);
-``frame_times`` are that frame's true presentation time, ``(pts - start) · time_base``, in seconds
-from the start of the video. Frames keep the display rotation of phone videos, and are scaled onto
-the model grid within ``video_frame_max_pixels``.
+Sampling: each segment as the official code samples a file. Segment ``k`` covers
+``[k·S, min((k+1)·S, duration))``; the last one is shorter and a short video is one segment. Its frames are
+the ``m`` frames whose presentation time falls in that span, and of those it keeps what qwen-vl-utils
+``fetch_video`` keeps of an ``m``-frame file (``smart_nframes`` with ``fps = video_fps`` and
+``max_frames = video_max_frames``, then ``torch.linspace(0, m − 1, n).round()``): ``n`` is
+``m / stream_fps · video_fps`` clamped to [4, max_frames] and to ``m``, rounded down to even. The frames are
+decoded to RGB by FFmpeg at full size (the same pixels decord gives) and resized onto the model grid with
+torchvision's antialiased bicubic, to the size ``fetch_video`` picks (``pixels.video_frame_size``).
+``clip_times`` are the times the model's ``<t seconds>`` markers are computed from: frame index within the
+segment / stream fps, so the segment reads as a file of its own, starting at 0 s; ``frame_times`` stay the
+true times in the video (for links). Decoding is one sequential pass; only the kept frames are converted.
+
+Frames are counted from the demux pass's packets (one frame each), which is also how decord counts a
+file's frames. Display rotation (phone videos) is applied after resizing, where decord would ignore it.
 
 One-frame segments: Qwen3-VL merges frames in temporal pairs (temporal patch 2), so a segment needs
-≥ 2 frames. A segment with a single sample (a video shorter than one sampling step, or a last segment
-that short) repeats that frame: ``frames`` has it twice and ``frame_times`` its time twice.
+≥ 2 frames. A segment of one frame (or none: a gap in a variable-rate video; the frame on screen is
+taken) repeats it, where the official code would refuse a one-frame file.
 
 Damage rule: a video fails as a whole. Besides the probe's checks, any decoder error or a frame the
 decoder flags as corrupt raises ``CorruptFile`` naming the time where decoding broke. Segments before
@@ -35,7 +41,6 @@ import re
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import islice
 from pathlib import Path
 
 import av
@@ -47,11 +52,12 @@ import av.video.stream
 from PIL import Image
 
 from mmsearch.errors import CorruptFile, LimitExceeded
-from mmsearch.ingest.pixels import fit_size
+from mmsearch.ingest.pixels import resize_frames, video_frame_size
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import SegmentUnit, Source
 
 MIN_FRAMES = 2  # Qwen3-VL temporal patch size
+FPS_MIN_FRAMES = 4  # qwen-vl-utils: a video gets at least this many frames (when it has them)
 TRUNCATION_TOLERANCE_S = 1.0  # packets may end this much (plus two frame intervals) before the stated end
 _EPS = 1e-6
 _REENCODE = "re-encode it (e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`)"
@@ -69,31 +75,61 @@ class VideoInfo:
     packets: int
     width: int
     height: int
+    frame_times: tuple[float, ...] = ()  # each frame's time from the start, in presentation order
 
 
 @dataclass(frozen=True)
 class SegmentPlan:
-    """A segment before decoding: its span and the times at which frames are sampled."""
+    """A segment before decoding: its span, its frames (ordinals ``first … first + count − 1`` in the
+    video) and which of them are kept (``picks``: indices within the segment)."""
 
     index: int
     t_start: float
     t_end: float
-    times: tuple[float, ...]
+    first: int
+    count: int
+    picks: tuple[int, ...]
 
 
-def sampling_step(segment_seconds: float, fps: float, max_frames: int) -> float:
-    """Seconds between samples: ``1/fps``, widened so a full segment holds at most ``max_frames``."""
-    return max(1.0 / fps, segment_seconds / max_frames)
+def frame_count(total: int, stream_fps: float, fps: float, max_frames: int) -> int:
+    """How many of a ``total``-frame file qwen-vl-utils ``smart_nframes`` keeps at ``fps`` (≥ 2 when
+    ``total`` ≥ 2; ``total`` itself below that)."""
+    if total < MIN_FRAMES:
+        return total
+    wanted = total / stream_fps * fps
+    kept = min(max(wanted, FPS_MIN_FRAMES), max_frames // 2 * 2, total)
+    return max(MIN_FRAMES, math.floor(kept / 2) * 2)
 
 
-def plan_segments(duration: float, segment_seconds: float, step: float) -> list[SegmentPlan]:
-    """Cut ``[0, duration)`` into segments and lay sample times ``t_start + i·step`` inside each."""
+def frame_picks(total: int, count: int) -> tuple[int, ...]:
+    """qwen-vl-utils' frame indices: ``torch.linspace(0, total − 1, count).round()`` (float32, half to
+    even); a one-frame segment repeats its frame."""
+    import torch
+
+    if total < MIN_FRAMES:
+        return (0,) * MIN_FRAMES
+    return tuple(int(i) for i in torch.linspace(0, total - 1, count).round().long().tolist())
+
+
+def plan_segments(
+    frame_times: Sequence[float], duration: float, segment_seconds: float, stream_fps: float, fps: float,
+    max_frames: int,
+) -> list[SegmentPlan]:  # fmt: skip
+    """Cut ``[0, duration)`` into segments, give each the frames whose time falls in it, and pick."""
     plans = []
     count = max(1, math.ceil(duration / segment_seconds - _EPS))
+    ordinal = 0
     for k in range(count):
         start, end = k * segment_seconds, min((k + 1) * segment_seconds, duration)
-        n = max(1, math.ceil((end - start) / step - _EPS))
-        plans.append(SegmentPlan(k, start, end, tuple(start + i * step for i in range(n))))
+        first = ordinal
+        last = k == count - 1
+        while ordinal < len(frame_times) and (last or frame_times[ordinal] < end - _EPS):
+            ordinal += 1
+        total = ordinal - first
+        if total == 0:  # no frame starts here: the one on screen (the previous one) stands for it
+            first, total = max(0, first - 1), 1
+        picks = frame_picks(total, frame_count(total, stream_fps, fps, max_frames))
+        plans.append(SegmentPlan(k, start, end, first, total, picks))
     return plans
 
 
@@ -134,31 +170,34 @@ def _scan(
         raise CorruptFile(f"{name}: the video stream has no time base; {_REENCODE}")
     tb = Fraction(stream.time_base)
     interval = 1.0 / _rate(stream)
-    first, end, packets = _packet_span(container, stream, default_duration=max(1, round(interval / tb)))
+    first, end, stamps = _packet_span(container, stream, default_duration=max(1, round(interval / tb)))
+    packets = len(stamps)
     if first is None:
         raise CorruptFile(f"{name}: the video stream has no frames")
     origin = stream.start_time if stream.start_time is not None else first
     duration = float((end - origin) * tb)
     _check_truncation(container, stream, duration, name)
     width, height = stream.codec_context.width, stream.codec_context.height
-    return VideoInfo(stream.index, tb, origin, duration, interval, packets, width, height)
+    times = tuple(max(0.0, float((stamp - origin) * tb)) for stamp in sorted(stamps))
+    return VideoInfo(stream.index, tb, origin, duration, interval, packets, width, height, times)
 
 
 def _packet_span(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, default_duration: int
-) -> tuple[int | None, int, int]:
-    """First timestamp, end (timestamp + duration) and count of the stream's packets, in time_base
-    units; a packet without a duration lasts ``default_duration``."""
+) -> tuple[int | None, int, list[int]]:
+    """First timestamp, end (timestamp + duration) and the timestamps of the stream's packets (one
+    frame each), in time_base units; a packet without a duration lasts ``default_duration``."""
     first: int | None = None
-    end, packets = 0, 0
+    end = 0
+    stamps: list[int] = []
     for packet in container.demux(stream):
         stamp = packet.pts if packet.pts is not None else packet.dts
         if stamp is None or packet.size == 0:
             continue  # flush packets and packets without any timestamp
         first = stamp if first is None else min(first, stamp)
         end = max(end, stamp + (packet.duration or default_duration))
-        packets += 1
-    return first, end, packets
+        stamps.append(stamp)
+    return first, end, stamps
 
 
 def _rate(stream: av.video.stream.VideoStream) -> float:
@@ -204,65 +243,57 @@ def _parse_clock(text: str) -> float | None:
 
 def segments(path: Path, source: Source, info: VideoInfo, settings: IngestSettings) -> Iterator[SegmentUnit]:
     """Decode ``path`` once and yield its segments in order (see the module docstring)."""
-    step = sampling_step(settings.video_segment_seconds, settings.video_fps, settings.video_max_frames)
-    plans = plan_segments(info.duration, settings.video_segment_seconds, step)
-    picks = displayed_at(_decoded(path, info), [t for plan in plans for t in plan.times])
+    stream_fps = 1.0 / info.frame_interval
+    plans = plan_segments(
+        info.frame_times or (0.0,), info.duration, settings.video_segment_seconds, stream_fps,
+        settings.video_fps, settings.video_max_frames,
+    )  # fmt: skip
+    needed: dict[int, set[int]] = {}  # ordinal → frame counts of the segments that keep it
+    for plan in plans:
+        for i in plan.picks:
+            needed.setdefault(plan.first + i, set()).add(len(plan.picks))
+    kept: dict[tuple[int, int], tuple[float, Image.Image]] = {}
+    decoded = _decoded(path, info)
+    ordinal = 0
     try:
-        for plan in plans:
-            chosen = list(islice(picks, len(plan.times)))
-            if not chosen:
-                raise CorruptFile(f"{path.name}: no video frame could be decoded; {_REENCODE}")
-            frames, times = _frames(chosen, settings, path.name)
-            yield SegmentUnit(
-                source, plan.index, plan.t_start, plan.t_end, 1.0 / step, frames, times, info.duration
-            )
+        for number, plan in enumerate(plans):
+            last = plan.first + max(plan.picks)
+            while ordinal <= last and (item := next(decoded, None)) is not None:
+                for count in needed.get(ordinal, ()):
+                    kept[(ordinal, count)] = (item[0], frame_image(item[1], count, settings, path.name))
+                ordinal += 1
+            yield _segment(source, plan, kept, stream_fps, info.duration, path.name)
+            following = plans[number + 1].first if number + 1 < len(plans) else ordinal
+            for key in [key for key in kept if key[0] < following]:
+                del kept[key]
     finally:
-        picks.close()
+        decoded.close()
 
 
-def _frames(
-    chosen: Sequence[tuple[float, av.video.frame.VideoFrame]], settings: IngestSettings, name: str
-) -> tuple[tuple[Image.Image, ...], tuple[float, ...]]:
-    converted: dict[int, Image.Image] = {}  # a frame on screen for several samples is converted once
-    images = []
-    for _, frame in chosen:
-        if id(frame) not in converted:
-            converted[id(frame)] = frame_image(frame, settings.video_frame_max_pixels, name=name)
-        images.append(converted[id(frame)])
-    times = [t for t, _ in chosen]
-    if len(images) < MIN_FRAMES:  # the model's temporal patch needs a pair: repeat the frame
-        images, times = images * MIN_FRAMES, times * MIN_FRAMES
-    return tuple(images), tuple(times)
+def _segment(
+    source: Source,
+    plan: SegmentPlan,
+    kept: dict[tuple[int, int], tuple[float, Image.Image]],
+    stream_fps: float,
+    duration: float,
+    name: str,
+) -> SegmentUnit:
+    n = len(plan.picks)
+    chosen = [kept[(plan.first + i, n)] for i in plan.picks if (plan.first + i, n) in kept]
+    if not chosen:
+        raise CorruptFile(f"{name}: no video frame could be decoded; {_REENCODE}")
+    chosen += [chosen[-1]] * (n - len(chosen))  # frames the decoder never gave: the last one stays
+    return SegmentUnit(
+        source, plan.index, plan.t_start, plan.t_end, n / plan.count * stream_fps,
+        tuple(image for _, image in chosen), tuple(t for t, _ in chosen), duration,
+        clip_times=tuple(i / stream_fps for i in plan.picks),
+    )  # fmt: skip
 
 
 Decoded = tuple[float, av.video.frame.VideoFrame]
 
 
-def displayed_at(frames: Iterator[Decoded], times: Sequence[float]) -> Generator[Decoded, None, None]:
-    """For each sample time (ascending), the frame on screen then: the last with timestamp ≤ T
-    (the first frame when T precedes it; the last frame for times after the stream ends).
-    Stops pulling frames once the last sample time is passed."""
-    pending = iter(times)
-    target = next(pending, None)
-    previous: Decoded | None = None
-    try:
-        for decoded in frames:
-            while target is not None and decoded[0] > target + _EPS:
-                yield previous or decoded
-                target = next(pending, None)
-            if target is None:
-                return
-            previous = decoded
-        while target is not None and previous is not None:
-            yield previous
-            target = next(pending, None)
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-
-
-def _decoded(path: Path, info: VideoInfo) -> Iterator[Decoded]:
+def _decoded(path: Path, info: VideoInfo) -> Generator[Decoded, None, None]:
     """Every frame of the video stream, in presentation order, with its time in seconds."""
     t: float | None = None
     try:
@@ -296,14 +327,20 @@ def frame_time(frame: av.video.frame.VideoFrame, info: VideoInfo, *, previous: f
     return max(0.0, float((frame.pts - info.origin) * info.time_base))
 
 
-def frame_image(frame: av.video.frame.VideoFrame, max_pixels: int, *, name: str) -> Image.Image:
-    """The frame as displayed (rotation applied), RGB, on the model grid within ``max_pixels``."""
+def frame_image(
+    frame: av.video.frame.VideoFrame, frames: int, settings: IngestSettings, name: str
+) -> Image.Image:
+    """The frame as displayed (rotation applied), RGB, resized for a segment of ``frames`` frames exactly
+    as qwen-vl-utils resizes a decoded video: FFmpeg's RGB conversion at full size (decord's pixels), then
+    torchvision's antialiased bicubic to ``pixels.video_frame_size``."""
+    import torch
+
     quarter_turns = round(frame.rotation / 90) % 4  # counter-clockwise display rotation
-    width, height = frame.width, frame.height
-    shown = (height, width) if quarter_turns % 2 else (width, height)
-    target = fit_size(*shown, max_pixels, name=name)
+    shown = (frame.height, frame.width) if quarter_turns % 2 else (frame.width, frame.height)
+    target = video_frame_size(*shown, frames, settings.video_frame_max_pixels, name=name)
     stored = target[::-1] if quarter_turns % 2 else target
-    image = frame.to_image(width=stored[0], height=stored[1], interpolation="AREA")
+    rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)
+    image = Image.fromarray(resize_frames(rgb, stored).permute(1, 2, 0).contiguous().numpy(), "RGB")
     if quarter_turns:
         image = image.transpose(_ROTATIONS[quarter_turns])
     return image

@@ -164,7 +164,11 @@ class Searcher:
         text = payload.text if self.use_text_layer and payload.text else None
         if payload.modality == "video":
             fps = payload.fps or 1.0
-            return Content(text=text, video=VideoClip(frames=images, fps=fps, t_start=payload.t_start or 0.0))
+            times = tuple(payload.clip_times or ())
+            if len(times) != len(images):
+                times = ()  # stored before clip times were kept: i / fps
+            clip = VideoClip(frames=images, fps=fps, t_start=payload.t_start or 0.0, times=times)
+            return Content(text=text, video=clip)
         return Content(text=text, images=images)
 
 

@@ -31,7 +31,8 @@ Differences from the reference, on purpose:
   (transformers ≥ 5 computes rope positions from it, so it must stay aligned with ``input_ids``);
 - media that cannot be processed raise :class:`RerankerError` naming the document (:class:`QueryError`
   for the query), where the reference silently scores the text ``NULL`` instead;
-- video frame timestamps are the clip's real times (``qwen_prompt.video_metadata``), as in the embedder.
+- video clips are read as the official code reads a video file (``qwen_prompt.video_tensor`` and
+  ``video_metadata``), as in the embedder.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from transformers import AutoProcessor
@@ -130,14 +131,36 @@ def test_long_clips_are_subsampled_linearly_to_64_frames() -> None:
     assert item["sample_fps"] == pytest.approx(2.0 * 64 / 200)
 
 
-def test_video_metadata_gives_true_seconds() -> None:
-    clip = _clip(5, fps=0.5, t_start=30.0)
+def test_video_metadata_gives_the_clip_times_as_the_model_reads_them() -> None:
+    clip = _clip(5, fps=0.5, t_start=30.0)  # no explicit times: i / fps from the clip's start
     meta = qp.video_metadata(clip)
-    assert meta["fps"] == 0.5
+    assert meta["fps"] == 1.0 and meta["frames_indices"] == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert qp.frame_times(clip) == [30.0, 32.0, 34.0, 36.0, 38.0]
+    timed = VideoClip(frames=tuple(_image() for _ in range(4)), fps=0.4, times=(0.0, 1.3, 2.6, 3.8))
+    assert qp.video_metadata(timed)["frames_indices"] == [0.0, 1.3, 2.6, 3.8]
     long_clip = _clip(200, fps=2.0, t_start=10.0)
     times = qp.frame_times(long_clip)
     assert len(times) == 64 and times[0] == 10.0 and times[-1] == pytest.approx(10.0 + 199 / 2.0)
+
+
+def test_video_tensor_is_fetch_videos_tensor_for_a_decoded_file() -> None:
+    import torch
+    from qwen_vl_utils import vision_process as qvu
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as tvf
+
+    rng = np.random.default_rng(5)
+    frames = [Image.fromarray(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)) for _ in range(3)]
+    ours = qp.video_tensor(frames)
+    # fetch_video's own steps for a decoded (T, C, H, W) uint8 video of an even frame count
+    stacked = torch.from_numpy(np.stack([np.asarray(f) for f in [*frames, frames[-1]]])).permute(0, 3, 1, 2)
+    height, width = qvu.smart_resize(90, 160, factor=32, min_pixels=128 * 32 * 32, max_pixels=768 * 32 * 32)
+    theirs = tvf.resize(stacked, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    assert ours.dtype == torch.float32 and torch.equal(ours, theirs.float())
+    already = [Image.fromarray(np.asarray(theirs[0].permute(1, 2, 0))) for _ in range(2)]
+    assert torch.equal(qp.video_tensor(already)[0], theirs[0].float())  # on size: left untouched
+    with pytest.raises(ValueError, match="differ in size"):
+        qp.video_tensor([frames[0], frames[0].resize((80, 90))])
 
 
 def test_render_prompt_rejects_a_non_string_template_result() -> None:

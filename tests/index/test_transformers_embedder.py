@@ -119,13 +119,14 @@ def test_instruction_changes_the_vector(embedder: TransformersEmbedder) -> None:
     np.testing.assert_allclose(embedder.embed(item, INSTRUCTION.rstrip(".")), query, atol=1e-6)
 
 
-def test_video_prompt_has_true_timestamps(embedder: TransformersEmbedder) -> None:
+def test_video_prompt_times_the_clip_as_a_file_of_its_own(embedder: TransformersEmbedder) -> None:
     prepared = embedder.prepare(0, ITEMS["video"], INSTRUCTION)  # 3 frames at 0.5 fps from 30 s
     ids = embedder.batch_inputs([prepared])["input_ids"][0]
     text = embedder.processor.tokenizer.decode(ids)
-    # frame pairs (30 s, 32 s) and (34 s, 34 s padded) → their mean times
-    assert "<31.0 seconds>" in text and "<34.0 seconds>" in text
-    assert "<0.0 seconds>" not in text
+    # frames at 0, 2, 4 s of the clip: pairs (0 s, 2 s) and (4 s, 4 s padded) → their mean times, as the
+    # official code writes them for the segment as a file
+    assert "<1.0 seconds>" in text and "<4.0 seconds>" in text
+    assert "<31.0 seconds>" not in text
 
 
 def test_long_text_is_truncated_at_max_length(settings: EmbeddingSettings) -> None:

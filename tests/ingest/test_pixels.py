@@ -62,3 +62,20 @@ def test_resize_hits_the_exact_size() -> None:
     image = Image.new("RGB", (1001, 333), (10, 20, 30))
     assert resize(image, (320, 96)).size == (320, 96)
     assert resize(image, (1001, 333)) is image
+
+
+@pytest.mark.parametrize(("width", "height"), [(333, 517), (4000, 3000), (40, 30), (1001, 333)])
+def test_resize_gives_the_pixels_qwen_vl_utils_gives(width: int, height: int) -> None:
+    """What the model reads is resized as ``fetch_image`` resizes it (bicubic), so our stored copy and
+    the official code's input are the same pixels, and the model's own resize of ours is a no-op."""
+    import numpy as np
+    from qwen_vl_utils.vision_process import fetch_image
+
+    rng = np.random.default_rng(width)
+    image = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+    ours = resize(image, fit_size(width, height, MODEL_MAX_PIXELS, name="x"))
+    budget = {"min_pixels": MODEL_MIN_PIXELS, "max_pixels": MODEL_MAX_PIXELS}
+    official = fetch_image({"image": image, **budget}, image_patch_size=16)
+    assert np.array_equal(np.asarray(ours), np.asarray(official))
+    again = fetch_image({"image": ours, **budget}, image_patch_size=16)
+    assert np.array_equal(np.asarray(again), np.asarray(ours))

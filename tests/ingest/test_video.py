@@ -34,11 +34,16 @@ def test_segments_cover_the_video_with_a_shorter_last_one(
 ) -> None:
     segments = _segments(seventy_seconds, settings)
     assert [(s.index, s.t_start, s.t_end) for s in segments] == [(0, 0, 30), (1, 30, 60), (2, 60, 70)]
+    # each segment as a file of its own at 2 fps: 60, 60 and 20 frames → 30, 30 and 10 kept (fps 1)
     assert [len(s.frames) for s in segments] == [30, 30, 10]
     assert all(s.fps == 1.0 and s.duration == 70.0 for s in segments)
-    assert segments[1].frame_times == tuple(float(t) for t in range(30, 60))
-    assert segments[2].frame_times == tuple(float(t) for t in range(60, 70))
-    assert segments[0].frames[0].size == (64, 64)  # 64x48 on the 32-px grid
+    picks = video.frame_picks(60, 30)  # torch.linspace(0, 59, 30).round()
+    assert picks[:4] == (0, 2, 4, 6) and picks[14:16] == (28, 31) and picks[-1] == 59
+    assert segments[1].frame_times == tuple(30 + p / 2 for p in picks)
+    assert segments[1].clip_times == tuple(p / 2 for p in picks)  # the model's times start at 0
+    assert segments[2].frame_times == tuple(60 + p / 2 for p in video.frame_picks(20, 10))
+    # 64x48 enlarged to qwen-vl-utils' minimum of 128 cells per video frame, on the 32-px grid
+    assert segments[0].frames[0].size == (448, 320)
 
 
 def test_frames_show_the_video_changing_over_time(seventy_seconds: Path, settings: IngestSettings) -> None:
@@ -71,19 +76,20 @@ def test_max_frames_subsamples_linearly_and_records_the_real_fps(tmp_path: Path)
     path = make_video(tmp_path / "fast.mp4", 20, fps=10, size=(64, 48))
     settings = IngestSettings(video_segment_seconds=10, video_fps=4, video_max_frames=8)
     segments = _segments(path, settings)
-    assert [len(s.frames) for s in segments] == [8, 8]
-    assert all(s.fps == pytest.approx(0.8) for s in segments)
-    # sample times 10 + i*1.25; the frame on screen then has a true timestamp on the 0.1 s frame grid
-    expected = [np.floor((10 + i * 1.25) * 10 + 1e-6) / 10 for i in range(8)]
-    assert segments[1].frame_times == pytest.approx(expected)
+    assert [len(s.frames) for s in segments] == [8, 8]  # 40 wanted, 8 allowed
+    assert all(s.fps == pytest.approx(0.8) for s in segments)  # 8 of 100 frames at 10 fps
+    assert video.frame_picks(100, 8) == (0, 14, 28, 42, 57, 71, 85, 99)
+    assert segments[1].frame_times == pytest.approx([10 + p / 10 for p in (0, 14, 28, 42, 57, 71, 85, 99)])
 
 
 def test_one_frame_segments_repeat_their_frame(tmp_path: Path, settings: IngestSettings) -> None:
-    short = _segments(make_video(tmp_path / "blip.mp4", 0.6, fps=10, size=(64, 48)), settings)
+    short = _segments(make_video(tmp_path / "blip.mp4", 0.1, fps=10, size=(64, 48)), settings)
     assert len(short) == 1
-    assert short[0].t_end == pytest.approx(0.6)
+    assert short[0].t_end == pytest.approx(0.1)
     assert len(short[0].frames) == 2 and short[0].frames[0] is short[0].frames[1]
-    assert short[0].frame_times == (0.0, 0.0)
+    assert short[0].frame_times == (0.0, 0.0) and short[0].clip_times == (0.0, 0.0)
+    (few,) = _segments(make_video(tmp_path / "few.mp4", 0.6, fps=10, size=(64, 48)), settings)
+    assert len(few.frames) == 4  # qwen-vl-utils takes at least 4 frames when a file has them
     tail = _segments(make_video(tmp_path / "tail.mp4", 30.5, fps=2, size=(64, 48)), settings)[-1]
     assert (tail.t_start, tail.t_end, len(tail.frames), tail.frame_times) == (30, 30.5, 2, (30.0, 30.0))
 
@@ -91,7 +97,8 @@ def test_one_frame_segments_repeat_their_frame(tmp_path: Path, settings: IngestS
 @pytest.mark.parametrize("container", ["mkv", "webm", "mov", "avi"])
 def test_other_containers(tmp_path: Path, settings: IngestSettings, container: str) -> None:
     segments = _segments(make_video(tmp_path / f"clip.{container}", 3, fps=5, size=(64, 48)), settings)
-    assert [(s.t_start, s.t_end, s.frame_times) for s in segments] == [(0, 3.0, (0.0, 1.0, 2.0))]
+    # 15 frames at 5 fps: 4 kept (qwen-vl-utils' minimum), at linspace(0, 14, 4).round() = 0, 5, 9, 14
+    assert [(s.t_start, s.t_end, s.frame_times) for s in segments] == [(0, 3.0, (0.0, 1.0, 1.8, 2.8))]
 
 
 def test_frames_are_scaled_into_the_frame_budget(tmp_path: Path) -> None:
@@ -146,21 +153,25 @@ def test_audio_only_file_is_corrupt(tmp_path: Path, settings: IngestSettings) ->
 
 
 def test_plan_segments_edges() -> None:
-    assert [(p.t_start, p.t_end, len(p.times)) for p in video.plan_segments(60.0, 30.0, 1.0)] == [
-        (0, 30, 30),
-        (30, 60, 30),
+    plans = video.plan_segments([float(t) for t in range(60)], 60.0, 30.0, 1.0, 1.0, 64)
+    assert [(p.t_start, p.t_end, p.first, p.count, len(p.picks)) for p in plans] == [
+        (0, 30, 0, 30, 30),
+        (30, 60, 30, 30, 30),
     ]
-    assert [(p.t_end, p.times) for p in video.plan_segments(0.2, 30.0, 1.0)] == [(0.2, (0.0,))]
-    assert video.sampling_step(30, 1, 64) == 1.0
-    assert video.sampling_step(30, 4, 64) == 30 / 64
+    (only,) = video.plan_segments([0.0], 0.2, 30.0, 5.0, 1.0, 64)
+    assert (only.t_end, only.count, only.picks) == (0.2, 1, (0, 0))
+    gap = video.plan_segments([0.0, 1.0, 65.0], 66.0, 30.0, 1.0, 1.0, 64)
+    assert [(p.first, p.count, p.picks) for p in gap] == [(0, 2, (0, 1)), (1, 1, (0, 0)), (2, 1, (0, 0))]
 
 
-def test_displayed_at_takes_the_frame_on_screen() -> None:
-    frames = iter([(0.0, "a"), (0.1, "b"), (2.5, "c"), (2.6, "d")])
-    picked = list(video.displayed_at(frames, [0.0, 1.0, 2.0, 3.0, 4.0]))  # type: ignore[arg-type]
-    assert [name for _, name in picked] == ["a", "b", "b", "d", "d"]
-    late = iter([(0.5, "x"), (1.5, "y")])
-    assert [n for _, n in video.displayed_at(late, [0.0, 1.0])] == ["x", "x"]  # type: ignore[arg-type]
+def test_frame_count_is_qwen_vl_utils_smart_nframes() -> None:
+    from qwen_vl_utils.vision_process import smart_nframes
+
+    for total, stream_fps in [(300, 10.0), (65, 10.0), (3, 30.0), (2000, 30.0), (7, 2.0), (121, 29.97)]:
+        official = smart_nframes({"fps": 1.0, "max_frames": 64}, total_frames=total, video_fps=stream_fps)
+        assert video.frame_count(total, stream_fps, 1.0, 64) == official
+    assert video.frame_count(1, 10.0, 1.0, 64) == 1
+    assert video.frame_picks(65, 6) == (0, 13, 26, 38, 51, 64)
 
 
 def test_frame_time_is_relative_to_the_stream_start_and_fills_missing_pts() -> None:

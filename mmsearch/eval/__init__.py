@@ -1,0 +1,1 @@
+"""Retrieval quality on local datasets: ``mmsearch eval`` (dataset → corpus → runner → report)."""

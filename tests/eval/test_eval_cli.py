@@ -1,0 +1,115 @@
+"""``mmsearch eval`` end to end on the shipped generated set, with the tiny random models.
+
+Random weights rank nothing meaningfully, except that identical input gives the identical vector: the
+``exact`` group (each query is a corpus document, embedded with the document instruction) must have
+recall@1 = 1.0 at the vector stage, through ingest, storage, MRL truncation, search and id mapping.
+The other checks are about consistency: what rerank on/off and --compare must agree on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import run_cli, tiny_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    (root / "cwd").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def env(work: Path, tiny_models: Path) -> dict[str, str]:
+    return tiny_env(work / "data", tiny_models)
+
+
+@pytest.fixture(scope="module")
+def sample(work: Path, env: dict[str, str]) -> Path:
+    done = run_cli(["eval", "--make-sample", str(work / "set")], env, work / "cwd")
+    assert done.returncode == 0, done.stderr
+    assert "11 exact" in done.stdout
+    return work / "set"
+
+
+def _eval(args: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
+    done = run_cli(["eval", *args, "--json"], env, work / "cwd", timeout=600)
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_exact_copies_are_found_first_at_every_dimension(
+    sample: Path, env: dict[str, str], work: Path
+) -> None:
+    report = _eval([str(sample), "--group", "exact", "--no-rerank", "--compare", "dim=64,128"], env, work)
+    assert report["layout"] == "beir" and report["queries"] == 11 and report["corpus_rows"] == 11
+    assert [r["config"]["dim"] for r in report["results"]] == [64, 128]
+    for result in report["results"]:
+        assert result["first_stage"]["recall@1"] == 1.0 and result["first_stage"]["MRR@10"] == 1.0
+        assert result["reranked"] is None and set(result["latency_ms"]) == {"embed", "search"}
+        assert result["latency_ms"]["search"]["p50_ms"] <= result["latency_ms"]["search"]["p95_ms"]
+
+
+def test_rerank_on_and_off_agree_where_they_must(sample: Path, env: dict[str, str], work: Path) -> None:
+    report = _eval(
+        [str(sample), "--group", "text", "--candidates", "4", "--compare", "dim=64,128", "--compare", "rerank=on,off"],
+        env,
+        work,
+    )  # fmt: skip
+    assert report["corpus_reused"] is True  # the first test embedded the corpus; this run reuses it
+    by = {(r["config"]["dim"], r["config"]["rerank"]): r for r in report["results"]}
+    assert set(by) == {(64, True), (64, False), (128, True), (128, False)}
+    assert report["reranker"] is not None
+    for dim in (64, 128):
+        on, off = by[(dim, True)], by[(dim, False)]
+        assert on["first_stage"] == off["first_stage"]  # the same vector stage
+        assert off["reranked"] is None and on["reranked"] is not None
+        assert "rerank" in on["latency_ms"] and "rerank" not in off["latency_ms"]
+        # reranking reorders the top 4 only: what is in the top 10 and top 50 cannot change
+        for name in ("recall@10", "recall@50"):
+            assert on["reranked"][name] == on["first_stage"][name]
+    assert set(report["groups"]) == {"text"}
+
+
+def test_tables_for_people(sample: Path, env: dict[str, str], work: Path) -> None:
+    args = ["eval", str(sample), "--group", "exact", "--candidates", "2"]
+    one = run_cli(args, env, work / "cwd", timeout=600)
+    assert one.returncode == 0, one.stderr
+    assert "vector" in one.stdout and "reranked" in one.stdout and "rerank ms p95" in one.stdout
+    assert "group exact: 11 queries, 11 documents" in one.stdout
+    side = run_cli([*args, "--no-rerank", "--compare", "dim=64,128"], env, work / "cwd", timeout=600)
+    assert side.returncode == 0, side.stderr
+    assert "dim 64, no rerank" in side.stdout and "dim 128, no rerank" in side.stdout
+    assert "recall@1 vector" in side.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--compare", "dim"], "expected KEY=V1,V2"),
+        (["--compare", "colour=red"], "unknown key 'colour'"),
+        (["--compare", "rerank=maybe"], "use on or off"),
+        (["--compare", "dim=4096"], "choose 64 ≤ dim ≤ 128"),
+        (["--compare", "prefetch=128"], "below the vector dimension"),
+        (["--group", "nope"], "no query is in group 'nope'"),
+    ],
+)
+def test_bad_options_are_refused_by_name(
+    sample: Path, env: dict[str, str], work: Path, args: list[str], message: str
+) -> None:
+    done = run_cli(["eval", str(sample), "--no-rerank", *args], env, work / "cwd")
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_folder_that_is_no_dataset(work: Path, env: dict[str, str]) -> None:
+    done = run_cli(["eval", str(work / "cwd"), "--json"], env, work / "cwd")
+    assert done.returncode == 1 and json.loads(done.stdout)["error"]["code"] == "dataset_error"
