@@ -6,6 +6,7 @@ The browser halves (a real cross-origin page, DNS rebinding's Host) are in ``tes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -131,11 +132,12 @@ async def test_signed_urls_never_carry_a_foreign_host(indexed: Indexed) -> None:
 async def test_cross_site_writes_are_refused_with_auth_off(tmp_path: Path, headers: dict[str, str]) -> None:
     app = open_app(tmp_path)
     files = {"files": ("x.png", PNG_1PX, "image/png")}
-    for method, url, kwargs in [
+    calls: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/v1/documents", {"files": files}),
         ("DELETE", "/v1/documents/abc", {}),
         ("POST", "/v1/search", {"json": {"text": "x"}}),
-    ]:
+    ]
+    for method, url, kwargs in calls:
         response = await send(app, method, url, headers, **kwargs)
         assert response.status_code == 403, (method, url, headers, response.text)
         error = response.json()["error"]
