@@ -12,7 +12,8 @@
      │    ├── DimensionMismatch the collection was built with another model or dimension
      │    └── StoreLocked       another process holds the embedded store
      ├── RerankerError          the reranker could not be loaded or run
-     └── QueryError             a query cannot be run as asked (empty collection, bad image, ...)
+     └── QueryError             a query cannot be run as asked (bad image, ...)
+          └── EmptyCollection   nothing is indexed yet
 
 Third-party exceptions are translated at the boundary (``raise X(...) from exc``). Messages name the
 thing that failed and say how to fix it. The CLI prints ``Error: <message>`` and exits non-zero; the API
@@ -74,3 +75,9 @@ class RerankerError(MmsearchError):
 
 class QueryError(MmsearchError):
     code = "query_error"
+
+
+class EmptyCollection(QueryError):
+    """Nothing is indexed yet: the request is fine, the collection's state is not (HTTP 409)."""
+
+    code = "empty_collection"

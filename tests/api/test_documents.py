@@ -202,7 +202,7 @@ async def test_oversize_upload_is_413(writable: tuple[Settings, Services], files
     [
         ({"json": {"files": []}}, 415, "multipart/form-data"),
         ({"data": {"note": "hello"}, "files": [("x", ("a.txt", b""))]}, 422, "form.note"),
-        ({"files": [("files", ("a.png", b"1")), ("files", ("a.png", b"2"))]}, 422, "sent twice"),
+        ({"files": [("files", ("a.png", b"1")), ("files", ("a.png", b"2"))]}, 409, "sent twice"),
         ({"content": b"--b\r\nbroken", "headers": {"Content-Type": "multipart/form-data"}}, 400, "multipart"),
     ],
 )

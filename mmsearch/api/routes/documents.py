@@ -140,9 +140,11 @@ def _uploads(items: list[tuple[str, UploadFile | str]]) -> list[tuple[str, Uploa
         )
     names = [name for name, _ in files]
     twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise invalid_request(
-            [{"field": "form.files", "message": f"file name sent twice: {n}"} for n in twice]
+    if twice:  # a well-formed body whose parts claim one document twice: a conflict, not a bad field
+        raise ApiError(
+            409,
+            "duplicate_name",
+            f"file name sent twice: {', '.join(twice[:5])}; each part names its own document",
         )
     return files
 
