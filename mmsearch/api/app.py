@@ -54,6 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
+            ctx.decoder.shutdown(wait=False)
             opened, ctx.services = ctx.services, None
             if owned and opened is not None:
                 await anyio.to_thread.run_sync(opened.close)

@@ -27,7 +27,7 @@ from mmsearch.samples import make_image, make_pdf
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).resolve().parent
-MAX_EXAMPLES = 5
+MAX_EXAMPLES = 3
 
 
 def schemathesis_command() -> list[str]:

@@ -97,9 +97,9 @@ def _execute(
     """The search itself, in a worker thread: decode the image, search, read inlined images."""
     settings = ctx.settings
     picture = None
-    if image is not None:
-        with ctx.decodes:  # N hostile images at the decode limit take at most max_concurrent_decodes x
-            picture = load_query_image(image, settings.ingest, name="query image")
+    if image is not None:  # on the decode threads: N hostile images take max_concurrent_decodes x, not N x
+        decoding = ctx.decoder.submit(load_query_image, image, settings.ingest, name="query image")
+        picture = decoding.result()
     query = Query(text=text, image=picture, filters=filters)
     result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
