@@ -170,3 +170,13 @@ async def test_with_auth_on_a_keyless_write_is_a_plain_401(tmp_path: Path) -> No
     app = open_app(tmp_path, write_keys=["w" * 20])
     response = await send(app, "POST", "/v1/documents", {}, files={"files": ("x.png", PNG_1PX, "image/png")})
     assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_the_web_page_allows_no_inline_script(tmp_path: Path) -> None:
+    app = open_app(tmp_path)
+    page = await send(app, "GET", "/", {})
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'none'"
+    assert "<script>" not in page.text  # only <script src=...>
+    script = (await send(app, "GET", "/static/app.js", {})).text
+    assert "Storage.setItem" not in script and "document.cookie" not in script  # the key stays in memory
