@@ -13,7 +13,8 @@
      │    ├── DimensionMismatch the collection was built with another model or dimension
      │    └── StoreLocked       another process holds the embedded store
      ├── RerankerError          the reranker could not be loaded or run
-     ├── QueryError             a query cannot be run as asked (empty collection, bad image, ...)
+     ├── QueryError             a query cannot be run as asked (bad image, ...)
+     │    └── EmptyCollection   nothing is indexed yet
      ├── NotFound               a document asked for by path or id is not in the index
      └── DatasetError           an evaluation dataset is missing a file or has a malformed row
 
@@ -89,3 +90,9 @@ class NotFound(MmsearchError):
 
 class DatasetError(MmsearchError):
     code = "dataset_error"
+
+
+class EmptyCollection(QueryError):
+    """Nothing is indexed yet: the request is fine, the collection's state is not (HTTP 409)."""
+
+    code = "empty_collection"

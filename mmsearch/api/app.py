@@ -57,6 +57,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
         finally:
             parts.jobs.listeners.remove(ctx.observe_job)
+            ctx.decoder.shutdown(wait=False)
             opened, ctx.services = ctx.services, None
             if owned and opened is not None:
                 await anyio.to_thread.run_sync(opened.close)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -29,7 +29,9 @@ class ApiContext:
     metrics: Metrics
     searches: Gate
     hosts: HostRule
-    decodes: threading.BoundedSemaphore  # query images being decoded (worker threads)
+    # Query images are decoded on these few threads only: at most that many at once, and the memory
+    # the C allocator keeps after a decode stays in their few arenas instead of one per search thread.
+    decoder: ThreadPoolExecutor
     services: Services | None = None  # set by the lifespan once the parts are open
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
@@ -44,7 +46,7 @@ class ApiContext:
             metrics=Metrics(),
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
-            decodes=threading.BoundedSemaphore(server.max_concurrent_decodes),
+            decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
         )
 
     def observe_job(self, job: Job) -> None:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # vector store) is 503 so load balancers and clients retry elsewhere or later.
 STATUS: dict[str, int] = {
     "query_error": 400,
+    "empty_collection": 409,  # the request is valid; nothing is indexed yet
     "unsupported_file": 415,
     "corrupt_file": 422,
     "ingest_error": 422,

@@ -8,7 +8,8 @@ Files and images are never pages: ``nosniff`` pins the browser to the declared t
 ``default-src 'none'; sandbox`` gives the document an opaque origin that may run no script, so even a
 file a browser did render could not reach the API's origin (its keys, its other URLs). The only sources
 allowed are what the browser's own viewer of that type needs: the image viewer its own ``<img>`` of the
-URL and inline styles, the media player its ``<video>``, the PDF viewer its plugin frame.
+URL and inline styles, the media player its ``<video>``, the PDF viewer its plugin frame (and no
+sandbox: see ``_VIEWERS``).
 """
 
 from __future__ import annotations
@@ -38,19 +39,27 @@ def script_hash(text: str) -> str:
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
-# What the browser's built-in viewer of each kind loads from the file's own URL (its UA styles inline).
-_VIEWER_SOURCES = {
-    "image": "img-src 'self' data:; style-src 'unsafe-inline'",
-    "video": "media-src 'self'; style-src 'unsafe-inline'",
-    "application/pdf": "object-src 'self'; frame-src 'self'; style-src 'unsafe-inline'",
+# What the browser's built-in viewer of each kind loads from the file's own URL (its UA styles inline),
+# and its sandbox. Images: a plain sandbox (opaque origin, no script). Video: the media document fetches
+# the URL again, which an opaque origin may not (CORS), so it keeps its origin ("allow-same-origin"),
+# still without "allow-scripts": no script runs. PDF: Chromium refuses to start its PDF viewer in any
+# sandboxed document (crbug.com/413851), so none; a PDF is shown only by the browser's PDF viewer,
+# whose scripts run isolated from the origin, and nosniff keeps it from ever being read as HTML.
+_VIEWERS: dict[str, tuple[str, str]] = {
+    "image": ("img-src 'self' data:; style-src 'unsafe-inline'", "sandbox"),
+    "video": ("media-src 'self'; style-src 'unsafe-inline'", "sandbox allow-same-origin"),
+    "application/pdf": (
+        "object-src 'self'; frame-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'",
+        "",
+    ),
 }
 
 
 def file_headers(media_type: str) -> dict[str, str]:
     """Headers for a stored file or image of ``media_type``: nosniff and a sandboxing CSP."""
     kind = media_type if media_type == "application/pdf" else media_type.split("/", 1)[0]
-    sources = _VIEWER_SOURCES.get(kind)
-    policy = f"default-src 'none'; {sources}; sandbox" if sources else "default-src 'none'; sandbox"
+    sources, sandbox = _VIEWERS.get(kind, ("", "sandbox"))
+    policy = "; ".join(part for part in ("default-src 'none'", sources, sandbox) if part)
     return {
         "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",

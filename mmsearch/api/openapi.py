@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mmsearch.api.schemas import FiltersIn, SearchRequest
+from mmsearch.api.schemas import NOT_BLANK, FiltersIn, SearchRequest
 from mmsearch.api.settings import ServerSettings
 
 REF = "#/components/schemas/{model}"
@@ -28,8 +28,6 @@ QUERY_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "imag
 FLAT_FILTERS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
 # Fields that make a query on their own (w10's `video` joins them when the model has it).
 QUERY_FIELDS = ("text", "image", "video")
-# Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
-NOT_BLANK = r"[^\s\x1c-\x1f]"
 
 
 def install(app: FastAPI, server: ServerSettings) -> None:

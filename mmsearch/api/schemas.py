@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmsearch.index.store import Filters
 
+# Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -20,7 +23,10 @@ class _Request(BaseModel):
 
 class FiltersIn(_Request):
     path_prefix: str | None = Field(
-        None, max_length=4096, description="Only files under this path (whole path components) on the server."
+        None,
+        max_length=4096,
+        pattern=NOT_BLANK,
+        description="Only files under this path (whole path components) on the server.",
     )
     modality: Literal["page", "image", "video"] | None = None
     doc_id: str | None = Field(None, max_length=64)

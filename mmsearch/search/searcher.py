@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mmsearch.errors import MmsearchError, QueryError
+from mmsearch.errors import EmptyCollection, MmsearchError, QueryError
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.store import Filters, Payload, ScoredPoint, Store
@@ -89,7 +89,7 @@ class Searcher:
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, a video clip, or a mix")
         if self.store.count() == 0:
-            raise QueryError(
+            raise EmptyCollection(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
                 "POST /v1/documents on the API)"
             )

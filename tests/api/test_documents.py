@@ -243,7 +243,7 @@ async def test_over_the_uploads_quota_is_507_and_leaves_nothing(
     [
         ({"json": {"files": []}}, 415, "multipart/form-data"),
         ({"data": {"note": "hello"}, "files": [("x", ("a.txt", b""))]}, 422, "form.note"),
-        ({"files": [("files", ("a.png", b"1")), ("files", ("a.png", b"2"))]}, 422, "sent twice"),
+        ({"files": [("files", ("a.png", b"1")), ("files", ("a.png", b"2"))]}, 409, "sent twice"),
         ({"content": b"--b\r\nbroken", "headers": {"Content-Type": "multipart/form-data"}}, 400, "multipart"),
     ],
 )

@@ -111,11 +111,10 @@ def _execute(
     """The search itself, in a worker thread: decode the image and clip, search, read inlined images."""
     settings = ctx.settings
     picture = clip = None
-    with ctx.decodes:  # N hostile images at the decode limit take at most max_concurrent_decodes x
-        if image is not None:
-            picture = load_query_image(image, settings.ingest, name="query image")
-        if video is not None:
-            clip = query_clip(video, settings.ingest, name="query video")
+    if image is not None:  # on the decode threads: N hostile images take max_concurrent_decodes x, not N x
+        picture = ctx.decoder.submit(load_query_image, image, settings.ingest, name="query image").result()
+    if video is not None:
+        clip = ctx.decoder.submit(query_clip, video, settings.ingest, name="query video").result()
     query = Query(text=text, image=picture, filters=filters, video=clip)
     result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
