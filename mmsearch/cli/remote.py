@@ -31,10 +31,16 @@ class RemoteError(MmsearchError):
     code = "remote_error"
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
+    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/guard.py)."""
+    return {"Authorization": f"Bearer {api_key or 'no-key'}"}
+
+
 class RemoteIngest:
     def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 900.0,
                  transport: httpx.BaseTransport | None = None, poll_s: float = 0.25) -> None:  # fmt: skip
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = auth_headers(api_key)
         timeout = httpx.Timeout(timeout_s, connect=10.0)
         self.url = url.rstrip("/")
         self.poll_s = poll_s

@@ -13,7 +13,7 @@ from typing import Any, Self, get_args
 
 import httpx
 
-from mmsearch.cli.remote import RemoteError, _message
+from mmsearch.cli.remote import RemoteError, _message, auth_headers
 from mmsearch.index.store import DocumentInfo, Filters
 from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
@@ -26,7 +26,7 @@ class ServerReader:
 
     def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 300.0,
                  transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        headers = auth_headers(api_key)
         self.url = url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0),
