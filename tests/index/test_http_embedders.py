@@ -452,14 +452,12 @@ def test_video_file_is_lossless_at_the_sampling_rate(fps: float) -> None:
         assert container.streams.video[0].codec_context.name == "ffv1"
 
 
-def test_video_frames_are_the_official_ones_unpadded() -> None:
-    from qwen_vl_utils import fetch_video
-
+def test_video_frames_are_the_in_process_ones_unpadded() -> None:
     item = qwen_prompt.video_item(_clip(3))
     video = model_video(item)
-    official = fetch_video(item, image_patch_size=16)  # padded to 4 frames
-    assert official.shape[0] == 4 and video.frames.shape[0] == 3 and video.fps == 0.5
-    assert np.array_equal(video.frames, official[:3].permute(0, 2, 3, 1).numpy().astype(np.uint8))
+    in_process = qwen_prompt.video_tensor(list(item["video"]))  # padded to 4 frames
+    assert in_process.shape[0] == 4 and video.frames.shape[0] == 3 and video.fps == 0.5
+    assert np.array_equal(video.frames, in_process[:3].permute(0, 2, 3, 1).numpy().astype(np.uint8))
     assert video.frames.shape[1] % 32 == 0 and video.frames.shape[2] % 32 == 0
     sampled = model_video(qwen_prompt.video_item(_clip(65, fps=4.0)))
     assert sampled.frames.shape[0] == 64 and sampled.fps == pytest.approx(4.0 * 64 / 65)
