@@ -21,9 +21,10 @@ A served model (vLLM, SGLang) must see the same pixels as :class:`TransformersEm
   rounds an odd count *down* by re-sampling (sglang 0.5.23 ``qwen_vl.py`` ``smart_nframes``: a 7-frame
   clip would keep frames [0, 1, 2, 3, 4, 6]).
 
-What a file cannot carry is the clip's start time: a server numbers frames from 0, so its ``<t seconds>``
-markers start at 0.0 while the in-process embedder writes the real times (``qwen_prompt.video_metadata``).
-See docs/serving.md.
+A server numbers the file's frames from 0 at the file's rate, so its ``<t seconds>`` markers are
+``i / sample_fps``; the in-process embedder's are the segment's own frame times (``qwen_prompt.
+video_metadata``), which are the same for evenly sampled clips and can differ by a fraction of a frame
+interval when qwen-vl-utils' rounded ``linspace`` picks are uneven. See docs/serving.md.
 """
 
 from __future__ import annotations
@@ -89,13 +90,13 @@ def model_image(item: Message) -> Image.Image:
 
 
 def model_video(item: Message, *, even_frames: bool = False) -> VideoFrames:
-    """An official ``video`` item (a frame list) as the in-process model gets it, without qwen-vl-utils'
-    even-count padding (the server's processor pads the same way) unless ``even_frames``. The rate is the
-    item's ``sample_fps`` (qwen-vl-utils' own default, 2, when absent)."""
+    """An official ``video`` item (a frame list) as the in-process model gets it
+    (:func:`qwen_prompt.video_tensor`), without the even-count padding (the server's processor pads the
+    same way) unless ``even_frames``. The rate is the item's ``sample_fps`` (qwen-vl-utils' own default,
+    2, when absent)."""
     import torch
-    from qwen_vl_utils import fetch_video
 
-    tensor = fetch_video(item, image_patch_size=qwen_prompt.PATCH_SIZE)
+    tensor = qwen_prompt.video_tensor(list(item["video"]))
     kept = len(item["video"])
     if even_frames:
         kept = min(len(tensor), kept + kept % 2)

@@ -42,7 +42,8 @@ def test_segment_frames_are_saved_one_file_each(tmp_path: Path, settings: Ingest
     assert isinstance(segment, SegmentUnit)
     paths = save_media(segment, tmp_path / "data", quality=90)
     assert len(paths) == len(segment.frames) == 4
-    assert [load_media(rel, tmp_path / "data").size for rel in segment.media_paths] == [(64, 64)] * 4
+    # 64x48 frames enlarged to qwen-vl-utils' 128-cell minimum for a video frame
+    assert [load_media(rel, tmp_path / "data").size for rel in segment.media_paths] == [(448, 320)] * 4
 
 
 def test_media_folder_matches_the_units_layout(tmp_path: Path, settings: IngestSettings) -> None:
