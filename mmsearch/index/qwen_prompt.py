@@ -96,9 +96,14 @@ def frame_times(clip: VideoClip, max_frames: int = MAX_FRAMES) -> list[float]:
 def video_item(clip: VideoClip) -> Message:
     """A user-content video entry (for the chat template; :func:`resize_media` reads its frames).
 
-    ``sample_fps`` is qwen-vl-utils' own key for a frame list's rate (it only feeds its metadata)."""
+    ``sample_fps`` is qwen-vl-utils' own key for a frame list's rate (it only feeds its metadata, and the
+    rate of the file a served model gets): the rate of the frames' own times where they span any time, so
+    a server numbering the file's frames ``i / sample_fps`` writes the same ``<t seconds>`` markers for
+    evenly spaced picks (e.g. 3 frames of a 3 s, 25 fps clip sit 1.48 s apart, not 1 s)."""
     frames = clip_frames(clip)
-    rate = clip.fps * len(frames) / len(clip.frames)
+    seconds = video_metadata(clip)["frames_indices"]
+    span = seconds[-1] - seconds[0] if len(seconds) > 1 else 0.0
+    rate = (len(seconds) - 1) / span if span > 0 else clip.fps * len(frames) / len(clip.frames)
     return {"type": "video", "video": frames, "total_pixels": MAX_TOTAL_PIXELS, "sample_fps": rate}
 
 

@@ -526,7 +526,8 @@ def test_video_frames_are_the_in_process_ones_unpadded() -> None:
     assert np.array_equal(video.frames, in_process[:3].permute(0, 2, 3, 1).numpy().astype(np.uint8))
     assert video.frames.shape[1] % 32 == 0 and video.frames.shape[2] % 32 == 0
     sampled = model_video(qwen_prompt.video_item(_clip(65, fps=4.0)))
-    assert sampled.frames.shape[0] == 64 and sampled.fps == pytest.approx(4.0 * 64 / 65)
+    # 64 kept frames spanning 0 … 16 s
+    assert sampled.frames.shape[0] == 64 and sampled.fps == pytest.approx(63 / 16.0)
 
 
 def test_video_bytes_refuses_non_rgb8() -> None:

@@ -145,8 +145,8 @@ def _readyz(settings: Settings) -> dict[str, Any]:
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(settings), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.get("/readyz")
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/readyz")  # a loopback Host: the server's allowed_hosts default
 
     body: dict[str, Any] = asyncio.run(get()).json()
     return body
