@@ -186,13 +186,15 @@ class Variant:
 def variants(args: argparse.Namespace, layout: str) -> list[Variant]:
     base = IndexSettings()
     if layout == "full":
-        out = [Variant(f"edge hnsw ef={base.hnsw_ef} (default)", base, default=True)]
+        graph = f"HNSW m{base.hnsw_m}/efc{base.hnsw_ef_construct}"
+        limit = f"exact under {base.exact_below} points"
+        out = [Variant(f"edge default: {graph} ef {base.hnsw_ef}, {limit}", base, default=True)]
         out += [
-            Variant(f"edge hnsw ef={ef}", base.model_copy(update={"hnsw_ef": ef}))
+            Variant(f"edge hnsw_ef {ef}", base.model_copy(update={"hnsw_ef": ef}))
             for ef in args.ef
             if ef != base.hnsw_ef
         ]
-        return [*out, Variant("edge exact", base, exact=True)]
+        return [*out, Variant("edge exact (SearchParams exact, no payloads)", base, exact=True)]
     pre = base.model_copy(update={"prefetch_dim": args.prefetch_dim})
     return [
         Variant(
@@ -307,7 +309,7 @@ def table_line(r: Row) -> str:
         return "-" if v is None else format(v, fmt)
 
     return (
-        f"{r.n:>8} {r.config[:44]:<44}{'*' if r.default else ' '} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} "
+        f"{r.n:>8} {r.config[:60]:<60}{'*' if r.default else ' '} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} "
         f"{r.recall_at_limit:>6.3f} | {num(r.filtered_p50_ms, '>7.1f')} {num(r.filtered_recall, '>6.3f')} | "
         f"{num(r.build_s, '>7.0f')} {num(r.optimize_s, '>7.0f')} {num(r.disk_mb, '>7.0f')} "
         f"{num(r.open_s, '>6.2f')} {num(r.rss_mb, '>7.0f')}"
@@ -315,7 +317,7 @@ def table_line(r: Row) -> str:
 
 
 HEADER = (
-    f"{'n':>8} {'configuration (* = default)':<45} {'p50 ms':>7} {'p95':>7} {'recall':>6} | "
+    f"{'n':>8} {'configuration (* = default)':<61} {'p50 ms':>7} {'p95':>7} {'recall':>6} | "
     f"{'filt p50':>7} {'recall':>6} | {'upsert s':>7} {'optim s':>7} {'disk MB':>7} {'open s':>6} {'RSS MB':>7}"
 )
 

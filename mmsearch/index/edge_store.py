@@ -518,7 +518,10 @@ def edge_config(index: IndexSettings, dim: int) -> qe.EdgeConfig:
     """The shard's configuration: named cosine vectors, HNSW and its thresholds, quantization."""
     prefetch_dim = index.prefetch_dim
     graph_dim = prefetch_dim if prefetch_dim is not None else dim
-    threshold_kb = max(1, index.exact_below * graph_dim * 4 // 1024)  # float32 vectors of the graph
+    # A segment is indexed once any one vector's storage passes the threshold: the full vector's first.
+    indexing_kb = max(1, index.exact_below * dim * 4 // 1024)
+    # A filtered search is exact when the matching points' vectors (of the searched one) stay under this.
+    threshold_kb = max(1, index.exact_below * graph_dim * 4 // 1024)
     hnsw = qe.HnswIndexConfig(
         m=index.hnsw_m, ef_construct=index.hnsw_ef_construct, full_scan_threshold=threshold_kb
     )
@@ -536,7 +539,7 @@ def edge_config(index: IndexSettings, dim: int) -> qe.EdgeConfig:
         vectors=vectors,
         hnsw_config=hnsw,
         quantization_config=edge_quantization(index),
-        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=indexing_kb),
     )
 
 

@@ -194,3 +194,39 @@ def test_the_optimize_command(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "optimize", "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["points"] == 50
+
+
+# -- the server protocol: qdrant-client's REST requests, validated by a loopback fake ------------------
+
+
+def test_migrate_to_and_from_a_server_over_its_rest_protocol(tmp_path: Path) -> None:
+    """``mmsearch migrate --to URL`` over HTTP: every request body is parsed by qdrant-client's generated
+    models (Qdrant's OpenAPI shapes, extra fields forbidden) in ``tests/qdrant_server.py``."""
+    from tests.qdrant_server import fake_qdrant
+
+    points = make_points(700)
+    filled_edge(tmp_path / "data" / "qdrant", points, IndexSettings(prefetch_dim=32))
+    env = {"MMSEARCH_INDEX__PREFETCH_DIM": "32"}
+    with fake_qdrant() as (url, fake):
+        runner = CliRunner(env=env)
+        done = runner.invoke(cli, ["--data-dir", str(tmp_path / "data"), "migrate", "--to", url, "--json"])
+        assert done.exit_code == 0, done.output
+        report = json.loads(done.output.strip().splitlines()[-1])
+        assert report["ok"] and report["copied"] == 700 and report["target_points"] == 700
+        stored = fake.collections["mmsearch"]
+        assert set(stored["create"].vectors) == {"full", "prefetch"}
+        assert stored["create"].metadata["mmsearch"]["model_id"] == MODEL
+        assert stored["points"][points[3].id][1]["text"] == "page 3"
+        assert ("POST", "/collections/mmsearch/points") in fake.requests  # the sampled vectors, read back
+        with open_store(
+            StoreSettings(url=url), IndexSettings(prefetch_dim=32), tmp_path / "unused"
+        ) as server:
+            server.verify(MODEL, DIM)  # the layout recorded in the server collection's metadata
+            assert server.count() == 700
+            assert server.retrieve([points[9].id]) == {points[9].id: points[9].payload}
+
+        back = runner.invoke(cli, ["--data-dir", str(tmp_path / "back"), "migrate", "--from", url, "--json"])
+        assert back.exit_code == 0, back.output
+        assert json.loads(back.output.strip().splitlines()[-1])["target_points"] == 700
+    with open_store(StoreSettings(), IndexSettings(prefetch_dim=32), tmp_path / "back" / "qdrant") as store:
+        assert store.retrieve([p.id for p in points[:50]]) == {p.id: p.payload for p in points[:50]}

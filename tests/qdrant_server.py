@@ -1,0 +1,177 @@
+"""A loopback HTTP server speaking the part of Qdrant's REST API that ``mmsearch migrate --to URL`` and
+``QdrantStore`` use, for tests on machines where no Qdrant server can run.
+
+What it checks is the protocol, not the engine: every request body is parsed with qdrant-client's
+generated models (``qdrant_client.http.models``, generated from Qdrant's OpenAPI schema
+``docs/redoc/master/openapi.json`` in qdrant/qdrant, ``extra="forbid"``), so a request of the wrong shape
+is a 422, as on a server; answers are built from the same models and wrapped as Qdrant wraps them
+(``{"result": …, "status": "ok", "time": …}``). Points live in a dict; scroll pages go in id order with
+``next_page_offset`` the first id of the next page (Qdrant's ``scroll_by_id``). Vectors of cosine
+collections are stored normalised, as Qdrant does on upsert. Only what migration needs is implemented:
+collection exists/get/create/delete, payload index, upsert, scroll, count (no filter), retrieve.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from qdrant_client.http import models as m
+
+
+class FakeQdrant:
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path) in order
+        self.lock = threading.Lock()
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        self.requests.append((method, path))
+        route = re.fullmatch(r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count)?)?", path)
+        if route is None:
+            return 404, {"status": {"error": f"no route {path}"}}
+        name, tail = route.group(1), route.group(2) or ""
+        with self.lock:
+            return self._dispatch(method, name, tail, body)
+
+    def _dispatch(self, method: str, name: str, tail: str, body: Any) -> tuple[int, Any]:
+        if (method, tail) == ("GET", "/exists"):
+            return 200, m.CollectionExistence(exists=name in self.collections)
+        if (method, tail) == ("PUT", ""):
+            self.collections[name] = {"create": m.CreateCollection.model_validate(body), "points": {}}
+            return 200, True
+        if (method, tail) == ("DELETE", ""):
+            return 200, self.collections.pop(name, None) is not None
+        if name not in self.collections:
+            return 404, {"status": {"error": f"Not found: Collection `{name}` doesn't exist!"}}
+        col = self.collections[name]
+        if (method, tail) == ("GET", ""):
+            return 200, self._info(col)
+        if (method, tail) == ("PUT", "/index"):
+            m.CreateFieldIndex.model_validate(body)
+            return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
+        if (method, tail) == ("PUT", "/points"):
+            for point in m.PointsList.model_validate(body).points:
+                col["points"][str(point.id)] = (self._normalised(point.vector), point.payload or {})
+            return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
+        if (method, tail) == ("POST", "/points/scroll"):
+            return 200, self._scroll(col, m.ScrollRequest.model_validate(body))
+        if (method, tail) == ("POST", "/points/count"):
+            assert m.CountRequest.model_validate(body).filter is None, "the fake counts without filters only"
+            return 200, m.CountResult(count=len(col["points"]))
+        if (method, tail) == ("POST", "/points"):
+            ids = m.PointRequest.model_validate(body).ids
+            found = [self._record(col, str(i), True, True) for i in ids if str(i) in col["points"]]
+            return 200, found
+        return 405, {"status": {"error": f"{method} {tail} not implemented by the fake"}}
+
+    def _info(self, col: dict[str, Any]) -> m.CollectionInfo:
+        create: m.CreateCollection = col["create"]
+        config = m.CollectionConfig(
+            params=m.CollectionParams(vectors=create.vectors),
+            hnsw_config=m.HnswConfig(m=16, ef_construct=100, full_scan_threshold=10000),
+            optimizer_config=m.OptimizersConfig(default_segment_number=0, flush_interval_sec=5),
+            metadata=create.metadata,
+        )
+        return m.CollectionInfo(
+            status=m.CollectionStatus.GREEN, optimizer_status=m.OptimizersStatusOneOf.OK,
+            segments_count=1, config=config, payload_schema={}, points_count=len(col["points"]),
+        )  # fmt: skip
+
+    def _scroll(self, col: dict[str, Any], request: m.ScrollRequest) -> m.ScrollResult:
+        assert request.filter is None, "the fake scrolls without filters only"
+        ids = sorted(col["points"], key=lambda i: uuid.UUID(i).int)
+        start = 0 if request.offset is None else next(
+            (k for k, i in enumerate(ids) if uuid.UUID(i).int >= uuid.UUID(str(request.offset)).int), len(ids)
+        )  # fmt: skip
+        limit = request.limit or 10
+        page = ids[start : start + limit]
+        after = ids[start + limit] if start + limit < len(ids) else None
+        with_vectors = bool(request.with_vector)
+        with_payload = request.with_payload is not False and request.with_payload is not None
+        return m.ScrollResult(
+            points=[self._record(col, i, with_payload, with_vectors) for i in page], next_page_offset=after
+        )
+
+    def _record(self, col: dict[str, Any], point_id: str, payload: bool, vectors: bool) -> m.Record:
+        vector, data = col["points"][point_id]
+        return m.Record(id=point_id, payload=data if payload else None, vector=vector if vectors else None)
+
+    @staticmethod
+    def _normalised(vector: Any) -> Any:
+        assert isinstance(vector, dict), "mmsearch stores named vectors"
+        out = {}
+        for name, values in vector.items():
+            array = np.asarray(values, dtype=np.float64)
+            out[name] = (array / np.linalg.norm(array)).tolist()
+        return out
+
+
+def _handler(fake: FakeQdrant) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            path = self.path.split("?", 1)[0]
+            try:
+                status, result = fake.handle(method, path, json.loads(raw) if raw else None)
+            except ValidationError as exc:
+                status, result = 422, {"status": {"error": f"Format error in JSON body: {exc}"}}
+            if hasattr(result, "model_dump") or isinstance(result, list | bool):
+                result = _dump(result)
+                body = {"result": result, "status": "ok", "time": 0.0001}
+            else:
+                body = result
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", exclude_none=True)
+    return value
+
+
+@contextmanager
+def fake_qdrant() -> Iterator[tuple[str, FakeQdrant]]:
+    """A running fake on a free loopback port: yields its URL and the fake (to inspect)."""
+    fake = FakeQdrant()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", fake
+    finally:
+        server.shutdown()
+        server.server_close()
