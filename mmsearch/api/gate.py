@@ -23,6 +23,10 @@ class Gate:
         self.capacity = running + queued
         self.pending = 0  # only touched on the event loop: no lock needed
 
+    def busy(self) -> bool:
+        """Whether searches are running or waiting (read from the ingest worker's thread)."""
+        return self.pending > 0
+
     async def run(self, fn: Callable[[], T]) -> T:
         if self.pending >= self.capacity:
             raise ApiError(
