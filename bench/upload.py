@@ -1,7 +1,7 @@
 """Upload-to-searchable latency and peak server memory for hostile uploads, against a real ``mmsearch serve``.
 
     python bench/upload.py                   # the configured models (config.yaml / MMSEARCH_*)
-    python bench/upload.py --tiny            # the tiny random test models on the CPU
+    python bench/upload.py --tiny            # the tiny random test models on the CPU, smallest pages
     python bench/upload.py --tiny --pages 20 --side 1000 --small 3 --json    # a smoke run (seconds)
 
 Starts ``mmsearch serve`` on a free loopback port over a temporary ``data_dir`` (the page cap raised to
@@ -96,7 +96,11 @@ def serve(args: argparse.Namespace, root: Path) -> tuple[subprocess.Popen[bytes]
     env.update(
         MMSEARCH_DATA_DIR=str(root / "data"), MMSEARCH_INGEST__MAX_PAGES_PER_FILE=str(max(args.pages, 1))
     )
-    if args.tiny:
+    if args.tiny:  # CPU: pages and frames at the model's minimum size, so the run measures the job
+        env.update(
+            MMSEARCH_INGEST__MAX_PIXELS=str(4 * 32 * 32), MMSEARCH_INGEST__VIDEO_FRAME_MAX_PIXELS=str(4 * 32 * 32),
+            MMSEARCH_INGEST__PDF_DPI="36",
+        )  # fmt: skip
         models = root / "tiny-models"
         load_tiny_builder().build_tiny_models(models)
         env.update(
