@@ -1,7 +1,7 @@
 """Upload-to-searchable latency and peak server memory for hostile uploads, against a real ``mmsearch serve``.
 
     python bench/upload.py                   # the configured models (config.yaml / MMSEARCH_*)
-    python bench/upload.py --tiny            # the tiny random test models on the CPU
+    python bench/upload.py --tiny            # the tiny random test models on the CPU, smallest pages
     python bench/upload.py --tiny --pages 20 --side 1000 --small 3 --json    # a smoke run (seconds)
 
 Starts ``mmsearch serve`` on a free loopback port over a temporary ``data_dir`` (the page cap raised to
@@ -10,7 +10,7 @@ fit ``--pages``) and, one case at a time, uploads:
 - ``pdf``: a PDF of ``--pages`` empty A4 pages (5000 by default, ~0.5 MB),
 - ``png``: one ``--side`` x ``--side`` PNG (13000 by default: ~0.5 MB of zlib that decodes to 169 M
   pixels; refused as a decompression bomb when over ``ingest.max_decode_pixels``),
-- ``small``: ``--small`` little PNGs (200 by default) in one request.
+- ``small``: ``--small`` little PNGs (100 by default, the server's max_upload_files) in one request.
 
 For each: seconds from the start of the upload to the 202, to the end of the job, and until a search
 restricted to the document finds it (``searchable_s``), the job's result, and the server's peak RSS
@@ -96,7 +96,11 @@ def serve(args: argparse.Namespace, root: Path) -> tuple[subprocess.Popen[bytes]
     env.update(
         MMSEARCH_DATA_DIR=str(root / "data"), MMSEARCH_INGEST__MAX_PAGES_PER_FILE=str(max(args.pages, 1))
     )
-    if args.tiny:
+    if args.tiny:  # CPU: pages and frames at the model's minimum size, so the run measures the job
+        env.update(
+            MMSEARCH_INGEST__MAX_PIXELS=str(4 * 32 * 32), MMSEARCH_INGEST__VIDEO_FRAME_MAX_PIXELS=str(4 * 32 * 32),
+            MMSEARCH_INGEST__PDF_DPI="36",
+        )  # fmt: skip
         models = root / "tiny-models"
         load_tiny_builder().build_tiny_models(models)
         env.update(
@@ -172,7 +176,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="A config.yaml for the server (models, devices).")
     parser.add_argument("--pages", type=int, default=5000, help="Pages of the empty PDF (0: skip).")
     parser.add_argument("--side", type=int, default=13000, help="Side of the square PNG (0: skip).")
-    parser.add_argument("--small", type=int, default=200, help="Small PNGs in one upload (0: skip).")
+    parser.add_argument(
+        "--small",
+        type=int,
+        default=100,
+        help="Small PNGs in one upload (0: skip; at most server.max_upload_files).",
+    )
     parser.add_argument("--json", action="store_true", help="One JSON object per case.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mmsearch-bench-upload-") as tmp:

@@ -53,9 +53,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         parts = await anyio.to_thread.run_sync(open_services, settings) if services is None else services
         ctx.services = parts
         parts.jobs.listeners.append(ctx.observe_job)
+        parts.jobs.yield_to.append(ctx.searches.busy)  # the ingest worker gives way to searches
         try:
             yield
         finally:
+            parts.jobs.yield_to.remove(ctx.searches.busy)
             parts.jobs.listeners.remove(ctx.observe_job)
             ctx.decoder.shutdown(wait=False)
             opened, ctx.services = ctx.services, None

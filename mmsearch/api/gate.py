@@ -30,6 +30,10 @@ class Gate:
         self.capacity = running + queued
         self.pending = 0  # only touched on the event loop: no lock needed
 
+    def busy(self) -> bool:
+        """Whether searches are running or waiting (read from the ingest worker's thread)."""
+        return self.pending > 0
+
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         """Hold one of the ``running + queued`` places, or raise 503 ``busy`` when none is left."""

@@ -1,8 +1,10 @@
 """The ingest worker: one thread that runs the queued jobs (``jobs.py``) in order, file by file.
 
 It shares the API's store and (serialised) embedder, but holds no lock across a file: the store
-serialises each call and the embedder each chunk, so a search waits for at most one embedding chunk and
-a delete for one store call. A delete of the very document being ingested is refused (409) instead,
+serialises each call and the embedder each chunk, so a search waits for at most one embedding chunk
+(``CHUNK_UNITS``) and a delete for one store call. And it gives way: before each chunk it waits while
+searches are running or queued (``yield_to``; at most ``MAX_YIELD_S`` per chunk, so a stream of
+searches slows an ingest down but never stops it). A delete of the very document being ingested is refused (409) instead,
 under ``guard``, the one small lock the worker takes when it starts a file.
 
 Cancelling (``cancel``) stops a running file at its next chunk: its new points and images are rolled
@@ -19,9 +21,12 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mmsearch import components
 from mmsearch.api.jobs import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
@@ -29,6 +34,7 @@ from mmsearch.api.uploads import staged_file, staging_dir, sweep, uploads_dir
 from mmsearch.config import Settings
 from mmsearch.errors import IngestError
 from mmsearch.index.embedder import Embedder
+from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import FileResult, Indexer, Progress
 from mmsearch.index.reconcile import reconcile
 from mmsearch.index.store import Store
@@ -38,6 +44,8 @@ from mmsearch.ingest.units import doc_id_for
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Job], None]
+CHUNK_UNITS = 8  # units per embedding call: what a search may have to wait for
+MAX_YIELD_S = 5.0
 
 
 class Cancelled(IngestError):
@@ -62,6 +70,7 @@ class JobRunner:
         self.current_doc: str | None = None
         self._running: JobFile | None = None
         self.listeners: list[Listener] = []
+        self.yield_to: list[Callable[[], bool]] = []  # "searches are waiting" probes, one per app
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cancel: set[str] = set()
@@ -117,14 +126,12 @@ class JobRunner:
         return job
 
     def cancel(self, job_id: str) -> Job | None:
-        self._cancel.add(job_id)
         job = self.jobs.request_cancel(job_id)
-        if job is not None and not job.active:
+        if job is not None and job.state == "running":
+            self._cancel.add(job_id)  # the worker stops it at its next chunk
+        elif job is not None and job.cancel:
             shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
         return job
-
-    def idle(self) -> bool:
-        return self.jobs.next_queued() is None and self.current_doc is None
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -137,6 +144,9 @@ class JobRunner:
                 continue
             if not self.jobs.claim(job.id):
                 continue
+            claimed = self.jobs.get(job.id)
+            if claimed is not None and claimed.cancel:  # cancelled while being claimed
+                self._cancel.add(job.id)
             try:
                 self._run(job)
             except Exception as exc:  # the job broke (the store failed, the disk is full): say so, go on
@@ -173,7 +183,9 @@ class JobRunner:
                 listener(job)
 
     def _indexer(self, manifest: Manifest, job: Job) -> Indexer:
-        indexer = components.build_indexer(self.settings, self.embedder, self.store, manifest, None)
+        embedder = _Yielding(self.embedder, lambda: any(busy() for busy in list(self.yield_to)))
+        indexer = components.build_indexer(self.settings, embedder, self.store, manifest, None)
+        indexer.chunk_units = CHUNK_UNITS
         units = {"done": 0}
 
         def progress(event: Progress) -> None:
@@ -224,6 +236,23 @@ class JobRunner:
             return indexer.index_file(final)
         return FileResult(str(final), "failed", code="upload_lost",
                           message="the uploaded file is no longer on the server; upload it again")  # fmt: skip
+
+
+class _Yielding:
+    """The embedder as the worker calls it: each call first waits while ``busy()`` (searches waiting)."""
+
+    def __init__(self, inner: Embedder, busy: Callable[[], bool]) -> None:
+        self.inner = inner
+        self.busy = busy
+
+    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        deadline = time.monotonic() + MAX_YIELD_S
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.inner.embed(items, instruction)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _clash(final: Path, uploads: Path) -> str | None:

@@ -4,7 +4,7 @@ For each file: copy its bytes once into a private snapshot (hashed as copied; th
 the copy, so the hash names exactly the bytes rendered), read its units (lazily), save each unit's
 page/frame images once under ``data_dir``, embed them in chunks with the document instruction and
 upsert the points. Then the manifest marks the file done — the commit: searches only show points of
-the version the manifest names (``Manifest.committed``), so until here the new points are invisible and
+the version the manifest names (``manifest.committed_versions``), so until here the new points are invisible and
 the old version stays whole — and only after that are the old version's points and images dropped. A
 crash or ``kill -9`` at any point loses nothing, duplicates nothing and never shows two versions: point
 ids are deterministic, the re-run redoes just the unfinished files, and ``index.reconcile`` removes
@@ -238,9 +238,8 @@ class Indexer:
             message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
             self.manifest.mark_failed(str(path), f"{exc.code}: {message}")
             return _failure(str(path), exc.code, message)
-        self.manifest.mark_done(
-            source, self._fingerprint, ids
-        )  # the commit: this version is now the one shown
+        # The commit: from here searches show this version, so the old one can go.
+        self.manifest.mark_done(source, self._fingerprint, ids)
         self.store.delete_stale(source.doc_id, keep=set(ids))
         prune_to_units(source.doc_id, self.data_dir, set(ids))
         return FileResult(source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0)
@@ -266,7 +265,7 @@ class Indexer:
         prune_media(source.doc_id, self.data_dir, keep=media)
 
     def _index_units(self, source: Source, units: Iterable[Unit]) -> list[str]:
-        """Embed and upsert chunk by chunk, then delete what the new version no longer has."""
+        """Embed and upsert chunk by chunk; the caller commits, then drops the old version."""
         ids: list[str] = []
         now = time.time()
         for chunk in _chunks(units, self.chunk_units):

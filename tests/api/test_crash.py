@@ -29,7 +29,10 @@ from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_pdf
 from tests.support import tiny_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+]  # eleven server starts: ~2.5 min idle, 15 min on a loaded machine
 
 ROUNDS = 10
 NAMES = ("alpha.pdf", "beta.pdf", "gamma.pdf")
