@@ -88,8 +88,8 @@ class _Intake:
             self.unknown.append(field_name or "(unnamed)")
             return
         if len(self.files) >= self.max_files:
-            raise ApiError(413, "payload_too_large", f"more than {self.max_files} files in one upload "
-                           "(server.max_upload_files): send them in several requests")  # fmt: skip
+            raise invalid_request([{"field": "form.files", "message": f"more than {self.max_files} files in "
+                                    "one upload (server.max_upload_files): send them in several requests"}])  # fmt: skip
         self.part.name = safe_upload_name(options[b"filename"].decode("utf-8", "replace"))
         path = self.staging / str(len(self.files)) / Path(self.part.name).name
         path.parent.mkdir()
@@ -170,16 +170,17 @@ def _checked(intake: _Intake, staging: Path) -> list[Received]:
     ]
     if not intake.files and not problems:
         problems.append({"field": "form.files", "message": "no files: send one or more `files` parts"})
-    names = [f.name for f in intake.files]
-    problems += [
-        {"field": "form.files", "message": f"file name sent twice: {n}"}
-        for n in sorted({n for n in names if names.count(n) > 1})
-    ]
     if intake.in_file:
         problems.append({"field": "form.files", "message": "the body ended inside a file part"})
     if problems:
         _discard(intake, staging)
         raise invalid_request(problems)
+    names = [f.name for f in intake.files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # a well-formed body whose parts claim one document twice: a conflict, not a bad field
+        _discard(intake, staging)
+        raise ApiError(409, "duplicate_name",
+                       f"file name sent twice: {', '.join(twice[:5])}; each part names its own document")  # fmt: skip
     return intake.files
 
 

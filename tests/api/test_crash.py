@@ -25,9 +25,14 @@ from typing import Any
 import httpx
 import pytest
 
+from mmsearch.cli.remote import auth_headers
 from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_pdf
 from tests.support import tiny_env
+
+# A program, not a browser page: it sends an Authorization header (any value; the server has no keys),
+# as the server's Origin rule asks of every write and search (api/guard.py).
+PROGRAM = auth_headers(None)
 
 pytestmark = [
     pytest.mark.slow,
@@ -115,10 +120,10 @@ def search(url: str, doc_id: str | None = None) -> list[dict[str, Any]] | None:
     if doc_id:
         body["filters"] = {"doc_id": doc_id}
     try:
-        response = httpx.post(f"{url}/v1/search", json=body, timeout=30)
+        response = httpx.post(headers=PROGRAM, url=f"{url}/v1/search", json=body, timeout=30)
     except httpx.TransportError:
         return None  # killed meanwhile
-    if response.status_code == 400 and "collection is empty" in response.text:
+    if response.status_code == 409 and "empty_collection" in response.text:
         return None  # nothing indexed yet
     assert response.status_code == 200, response.text
     hits: list[dict[str, Any]] = response.json()["hits"]
@@ -198,7 +203,10 @@ def test_kill_9_during_uploads_and_replacements(tiny_models: Path, tmp_path: Pat
             name, pages = rng.choice(NAMES), rng.randint(1, 6)
             with pdfs[pages].open("rb") as handle:
                 response = httpx.post(
-                    f"{server.url}/v1/documents", files=[("files", (name, handle))], timeout=30
+                    headers=PROGRAM,
+                    url=f"{server.url}/v1/documents",
+                    files=[("files", (name, handle))],
+                    timeout=30,
                 )
             assert response.status_code == 202, response.text
         time.sleep(rng.uniform(0.0, 2.5))

@@ -14,6 +14,7 @@ import http.server
 import io
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,15 @@ def hostile_files(folder: Path) -> dict[str, bytes]:
 
 def upload(server: LiveServer, files: dict[str, bytes]) -> dict[str, str]:
     parts = [("files", (name, io.BytesIO(data), "text/html")) for name, data in files.items()]
-    response = httpx.post(f"{server.url}/v1/documents", files=parts, headers=SAME_ORIGIN, timeout=180)
-    assert response.status_code == 200, response.text
-    results = response.json()["files"]
+    response = httpx.post(f"{server.url}/v1/documents", files=parts, headers=SAME_ORIGIN, timeout=60)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    deadline = time.monotonic() + 180
+    while job["state"] in ("queued", "running"):  # the upload is an ingest job: follow it to its end
+        assert time.monotonic() < deadline, f"job still {job['state']}: {job['progress']}"
+        time.sleep(0.2)
+        job = httpx.get(job["url"], timeout=10).json()
+    results = job["files"]
     assert [r["status"] for r in results] == ["indexed"] * len(files), results
     return {r["name"]: r["doc_id"] for r in results}
 

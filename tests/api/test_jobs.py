@@ -17,7 +17,12 @@ from api_support import LiveServer, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services import open_services
+from mmsearch.cli.remote import auth_headers
 from mmsearch.samples import make_empty_pdf, make_pdf
+
+# A program, not a browser page: it sends an Authorization header (any value; the server has no keys),
+# as the server's Origin rule asks of every write and search (api/guard.py).
+PROGRAM = auth_headers(None)
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +51,10 @@ def upload(url: str, path: Path, name: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     with path.open("rb") as handle:
         response = httpx.post(
-            f"{url}/v1/documents", files=[("files", (name or path.name, handle))], timeout=60
+            headers=PROGRAM,
+            url=f"{url}/v1/documents",
+            files=[("files", (name or path.name, handle))],
+            timeout=60,
         )
     assert response.status_code == 202, response.text
     job: dict[str, Any] = response.json()
@@ -65,7 +73,7 @@ def wait(url: str, job: dict[str, Any], timeout: float = 120.0) -> dict[str, Any
 
 def timed(method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
-    response = httpx.request(method, url, timeout=30, **kwargs)
+    response = httpx.request(method, url, headers=PROGRAM, timeout=30, **kwargs)
     return response, time.perf_counter() - started
 
 
@@ -102,12 +110,12 @@ def test_a_5000_page_pdf_ingests_as_a_job_while_search_and_delete_answer(
         listing, listing_s = timed("GET", f"{live.url}/v1/documents")
         time.sleep(1.0)
         during = httpx.get(job["url"], timeout=10).json()
-        cancelled = httpx.delete(job["url"], timeout=10)
+        cancelled = httpx.delete(headers=PROGRAM, url=job["url"], timeout=10)
         assert cancelled.status_code == 200, cancelled.text
         ended = wait(live.url, cancelled.json())
         points = httpx.get(f"{live.url}/readyz").json()["checks"]["store"]["points"]
         after = httpx.get(f"{live.url}/v1/documents").json()
-        again = httpx.delete(job["url"], timeout=10).json()
+        again = httpx.delete(headers=PROGRAM, url=job["url"], timeout=10).json()
     print(f"during the ingest: search {search_s:.2f}s {search.json()['timings_ms']}, delete {delete_s:.2f}s")
     assert search.status_code == 200 and search_s < ANSWER_S, (search.text, search_s)
     assert all(h["file_name"] != "huge.pdf" for h in search.json()["hits"])  # not committed yet
