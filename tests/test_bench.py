@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 CASES = {
-    "ingest": ["--pages", "3", "--images", "2", "--video-seconds", "4", "--json"],
+    "ingest": ["--pages", "3", "--images", "2", "--video-seconds", "4", "--render-workers", "1", "--json"],
     "index": ["--n", "300", "--dim", "128", "--prefetch-dim", "32", "--queries", "5", "--json"],
     "embed": ["--tiny", "--pages", "2", "--json"],
     "rerank": ["--tiny", "--documents", "3", "--max-batch-size", "3", "--json"],

@@ -95,9 +95,10 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
-# Bounds that only decide whether a file is taken, not what its points are: left out of the fingerprint
-# (so raising one re-processes nothing, and indexes made before they existed keep their fingerprints).
-LIMITS = {"max_pages_per_file", "max_video_seconds"}
+# Bounds that only decide whether a file is taken, and how many processes render it, not what its points
+# are: left out of the fingerprint (so changing one re-processes nothing, and indexes made before they
+# existed keep their fingerprints).
+LIMITS = {"max_pages_per_file", "max_video_seconds", "render_workers", "render_timeout_s"}
 SCRATCH = ".scratch"  # under data_dir: private snapshots of the files being ingested
 
 

@@ -6,6 +6,11 @@ so those failures surface before any page is produced; ``pages`` then renders on
 model's grid within ``max_pixels`` (see ``pixels.fit_size``), rendered directly at that size rather than
 rendered large and shrunk. A page that fails to render fails the whole file, naming the page.
 
+``read_pages`` renders in worker processes (``pool.py``, ``ingest.render_workers``, one per core by
+default), a few pages ahead of the consumer: the cores rasterise while the model embeds, a page that
+takes longer than ``ingest.render_timeout_s`` fails its file, and a crash of MuPDF on a hostile file
+fails that file instead of the ingest. ``render_workers: 0`` renders here, in this process.
+
 MuPDF repairs damaged cross-reference tables silently, like PDF viewers do; we accept a repaired file
 unless it also lacks the ``%%EOF`` marker at its end, which is what a cut-off download looks like:
 indexing the pages that happened to survive would hide the damage.
@@ -14,7 +19,8 @@ indexing the pages that happened to survive would hide the damage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pymupdf
@@ -22,6 +28,7 @@ from PIL import Image
 
 from mmsearch.errors import CorruptFile, LimitExceeded
 from mmsearch.ingest.pixels import fit_size, resize
+from mmsearch.ingest.pool import WorkerCrashed, WorkerTimedOut, default_workers, shared_pool
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Source
 
@@ -78,22 +85,88 @@ def _has_eof_marker(path: Path) -> bool:
         return b"%%EOF" in fh.read()
 
 
+def read_pages(path: Path, source: Source, settings: IngestSettings) -> Iterator[PageUnit]:
+    """Check the PDF at ``path`` now (``open_pdf``) and return its pages, rendered lazily: in worker
+    processes, or here with ``ingest.render_workers: 0``."""
+    doc = open_pdf(path, settings.max_pages_per_file)
+    workers = settings.render_workers if settings.render_workers is not None else default_workers()
+    if workers == 0:
+        return pages(doc, source, settings)
+    count = doc.page_count
+    doc.close()
+    return _pooled_pages(path, source, settings, count, workers)
+
+
 def pages(doc: pymupdf.Document, source: Source, settings: IngestSettings) -> Generator[PageUnit, None, None]:
-    """Render ``doc`` page by page; closes it when exhausted, closed early, or failed."""
+    """Render ``doc`` page by page in this process; closes it when exhausted, closed early, or failed."""
     name = Path(source.path).name
     count = doc.page_count
     try:
         for number in range(1, count + 1):
-            try:
-                page = doc.load_page(number - 1)
-                image = render(page, settings, name=name)
-                text = page.get_text()[: settings.text_chars].strip()
-            except MUPDF_ERRORS as exc:
-                raise CorruptFile(f"{name}: page {number} of {count} cannot be rendered: {exc}") from exc
-            rect = page.rect
-            yield PageUnit(source, number, count, rect.width, rect.height, text, image)
+            image, text, width, height = render_page(doc, number, settings, name)
+            yield PageUnit(source, number, count, width, height, text, image)
     finally:
         doc.close()
+
+
+def _pooled_pages(
+    path: Path, source: Source, settings: IngestSettings, count: int, workers: int
+) -> Generator[PageUnit, None, None]:
+    name = Path(source.path).name
+    jobs = ((str(path), number, settings, name) for number in range(1, count + 1))
+    rendered = shared_pool(workers).ordered(
+        render_in_worker, jobs, window=2 * workers, timeout_s=settings.render_timeout_s
+    )
+    try:
+        for number, (image, text, width, height) in enumerate(rendered, start=1):
+            yield PageUnit(source, number, count, width, height, text, image)
+    except WorkerCrashed as exc:
+        raise CorruptFile(
+            f"{name}: page {exc.index + 1} of {count}: the PDF renderer crashed on it (its worker process "
+            "died); the file is skipped"
+        ) from exc
+    except WorkerTimedOut as exc:
+        raise LimitExceeded(
+            f"{name}: page {exc.index + 1} of {count} took longer than ingest.render_timeout_s "
+            f"({settings.render_timeout_s:g} s) to render; raise the limit to include it"
+        ) from exc
+    finally:
+        rendered.close()
+
+
+Rendered = tuple[Image.Image, str, float, float]  # the page image, its text layer, its size in points
+
+
+def render_page(doc: pymupdf.Document, number: int, settings: IngestSettings, name: str) -> Rendered:
+    """Page ``number`` (1-based) of ``doc``: image, text layer and displayed size. Raises ``CorruptFile``."""
+    try:
+        page = doc.load_page(number - 1)
+        image = render(page, settings, name=name)
+        text = page.get_text()[: settings.text_chars].strip()
+    except MUPDF_ERRORS as exc:
+        raise CorruptFile(f"{name}: page {number} of {doc.page_count} cannot be rendered: {exc}") from exc
+    rect = page.rect
+    return image, text, rect.width, rect.height
+
+
+_open: tuple[tuple[str, int, int, int], pymupdf.Document] | None = None  # a worker's current document
+
+
+def render_in_worker(path: str, number: int, settings: IngestSettings, name: str) -> Rendered:
+    """``render_page`` in a worker process, which keeps the file it is rendering open between pages
+    (keyed by its path, inode, size and mtime, so a new file under an old name is opened afresh)."""
+    global _open
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if _open is None or _open[0] != key:
+            if _open is not None:
+                _open[1].close()
+                _open = None
+            _open = (key, pymupdf.open(path, filetype="pdf"))
+    except (OSError, *MUPDF_ERRORS) as exc:
+        raise CorruptFile(f"{name}: cannot be opened to render page {number}: {exc}") from exc
+    return render_page(_open[1], number, settings, name)
 
 
 def render(page: pymupdf.Page, settings: IngestSettings, *, name: str) -> Image.Image:

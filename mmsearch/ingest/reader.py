@@ -101,7 +101,7 @@ def read_units(source: Source, settings: IngestSettings, data: Path | None = Non
     if fmt.kind != source.kind:
         raise IngestError(f"{path.name}: changed while being read (was {source.kind}, now {fmt.kind}); retry")
     if fmt.kind == "pdf":
-        return pdf.pages(pdf.open_pdf(path, settings.max_pages_per_file), source, settings)
+        return pdf.read_pages(path, source, settings)
     if fmt.kind == "image":
         return image.read_image(path, source, fmt.name, settings)
     return video.segments(path, source, video.probe(path, settings.max_video_seconds), settings)

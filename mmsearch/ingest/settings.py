@@ -36,6 +36,16 @@ class IngestSettings(BaseModel):
         gt=0,
         description="Videos longer than this are refused with an error (read from the container).",
     )
+    render_workers: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="Processes that rasterise PDF pages; null = one per core, 0 = in the ingesting "
+        "process (then render_timeout_s does not apply).",
+    )
+    render_timeout_s: float = Field(
+        120.0, gt=0, description="A PDF page taking longer than this to render fails its file."
+    )
     video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
     video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")

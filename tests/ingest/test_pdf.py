@@ -15,6 +15,7 @@ from mmsearch.ingest.units import PageUnit, Unit
 from mmsearch.samples import make_pdf, marker_word, zero_page_pdf
 
 AES256 = pymupdf.PDF_ENCRYPT_AES_256  # type: ignore[attr-defined]  # missing from the stubs
+IN_PROCESS = IngestSettings(render_workers=0)
 
 
 def only_page(unit: Unit) -> PageUnit:
@@ -71,9 +72,8 @@ def test_text_is_truncated_to_text_chars(tmp_path: Path) -> None:
     assert empty.text == ""
 
 
-def test_pages_are_rendered_lazily(
-    tmp_path: Path, settings: IngestSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pages_are_rendered_lazily_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = IN_PROCESS
     make_pdf(tmp_path / "long.pdf", 6, with_charts=False)
     rendered: list[int] = []
     real = pdf.render
@@ -91,8 +91,9 @@ def test_pages_are_rendered_lazily(
 
 
 def test_a_page_failing_mid_document_fails_the_file_naming_the_page(
-    tmp_path: Path, settings: IngestSettings, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    settings = IN_PROCESS  # the patch below reaches this process only
     make_pdf(tmp_path / "doc.pdf", 3, with_charts=False)
     real = pymupdf.Page.get_pixmap
 

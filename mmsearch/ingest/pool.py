@@ -1,0 +1,154 @@
+"""Worker processes for CPU-bound ingest work (PDF page rasterisation): a pool sized to the cores.
+
+``ordered(fn, jobs)`` runs ``fn(*job)`` in the workers and yields the results in job order, keeping at
+most ``window`` jobs in flight, so memory stays bounded however long the input is and the consumer
+(the embedder) never waits for a page that could have been rendered meanwhile.
+
+Worker processes are started with ``spawn``: a fork of a process that holds model threads or the
+embedded store's lock would copy both (a forked child keeps the store's ``flock`` alive after a
+``kill -9`` of its parent). Spawned workers inherit no open files. A worker would outlive a killed
+parent (it holds both ends of its task queue, so it never sees end-of-file): each runs a watchdog
+thread that exits the process within a second of its parent's death.
+
+The workers also contain hostile input: a renderer that crashes (a segfault in MuPDF) breaks only the
+pool, reported as ``WorkerCrashed``; a job that runs past ``timeout_s`` gets its workers killed,
+reported as ``WorkerTimedOut``. Either way the pool is replaced for the next file. A pool is shared by
+the whole process (``shared_pool``); a crash or timeout caused by one caller's file also fails the
+jobs another thread had in flight at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+class WorkerCrashed(Exception):
+    """A worker process died while running job ``index`` (the pool is replaced)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"a worker process died running job {index}")
+        self.index = index
+
+
+class WorkerTimedOut(Exception):
+    """Job ``index`` ran past the deadline; its workers were killed (the pool is replaced)."""
+
+    def __init__(self, index: int, timeout_s: float) -> None:
+        super().__init__(f"job {index} ran past {timeout_s:g} s")
+        self.index = index
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def watch_parent(parent: int, every_s: float = 0.5) -> None:
+    """In a worker: exit as soon as ``parent`` is gone (the worker has been handed to another parent)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+class WorkerPool:
+    """A process pool that yields results in order from a bounded window (see the module docstring)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
+        self.broken = False
+
+    def ordered(
+        self, fn: Callable[..., R], jobs: Iterable[tuple[Any, ...]], *, window: int, timeout_s: float
+    ) -> Generator[R, None, None]:
+        """``fn(*job)`` for every job, in order. Closing the iterator early cancels what has not started.
+        Exceptions raised by ``fn`` reach the caller as they are (they must pickle)."""
+        pending: deque[Future[R]] = deque()
+        todo = iter(jobs)
+        index = 0
+        try:
+            while True:
+                while len(pending) < window and (job := next(todo, None)) is not None:
+                    pending.append(self._submit(fn, job, index + len(pending)))
+                if not pending:
+                    return
+                yield self._result(pending.popleft(), index, timeout_s)
+                index += 1
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _submit(self, fn: Callable[..., R], job: tuple[Any, ...], index: int) -> Future[R]:
+        try:
+            return self._executor.submit(fn, *job)
+        except (BrokenProcessPool, RuntimeError) as exc:  # broken by another caller, or shut down
+            self.broken = True
+            raise WorkerCrashed(index) from exc
+
+    def _result(self, future: Future[R], index: int, timeout_s: float) -> R:
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            self.kill()
+            raise WorkerTimedOut(index, timeout_s) from None
+        except BrokenProcessPool as exc:
+            self.broken = True
+            raise WorkerCrashed(index) from exc
+
+    def kill(self) -> None:
+        """Kill the workers now (a job that hangs cannot be cancelled any other way) and retire the pool."""
+        self.broken = True
+        kill_workers = getattr(self._executor, "kill_workers", None)  # Python 3.14+
+        if kill_workers is not None:
+            kill_workers()
+        else:
+            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+                process.kill()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_lock = threading.Lock()
+_pool: WorkerPool | None = None
+
+
+def shared_pool(workers: int) -> WorkerPool:
+    """The process's pool of ``workers`` processes, started on first use and replaced when broken."""
+    global _pool
+    with _lock:
+        if _pool is not None and (_pool.broken or _pool.workers != workers):
+            old, _pool = _pool, None
+            if not old.broken:
+                old.shutdown()
+        if _pool is None:
+            log.debug("starting %d render worker process(es)", workers)
+            _pool = WorkerPool(workers)
+        return _pool

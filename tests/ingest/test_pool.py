@@ -1,0 +1,152 @@
+"""PDF pages rendered in worker processes: the same pages as in process, in order, bounded, and a hostile
+file that hangs or crashes the renderer fails only itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmsearch.errors import LimitExceeded
+from mmsearch.ingest import pool
+from mmsearch.ingest.reader import read_file
+from mmsearch.ingest.settings import IngestSettings
+from mmsearch.ingest.units import PageUnit, Unit
+from mmsearch.samples import make_pdf, marker_word
+
+POOLED = IngestSettings(render_workers=2)
+IN_PROCESS = IngestSettings(render_workers=0)
+
+
+def page_of(unit: Unit) -> PageUnit:
+    assert isinstance(unit, PageUnit), unit
+    return unit
+
+
+def test_pooled_pages_equal_in_process_pages(tmp_path: Path) -> None:
+    make_pdf(tmp_path / "report.pdf", 7, topic="owls")
+    here = [page_of(u) for u in read_file(tmp_path / "report.pdf", IN_PROCESS)[1]]
+    pooled = [page_of(u) for u in read_file(tmp_path / "report.pdf", POOLED)[1]]
+    assert [p.page for p in pooled] == list(range(1, 8))
+    for a, b in zip(here, pooled, strict=True):
+        assert b.page_count == 7
+        assert (a.id, a.text, a.width_pt, a.height_pt) == (b.id, b.text, b.width_pt, b.height_pt)
+        assert a.image.size == b.image.size and a.image.mode == b.image.mode == "RGB"
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_two_files_with_one_name_in_turn_are_not_confused(tmp_path: Path) -> None:
+    """A worker keeps its document open between pages; a new file under the same path is a new document."""
+    target = tmp_path / "same.pdf"
+    make_pdf(target, 2, topic="cats")
+    first = [page_of(u).text for u in read_file(target, POOLED)[1]]
+    make_pdf(target, 3, topic="dogs")
+    second = [page_of(u).text for u in read_file(target, POOLED)[1]]
+    assert [marker_word("cats", n) in text for n, text in enumerate(first, start=1)] == [True, True]
+    assert [marker_word("dogs", n) in text for n, text in enumerate(second, start=1)] == [True] * 3
+
+
+def test_a_page_over_the_time_limit_fails_its_file_and_the_next_file_renders(tmp_path: Path) -> None:
+    make_pdf(tmp_path / "slow.pdf", 3)
+    make_pdf(tmp_path / "next.pdf", 2)
+    strict = IngestSettings(render_workers=2, render_timeout_s=0.001)  # no page renders in a millisecond
+    _, units = read_file(tmp_path / "slow.pdf", strict)
+    with pytest.raises(
+        LimitExceeded, match=r"slow\.pdf: page 1 of 3 took longer than ingest\.render_timeout_s"
+    ):
+        next(units)
+    assert [page_of(u).page for u in read_file(tmp_path / "next.pdf", POOLED)[1]] == [1, 2]
+
+
+def test_closing_early_leaves_the_pool_usable(tmp_path: Path) -> None:
+    make_pdf(tmp_path / "long.pdf", 12, with_charts=False)
+    _, units = read_file(tmp_path / "long.pdf", POOLED)
+    assert page_of(next(units)).page == 1
+    assert isinstance(units, Generator)
+    units.close()
+    assert len(list(read_file(tmp_path / "long.pdf", POOLED)[1])) == 12
+
+
+def test_results_come_in_order_from_a_bounded_window() -> None:
+    workers = pool.WorkerPool(2)
+    try:
+        jobs = [(0.2 if i % 3 == 0 else 0.0,) for i in range(9)]  # early jobs finish last
+        started = time.perf_counter()
+        assert list(workers.ordered(time.sleep, jobs, window=4, timeout_s=30)) == [None] * 9
+        assert time.perf_counter() - started < 30
+        taken: list[int] = []
+
+        def jobs_counted() -> Iterator[tuple[float]]:
+            for i in range(100):
+                taken.append(i)
+                yield (0.0,)
+
+        results = workers.ordered(time.sleep, jobs_counted(), window=4, timeout_s=30)
+        next(results)
+        assert len(taken) <= 4  # never more than the window submitted ahead of the consumer
+        results.close()
+    finally:
+        workers.shutdown()
+
+
+def test_a_crashed_worker_is_reported_and_the_shared_pool_replaced() -> None:
+    crashing = pool.shared_pool(2)
+    with pytest.raises(pool.WorkerCrashed) as caught:
+        list(crashing.ordered(os._exit, [(9,)], window=2, timeout_s=60))
+    assert caught.value.index == 0 and crashing.broken
+    fresh = pool.shared_pool(2)
+    assert fresh is not crashing
+    assert list(fresh.ordered(abs, [(-1,), (-2,)], window=2, timeout_s=60)) == [1, 2]
+
+
+def test_a_hung_worker_is_killed_at_the_deadline() -> None:
+    hanging = pool.WorkerPool(1)
+    started = time.perf_counter()
+    with pytest.raises(pool.WorkerTimedOut):
+        list(hanging.ordered(time.sleep, [(600,)], window=1, timeout_s=0.5))
+    assert time.perf_counter() - started < 30
+    assert hanging.broken
+
+
+PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from mmsearch.ingest import pool
+    workers = pool.shared_pool(2)
+    list(workers.ordered(abs, [(1,), (2,)], window=2, timeout_s=60))
+    print(" ".join(str(pid) for pid in workers._executor._processes), flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """kill -9 of the ingesting process must not leave renderers behind (nor anything they hold)."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in pids if _running(pid)]
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
