@@ -59,7 +59,11 @@ class SearchRequest(_Request):
         "Or POST multipart/form-data with an `image` file part."
     )  # fmt: skip
     top_k: int | None = Field(None, ge=1, le=1000, description="Hits to return (default search.top_k).")
-    candidates: int | None = Field(None, ge=1, le=1000, description="Vector hits to rerank (default 50).")
+    candidates: int | None = Field(
+        None, ge=1, le=1000,
+        description="Vector hits to rerank (default search.candidates, 50); raised to top_k when below it "
+        "(the reply's `candidates` says how many were taken).",
+    )  # fmt: skip
     rerank: bool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
     inline_images: bool = Field(False, description="Put each hit's page/frame image in the reply as base64.")

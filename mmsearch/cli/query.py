@@ -130,13 +130,11 @@ def _query_server(
     top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
     verbose: bool,
 ) -> None:  # fmt: skip
-    from mmsearch.cli.served import ServerReader, search_body
+    from mmsearch.cli.served import ServerReader, search_request
 
-    if video is not None:
-        raise click.UsageError("--video is not supported with --server (the API takes text and images)")
-    body = search_body(text, image, top_k, candidates, not no_rerank, filters)
+    request = search_request(text, image, video, top_k, candidates, not no_rerank, filters)
     with ServerReader(url, api_key) as reader:
-        reply = reader.search(body)
+        reply = reader.search(request)
     if as_json:
         click.echo(json.dumps(reply, indent=2))
     else:

@@ -14,46 +14,24 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from mmsearch.errors import MmsearchError
+from mmsearch.cli.client import ServerClient
 from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, Status, run_files
 from mmsearch.ingest.settings import IngestSettings
 
 FILE_ERRORS = (413, 415, 422, 507)  # the server refused this file's upload: a per-file failure
 
 
-class RemoteError(MmsearchError):
-    """The server could not be reached, refused the key, or failed (not one file's fault)."""
+class RemoteIngest(ServerClient):
+    key_kind = "write"
 
-    code = "remote_error"
-
-
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
-    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/guard.py)."""
-    return {"Authorization": f"Bearer {api_key or 'no-key'}"}
-
-
-class RemoteIngest:
     def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 900.0,
                  transport: httpx.BaseTransport | None = None, poll_s: float = 0.25) -> None:  # fmt: skip
-        headers = auth_headers(api_key)
-        timeout = httpx.Timeout(timeout_s, connect=10.0)
-        self.url = url.rstrip("/")
+        super().__init__(url, api_key, timeout_s, transport)
         self.poll_s = poll_s
-        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def run(
         self, paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
@@ -66,7 +44,7 @@ class RemoteIngest:
         return run_files(paths, settings, one_file, on_progress)
 
     def _upload_limit(self) -> int:
-        info = self._json(self._request("GET", "/v1/info"))
+        info = self.call("GET", "/v1/info")
         return int(float(info.get("max_upload_mb", 0)) * 2**20)
 
     def _one(self, path: Path, name: str, limit: int, on_progress: ProgressFn | None) -> FileResult:
@@ -77,15 +55,17 @@ class RemoteIngest:
                               message=f"{size / 2**20:.1f} MiB is more than the server accepts "
                               f"({limit / 2**20:g} MiB, server.max_upload_mb)")  # fmt: skip
         with open(path, "rb") as handle:
-            response = self._request("POST", "/v1/documents", files=[("files", (name, handle))])
+            response = self.request(
+                "POST", "/v1/documents", allowed=FILE_ERRORS, files=[("files", (name, handle))]
+            )
         if response.status_code in FILE_ERRORS:
-            error = self._json(response).get("error", {})
+            error = self.json(response).get("error", {})
             return FileResult(str(path), "failed", code=error.get("code"), message=error.get("message"))
-        job = self._json(response)
+        job = self.json(response)
         try:
             job = self._follow(job, path, on_progress)
         except KeyboardInterrupt:
-            self._request("DELETE", f"/v1/jobs/{job['job_id']}")
+            self.request("DELETE", f"/v1/jobs/{job['job_id']}")
             raise
         reply = job["files"][0]
         status: Status = reply["status"] if reply["status"] in ("indexed", "unchanged") else "failed"
@@ -109,47 +89,7 @@ class RemoteIngest:
             if job.get("state") not in ("queued", "running"):
                 return job
             time.sleep(self.poll_s)
-            job = self._json(self._request("GET", f"/v1/jobs/{job['job_id']}"))
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise RemoteError(
-                f"cannot reach the mmsearch server at {self.url}: {exc}. Is `mmsearch serve` running there?"
-            ) from exc
-        if response.status_code in (401, 403):
-            raise RemoteError(
-                f"the server at {self.url} refused: {_message(response)} "
-                "(pass a write key with --api-key or MMSEARCH_API_KEY)"
-            )
-        if response.status_code >= 500 and response.status_code not in FILE_ERRORS:
-            raise RemoteError(
-                f"the server at {self.url} failed ({response.status_code}): {_message(response)}"
-            )
-        return response
-
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise RemoteError(
-                f"{self.url} did not answer like an mmsearch server: {response.text[:200]!r}"
-            ) from exc
-        if not isinstance(data, dict):
-            raise RemoteError(f"{self.url} did not answer like an mmsearch server: {str(data)[:200]!r}")
-        if response.status_code >= 400 and response.status_code not in FILE_ERRORS:
-            raise RemoteError(
-                f"the server at {self.url} refused ({response.status_code}): {_message(response)}"
-            )
-        return data
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200] or response.reason_phrase
+            job = self.call("GET", f"/v1/jobs/{job['job_id']}")
 
 
 def _upload_name(item: Path, roots: Sequence[Path]) -> str:

@@ -7,13 +7,13 @@ with ``--server`` they ask the server instead (``POST /v1/search``, ``GET /v1/in
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Self, get_args
+from typing import Any, get_args
 
-import httpx
-
-from mmsearch.cli.remote import RemoteError, _message, auth_headers
+from mmsearch.cli.client import ServerClient
 from mmsearch.index.store import DocumentInfo, Filters
 from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
@@ -21,30 +21,13 @@ from mmsearch.search.hits import Hit, SearchResult
 DOCUMENTS_PAGE = 10000  # the API's largest page
 
 
-class ServerReader:
+class ServerReader(ServerClient):
     """A read-key client for the few read endpoints the CLI needs; errors are ``RemoteError``s."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 300.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        headers = auth_headers(api_key)
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout_s, connect=10.0),
-            transport=transport,
-        )  # fmt: skip
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def search(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The server's ``SearchResponse`` as it sent it (``--json`` prints it unchanged)."""
-        return self._call("POST", "/v1/search", json=body)
+    def search(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The server's ``SearchResponse`` as it sent it (``--json`` prints it unchanged); ``request``:
+        from ``search_request``."""
+        return self.call("POST", "/v1/search", **request)
 
     @staticmethod
     def result(reply: dict[str, Any]) -> SearchResult:
@@ -59,7 +42,7 @@ class ServerReader:
 
     def stats(self, docs: list[DocumentInfo]) -> dict[str, Any]:
         """What ``stats --json`` prints locally, as far as the API tells it (``docs``: ``documents()``)."""
-        info = self._call("GET", "/v1/info")
+        info = self.call("GET", "/v1/info")
         return {
             "server": self.url,
             "model_id": info.get("embedding_model"),
@@ -73,36 +56,10 @@ class ServerReader:
     def documents(self) -> list[DocumentInfo]:
         out: list[DocumentInfo] = []
         while True:
-            page = self._call("GET", "/v1/documents", params={"limit": DOCUMENTS_PAGE, "offset": len(out)})
+            page = self.call("GET", "/v1/documents", params={"limit": DOCUMENTS_PAGE, "offset": len(out)})
             out += [_document(d) for d in page["documents"]]
             if not page["documents"] or len(out) >= int(page["total"]):
                 return out
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise RemoteError(
-                f"cannot reach the mmsearch server at {self.url}: {exc}. Is `mmsearch serve` running there?"
-            ) from exc
-        if response.status_code in (401, 403):
-            raise RemoteError(
-                f"the server at {self.url} refused: {_message(response)} "
-                "(pass a read key with --api-key or MMSEARCH_API_KEY)"
-            )
-        if response.status_code >= 400:
-            raise RemoteError(
-                f"the server at {self.url} answered {response.status_code}: {_message(response)}"
-            )
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise RemoteError(
-                f"{self.url} did not answer like an mmsearch server: {response.text[:200]!r}"
-            ) from exc
-        if not isinstance(data, dict):
-            raise RemoteError(f"{self.url} did not answer like an mmsearch server: {str(data)[:200]!r}")
-        return data
 
 
 def _document(d: dict[str, Any]) -> DocumentInfo:
@@ -116,16 +73,23 @@ def _document(d: dict[str, Any]) -> DocumentInfo:
     )
 
 
-def search_body(
-    text: str | None, image: Path | None, top_k: int | None, candidates: int | None, rerank: bool,
-    filters: Filters | None,
+def search_request(
+    text: str | None, image: Path | None, video: Path | None, top_k: int | None, candidates: int | None,
+    rerank: bool, filters: Filters | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The ``POST /v1/search`` JSON body for the CLI's query flags."""
-    import base64
-
-    body: dict[str, Any] = {"text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank}
-    if image is not None:
-        body["image"] = base64.b64encode(image.read_bytes()).decode("ascii")
+    """The ``POST /v1/search`` request for the CLI's query flags, as ``httpx`` keyword arguments: a JSON
+    body (the image as base64), or multipart/form-data with the image and the clip as file parts when a
+    ``video`` is given (the API reads a clip only from a file part)."""
+    fields: dict[str, Any] = {"text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank}
     if filters is not None:
-        body["filters"] = {k: v for k, v in asdict(filters).items() if v is not None}
-    return {k: v for k, v in body.items() if v is not None}
+        fields["filters"] = {k: v for k, v in asdict(filters).items() if v is not None}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if video is None:
+        if image is not None:
+            fields["image"] = base64.b64encode(image.read_bytes()).decode("ascii")
+        return {"json": fields}
+    form = {k: json.dumps(v) if isinstance(v, dict | bool) else str(v) for k, v in fields.items()}
+    files = [("video", (video.name, video.read_bytes(), "application/octet-stream"))]
+    if image is not None:
+        files.append(("image", (image.name, image.read_bytes(), "application/octet-stream")))
+    return {"data": form, "files": files}

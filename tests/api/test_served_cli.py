@@ -77,6 +77,23 @@ def test_query_with_server(server: LiveServer, indexed: Indexed) -> None:
     assert Path(reply["hits"][0]["source_path"]).name in table.stdout and "reranked by" in table.stdout
 
 
+def test_query_by_video_with_server(server: LiveServer, indexed: Indexed) -> None:
+    """The clip goes as a multipart file part (the API reads clips only from file parts)."""
+    clip = indexed.files["video"]
+    done = mmsearch(indexed, "query", "--video", str(clip), "--server", server.url, "--top-k", "2",
+                    "--no-rerank", "--filter", "modality=video", "--json", MMSEARCH_API_KEY=READ_KEY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    reply = json.loads(done.stdout)
+    direct = httpx.post(
+        f"{server.url}/v1/search", headers=READ, timeout=60,
+        data={"top_k": "2", "rerank": "false", "modality": "video"},
+        files={"video": (clip.name, clip.read_bytes(), "application/octet-stream")},
+    ).json()  # fmt: skip
+    assert {h["modality"] for h in reply["hits"]} == {"video"} and reply["reranked"] is False
+    assert [h["point_id"] for h in reply["hits"]] == [h["point_id"] for h in direct["hits"]]
+    assert [h["vector_score"] for h in reply["hits"]] == [h["vector_score"] for h in direct["hits"]]
+
+
 def test_stats_with_server(server: LiveServer, indexed: Indexed) -> None:
     done = mmsearch(indexed, "stats", "--json", "--documents", "--server", server.url, "--api-key", READ_KEY)
     assert done.returncode == 0, done.stderr
@@ -96,5 +113,3 @@ def test_server_errors_are_clear(server: LiveServer, indexed: Indexed) -> None:
     assert json.loads(no_key.stdout)["error"]["code"] == "remote_error"
     down = mmsearch(indexed, "query", "x", "--server", "http://127.0.0.1:9", MMSEARCH_API_KEY=READ_KEY)
     assert down.returncode == 1 and "cannot reach the mmsearch server" in down.stderr
-    video = mmsearch(indexed, "query", "--video", str(indexed.files["video"]), "--server", server.url)
-    assert video.returncode == 2 and "--video is not supported with --server" in video.stderr

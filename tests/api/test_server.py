@@ -18,7 +18,8 @@ import httpx
 import pytest
 from api_support import READ_KEY, WRITE_KEY, Indexed, LiveServer, live_server
 
-from mmsearch.cli.remote import RemoteError, RemoteIngest
+from mmsearch.cli.client import RemoteError
+from mmsearch.cli.remote import RemoteIngest
 from mmsearch.samples import make_pdf
 
 pytestmark = pytest.mark.slow
