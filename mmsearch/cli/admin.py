@@ -49,9 +49,11 @@ def stats(
             out = reader.stats(every)
             docs = every if list_documents else []
     else:
-        with components.build_store(settings) as store:
+        from mmsearch.index.listing import committed_documents
+
+        with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
             out = asdict(store.stats())
-            docs = store.documents() if list_documents else []
+            docs = committed_documents(store, manifest) if list_documents else []
     if as_json:
         if list_documents:
             out["documents_list"] = [asdict(d) for d in docs]

@@ -15,6 +15,7 @@ from mmsearch.config import Settings
 from mmsearch.errors import LimitExceeded
 from mmsearch.index import pipeline
 from mmsearch.index.embedder import Embedder
+from mmsearch.index.listing import committed_documents
 from mmsearch.index.reconcile import reconcile
 from mmsearch.index.store import ScoredPoint, Store
 from mmsearch.ingest.reader import read_file
@@ -98,6 +99,8 @@ def test_a_new_version_is_invisible_until_committed_and_reconcile_removes_it(
         assert len(every_point(store)) == 8  # both versions are stored...
         assert set(searched(settings, embedder, store)) == old  # ...but only the committed one is found
         assert len(searched(settings, embedder, store)) == 3
+        [(old_sha, _)] = old  # listings follow searches: the committed version, 3 pages
+        assert [(d.units, d.source_sha256) for d in committed_documents(store, manifest)] == [(3, old_sha)]
         media = settings.data_dir / "media"
         assert len(list(media.rglob("*.jpg"))) == 8
 

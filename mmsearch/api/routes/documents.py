@@ -43,6 +43,7 @@ from mmsearch.api.services import Services
 from mmsearch.api.upload_stream import receive_files
 from mmsearch.api.uploads import staging_dir, uploads_dir, usage
 from mmsearch.config import Settings
+from mmsearch.index.listing import committed_documents
 from mmsearch.index.store import DocumentInfo
 from mmsearch.ingest.media import delete_media
 
@@ -185,21 +186,8 @@ async def _documents(ctx: ApiContext) -> list[DocumentInfo]:
 
 
 def _committed_documents(settings: Settings, services: Services) -> list[DocumentInfo]:
-    """The store's documents that have a committed version, as that version (units, hash)."""
     with components.build_manifest(settings) as manifest:
-        entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
-    return [
-        DocumentInfo(
-            d.doc_id,
-            d.source_path,
-            d.modality,
-            entries[d.source_path].units,
-            d.ingest_time,
-            str(entries[d.source_path].sha256),
-        )
-        for d in services.store.documents()
-        if d.source_path in entries
-    ]
+        return committed_documents(services.store, manifest)
 
 
 @router.get(

@@ -1,0 +1,27 @@
+"""The documents a user sees: those with a committed version, described as that version.
+
+A document's points become searchable at its manifest commit (``pipeline.py``); until then (an ingest
+under way, or a crash before reconciliation) the store may hold points of a version nobody can search.
+Listings follow searches: only documents the manifest has committed, with that version's unit count and
+hash. ``GET /v1/documents`` and ``mmsearch stats --documents`` both list through here.
+"""
+
+from __future__ import annotations
+
+from mmsearch.index.store import DocumentInfo, Store
+from mmsearch.ingest.manifest import Manifest
+
+
+def committed_documents(store: Store, manifest: Manifest) -> list[DocumentInfo]:
+    """The store's documents that have a committed version, as that version (units, hash)."""
+    entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
+    out = []
+    for d in store.documents():
+        entry = entries.get(d.source_path)
+        if entry is not None:
+            out.append(
+                DocumentInfo(
+                    d.doc_id, d.source_path, d.modality, entry.units, d.ingest_time, str(entry.sha256)
+                )
+            )
+    return out
