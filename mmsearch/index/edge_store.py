@@ -49,7 +49,8 @@ from typing import IO, Any, Self
 import numpy as np
 import qdrant_edge as qe
 
-from mmsearch.errors import DimensionMismatch, MmsearchError, QueryError, StoreError
+from mmsearch.errors import MmsearchError, QueryError, StoreError
+from mmsearch.index.checked import CheckedStore
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -57,9 +58,7 @@ from mmsearch.index.schema import (
     SCHEMA_VERSION,
     SCROLL_PAGE,
     Layout,
-    check_dims,
     locked_error,
-    mismatch,
     mrl,
     prefetch_text,
     stored_payload,
@@ -149,7 +148,7 @@ def _take_lock(path: Path) -> IO[str]:
     return handle
 
 
-class EdgeStore:
+class EdgeStore(CheckedStore):
     """``Store`` over one Qdrant Edge shard. Build it with ``connect_edge`` (or ``open_store``)."""
 
     mode = "embedded"
@@ -178,20 +177,6 @@ class EdgeStore:
 
     def exists(self) -> bool:
         return (self.shard_dir / "edge_config.json").is_file()
-
-    def ensure_collection(self, model_id: str, dim: int) -> None:
-        check_dims(dim, self.index.prefetch_dim)
-        layout = self._read_layout()
-        if layout is None:
-            self._create(model_id, dim)
-            layout = Layout(dim, self.index.prefetch_dim, model_id)
-            self._layout = layout
-        self._check(layout, model_id, dim)
-
-    def verify(self, model_id: str, dim: int) -> None:
-        layout = self._read_layout()
-        if layout is not None:
-            self._check(layout, model_id, dim)
 
     def drop(self) -> bool:
         with self._calling("delete the collection"):
@@ -225,6 +210,7 @@ class EdgeStore:
                 self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
             self._shard.flush()
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
+            self._layout = Layout(dim, self.index.prefetch_dim, model_id)
         log.info(
             "created collection '%s' at %s: %d-d %s (prefetch %s), %s",
             self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim), ENGINE,
@@ -271,53 +257,18 @@ class EdgeStore:
                 ) from exc
         return self._shard
 
-    def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
-        where = f"collection '{self.collection}' at {self.location}"
-        refusal = mismatch(layout, model_id, dim, self.index.prefetch_dim, where)
-        if refusal is not None:
-            raise refusal
-
-    def _require_layout(self, action: str) -> Layout:
-        layout = self._read_layout()
-        if layout is None:
-            raise StoreError(
-                f"cannot {action}: collection '{self.collection}' does not exist at {self.location} "
-                "(ensure_collection creates it)"
-            )
-        self._check(layout, None, None)
-        return layout
-
     # -- writes ------------------------------------------------------------------------------------
 
-    def upsert(self, points: Sequence[Point]) -> None:
-        """Store points (overwriting same ids). All are checked before any is written."""
-        if not points:
-            return
-        layout = self._require_layout("store points")
-        vectors = [self._checked_vector(point, layout) for point in points]
-        step = self.index.upsert_batch
-        for start in range(0, len(points), step):
-            batch = [
-                edge_point(point.id, vector, stored_payload(point.payload), layout.prefetch_dim)
-                for point, vector in zip(points[start : start + step], vectors[start : start + step], strict=True)
-            ]  # fmt: skip
-            with self._calling(f"store {len(batch)} points"):
-                self._open_shard().update(qe.UpdateOperation.upsert_points(batch))
+    def _write(self, batch: Sequence[tuple[Point, np.ndarray]], layout: Layout) -> None:
+        points = [edge_point(p.id, v, stored_payload(p.payload), layout.prefetch_dim) for p, v in batch]
+        with self._calling(f"store {len(points)} points"):
+            self._open_shard().update(qe.UpdateOperation.upsert_points(points))
 
     def upsert_raw(self, points: Sequence[qe.Point]) -> None:
         """Store ready-made points (a migration's copy, already in this schema)."""
         self._require_layout("store points")
         with self._calling(f"store {len(points)} points"):
             self._open_shard().update(qe.UpdateOperation.upsert_points(list(points)))
-
-    def _checked_vector(self, point: Point, layout: Layout) -> np.ndarray:
-        payload = point.payload
-        if payload.dim != layout.dim or (layout.model_id and payload.model_id != layout.model_id):
-            raise DimensionMismatch(
-                f"point {point.id} of {payload.source_path} was embedded by {payload.model_id!r} at "
-                f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
-            )
-        return unit_vector(point.vector, layout.dim, f"point {point.id}")
 
     def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
         if self._read_layout() is None:
@@ -365,7 +316,11 @@ class EdgeStore:
         request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
         with self._calling("search"):
             found = self._open_shard().query(request)
-        return [ScoredPoint(str(p.id), float(p.score), self._payload(p.id, p.payload)) for p in found]
+        hits = []
+        for p in found:
+            point_id = str(p.id)  # each read of ``id`` builds a new UUID object
+            hits.append(ScoredPoint(point_id, float(p.score), self._payload(point_id, p.payload)))
+        return hits
 
     def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""

@@ -41,7 +41,8 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from mmsearch.errors import ConfigError, DimensionMismatch, MmsearchError, QueryError, StoreError
+from mmsearch.errors import ConfigError, MmsearchError, QueryError, StoreError
+from mmsearch.index.checked import CheckedStore
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -49,23 +50,11 @@ from mmsearch.index.schema import (
     SCHEMA_VERSION,
     SCROLL_PAGE,
     Layout,
+    locked_error,
     mrl,
+    prefetch_text,
     stored_payload,
-)
-from mmsearch.index.schema import (
-    check_dims as _check_dims,
-)
-from mmsearch.index.schema import (
-    locked_error as _locked,
-)
-from mmsearch.index.schema import (
-    prefetch_text as _prefetch_text,
-)
-from mmsearch.index.schema import (
-    settings_for as _settings_for,
-)
-from mmsearch.index.schema import (
-    unit_vector as _unit_vector,
+    unit_vector,
 )
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
@@ -127,11 +116,11 @@ def _embedded_client(path: Path) -> QdrantClient:
     try:
         path.mkdir(parents=True, exist_ok=True)
         if _is_locked(path):
-            raise _locked(path)
+            raise locked_error(path)
         return QdrantClient(path=str(path), force_disable_check_same_thread=True)
     except RuntimeError as exc:  # lost a race for the lock with another process
         if "already accessed" in str(exc):
-            raise _locked(path) from exc
+            raise locked_error(path) from exc
         raise StoreError(f"cannot open the embedded Qdrant store at {path}: {exc}") from exc
     except (OSError, ValueError, sqlite3.Error) as exc:
         raise StoreError(
@@ -157,7 +146,7 @@ def _is_locked(path: Path) -> bool:
     return False
 
 
-class QdrantStore:
+class QdrantStore(CheckedStore):
     """``Store`` over one Qdrant collection. Build it with ``connect`` (or ``open_store``)."""
 
     def __init__(
@@ -179,21 +168,6 @@ class QdrantStore:
             _note_server_only(index)
 
     # -- collection --------------------------------------------------------------------------------
-
-    def ensure_collection(self, model_id: str, dim: int) -> None:
-        _check_dims(dim, self.index.prefetch_dim)
-        layout = self._read_layout()
-        if layout is None:
-            self._create(model_id, dim)
-            layout = self._read_layout()
-            if layout is None:
-                raise StoreError(f"collection '{self.collection}' at {self.location} vanished after creation")
-        self._check(layout, model_id, dim)
-
-    def verify(self, model_id: str, dim: int) -> None:
-        layout = self._read_layout()
-        if layout is not None:
-            self._check(layout, model_id, dim)
 
     def drop(self) -> bool:
         with self._calling("delete the collection"):
@@ -223,7 +197,7 @@ class QdrantStore:
             self._create_payload_indexes()
         log.info(
             "created collection '%s' at %s: %d-d %s (prefetch %s)",
-            self.collection, self.location, dim, model_id, _prefetch_text(self.index.prefetch_dim),
+            self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim),
         )  # fmt: skip
 
     def _create_payload_indexes(self) -> None:
@@ -262,62 +236,12 @@ class QdrantStore:
             records, _ = self.client.scroll(self.collection, limit=1, with_payload=["model_id"])
         return str(records[0].payload["model_id"]) if records and records[0].payload else None
 
-    def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
-        """Refuse unless the collection matches the model/dim asked for and the configured prefetch."""
-        same = (
-            (model_id is None or layout.model_id in (None, model_id))
-            and (dim is None or layout.dim == dim)
-            and layout.prefetch_dim == self.index.prefetch_dim
-        )
-        if same:
-            return
-        wanted = Layout(
-            dim if dim is not None else layout.dim, self.index.prefetch_dim, model_id or layout.model_id
-        )
-        raise DimensionMismatch(
-            f"collection '{self.collection}' at {self.location} holds {layout.describe()}, but the "
-            f"configuration asks for {wanted.describe()}; vectors of different models or dimensions are "
-            f"never mixed. Either set {_settings_for(layout)} back, or use a new store.collection, or "
-            "delete this collection and re-ingest everything: `mmsearch ingest --reindex PATH…`."
-        )
-
-    def _require_layout(self, action: str) -> Layout:
-        layout = self._read_layout()
-        if layout is None:
-            raise StoreError(
-                f"cannot {action}: collection '{self.collection}' does not exist at {self.location} "
-                "(ensure_collection creates it)"
-            )
-        self._check(layout, None, None)
-        return layout
-
     # -- writes ------------------------------------------------------------------------------------
 
-    def upsert(self, points: Sequence[Point]) -> None:
-        """Store points (overwriting same ids). All are checked before any is written."""
-        if not points:
-            return
-        layout = self._require_layout("store points")
-        vectors = [self._checked_vector(point, layout) for point in points]
-        step = self.index.upsert_batch
-        for start in range(0, len(points), step):
-            batch = [
-                _struct(point, vector, layout.prefetch_dim)
-                for point, vector in zip(
-                    points[start : start + step], vectors[start : start + step], strict=True
-                )
-            ]
-            with self._calling(f"store {len(batch)} points"):
-                self.client.upsert(self.collection, points=batch, wait=True)
-
-    def _checked_vector(self, point: Point, layout: Layout) -> np.ndarray:
-        payload = point.payload
-        if payload.dim != layout.dim or (layout.model_id and payload.model_id != layout.model_id):
-            raise DimensionMismatch(
-                f"point {point.id} of {payload.source_path} was embedded by {payload.model_id!r} at "
-                f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
-            )
-        return _unit_vector(point.vector, layout.dim, f"point {point.id}")
+    def _write(self, batch: Sequence[tuple[Point, np.ndarray]], layout: Layout) -> None:
+        structs = [_struct(point, vector, layout.prefetch_dim) for point, vector in batch]
+        with self._calling(f"store {len(structs)} points"):
+            self.client.upsert(self.collection, points=structs, wait=True)
 
     def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
         if self._read_layout() is None:
@@ -350,7 +274,7 @@ class QdrantStore:
         if layout is None:
             return []
         self._check(layout, None, None)
-        query = _unit_vector(vector, layout.dim, "the query vector")
+        query = unit_vector(vector, layout.dim, "the query vector")
         flt = build_filter(filters)
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt)

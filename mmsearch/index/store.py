@@ -74,11 +74,14 @@ class Payload:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Payload:
         """Rebuild from a stored mapping; keys this version does not know are ignored."""
-        known = fields(cls)
-        missing = [f.name for f in known if f.default is MISSING and f.name not in data]
+        missing = [name for name in _REQUIRED if name not in data]
         if missing:
             raise StoreError(f"stored payload is not an mmsearch payload: it lacks {', '.join(missing)}")
-        return cls(**{f.name: data[f.name] for f in known if f.name in data})
+        return cls(**{name: data[name] for name in _KNOWN if name in data})
+
+
+_KNOWN = tuple(f.name for f in fields(Payload))  # read once: from_dict runs for every hit of every search
+_REQUIRED = tuple(f.name for f in fields(Payload) if f.default is MISSING)
 
 
 @dataclass(frozen=True, eq=False)
