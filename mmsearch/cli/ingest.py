@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -88,10 +89,23 @@ def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestP
             indexer = components.build_indexer(settings, embedder, store, manifest, progress)
             report = indexer.run(paths, reindex=reindex)
         if any(f.status == "indexed" for f in report.files):
-            store.optimize()  # the HNSW graph past index.exact_below points: here, never in `serve`
+            _optimize(store, settings)
         return report
     finally:
         store.close()
+
+
+def _optimize(store: Store, settings: Settings) -> None:
+    """Build the HNSW graph past index.exact_below points: here, at the end of an ingest, never in `serve`.
+    On a large embedded collection that takes minutes and shows no progress of its own: say so first."""
+    points = store.count() if settings.store.url is None else 0
+    large = points >= settings.index.exact_below
+    if large:
+        click.echo(f"Building the vector index over {points:,} points (minutes at a million)…", err=True)
+    started = time.perf_counter()
+    store.optimize()
+    if large:
+        click.echo(f"Vector index ready in {time.perf_counter() - started:,.1f} s.", err=True)
 
 
 def _rebuild_if_mismatched(store: Store, embedder: Embedder) -> None:

@@ -373,3 +373,25 @@ def test_all_rescoring_paths_give_the_same_hits_and_scores(tmp_path: Path, rng: 
             assert [h.score for h in here] == pytest.approx([h.score for h in there], abs=1e-5)
             assert [h.score for h in rust] == pytest.approx([h.score for h in there], abs=1e-5)
             assert here[0].payload == there[0].payload == rust[0].payload
+
+
+def test_ingest_says_when_it_builds_the_vector_index(
+    tmp_path: Path, rng: np.random.Generator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The graph build shows no progress of its own and takes minutes at scale: the CLI says so first."""
+    from mmsearch.cli.ingest import _optimize
+    from mmsearch.config import load_settings
+
+    (tmp_path / "config.yaml").write_text("{}\n")
+    small = load_settings(tmp_path / "config.yaml", {"data_dir": str(tmp_path / "data")})
+    above = load_settings(
+        tmp_path / "config.yaml", {"data_dir": str(tmp_path / "data"), "index": {"exact_below": 3}}
+    )
+    with open_store(StoreSettings(), above.index, tmp_path / "store") as store:
+        store.ensure_collection(MODEL, DIM)
+        store.upsert(document(rng, "/data/a.pdf", range(1, 6)))
+        _optimize(store, small)
+        assert capsys.readouterr().err == ""  # 5 points: searched exactly, nothing to say
+        _optimize(store, above)
+        said = capsys.readouterr().err
+        assert said.startswith("Building the vector index over 5 points") and "Vector index ready in" in said
