@@ -8,7 +8,8 @@ Worker processes are started with ``spawn``: a fork of a process that holds mode
 embedded store's lock would copy both (a forked child keeps the store's ``flock`` alive after a
 ``kill -9`` of its parent). Spawned workers inherit no open files. A worker would outlive a killed
 parent (it holds both ends of its task queue, so it never sees end-of-file): each runs a watchdog
-thread that exits the process within a second of its parent's death.
+thread that exits the process within a second of its parent's death. Workers ignore Ctrl-C once started: the
+terminal sends it to them too, and it is the parent's to handle.
 
 The workers also contain hostile input: a renderer that crashes (a segfault in MuPDF) breaks only the
 pool, reported as ``WorkerCrashed``; a job that runs past ``timeout_s`` gets its workers killed,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -60,6 +62,13 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def init_worker(parent: int) -> None:
+    """In a worker: leave Ctrl-C to the parent (the terminal sends it to the whole process group; the
+    parent stops, and the workers follow it), and exit when the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent(parent)
+
+
 def watch_parent(parent: int, every_s: float = 0.5) -> None:
     """In a worker: exit as soon as ``parent`` is gone (the worker has been handed to another parent)."""
 
@@ -79,7 +88,7 @@ class WorkerPool:
         self._executor = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=watch_parent,
+            initializer=init_worker,
             initargs=(os.getpid(),),
         )
         self.broken = False

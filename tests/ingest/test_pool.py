@@ -118,22 +118,28 @@ def test_a_hung_worker_is_killed_at_the_deadline() -> None:
 
 PARENT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from mmsearch.ingest import pool
     workers = pool.shared_pool(2)
-    list(workers.ordered(abs, [(1,), (2,)], window=2, timeout_s=60))
-    print(" ".join(str(pid) for pid in workers._executor._processes), flush=True)
+    seen = set()
+    while len(seen) < 2:  # both workers started (and so set up: before that a signal is the default's)
+        seen |= set(workers.ordered(os.getpid, [()] * 8, window=8, timeout_s=60))
+    print(" ".join(str(pid) for pid in seen), flush=True)
     time.sleep(600)
     """
 )
 
 
-def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+def test_workers_ignore_ctrl_c_and_die_with_a_killed_parent(tmp_path: Path) -> None:
     """kill -9 of the ingesting process must not leave renderers behind (nor anything they hold)."""
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     assert parent.stdout is not None
     pids = [int(p) for p in parent.stdout.readline().split()]
     assert len(pids) == 2
+    for pid in pids:  # Ctrl-C reaches the whole process group: it is the parent's to handle
+        os.kill(pid, signal.SIGINT)
+    time.sleep(1)
+    assert all(_running(pid) for pid in pids)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 20
