@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from mmsearch.cli.client import ServerClient
+from mmsearch.cli.client import RemoteError, ServerClient
 from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, Status, run_files
 from mmsearch.ingest.settings import IngestSettings
 
@@ -65,7 +66,8 @@ class RemoteIngest(ServerClient):
         try:
             job = self._follow(job, path, on_progress)
         except KeyboardInterrupt:
-            self.request("DELETE", f"/v1/jobs/{job['job_id']}")
+            with suppress(RemoteError):  # best effort: the interrupt is what the user must see
+                self.request("DELETE", f"/v1/jobs/{job['job_id']}")
             raise
         reply = job["files"][0]
         status: Status = reply["status"] if reply["status"] in ("indexed", "unchanged") else "failed"
