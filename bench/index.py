@@ -271,12 +271,17 @@ def cold_open(folder: Path, index: IndexSettings, queries: np.ndarray) -> tuple[
 def run_layout(
     args: argparse.Namespace, layout: str, data: np.ndarray, queries: np.ndarray, truth: Truth, root: Path
 ) -> Iterator[Row]:
-    folder = root / layout
+    kept = args.keep / f"{layout}-{len(data)}" if args.keep else None
+    folder = kept or root / layout
     chosen = variants(args, layout)
     with open_store(StoreSettings(), chosen[0].index, folder) as store:
         assert isinstance(store, EdgeStore)
-        log.info("n=%d %s: building", len(data), layout)
-        upsert_s, optimize_s = build(store, data)
+        upsert_s = optimize_s = None
+        if store.count() == len(data):  # kept from an earlier run (--keep): the same data, built
+            log.info("n=%d %s: measuring the store kept at %s (no build figures)", len(data), layout, folder)
+        else:
+            log.info("n=%d %s: building", len(data), layout)
+            upsert_s, optimize_s = build(store, data)
         measured = []
         for variant in chosen:
             store.index = variant.index
@@ -350,6 +355,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.5, help="Noise scale relative to the signal.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tmp", help="Folder for the temporary stores (default: the system's).")
+    parser.add_argument(
+        "--keep", type=Path,
+        help="Build the stores in this folder and keep them; a later run with the same --keep, N and data "
+        "options measures them again without building (to re-measure after a change to the search path).",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="One JSON object per line and configuration.")
     args = parser.parse_args(argv)
     args.n = args.n or [10_000, 100_000]
