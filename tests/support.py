@@ -13,11 +13,17 @@ from mmsearch.config import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 
 
+# One render worker process per ingesting process: the pooled path, at half the process starts (the
+# suite runs many ingesting processes side by side on 2 cores); tests/ingest/test_pool.py runs two.
+RENDER_WORKERS = 1
+
+
 def tiny_overrides(data_dir: Path, models: Path) -> dict[str, Any]:
     return {
         "data_dir": str(data_dir),
         "embedding": {"model": str(models / "embedding"), "device": "cpu"},
         "reranker": {"model": str(models / "reranker"), "device": "cpu"},
+        "ingest": {"render_workers": RENDER_WORKERS},
     }
 
 
@@ -41,6 +47,7 @@ def tiny_env(data_dir: Path, models: Path, **extra: str) -> dict[str, str]:
         MMSEARCH_EMBEDDING__DEVICE="cpu",
         MMSEARCH_RERANKER__MODEL=str(models / "reranker"),
         MMSEARCH_RERANKER__DEVICE="cpu",
+        MMSEARCH_INGEST__RENDER_WORKERS=str(RENDER_WORKERS),
         HF_HUB_OFFLINE="1",
         OMP_NUM_THREADS="1",
     )

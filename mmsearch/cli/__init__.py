@@ -1,5 +1,9 @@
 """The ``mmsearch`` command line: one module per command group, registered on the group here."""
 
+from mmsearch.ingest.pool import skip_unused_imports
+
+skip_unused_imports()  # first, before a command module imports PyMuPDF: 1.4 s less for every command
+
 from mmsearch.cli.admin import delete, stats
 from mmsearch.cli.app import cli, main
 from mmsearch.cli.embed import embed

@@ -25,7 +25,8 @@ from typing import Any
 import pymupdf
 from PIL import Image
 
-from mmsearch.ingest.pdf import render
+from mmsearch.ingest.pdf import render_options
+from mmsearch.ingest.render import render
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.samples import make_image, make_landscape, make_pdf, make_video, marker_word
 
@@ -106,7 +107,7 @@ def _crop(source: Path, target: Path) -> None:
 def _page_png(pdf: Path, number: int, target: Path, settings: IngestSettings) -> None:
     """The page as ingest renders it with ``settings`` (so with the defaults, the very pixels)."""
     with pymupdf.open(pdf) as doc:
-        render(doc[number - 1], settings, name=pdf.name).save(target, format="PNG")
+        render(doc[number - 1], render_options(settings), name=pdf.name).save(target, format="PNG")
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

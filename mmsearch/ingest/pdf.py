@@ -6,7 +6,7 @@ so those failures surface before any page is produced; ``pages`` then renders on
 model's grid within ``max_pixels`` (see ``pixels.fit_size``), rendered directly at that size rather than
 rendered large and shrunk. A page that fails to render fails the whole file, naming the page.
 
-``read_pages`` renders in worker processes (``pool.py``, ``ingest.render_workers``, one per core by
+``read_pages`` renders (``render.py``) in worker processes (``pool.py``, ``ingest.render_workers``, one per core by
 default), a few pages ahead of the consumer: the cores rasterise while the model embeds, a page that
 takes longer than ``ingest.render_timeout_s`` fails its file, and a crash of MuPDF on a hostile file
 fails that file instead of the ingest. ``render_workers: 0`` renders here, in this process.
@@ -19,24 +19,19 @@ indexing the pages that happened to survive would hide the damage.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pymupdf
-from PIL import Image
 
 from mmsearch.errors import CorruptFile, LimitExceeded
-from mmsearch.ingest.pixels import fit_size, resize
 from mmsearch.ingest.pool import WorkerCrashed, WorkerTimedOut, default_workers, shared_pool
+from mmsearch.ingest.render import MUPDF_ERRORS, RenderOptions, render_in_worker, render_page
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Source
 
 log = logging.getLogger(__name__)
 
-# What PyMuPDF raises for bad input: FileDataError (a RuntimeError), ValueError, and the low-level
-# mupdf.FzErrorBase (a plain Exception) that some rendering paths let through.
-MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 EOF_WINDOW = 1024  # "%%EOF" must appear within the last KiB (PDF 32000-1 §7.5.5, as readers accept it)
 
 
@@ -101,9 +96,10 @@ def pages(doc: pymupdf.Document, source: Source, settings: IngestSettings) -> Ge
     """Render ``doc`` page by page in this process; closes it when exhausted, closed early, or failed."""
     name = Path(source.path).name
     count = doc.page_count
+    options = render_options(settings)
     try:
         for number in range(1, count + 1):
-            image, text, width, height = render_page(doc, number, settings, name)
+            image, text, width, height = render_page(doc, number, options, name)
             yield PageUnit(source, number, count, width, height, text, image)
     finally:
         doc.close()
@@ -113,7 +109,8 @@ def _pooled_pages(
     path: Path, source: Source, settings: IngestSettings, count: int, workers: int
 ) -> Generator[PageUnit, None, None]:
     name = Path(source.path).name
-    jobs = ((str(path), number, settings, name) for number in range(1, count + 1))
+    options = render_options(settings)
+    jobs = ((str(path), number, options, name) for number in range(1, count + 1))
     rendered = shared_pool(workers).ordered(
         render_in_worker, jobs, window=2 * workers, timeout_s=settings.render_timeout_s
     )
@@ -134,49 +131,6 @@ def _pooled_pages(
         rendered.close()
 
 
-Rendered = tuple[Image.Image, str, float, float]  # the page image, its text layer, its size in points
-
-
-def render_page(doc: pymupdf.Document, number: int, settings: IngestSettings, name: str) -> Rendered:
-    """Page ``number`` (1-based) of ``doc``: image, text layer and displayed size. Raises ``CorruptFile``."""
-    try:
-        page = doc.load_page(number - 1)
-        image = render(page, settings, name=name)
-        text = page.get_text()[: settings.text_chars].strip()
-    except MUPDF_ERRORS as exc:
-        raise CorruptFile(f"{name}: page {number} of {doc.page_count} cannot be rendered: {exc}") from exc
-    rect = page.rect
-    return image, text, rect.width, rect.height
-
-
-_open: tuple[tuple[str, int, int, int], pymupdf.Document] | None = None  # a worker's current document
-
-
-def render_in_worker(path: str, number: int, settings: IngestSettings, name: str) -> Rendered:
-    """``render_page`` in a worker process, which keeps the file it is rendering open between pages
-    (keyed by its path, inode, size and mtime, so a new file under an old name is opened afresh)."""
-    global _open
-    try:
-        stat = os.stat(path)
-        key = (path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        if _open is None or _open[0] != key:
-            if _open is not None:
-                _open[1].close()
-                _open = None
-            _open = (key, pymupdf.open(path, filetype="pdf"))
-    except (OSError, *MUPDF_ERRORS) as exc:
-        raise CorruptFile(f"{name}: cannot be opened to render page {number}: {exc}") from exc
-    return render_page(_open[1], number, settings, name)
-
-
-def render(page: pymupdf.Page, settings: IngestSettings, *, name: str) -> Image.Image:
-    """The page as an RGB image at ``pdf_dpi``, fitted onto the model grid within ``max_pixels``."""
-    rect = page.rect
-    zoom = settings.pdf_dpi / 72.0
-    size = fit_size(
-        rect.width * zoom, rect.height * zoom, settings.max_pixels, name=f"{name} page {page.number + 1}"
-    )
-    matrix = pymupdf.Matrix(size[0] / rect.width, size[1] / rect.height)
-    pix = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csRGB, alpha=False, annots=True)
-    image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-    return resize(image, size)  # MuPDF may round the pixmap one pixel off the target
+def render_options(settings: IngestSettings) -> RenderOptions:
+    """What rendering needs from the settings: plain values, cheap to send to a worker."""
+    return RenderOptions(settings.pdf_dpi, settings.max_pixels, settings.text_chars)

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from mmsearch.errors import UnsupportedFile
-from mmsearch.ingest.settings import MODEL_MIN_PIXELS
 
 if TYPE_CHECKING:
     import torch
 
 GRID = 32  # patch size 16 x spatial merge 2
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything longer or thinner
+# The embedding model's pixel limits for an image (``ingest.max_pixels`` may only lower the maximum).
+MODEL_MIN_PIXELS = 4 * GRID * GRID
+MODEL_MAX_PIXELS = 1800 * GRID * GRID
 # qwen-vl-utils ``fetch_video`` (patch 16): a frame has 128 to 768 cells; a clip's frames together at most
 # the official embedder's ``total_pixels`` for a frame list, 10 · 768 cells per frame pair.
 VIDEO_MIN_PIXELS = 128 * GRID * GRID

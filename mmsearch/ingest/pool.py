@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -62,11 +63,27 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# Imports a worker never needs. PyMuPDF 2.0 imports its optional layout analysis and pymupdf4llm
+# whenever they are installed (it requires both): onnxruntime, numpy and a model, about 1.4 s of every
+# worker's start, for text-layout and markdown features that rasterising never calls. ``None`` in
+# ``sys.modules`` makes PyMuPDF's guarded imports of them raise ImportError, which it ignores
+# (``pymupdf/__init__.py``: ``try: import pymupdf.layout`` and ``try: import pymupdf4llm``).
+UNUSED_IN_WORKERS = ("pymupdf.layout", "pymupdf4llm")
+
+
 def init_worker(parent: int) -> None:
     """In a worker: leave Ctrl-C to the parent (the terminal sends it to the whole process group; the
-    parent stops, and the workers follow it), and exit when the parent is gone."""
+    parent stops, and the workers follow it), exit when the parent is gone, and skip unused imports."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent(parent)
+    skip_unused_imports()
+
+
+def skip_unused_imports() -> None:
+    """Keep ``UNUSED_IN_WORKERS`` out of this process. Only for processes that are ours (a worker, the
+    ``mmsearch`` command): a program that imports mmsearch as a library may want them."""
+    for name in UNUSED_IN_WORKERS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: "not importable"
 
 
 def watch_parent(parent: int, every_s: float = 0.5) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# The embedding model's pixel limits (Qwen3-VL: patch 16 x merge 2 = factor 32).
-MODEL_MIN_PIXELS = 4 * 32 * 32
-MODEL_MAX_PIXELS = 1800 * 32 * 32
-VIDEO_FRAME_MAX_PIXELS = 768 * 32 * 32
+from mmsearch.ingest.pixels import MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_MAX_PIXELS
+
 # Pillow's own decompression-bomb threshold (``Image.MAX_IMAGE_PIXELS``: 1 GiB / 4 bytes / 3 ≈ 89.5 M
 # pixels, about 256 MiB as RGB); our limit may only be lower. Written out, since that global is mutable.
 PILLOW_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
@@ -50,7 +48,7 @@ class IngestSettings(BaseModel):
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
     video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")
     video_frame_max_pixels: int = Field(
-        VIDEO_FRAME_MAX_PIXELS,
+        VIDEO_MAX_PIXELS,
         ge=MODEL_MIN_PIXELS,
         description="Cap on width*height of one video frame (model: 768*32*32).",
     )

@@ -7,10 +7,11 @@ import pymupdf
 import pytest
 
 from mmsearch.errors import CorruptFile, UnsupportedFile
-from mmsearch.ingest import pdf
-from mmsearch.ingest.pixels import GRID
+from mmsearch.ingest import pdf, render
+from mmsearch.ingest.pixels import GRID, MODEL_MIN_PIXELS
 from mmsearch.ingest.reader import read_file
-from mmsearch.ingest.settings import MODEL_MIN_PIXELS, IngestSettings
+from mmsearch.ingest.render import RenderOptions
+from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Unit
 from mmsearch.samples import make_pdf, marker_word, zero_page_pdf
 
@@ -76,13 +77,13 @@ def test_pages_are_rendered_lazily_in_process(tmp_path: Path, monkeypatch: pytes
     settings = IN_PROCESS
     make_pdf(tmp_path / "long.pdf", 6, with_charts=False)
     rendered: list[int] = []
-    real = pdf.render
+    real = render.render
 
-    def counting(page: pymupdf.Page, s: IngestSettings, *, name: str):
+    def counting(page: pymupdf.Page, options: RenderOptions, *, name: str):
         rendered.append(page.number)
-        return real(page, s, name=name)
+        return real(page, options, name=name)
 
-    monkeypatch.setattr(pdf, "render", counting)
+    monkeypatch.setattr(render, "render", counting)
     _, units = read_file(tmp_path / "long.pdf", settings)
     assert rendered == []
     next(units)

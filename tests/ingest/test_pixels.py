@@ -5,8 +5,14 @@ from PIL import Image
 from qwen_vl_utils.vision_process import smart_resize
 
 from mmsearch.errors import UnsupportedFile
-from mmsearch.ingest.pixels import GRID, fit_size, resize
-from mmsearch.ingest.settings import MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_FRAME_MAX_PIXELS
+from mmsearch.ingest.pixels import (
+    GRID,
+    MODEL_MAX_PIXELS,
+    MODEL_MIN_PIXELS,
+    VIDEO_MAX_PIXELS,
+    fit_size,
+    resize,
+)
 
 SIZES = [
     (1, 1),
@@ -22,7 +28,7 @@ SIZES = [
 
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
-@pytest.mark.parametrize("budget", [MODEL_MAX_PIXELS, VIDEO_FRAME_MAX_PIXELS, 64 * GRID * GRID])
+@pytest.mark.parametrize("budget", [MODEL_MAX_PIXELS, VIDEO_MAX_PIXELS, 64 * GRID * GRID])
 def test_matches_qwen_smart_resize_so_the_model_resizes_nothing(width: int, height: int, budget: int) -> None:
     h, w = smart_resize(height, width, factor=32, min_pixels=MODEL_MIN_PIXELS, max_pixels=budget)
     got = fit_size(width, height, budget, name="x")

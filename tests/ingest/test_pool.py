@@ -18,6 +18,7 @@ import pytest
 from mmsearch.errors import LimitExceeded
 from mmsearch.ingest import pool
 from mmsearch.ingest.reader import read_file
+from mmsearch.ingest.render import RenderOptions, render_in_worker
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Unit
 from mmsearch.samples import make_pdf, marker_word
@@ -41,6 +42,22 @@ def test_pooled_pages_equal_in_process_pages(tmp_path: Path) -> None:
         assert (a.id, a.text, a.width_pt, a.height_pt) == (b.id, b.text, b.width_pt, b.height_pt)
         assert a.image.size == b.image.size and a.image.mode == b.image.mode == "RGB"
         assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_a_worker_imports_only_what_rendering_needs(tmp_path: Path) -> None:
+    """Every ingest of a PDF starts workers: PyMuPDF's layout analysis (onnxruntime), pydantic and the
+    model stack would cost seconds of each start for nothing."""
+    make_pdf(tmp_path / "one.pdf", 1)
+    workers = pool.WorkerPool(1)
+    probe = "sorted(m for m in MODULES if __import__('sys').modules.get(m) is not None)"
+    modules = ("pymupdf", "pymupdf.layout", "pymupdf4llm", "onnxruntime", "pydantic", "torch", "transformers")
+    try:
+        job = (str(tmp_path / "one.pdf"), 1, RenderOptions(144.0, 64 * 32 * 32, 100), "one.pdf")
+        assert len(list(workers.ordered(render_in_worker, [job], window=1, timeout_s=60))) == 1
+        loaded = workers.ordered(eval, [(probe, {"MODULES": modules})], window=1, timeout_s=60)
+        assert list(loaded) == [["pymupdf"]]
+    finally:
+        workers.shutdown()
 
 
 def test_two_files_with_one_name_in_turn_are_not_confused(tmp_path: Path) -> None:
