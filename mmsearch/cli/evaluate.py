@@ -102,9 +102,10 @@ def _run(
     settings = app.settings()
     data = load_dataset(root, split).only_group(group)
     console = Console(stderr=True, quiet=as_json)
+    axes = parse_compare(compare, settings, candidates, rerank=not no_rerank)  # before any model loads
     full = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"dim": None})})
     embedder = components.build_embedder(full)
-    configs = parse_compare(compare, settings, embedder.dim, candidates, rerank=not no_rerank)
+    configs = compare_configs(axes, embedder.dim)
     wants_rerank = any(c.rerank for c in configs)
     reranker = components.build_reranker(settings) if wants_rerank else None
     check_configs(configs, embedder.dim, reranker is not None)
@@ -147,14 +148,13 @@ def _run(
 
 
 def parse_compare(
-    items: tuple[str, ...], settings: Settings, full_dim: int, candidates: int | None, *, rerank: bool
-) -> list[EvalConfig]:
-    """``--compare`` flags → configurations (every combination); unset keys keep the configured value."""
-    from mmsearch.eval.runner import make_configs
-
+    items: tuple[str, ...], settings: Settings, candidates: int | None, *, rerank: bool
+) -> dict[str, list[object]]:
+    """``--compare`` flags → the values of each key; unset keys keep the configured value (``dim``
+    None: the model's full dimension, known once it loads). Needs no model, so a typo fails at once."""
     has_reranker = settings.reranker.backend != "none"
     axes: dict[str, list[object]] = {
-        "dim": [settings.embedding.dim or full_dim],
+        "dim": [settings.embedding.dim],
         "prefetch": [settings.index.prefetch_dim],
         "rerank": [rerank and has_reranker],
         "candidates": [candidates or settings.search.candidates],
@@ -173,8 +173,15 @@ def parse_compare(
             raise click.BadParameter(f"{key} is given twice", param_hint="--compare")
         seen.add(key)
         axes[key] = [_value(key, v.strip(), settings) for v in values.split(",") if v.strip()]
+    return axes
+
+
+def compare_configs(axes: dict[str, list[object]], full_dim: int) -> list[EvalConfig]:
+    """Every combination of the ``parse_compare`` values."""
+    from mmsearch.eval.runner import make_configs
+
     return make_configs(
-        [int(str(v)) for v in axes["dim"]],
+        [full_dim if v is None else int(str(v)) for v in axes["dim"]],
         [None if v is None else int(str(v)) for v in axes["prefetch"]],
         [bool(v) for v in axes["rerank"]],
         [int(str(v)) for v in axes["candidates"]],
