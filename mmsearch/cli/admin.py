@@ -62,8 +62,24 @@ def stats(
     console = Console()
     for key, value in out.items():
         console.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+    outside = unindexed(out, settings.index.exact_below)
+    if outside:
+        console.print(
+            f"{outside:,} points are outside the vector index and searched exactly (slower): run "
+            "`mmsearch optimize` (with `mmsearch serve` stopped) to build it over them.",
+            style="yellow", highlight=False,
+        )  # fmt: skip
     if docs:
         print_documents(console, docs)
+
+
+def unindexed(stats: dict[str, Any], exact_below: int) -> int:
+    """Points outside the embedded store's HNSW graph, where it should hold them (``index.exact_below``
+    or more points); 0 when the store does not say (a server indexes by itself)."""
+    indexed, points = stats.get("indexed_points"), stats.get("points", 0)
+    if indexed is None or points < exact_below:
+        return 0
+    return max(0, points - indexed)
 
 
 def print_documents(console: Console, docs: list[DocumentInfo]) -> None:

@@ -355,9 +355,12 @@ class EdgeStore(CheckedStore):
             return StoreStats(self.collection, "embedded", self.location, False, None, None, None, 0, 0, {})
         by_modality: dict[str, int] = {m: self._count(_match("modality", m)) for m in MODALITIES}
         documents = len({r.payload["doc_id"] for r in self.scroll(None, ["doc_id"]) if r.payload})
+        with self._calling("read the shard's info"):
+            indexed_vectors = self._open_shard().info().indexed_vectors_count
+        per_point = 1 if layout.prefetch_dim is None else 2  # Edge counts every named vector of a point
         return StoreStats(
             self.collection, "embedded", self.location, True, layout.model_id, layout.dim,
-            layout.prefetch_dim, self._count(None), documents, by_modality,
+            layout.prefetch_dim, self._count(None), documents, by_modality, indexed_vectors // per_point,
         )  # fmt: skip
 
     def count(self) -> int:

@@ -155,6 +155,9 @@ class StoreStats:
     points: int
     documents: int
     by_modality: dict[str, int] = field(default_factory=dict)
+    # Points inside the HNSW graph (the embedded store); None where the store does not say (a server
+    # builds its graph by itself). Points outside it are searched exactly until ``mmsearch optimize``.
+    indexed_points: int | None = None
 
 
 class Store(Protocol):

@@ -196,6 +196,28 @@ def test_the_optimize_command(tmp_path: Path) -> None:
     assert json.loads(done.output)["points"] == 50
 
 
+def test_stats_says_when_points_wait_outside_the_vector_index(tmp_path: Path) -> None:
+    """Ingest through ``serve`` never builds the graph: ``stats`` tells the operator to run optimize."""
+    index = IndexSettings(exact_below=30, hnsw_m=16, hnsw_ef_construct=64)
+    filled_edge(tmp_path / "qdrant", make_points(50), index)
+    runner = CliRunner(env={"MMSEARCH_INDEX__EXACT_BELOW": "30"})
+    base = ["--data-dir", str(tmp_path)]
+
+    def stats() -> tuple[dict[str, object], str]:
+        as_json = runner.invoke(cli, [*base, "stats", "--json"])
+        text = runner.invoke(cli, [*base, "stats"])
+        assert as_json.exit_code == text.exit_code == 0, as_json.output + text.output
+        return json.loads(as_json.output), " ".join(text.output.split())
+
+    numbers, said = stats()
+    assert (numbers["points"], numbers["indexed_points"]) == (50, 0)
+    assert "50 points are outside the vector index" in said and "mmsearch optimize" in said
+    assert runner.invoke(cli, [*base, "optimize"]).exit_code == 0
+    numbers, said = stats()
+    assert (numbers["points"], numbers["indexed_points"]) == (50, 50)
+    assert "outside the vector index" not in said
+
+
 # -- the server protocol: qdrant-client's REST requests, validated by a loopback fake ------------------
 
 
