@@ -191,12 +191,21 @@ class Variant:
     default: bool = False
 
 
-def variants(args: argparse.Namespace, layout: str) -> list[Variant]:
+def graph_settings(args: argparse.Namespace) -> IndexSettings:
+    """The defaults, or another graph (``--hnsw-m``, ``--ef-construct``): then no row is the default."""
     base = IndexSettings()
+    update = {"hnsw_m": args.hnsw_m, "hnsw_ef_construct": args.ef_construct}
+    return base.model_copy(update={k: v for k, v in update.items() if v is not None})
+
+
+def variants(args: argparse.Namespace, layout: str) -> list[Variant]:
+    base = graph_settings(args)
     if layout == "full":
         graph = f"HNSW m{base.hnsw_m}/efc{base.hnsw_ef_construct}"
         limit = f"exact under {base.exact_below} points"
-        out = [Variant(f"edge default: {graph} ef {base.hnsw_ef}, {limit}", base, default=True)]
+        is_default = base == IndexSettings()
+        name = f"edge {'default' if is_default else 'graph'}: {graph} ef {base.hnsw_ef}, {limit}"
+        out = [Variant(name, base, default=is_default)]
         out += [
             Variant(f"edge hnsw_ef {ef}", base.model_copy(update={"hnsw_ef": ef}))
             for ef in args.ef
@@ -282,7 +291,9 @@ def cold_open(folder: Path, index: IndexSettings, queries: np.ndarray) -> tuple[
 def run_layout(
     args: argparse.Namespace, layout: str, data: np.ndarray, queries: np.ndarray, truth: Truth, root: Path
 ) -> Iterator[Row]:
-    kept = args.keep / f"{layout}-{len(data)}" if args.keep else None
+    graph = graph_settings(args)
+    name = f"{layout}-{len(data)}-m{graph.hnsw_m}-efc{graph.hnsw_ef_construct}"
+    kept = args.keep / name if args.keep else None
     folder = kept or root / layout
     chosen = variants(args, layout)
     with open_store(StoreSettings(), chosen[0].index, folder) as store:
@@ -362,6 +373,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ef", type=int, action="append", help="Extra hnsw_ef values (default 64, 128, 512)."
+    )
+    parser.add_argument("--hnsw-m", type=int, help="Graph links per node (default: index.hnsw_m).")
+    parser.add_argument(
+        "--ef-construct", type=int, help="Graph build candidates (default: index.hnsw_ef_construct)."
     )
     parser.add_argument("--layout", dest="layouts", action="append", choices=["full", "prefetch"])
     parser.add_argument("--limit", type=int, default=50, help="Hits per query (recall@limit).")

@@ -90,9 +90,16 @@ class IndexSettings(BaseModel):
         2.0, ge=1.0, description="Quantized candidates fetched per result before rescoring."
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph links per node (Edge and server).")
-    hnsw_ef_construct: int = Field(256, ge=16, description="HNSW candidates while building the graph.")
+    hnsw_ef_construct: int = Field(
+        128,
+        ge=16,
+        description="HNSW candidates while building the graph (256 builds 1.6x slower for +0.001 recall).",
+    )
     hnsw_ef: int = Field(
-        256, ge=1, description="HNSW candidates while searching (higher: better recall, slower)."
+        192,
+        ge=1,
+        description="HNSW candidates while searching (higher: better recall, slower; bench/index.py: "
+        "recall@50 0.994 at 100k and 0.987 at 1M points).",
     )
     exact_below: int = Field(
         20000,
