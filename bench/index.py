@@ -25,7 +25,7 @@ over ``--queries`` queries; on a shared machine they are noisy — run twice and
 
     .venv/bin/python bench/index.py                          # 10k and 100k, table
     .venv/bin/python bench/index.py --n 100000 --json        # one JSON object per line and configuration
-    .venv/bin/python bench/index.py --million                # adds 1M (about 10 GB of RAM, an hour)
+    .venv/bin/python bench/index.py --million                # adds 1M (~17 GB RSS while building, 80 min)
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, action="append", help="Points (repeatable; default 10k and 100k).")
-    parser.add_argument("--million", action="store_true", help="Add N = 1,000,000 (~10 GB RAM, slow).")
+    parser.add_argument("--million", action="store_true", help="Add N = 1,000,000 (~17 GB RSS, 80 min).")
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--prefetch-dim", type=int, default=256)
     parser.add_argument(

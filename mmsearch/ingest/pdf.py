@@ -6,8 +6,8 @@ so those failures surface before any page is produced; ``pages`` then renders on
 model's grid within ``max_pixels`` (see ``pixels.fit_size``), rendered directly at that size rather than
 rendered large and shrunk. A page that fails to render fails the whole file, naming the page.
 
-``read_pages`` renders (``render.py``) in worker processes (``pool.py``, ``ingest.render_workers``, one per core by
-default), a few pages ahead of the consumer: the cores rasterise while the model embeds, a page that
+``read_pages`` renders (``render.py``) in worker processes (``pool.py``, ``ingest.render_workers``, one
+per core but one by default), a few pages ahead of the consumer: the cores rasterise while the model embeds, a page that
 takes longer than ``ingest.render_timeout_s`` fails its file, and a crash of MuPDF on a hostile file
 fails that file instead of the ingest. ``render_workers: 0`` renders here, in this process.
 
@@ -26,7 +26,7 @@ import pymupdf
 
 from mmsearch.errors import CorruptFile, LimitExceeded
 from mmsearch.ingest.pool import WorkerCrashed, WorkerTimedOut, default_workers, shared_pool
-from mmsearch.ingest.render import MUPDF_ERRORS, RenderOptions, render_in_worker, render_page
+from mmsearch.ingest.render import MUPDF_ERRORS, RenderOptions, received, render_in_worker, render_page
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Source
 
@@ -115,7 +115,8 @@ def _pooled_pages(
         render_in_worker, jobs, window=2 * workers, timeout_s=settings.render_timeout_s
     )
     try:
-        for number, (image, text, width, height) in enumerate(rendered, start=1):
+        for number, sent in enumerate(rendered, start=1):
+            image, text, width, height = received(sent)
             yield PageUnit(source, number, count, width, height, text, image)
     except WorkerCrashed as exc:
         raise CorruptFile(

@@ -38,7 +38,7 @@ class IngestSettings(BaseModel):
         None,
         ge=0,
         le=256,
-        description="Processes that rasterise PDF pages; null = one per core, 0 = in the ingesting "
+        description="Processes that rasterise PDF pages; null = one per core but one, 0 = in the ingesting "
         "process (then render_timeout_s does not apply).",
     )
     render_timeout_s: float = Field(
