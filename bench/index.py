@@ -291,11 +291,11 @@ def cold_open(folder: Path, index: IndexSettings, queries: np.ndarray) -> tuple[
 def run_layout(
     args: argparse.Namespace, layout: str, data: np.ndarray, queries: np.ndarray, truth: Truth, root: Path
 ) -> Iterator[Row]:
-    graph = graph_settings(args)
+    chosen = variants(args, layout)
+    graph = chosen[0].index  # every variant of a layout searches one collection, built with these
     name = f"{layout}-{len(data)}-m{graph.hnsw_m}-efc{graph.hnsw_ef_construct}"
     kept = args.keep / name if args.keep else None
     folder = kept or root / layout
-    chosen = variants(args, layout)
     with open_store(StoreSettings(), chosen[0].index, folder) as store:
         assert isinstance(store, EdgeStore)
         upsert_s = optimize_s = None

@@ -7,9 +7,9 @@ model's grid within ``max_pixels`` (see ``pixels.fit_size``), rendered directly 
 rendered large and shrunk. A page that fails to render fails the whole file, naming the page.
 
 ``read_pages`` renders (``render.py``) in worker processes (``pool.py``, ``ingest.render_workers``, one
-per core but one by default), a few pages ahead of the consumer: the cores rasterise while the model embeds, a page that
-takes longer than ``ingest.render_timeout_s`` fails its file, and a crash of MuPDF on a hostile file
-fails that file instead of the ingest. ``render_workers: 0`` renders here, in this process.
+per core but one by default), a few pages ahead of the consumer: the cores rasterise while the model
+embeds, a page that takes longer than ``ingest.render_timeout_s`` fails its file, and a crash of MuPDF
+on a hostile file fails that file instead of the ingest. ``render_workers: 0`` renders here, in this process.
 
 MuPDF repairs damaged cross-reference tables silently, like PDF viewers do; we accept a repaired file
 unless it also lacks the ``%%EOF`` marker at its end, which is what a cut-off download looks like:

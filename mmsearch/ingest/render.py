@@ -45,13 +45,12 @@ def render_page(doc: pymupdf.Document, number: int, options: RenderOptions, name
     return image, text, rect.width, rect.height
 
 
-_open: tuple[tuple[str, int, int, int], pymupdf.Document] | None = None  # a worker's current document
-
-
 # A page as a worker sends it back: the image's mode, size and raw pixels, then text and size in points.
 # Raw bytes, because a pickled PIL image costs the parent twice as much to receive (on 2 cores, 38 vs
 # 21 ms for a 1120x1600 page, most of it copies of its 5.4 MB): the parent's receiving is the pool's cap.
 Sent = tuple[str, tuple[int, int], bytes, str, float, float]
+
+_open: tuple[tuple[str, int, int, int], pymupdf.Document] | None = None  # a worker's current document
 
 
 def render_in_worker(path: str, number: int, options: RenderOptions, name: str) -> Sent:
