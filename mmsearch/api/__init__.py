@@ -1,0 +1,1 @@
+"""The REST API and web page behind ``mmsearch serve``."""
