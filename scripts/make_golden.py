@@ -42,9 +42,10 @@ What it does:
 
 ``--check-prompts`` also prints each video case's prompt as the processor expanded it, to see the
 form (one ``<|vision_start|>…<|vision_end|>`` per frame after its ``<t seconds>``, none around the
-whole video). Run under another transformers (``PYTHONPATH`` without ``/tmp/t457``), the script writes
-the same file for that version, which is how the differences between versions were measured; only the
-4.57.1 file belongs in ``tests/data``.
+whole video). Run under another transformers (``PYTHONPATH`` with that version's target folder, plus
+one holding ``decord==0.6.0`` alone, instead of ``/tmp/t457``), it writes the same file for that version,
+which is how the differences between versions were measured (the official reranker needs one shim under
+transformers 5, see :func:`rerank_cases`); only the 4.57.1 file belongs in ``tests/data``.
 """
 
 from __future__ import annotations
