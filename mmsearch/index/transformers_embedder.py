@@ -13,7 +13,10 @@ Differences from the reference, on purpose:
 - an item whose media cannot be processed raises :class:`EmbedderError` naming it, where the reference
   silently embeds the text ``NULL`` instead;
 - video clips are read as the official code reads a video file (``qwen_prompt.video_tensor`` and
-  ``video_metadata``: each segment as a file of its own), not through its frame-list path.
+  ``video_metadata``: each segment as a file of its own), not through its frame-list path;
+- video prompts are the model card's (transformers 4.57) form on every transformers version: the text
+  is handed to the processor as :mod:`mmsearch.index.video_prompt` found, from a canary at start-up,
+  that this processor needs it (an installed transformers it cannot correct is refused at start-up).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmsearch.errors import EmbedderError, UnprocessableInput
-from mmsearch.index import qwen_prompt
+from mmsearch.index import qwen_prompt, video_prompt
 from mmsearch.index.embedder import check_dim, describe, mrl, pack_batches
 from mmsearch.index.inputs import Content
 from mmsearch.index.settings import EmbeddingSettings
@@ -112,6 +115,7 @@ class TransformersEmbedder:
         self.placement = placement
         self.full_dim = int(model.config.get_text_config().hidden_size)
         self.dim = check_dim(settings.dim, self.full_dim)
+        self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
         self._lock = threading.Lock()
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
@@ -131,7 +135,7 @@ class TransformersEmbedder:
         """Messages, prompt and token estimate; media sizes are checked here. Bad media → EmbedderError."""
         label = f"item {index} ({describe(content)})"
         messages = qwen_prompt.embedding_messages(content, instruction)
-        prompt = qwen_prompt.render_prompt(self.processor, messages)
+        prompt = self.video_form.text(qwen_prompt.render_prompt(self.processor, messages))
         try:
             vision = sum(qwen_prompt.image_tokens(image) for image in content.images)
             if content.video is not None:

@@ -32,7 +32,8 @@ Differences from the reference, on purpose:
 - media that cannot be processed raise :class:`RerankerError` naming the document (:class:`QueryError`
   for the query), where the reference silently scores the text ``NULL`` instead;
 - video clips are read as the official code reads a video file (``qwen_prompt.video_tensor`` and
-  ``video_metadata``), as in the embedder.
+  ``video_metadata``), as in the embedder, and video prompts are the model card's (transformers 4.57)
+  form on every transformers version (:mod:`mmsearch.index.video_prompt`), as in the embedder.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import torch
 from PIL import Image
 
 from mmsearch.errors import MmsearchError, QueryError, RerankerError
-from mmsearch.index import qwen_prompt
+from mmsearch.index import qwen_prompt, video_prompt
 from mmsearch.index.embedder import describe, pack_batches
 from mmsearch.index.inputs import Content
 from mmsearch.models import Placement, choose_placement, load_pretrained, load_processor, resolve_model
@@ -155,6 +156,7 @@ class TransformersReranker:
         self.special_ids = special_token_ids(processor)
         self.suffix_ids = tuple(tokenizer.encode(rerank_prompt.ASSISTANT_SUFFIX, add_special_tokens=False))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
         self._lock = threading.Lock()
 
     def score(
@@ -198,7 +200,7 @@ class TransformersReranker:
         label = f"document {index} ({describe(document)})"
         media = query_media + self.media(document, label, RerankerError)
         messages = rerank_prompt.pair_messages(query, document, instruction)
-        prompt = rerank_prompt.render(self.processor, messages)
+        prompt = self.video_form.text(rerank_prompt.render(self.processor, messages))
         tokens = len(self.processor.tokenizer.encode(prompt, add_special_tokens=False)) + vision_tokens(media)
         cap = self.settings.max_length + len(self.suffix_ids)
         return Draft(label, prompt, media, min(tokens, cap))
