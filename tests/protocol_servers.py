@@ -30,13 +30,13 @@ Video prompts: the pinned servers run transformers 5.19.0 (SGLang 0.5.23 pins it
 ``_expands_only_video_token``), so a ``<|vision_start|><|video_pad|><|vision_end|>`` in the prompt keeps its
 outer pair around all the frames. The fakes do the same on whatever transformers is installed
 (:func:`pinned_video_expansion`), so a client or template that leaves the pair there gets that double-wrapped
-prompt here too, and its vectors differ from the model card's. The reranker fakes render the ``--chat-template``
-they were launched with (:attr:`Launch.rerank_template`): mmsearch's ``serving/*.jinja`` (the default, as
-docker-compose.yml and docs/serving.md launch them) or the server project's example template. Every prompt's
-final token ids are recorded (:attr:`FakeServer.input_ids`).
+prompt here too, and its vectors differ from the model card's. The reranker fakes render the
+``--chat-template`` they were launched with (:attr:`Launch.rerank_template`): mmsearch's ``serving/*.jinja``
+(the default, as docker-compose.yml and docs/serving.md launch them) or the server project's example
+template. Every prompt's final token ids are recorded (:attr:`FakeServer.input_ids`).
 
 A :class:`Launch` may also carry one deliberate ``deviation`` (a wrong joiner, an upscaled image, a dropped
-frame, a missing instruction): a server that is *not* the pinned one, for the tests of ``mmsearch verify``.
+frame, a missing instruction, a vision pair around the whole video): a server that is *not* the pinned one, for the tests of ``mmsearch verify``.
 """
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ class Launch:
     tests of the client's prompts and media raise it to the vocabulary size and say so.
     ``trust_request_chat_template``: vLLM ``--trust-request-chat-template`` (the embedding client sends the
     model's template with videos as a bare pad). ``rerank_template``: the reranker's ``--chat-template``:
-    ``"mmsearch"`` = ``serving/qwen3_vl_reranker.{vllm,sglang}.jinja`` (rendered from the file), ``"upstream"``
-    = the server project's example (vLLM ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
+    ``"mmsearch"`` = ``serving/qwen3_vl_reranker.{vllm,sglang}.jinja`` (rendered from the file),
+    ``"upstream"`` = the server project's example (vLLM ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
     ``examples/chat_template/qwen3_vl_reranker.jinja``; re-implemented in :func:`_rerank_prompt`), whose
     ``<|vision_start|><|video_pad|><|vision_end|>`` the pinned transformers double-wraps. ``deviation``: one
     deliberate difference from the pinned server (only for testing ``mmsearch verify``);
@@ -849,7 +849,8 @@ def vllm_request_mm_kwargs(req: VLLMPoolingBasic, launch: Launch) -> None:
 def vllm_request_chat_template(req: VLLMEmbeddingChatRequest, launch: Launch) -> None:
     """vllm 0.33.0 ``entrypoints/pooling/base/io_processor.py`` ``_validate_chat_template`` (called by
     ``embed/io_processor.py`` for every chat request): a request-level ``chat_template`` (or one in
-    ``chat_template_kwargs``) is refused unless the server was started with ``--trust-request-chat-template``."""
+    ``chat_template_kwargs``) is refused unless the server was started with
+    ``--trust-request-chat-template``."""
     if launch.trust_request_chat_template:
         return
     if req.chat_template is not None or (req.chat_template_kwargs or {}).get("chat_template") is not None:
