@@ -36,7 +36,8 @@ prompt here too, and its vectors differ from the model card's. The reranker fake
 template. Every prompt's final token ids are recorded (:attr:`FakeServer.input_ids`).
 
 A :class:`Launch` may also carry one deliberate ``deviation`` (a wrong joiner, an upscaled image, a dropped
-frame, a missing instruction, a vision pair around the whole video): a server that is *not* the pinned one, for the tests of ``mmsearch verify``.
+frame, a missing instruction, a vision pair around the whole video): a server that is *not* the pinned
+one, for the tests of ``mmsearch verify``.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class Launch:
     ``trust_request_chat_template``: vLLM ``--trust-request-chat-template`` (the embedding client sends the
     model's template with videos as a bare pad). ``rerank_template``: the reranker's ``--chat-template``:
     ``"mmsearch"`` = ``serving/qwen3_vl_reranker.{vllm,sglang}.jinja`` (rendered from the file),
-    ``"upstream"`` = the server project's example (vLLM ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
+    ``"upstream"`` = the server project's example (vLLM
+    ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
     ``examples/chat_template/qwen3_vl_reranker.jinja``; re-implemented in :func:`_rerank_prompt`), whose
     ``<|vision_start|><|video_pad|><|vision_end|>`` the pinned transformers double-wraps. ``deviation``: one
     deliberate difference from the pinned server (only for testing ``mmsearch verify``);

@@ -150,9 +150,9 @@ def test_command_fails_naming_video_against_a_stack_that_keeps_the_outer_video_m
 ) -> None:
     """Both servers keep a ``<|vision_start|>``/``<|vision_end|>`` pair around the whole video (what the
     pinned releases' transformers 5.19 makes of the template's placeholder): ``mmsearch verify`` exits 1
-    naming the video canaries, and only them. At the default tolerances the embeddings fail (tiny model: max |Δ| 3e-2,
-    cosine 0.98); the reranker's move (6e-3, 1.4e-2) is under the default 0.02, so the tight reranker bound
-    of these tests is set to show it too."""
+    naming the video canaries, and only them. At the default tolerances the embeddings fail (tiny model:
+    max |Δ| 3e-2, cosine 0.98); the reranker's move (6e-3, 1.4e-2) is under the default 0.02, so the tight
+    reranker bound of these tests is set to show it too."""
     with (
         _serve("sglang", tiny_models, "embedder", deviation="outer_video_markers") as emb,
         _serve("vllm", tiny_models, "reranker", deviation="outer_video_markers") as rr,
