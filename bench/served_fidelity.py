@@ -4,12 +4,17 @@
     python bench/served_fidelity.py --json     # one JSON object per backend × modality
 
 Runs ``mmsearch verify``'s comparison (:func:`mmsearch.verify.compare.run`: the built-in canaries — text, a
-page image, a small image, image+text, a 3-second clip sampled at 1 fps, i.e. 3 frames — embedded and
+page image, a small image, image+text, a 3-second clip sampled at 1 fps, i.e. 3 frames, and the clip with
+text — embedded and
 scored through a server and in process on the same weights) against the loopback fakes of the pinned
 servers (tests/protocol_servers.py: vLLM 0.33.0 and SGLang 0.5.23 with docs/serving.md's launch flags),
 each backend in turn. It measures what the pinned servers' preprocessing does to the inputs, in fp32 on
 both sides; real servers add bf16 and kernel differences on top. Also reported: the SGLang reranker with
-its real top-50 log-prob lookup, which on the tiny random model misses the labels (scores collapse to 0).
+its real top-50 log-prob lookup, which on the tiny random model misses the labels (scores collapse to 0),
+and, for the video canaries, what the pinned servers make of the prompts mmsearch sent before it wrote
+videos as a bare ``<|video_pad|>``: a ``<|vision_start|>``/``<|vision_end|>`` pair kept around the whole
+video (embedders: the fakes' ``outer_video_markers``; rerankers: launched with the server project's example
+template, ``rerank_template="upstream"``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,22 @@ def settings_for(models: Path, data: Path, **sections: dict[str, Any]) -> Any:
     return tiny_settings(data, models, **sections)
 
 
+def video_rows(settings: Any, embedder: bool) -> list[Any]:
+    """``mmsearch verify``'s comparison for the video canaries only (the rows of the old prompts)."""
+    from mmsearch import components
+    from mmsearch.verify import compare
+    from mmsearch.verify.canaries import make_canaries
+
+    videos = [c for c in make_canaries(settings.ingest) if c.content.video is not None]
+    if embedder:
+        served, reference = components.build_embedder(settings), compare.reference_embedder(settings)
+        instruction = settings.embedding.document_instruction
+        return compare.compare_embeddings(served, reference, videos, instruction, settings)
+    served_reranker = components.build_reranker(settings)
+    assert served_reranker is not None
+    return compare.compare_scores(served_reranker, compare.reference_reranker(settings), videos, settings)
+
+
 def measure(models: Path, data: Path) -> list[dict[str, Any]]:
     from mmsearch.verify.compare import run
 
@@ -55,12 +76,28 @@ def measure(models: Path, data: Path) -> list[dict[str, Any]]:
             for d in run(settings, embedder=True, reranker=False).embedding:
                 rows.append({"backend": f"{kind} embedding", "modality": d.modality, "max_abs": d.max_abs,
                              "cosine": d.cosine})  # fmt: skip
-    rerankers = [("vllm", {}), ("sglang", {"top_logprobs_num": 640}), ("sglang top-50", {})]
+        with fake(kind, models / "embedding", reranker=False, deviation="outer_video_markers") as url:
+            settings = settings_for(models, data, embedding={"backend": kind, "url": url})
+            for d in video_rows(settings, embedder=True):
+                rows.append({"backend": f"{kind} embedding, outer video pair", "modality": d.modality,
+                                 "max_abs": d.max_abs, "cosine": d.cosine})  # fmt: skip
+    rerankers: list[tuple[str, dict[str, Any]]] = [
+        ("vllm", {}),
+        ("sglang", {"top_logprobs_num": 640}),
+        ("sglang top-50", {}),
+        ("vllm example-template", {"rerank_template": "upstream"}),
+        ("sglang example-template", {"rerank_template": "upstream", "top_logprobs_num": 640}),
+    ]
     for label, launch in rerankers:
         kind = label.split()[0]
         with fake(kind, models / "reranker", reranker=True, **launch) as url:
             settings = settings_for(models, data, reranker={"backend": kind, "url": url})
-            for s in run(settings, embedder=False, reranker=True).rerank:
+            scores = (
+                video_rows(settings, embedder=False)
+                if "example" in label
+                else run(settings, embedder=False).rerank
+            )
+            for s in scores:
                 rows.append({"backend": f"{label} reranker", "modality": s.modality, "abs_diff": s.abs_diff,
                              "served": s.served, "reference": s.reference})  # fmt: skip
     return rows

@@ -24,8 +24,20 @@ SGLang's reranker reads p(yes), p(no) from the top-50 log-probabilities only. Ne
 imports on CPU from its wheel without its GPU stack (sglang's ``qwen_vl.py`` imports its model classes and
 CUDA-IPC transport), so those steps are re-implemented here line for line, with their source named.
 
+Video prompts: the pinned servers run transformers 5.19.0 (SGLang 0.5.23 pins it; vLLM 0.33.0 requires
+``>=5.16.1,<5.21.0``), whose ``Qwen3VLProcessor`` expands only the bare ``<|video_pad|>``
+(``processing_utils.py`` ``ProcessorMixin.get_text_with_replacements``; vLLM ``models/qwen3_vl.py``
+``_expands_only_video_token``), so a ``<|vision_start|><|video_pad|><|vision_end|>`` in the prompt keeps its
+outer pair around all the frames. The fakes do the same on whatever transformers is installed
+(:func:`pinned_video_expansion`), so a client or template that leaves the pair there gets that double-wrapped
+prompt here too, and its vectors differ from the model card's. The reranker fakes render the
+``--chat-template`` they were launched with (:attr:`Launch.rerank_template`): mmsearch's ``serving/*.jinja``
+(the default, as docker-compose.yml and docs/serving.md launch them) or the server project's example
+template. Every prompt's final token ids are recorded (:attr:`FakeServer.input_ids`).
+
 A :class:`Launch` may also carry one deliberate ``deviation`` (a wrong joiner, an upscaled image, a dropped
-frame, a missing instruction): a server that is *not* the pinned one, for the tests of ``mmsearch verify``.
+frame, a missing instruction, a vision pair around the whole video): a server that is *not* the pinned
+one, for the tests of ``mmsearch verify``.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import re
 import socket
 import threading
 import time
+import types
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -71,7 +84,15 @@ SGLANG_MM_PROCESS_CONFIG: dict[str, Any] = {
     },
 }
 
-Deviation = Literal["newline_joiner", "upscaled_image", "dropped_frame", "missing_instruction"]
+Deviation = Literal[
+    "newline_joiner", "upscaled_image", "dropped_frame", "missing_instruction", "outer_video_markers"
+]
+RerankTemplate = Literal["mmsearch", "upstream"]
+SERVING = Path(__file__).resolve().parents[1] / "serving"
+RERANK_TEMPLATE_FILES = {
+    "vllm": SERVING / "qwen3_vl_reranker.vllm.jinja",
+    "sglang": SERVING / "qwen3_vl_reranker.sglang.jinja",
+}
 
 
 @dataclass(frozen=True)
@@ -82,10 +103,21 @@ class Launch:
     ``--mm-process-config`` (``None`` = not given: the checkpoint's own limits). ``top_logprobs_num``:
     not a flag but SGLang's hard-coded 50 (serving_rerank.py); the tiny random reranker rarely has ``yes``
     or ``no`` among its top 50 of 640 tokens (so SGLang scores 0), where the trained one always does, so
-    tests of the client's prompts and media raise it to the vocabulary size and say so. ``deviation``: one
-    deliberate difference from the pinned server (only for testing ``mmsearch verify``)."""
+    tests of the client's prompts and media raise it to the vocabulary size and say so.
+    ``trust_request_chat_template``: vLLM ``--trust-request-chat-template`` (the embedding client sends the
+    model's template with videos as a bare pad). ``rerank_template``: the reranker's ``--chat-template``:
+    ``"mmsearch"`` = ``serving/qwen3_vl_reranker.{vllm,sglang}.jinja`` (rendered from the file),
+    ``"upstream"`` = the server project's example (vLLM
+    ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
+    ``examples/chat_template/qwen3_vl_reranker.jinja``; re-implemented in :func:`_rerank_prompt`), whose
+    ``<|vision_start|><|video_pad|><|vision_end|>`` the pinned transformers double-wraps. ``deviation``: one
+    deliberate difference from the pinned server (only for testing ``mmsearch verify``);
+    ``outer_video_markers`` puts the pair back around every bare ``<|video_pad|>``, i.e. the prompt the pinned
+    servers build from the model's own template or the example reranker templates."""
 
     trust_request_mm_kwargs: bool = True
+    trust_request_chat_template: bool = True
+    rerank_template: RerankTemplate = "mmsearch"
     mm_process_config: dict[str, Any] | None = field(default_factory=lambda: SGLANG_MM_PROCESS_CONFIG)
     top_logprobs_num: int = 50
     deviation: Deviation | None = None
@@ -93,6 +125,7 @@ class Launch:
 
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 VIDEO_PLACEHOLDER = "<|vision_start|><|video_pad|><|vision_end|>"
+VIDEO_PAD = "<|video_pad|>"
 RERANK_SYSTEM = (
     "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
     'Note that the answer can only be "yes" or "no".'
@@ -336,30 +369,60 @@ class TinyModel:
     def __init__(self, folder: Path, reranker: bool) -> None:
         from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLModel
 
-        self.processor = AutoProcessor.from_pretrained(folder)
+        self.processor = pinned_video_expansion(AutoProcessor.from_pretrained(folder))
         cls = Qwen3VLForConditionalGeneration if reranker else Qwen3VLModel
         self.model = cls.from_pretrained(folder, dtype=torch.float32).eval()
         self.lock = threading.Lock()
 
-    def last_hidden(self, kwargs: dict[str, Any]) -> torch.Tensor:
-        """The last position's hidden state for one processor call (``kwargs``: text, media, options)."""
+    def last_hidden(self, kwargs: dict[str, Any], seen: list[list[int]] | None = None) -> torch.Tensor:
+        """The last position's hidden state for one processor call (``kwargs``: text, media, options);
+        the final token ids are appended to ``seen``."""
         inputs = dict(self.processor(**kwargs))
+        if seen is not None:
+            seen.append(inputs["input_ids"][0].tolist())
         with self.lock, torch.no_grad():
             body = self.model.model if hasattr(self.model, "lm_head") else self.model
             return body(**inputs).last_hidden_state[0, -1].float()
 
-    def embedding(self, kwargs: dict[str, Any]) -> list[float]:
+    def embedding(self, kwargs: dict[str, Any], seen: list[list[int]] | None = None) -> list[float]:
         """LAST pooling + L2 normalisation (vLLM's and SGLang's pooler for this model)."""
-        return F.normalize(self.last_hidden(kwargs), dim=-1).tolist()
+        return F.normalize(self.last_hidden(kwargs, seen), dim=-1).tolist()
 
-    def yes_no_logits(self, kwargs: dict[str, Any]) -> tuple[float, float]:
-        hidden = self.last_hidden(kwargs)
+    def yes_no_logits(
+        self, kwargs: dict[str, Any], seen: list[list[int]] | None = None
+    ) -> tuple[float, float]:
+        hidden = self.last_hidden(kwargs, seen)
         head = self.model.lm_head.weight.detach().float()
         vocab = self.processor.tokenizer.get_vocab()
         return float(hidden @ head[vocab["yes"]]), float(hidden @ head[vocab["no"]])
 
-    def all_logits(self, kwargs: dict[str, Any]) -> torch.Tensor:
-        return self.model.lm_head.weight.detach().float() @ self.last_hidden(kwargs)
+    def all_logits(self, kwargs: dict[str, Any], seen: list[list[int]] | None = None) -> torch.Tensor:
+        return self.model.lm_head.weight.detach().float() @ self.last_hidden(kwargs, seen)
+
+
+def pinned_video_expansion(processor: Any) -> Any:
+    """``processor`` expanding videos as the pinned servers' transformers 5.19.0 does: each bare
+    ``<|video_pad|>`` becomes the per-frame ``<t seconds><|vision_start|>…<|vision_end|>``, and a
+    ``<|vision_start|>``/``<|vision_end|>`` pair written around it stays (transformers 5.19.0
+    ``processing_utils.py`` ``ProcessorMixin.get_text_with_replacements``, which
+    ``models/qwen3_vl/processing_qwen3_vl.py`` does not override there). transformers 5.10–5.24 do exactly
+    that; from 5.25 ``Qwen3VLProcessor.get_text_with_replacements`` collapses the wrapper first, so the base
+    method is put back on this instance. Older processors (4.x) have no such method: refused."""
+    from transformers.processing_utils import ProcessorMixin
+
+    base = getattr(ProcessorMixin, "get_text_with_replacements", None)
+    if base is None:
+        raise RuntimeError(
+            "the fakes model transformers 5.19's video expansion, which needs transformers >= 5.10"
+        )
+    if getattr(type(processor), "get_text_with_replacements", None) is not base:
+        processor.get_text_with_replacements = types.MethodType(base, processor)
+    return processor
+
+
+def outer_video_markers(prompt: str) -> str:
+    """Deviation ``outer_video_markers``: every bare ``<|video_pad|>`` wrapped in a vision pair again."""
+    return re.sub(r"(?<!<\|vision_start\|>)<\|video_pad\|>(?!<\|vision_end\|>)", VIDEO_PLACEHOLDER, prompt)
 
 
 def vllm_processor_kwargs(prompt: str, media: Media, do_resize: bool) -> dict[str, Any]:
@@ -543,8 +606,9 @@ def sglang_top_logprob_score(logits: torch.Tensor, yes_id: int, no_id: int, top:
 def vllm_chat_prompt(
     model: TinyModel, req: VLLMEmbeddingChatRequest, deviation: Deviation | None = None
 ) -> tuple[str, Media]:
-    """vLLM's chat path: parts → the model's chat template items (image/video placeholders), in order.
-    (Deviation ``missing_instruction``: the system turn is dropped.)"""
+    """vLLM's chat path: parts → chat template items (image/video placeholders), in order, rendered with the
+    request's ``chat_template`` when it has one (checked by :func:`vllm_request_chat_template`), else the
+    model's own. (Deviation ``missing_instruction``: the system turn is dropped.)"""
     media, conversation = Media(), []
     for message in req.messages:
         if deviation == "missing_instruction" and message.role == "system":
@@ -560,11 +624,13 @@ def vllm_chat_prompt(
                     items.append({"type": "image" if part.type == "image_url" else "video"})
             content = items  # type: ignore[assignment]
         conversation.append({"role": message.role, "content": content})
+    template = {"chat_template": req.chat_template} if req.chat_template is not None else {}
     prompt = model.processor.apply_chat_template(
         conversation,
         tokenize=False,
         add_generation_prompt=req.add_generation_prompt,
         continue_final_message=req.continue_final_message,
+        **template,
         **(req.chat_template_kwargs or {}),
     )
     return prompt, media
@@ -587,20 +653,30 @@ def vllm_score_side(data: ScoreInput, media: Media, joiner: str = "") -> str:
 
 
 def vllm_rerank_prompt(
-    req: VLLMRerankRequest, document: ScoreInput, deviation: Deviation | None = None
+    model: TinyModel, req: VLLMRerankRequest, document: ScoreInput, launch: Launch
 ) -> tuple[str, Media]:
-    """vllm ``examples/pooling/score/template/qwen3_vl_reranker.jinja`` over messages
-    ``[{"role": "query", ...}, {"role": "document", ...}]``; ``instruction`` from ``chat_template_kwargs``
-    (where ``RerankRequest`` folds its ``instruction`` field), empty → the default."""
+    """vllm 0.33.0 ``entrypoints/pooling/scoring/io_processor.py`` ``get_score_prompt``: the launch's
+    ``--chat-template`` over messages ``[{"role": "query", ...}, {"role": "document", ...}]`` with
+    ``chat_template_kwargs`` (where ``RerankRequest`` folds its ``instruction`` field; empty → the
+    default), through the tokenizer's ``apply_chat_template``. ``rerank_template="upstream"``: vLLM's
+    example template, re-implemented in :func:`_rerank_prompt`."""
     media = Media()
-    joiner = "\n" if deviation == "newline_joiner" else ""
+    joiner = "\n" if launch.deviation == "newline_joiner" else ""
     query = vllm_score_side(req.query, media, joiner)
     doc = vllm_score_side(document, media, joiner)
     kwargs = dict(req.chat_template_kwargs or {})
-    if req.instruction is not None and deviation != "missing_instruction":
+    if req.instruction is not None and launch.deviation != "missing_instruction":
         kwargs.setdefault("instruction", req.instruction)
-    instruction = kwargs.get("instruction") or RERANK_DEFAULT_INSTRUCTION
-    return _rerank_prompt(instruction, query, doc), media
+    if launch.rerank_template == "upstream":
+        instruction = kwargs.get("instruction") or RERANK_DEFAULT_INSTRUCTION
+        return _rerank_prompt(instruction, query, doc), media
+    prompt = model.processor.tokenizer.apply_chat_template(
+        [{"role": "query", "content": query}, {"role": "document", "content": doc}],
+        chat_template=RERANK_TEMPLATE_FILES["vllm"].read_text(),
+        tokenize=False,
+        **kwargs,
+    )
+    return prompt, media
 
 
 def sglang_rerank_side(data: RerankContent, media: Media) -> str:
@@ -611,16 +687,53 @@ def sglang_rerank_side(data: RerankContent, media: Media) -> str:
 
 
 def sglang_rerank_prompt(
-    req: SGLangRerankRequest, document: RerankContent, deviation: Deviation | None = None
+    req: SGLangRerankRequest, document: RerankContent, launch: Launch
 ) -> tuple[str, Media]:
+    """sglang 0.5.23 ``entrypoints/openai/serving_rerank.py`` ``_handle_vl_reranker_request``: the launch's
+    ``--chat-template`` rendered (``_render_vl_jinja_template``: a plain sandboxed jinja2 environment) with
+    ``query`` / ``document`` as part lists (``_content_to_template_list``) and ``instruct`` when given.
+    ``rerank_template="upstream"``: SGLang's example template, re-implemented in :func:`_rerank_prompt`."""
     media = Media()
-    query = sglang_rerank_side(req.query, media)
-    doc = sglang_rerank_side(document, media)
-    instruct = None if deviation == "missing_instruction" else req.instruct
-    return _rerank_prompt(instruct or RERANK_DEFAULT_INSTRUCTION, query, doc), media
+    instruct = None if launch.deviation == "missing_instruction" else req.instruct
+    if launch.rerank_template == "upstream":
+        query = sglang_rerank_side(req.query, media)
+        doc = sglang_rerank_side(document, media)
+        return _rerank_prompt(instruct or RERANK_DEFAULT_INSTRUCTION, query, doc), media
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.BaseLoader(), autoescape=False, undefined=jinja2.Undefined
+    )
+    template = env.from_string(RERANK_TEMPLATE_FILES["sglang"].read_text())
+    kwargs: dict[str, Any] = {
+        "query": sglang_template_list(req.query, media),
+        "document": sglang_template_list(document, media),
+    }
+    if instruct:
+        kwargs["instruct"] = instruct
+    return template.render(**kwargs), media
+
+
+def sglang_template_list(data: RerankContent, media: Media) -> list[dict[str, Any]]:
+    """serving_rerank.py ``_content_to_template_list`` (sglang 0.5.23): text parts as ``{"type": "text",
+    "text"}``, media as ``{"type": "image"}`` / ``{"type": "video"}`` (their URLs collected in order)."""
+    if isinstance(data, str):
+        return [{"type": "text", "text": data}]
+    items: list[dict[str, Any]] = []
+    for part in data:
+        if part.type == "text":
+            items.append({"type": "text", "text": part.text})
+        else:
+            media.add(part)
+            items.append({"type": "image" if part.type == "image_url" else "video"})
+    return items
 
 
 def _rerank_prompt(instruction: str, query: str, document: str) -> str:
+    """The prompt of the server projects' example reranker templates (vLLM
+    ``examples/pooling/score/template/qwen3_vl_reranker.jinja``, SGLang
+    ``examples/chat_template/qwen3_vl_reranker.jinja``), with the placeholders as the sides carry them."""
     return (
         f"<|im_start|>system\n{RERANK_SYSTEM}<|im_end|>\n<|im_start|>user\n<Instruct>: {instruction}"
         f"<Query>:{query}\n<Document>:{document}<|im_end|>\n<|im_start|>assistant\n"
@@ -648,6 +761,9 @@ class Recorder:
     headers: list[dict[str, str]] = field(default_factory=list)
     script: deque[Reply] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    input_ids: list[list[int]] = field(
+        default_factory=list
+    )  # each prompt's final token ids, as the model read it
 
     async def intercept(self, body: Any, headers: dict[str, str]) -> Response | None:
         with self.lock:
@@ -732,11 +848,27 @@ def vllm_request_mm_kwargs(req: VLLMPoolingBasic, launch: Launch) -> None:
         )
 
 
+def vllm_request_chat_template(req: VLLMEmbeddingChatRequest, launch: Launch) -> None:
+    """vllm 0.33.0 ``entrypoints/pooling/base/io_processor.py`` ``_validate_chat_template`` (called by
+    ``embed/io_processor.py`` for every chat request): a request-level ``chat_template`` (or one in
+    ``chat_template_kwargs``) is refused unless the server was started with
+    ``--trust-request-chat-template``."""
+    if launch.trust_request_chat_template:
+        return
+    if req.chat_template is not None or (req.chat_template_kwargs or {}).get("chat_template") is not None:
+        raise ValueError(
+            "Chat template is passed with request, but --trust-request-chat-template is not set. "
+            "Refused request with untrusted chat template."
+        )
+
+
 def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Launch) -> FastAPI:
     app = FastAPI()
     model = tiny_model(str(model_dir), reranker)
 
     def processor_call(prompt: str, media: Media, req: VLLMPoolingBasic) -> dict[str, Any]:
+        if launch.deviation == "outer_video_markers":
+            prompt = outer_video_markers(prompt)
         if launch.deviation == "dropped_frame":
             media.videos = [(frames[:-1], fps) for frames, fps in media.videos]
         do_resize = bool((req.mm_processor_kwargs or {}).get("do_resize", True))
@@ -746,8 +878,9 @@ def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Launch
 
     def embed(req: VLLMEmbeddingChatRequest) -> dict[str, Any]:
         vllm_request_mm_kwargs(req, launch)
+        vllm_request_chat_template(req, launch)
         prompt, media = vllm_chat_prompt(model, req, launch.deviation)
-        vector = model.embedding(processor_call(prompt, media, req))
+        vector = model.embedding(processor_call(prompt, media, req), recorder.input_ids)
         return {
             "id": f"embd-{uuid.uuid4().hex}",
             "object": "list",
@@ -762,8 +895,8 @@ def vllm_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Launch
         documents = req.documents if isinstance(req.documents, list) else [req.documents]
         results: list[dict[str, Any]] = []
         for index, document in enumerate(documents):
-            prompt, media = vllm_rerank_prompt(req, document, launch.deviation)
-            yes, no = model.yes_no_logits(processor_call(prompt, media, req))
+            prompt, media = vllm_rerank_prompt(model, req, document, launch)
+            yes, no = model.yes_no_logits(processor_call(prompt, media, req), recorder.input_ids)
             score = 1.0 / (1.0 + float(np.exp(-(yes - no))))  # sigmoid(h · (w_yes − w_no))
             results.append(
                 {
@@ -798,6 +931,8 @@ def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Laun
     config = None if launch.deviation == "upscaled_image" else launch.mm_process_config
 
     def processor_call(prompt: str, images: list[Image.Image], videos: list[tuple[np.ndarray, float]]) -> Any:
+        if launch.deviation == "outer_video_markers":
+            prompt = outer_video_markers(prompt)
         if launch.deviation == "dropped_frame":
             videos = [(frames[:-1], fps) for frames, fps in videos]
         if launch.deviation == "missing_instruction" and not reranker:
@@ -812,7 +947,7 @@ def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Laun
                 raise TypeError("text must be a prompt string or a list of them")
             images = [decode_image(u) for u in _per_request(req.image_data, i)]
             videos = [decode_video(u) for u in _per_request(req.video_data, i)]
-            vector = model.embedding(processor_call(prompt, images, videos))
+            vector = model.embedding(processor_call(prompt, images, videos), recorder.input_ids)
             out.append({"embedding": vector, "meta_info": {"id": uuid.uuid4().hex, "prompt_tokens": 0}})
         return out if isinstance(req.text, list) else out[0]
 
@@ -825,8 +960,8 @@ def sglang_app(model_dir: Path, recorder: Recorder, reranker: bool, launch: Laun
                 raise ValueError(
                     "1 validation error for RerankResponse\ndocument\n  Input should be a valid string"
                 )
-            prompt, media = sglang_rerank_prompt(req, document, launch.deviation)
-            logits = model.all_logits(processor_call(prompt, media.images, media.videos))
+            prompt, media = sglang_rerank_prompt(req, document, launch)
+            logits = model.all_logits(processor_call(prompt, media.images, media.videos), recorder.input_ids)
             score = sglang_top_logprob_score(logits, vocab["yes"], vocab["no"], launch.top_logprobs_num)
             entry: dict[str, Any] = {"score": score, "index": index, "meta_info": None}
             if req.return_documents:
@@ -902,11 +1037,17 @@ class FakeServer:
     def headers(self) -> list[dict[str, str]]:
         return self.recorder.headers
 
+    @property
+    def input_ids(self) -> list[list[int]]:
+        """Each prompt's final token ids (after the video/image expansion), in the order computed."""
+        return self.recorder.input_ids
+
     def reset(self) -> None:
         with self.recorder.lock:
             self.recorder.bodies.clear()
             self.recorder.headers.clear()
             self.recorder.script.clear()
+            self.recorder.input_ids.clear()
 
 
 def closed_port_url() -> str:

@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 from protocol_servers import (
     IMAGE_PLACEHOLDER,
+    VIDEO_PAD,
+    VIDEO_PLACEHOLDER,
     FakeServer,
     ImagePart,
     ImageURL,
@@ -22,6 +24,8 @@ from protocol_servers import (
     sglang_preprocess_video,
     sglang_smart_resize,
     sglang_top_logprob_score,
+    tiny_model,
+    vllm_processor_kwargs,
     vllm_score_side,
 )
 
@@ -142,3 +146,24 @@ def test_sglang_score_counts_a_label_outside_the_top_50_as_zero() -> None:
     assert sglang_top_logprob_score(logits, 100, 101) == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-6)
     logits[101] = 1.0  # no falls out: p_yes / (p_yes + 0)
     assert sglang_top_logprob_score(logits, 100, 101) == 1.0
+
+
+# --- transformers 5.19 (both pinned servers): only the bare <|video_pad|> is expanded ---------------------
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "outer_pair"), [(VIDEO_PLACEHOLDER, True), (VIDEO_PAD, False)], ids=["wrapped", "bare"]
+)
+def test_fakes_expand_video_as_the_pinned_transformers_does(
+    placeholder: str, outer_pair: bool, tiny_models: Path
+) -> None:
+    """A template's ``<|vision_start|><|video_pad|><|vision_end|>`` keeps its pair around all the frames (the
+    5.10–5.24 form); a bare ``<|video_pad|>`` becomes the model card's per-frame form. Whatever transformers
+    the tests run on."""
+    model = tiny_model(str(tiny_models / "embedding"), False)
+    frames = np.full((4, 64, 64, 3), 128, dtype=np.uint8)
+    kwargs = vllm_processor_kwargs(f"A{placeholder}B", Media(videos=[(frames, 1.0)]), do_resize=False)
+    text = model.processor.tokenizer.decode(model.processor(**kwargs)["input_ids"][0])
+    frame = "<|vision_start|>" + "<|video_pad|>" * 4 + "<|vision_end|>"
+    card = f"<0.5 seconds>{frame}<2.5 seconds>{frame}"
+    assert text == (f"A<|vision_start|>{card}<|vision_end|>B" if outer_pair else f"A{card}B")

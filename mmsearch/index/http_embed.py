@@ -1,20 +1,27 @@
 """What the served embedders (vLLM ``/v1/embeddings``, SGLang ``/encode``) share: the client from
-settings, the dimension asked of the server once, MRL on the client, and the vector-shape checks."""
+settings, the dimension asked of the server once, MRL on the client, the vector-shape checks, and the
+checkpoint's chat template (:func:`load_templater`, :func:`served_chat_template`)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
 
-from mmsearch.errors import EmbedderError
+from mmsearch.errors import EmbedderError, ModelNotFound
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import mrl
 from mmsearch.index.http_client import JsonClient, stack_rows
 from mmsearch.index.inputs import Content
+from mmsearch.index.media_encoding import VIDEO_WRAPPER, bare_video_placeholders
 from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION, EmbeddingSettings
+from mmsearch.models import load_processor
+
+TEMPLATE_FILES = ["*.json", "*.jinja", "*.txt", "*.model"]  # tokenizer, processor and chat template
 
 
 class HttpEmbedder:
@@ -30,6 +37,16 @@ class HttpEmbedder:
             settings, server=self.server, setting="embedding.url", error=EmbedderError, transport=transport
         )
         self._full_dim: int | None = None
+        self._templater: Any = None
+        self._template_lock = threading.Lock()
+
+    @property
+    def templater(self) -> Any:
+        """The checkpoint's processor, for its chat template (loaded on first use: :func:`load_templater`)."""
+        with self._template_lock:
+            if self._templater is None:
+                self._templater = load_templater(self.settings.model)
+            return self._templater
 
     @property
     def dim(self) -> int:
@@ -60,3 +77,40 @@ class HttpEmbedder:
             raise EmbedderError(f"{exc}; is it serving {model}?") from exc
         self._full_dim = matrix.shape[1]
         return matrix
+
+
+def load_templater(model: str) -> Any:
+    """``AutoProcessor`` of ``model`` (a folder, or a hub id: only its small files are fetched), for
+    rendering the official prompt; ``ModelNotFound`` when it has no usable processor or chat template."""
+    return load_processor(_template_folder(model), padding_side="right")
+
+
+def _template_folder(model: str) -> Path:
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model, allow_patterns=TEMPLATE_FILES))
+    except Exception as exc:  # any hub/cache failure: the files are not here
+        raise ModelNotFound(
+            f"embedding.model = {model!r}: not a local folder, and its tokenizer/chat template could not be "
+            f"fetched from the Hugging Face hub or cache ({type(exc).__name__}: {exc}). The served "
+            "embedding clients need them to render prompts: point embedding.model at a local copy of the "
+            "checkpoint."
+        ) from exc
+
+
+def served_chat_template(templater: Any, model: str) -> str:
+    """The checkpoint's chat template with its video placeholder reduced to the bare ``<|video_pad|>``
+    (:func:`media_encoding.bare_video_placeholders`), for a server that renders the template itself
+    (vLLM's embedding chat form); ``EmbedderError`` when the template has no
+    ``<|vision_start|><|video_pad|><|vision_end|>`` to reduce (another model's template)."""
+    template = getattr(templater, "chat_template", None)
+    if not isinstance(template, str) or VIDEO_WRAPPER not in template:
+        raise EmbedderError(
+            f"the chat template of {model} does not write videos as {VIDEO_WRAPPER}: it is not the "
+            "Qwen3-VL template this client knows how to send in the model card's video form"
+        )
+    return bare_video_placeholders(template)

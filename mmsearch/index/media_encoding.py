@@ -25,6 +25,27 @@ A server numbers the file's frames from 0 at the file's rate, so its ``<t second
 ``i / sample_fps``; the in-process embedder's are the segment's own frame times (``qwen_prompt.
 video_metadata``), which are the same for evenly sampled clips and can differ by a fraction of a frame
 interval when qwen-vl-utils' rounded ``linspace`` picks are uneven. See docs/serving.md.
+
+**Video placeholders in the model card's form** (:func:`bare_video_placeholders`). The card's environment
+(transformers 4.57) replaces a chat template's whole ``<|vision_start|><|video_pad|><|vision_end|>`` by the
+per-frame ``<t seconds><|vision_start|>…pads…<|vision_end|>``. The transformers the pinned servers require
+(vLLM 0.33.0: ``transformers>=5.16.1,<5.21.0``; SGLang 0.5.23: ``transformers==5.19.0``, their wheels'
+``METADATA``) expand only the bare ``<|video_pad|>`` and keep the template's outer pair around all the frames:
+
+- transformers 5.19.0 / 5.20.0 ``models/qwen3_vl/processing_qwen3_vl.py`` ``Qwen3VLProcessor.
+  replace_video_token`` returns the per-frame sequence, and ``processing_utils.py`` ``ProcessorMixin.
+  get_text_with_replacements`` substitutes it for each bare ``video_token`` only;
+- vLLM 0.33.0 ``model_executor/models/qwen3_vl.py``: ``_expands_only_video_token`` is true for those
+  processors, so ``_get_prompt_updates`` and ``_apply_hf_processor_main`` replace the target
+  ``[video_token_id]`` alone ("transformers>=5.10 expands only the bare video_token");
+- SGLang 0.5.23 ``multimodal/processors/qwen_vl.py`` (``mm_tokens``: the video token is the bare
+  ``<|video_pad|>``) hands the prompt to the HF processor (``base_processor.py``
+  ``_process_and_collect_mm_items`` → ``process_mm_data``), whose ``input_ids`` it keeps.
+
+So the served clients send every video as a bare ``<|video_pad|>`` (an SGLang prompt rendered here; the
+chat template given to vLLM's embedding server; the reranker templates in ``serving/``): the servers expand
+it into exactly the card's form, with no pair around the whole video. Images are unchanged
+(``<|vision_start|><|image_pad|><|vision_end|>``: only the pads are expanded, on every version).
 """
 
 from __future__ import annotations
@@ -47,6 +68,8 @@ VIDEO_CODEC = "ffv1"
 VIDEO_PIXEL_FORMAT = "bgr0"  # FFV1's lossless RGB layout
 VIDEO_CONTAINER = "matroska"
 VIDEO_MIME = "video/x-matroska"
+VIDEO_WRAPPER = "<|vision_start|><|video_pad|><|vision_end|>"  # a chat template's video placeholder
+VIDEO_PAD = "<|video_pad|>"  # what the pinned servers' processors expand into the per-frame sequence
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +125,15 @@ def model_video(item: Message, *, even_frames: bool = False) -> VideoFrames:
         kept = min(len(tensor), kept + kept % 2)
     frames = tensor[:kept].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return VideoFrames(frames=np.ascontiguousarray(frames), fps=float(item.get("sample_fps", 2.0)))
+
+
+def bare_video_placeholders(text: str) -> str:
+    """``text`` (a rendered prompt or a chat template) with every ``<|vision_start|><|video_pad|>
+    <|vision_end|>`` reduced to the bare ``<|video_pad|>``, so a server whose processor expands only the
+    bare token (transformers 5.10–5.24, as the pinned servers run) builds the model card's per-frame form
+    with no pair of vision markers around the whole video (module docstring). Image placeholders are
+    left alone."""
+    return text.replace(VIDEO_WRAPPER, VIDEO_PAD)
 
 
 def image_data_url(image: Image.Image) -> str:

@@ -10,7 +10,10 @@ model card uses with SGLang:
 - Each prompt is the official one rendered here with the model's own chat template
   (:func:`qwen_prompt.render_prompt` on :func:`qwen_prompt.embedding_messages`), so the client needs the
   checkpoint's tokenizer/processor files (``embedding.model``: a local folder, or a hub id whose small
-  files are fetched; never the weights).
+  files are fetched; never the weights). A video goes as the bare ``<|video_pad|>``
+  (:func:`media_encoding.bare_video_placeholders`): SGLang 0.5.23's transformers 5.19.0 expands only that
+  token and would keep the template's ``<|vision_start|>``/``<|vision_end|>`` around all the frames, which
+  the model card's environment (transformers 4.57) does not have.
 - Not ``/v1/embeddings``: for multimodal ``input`` SGLang builds the prompt from its own conversation
   template (``generate_embedding_convs`` in ``serving_embedding.py``) with no system instruction and the
   text ``padding`` for image-only items, which is not the official format.
@@ -25,30 +28,24 @@ model card uses with SGLang:
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from mmsearch.errors import EmbedderError, ModelNotFound
+from mmsearch.errors import EmbedderError
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import describe
 from mmsearch.index.http_client import FiniteFloat
 from mmsearch.index.http_embed import HttpEmbedder
 from mmsearch.index.inputs import Content
-from mmsearch.index.media_encoding import openai_parts
-from mmsearch.index.settings import EmbeddingSettings
-from mmsearch.models import load_processor
+from mmsearch.index.media_encoding import bare_video_placeholders, openai_parts
 
 log = logging.getLogger(__name__)
 
 PATH = "/encode"
 REQUEST_BYTES = 16 * 1024 * 1024  # media per /encode request, roughly; one big item still goes alone
-TEMPLATE_FILES = ["*.json", "*.jinja", "*.txt", "*.model"]  # tokenizer, processor and chat template
 
 
 class _Encoded(BaseModel):
@@ -66,15 +63,10 @@ class SGLangEmbedder(HttpEmbedder):
 
     server = "SGLang embedding server"
 
-    def __init__(self, settings: EmbeddingSettings, *, transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(settings, transport=transport)
-        self._templater: Any = None
-        self._template_lock = threading.Lock()
-
     def entry(self, index: int, item: Content, instruction: str) -> tuple[str, list[str], list[str]]:
         """One item as ``(prompt, image data URLs, video data URLs)``."""
         messages = qwen_prompt.embedding_messages(item, instruction)
-        prompt = qwen_prompt.render_prompt(self.templater, messages)
+        prompt = bare_video_placeholders(qwen_prompt.render_prompt(self.templater, messages))
         try:
             parts = openai_parts(messages[1]["content"], even_frames=True)
         except ValueError as exc:
@@ -87,14 +79,6 @@ class SGLangEmbedder(HttpEmbedder):
         """The ``/encode`` bodies for ``items``, in order."""
         entries = [self.entry(i, item, instruction) for i, item in enumerate(items)]
         return [_body([entries[i] for i in group]) for group in self._groups(entries)]
-
-    @property
-    def templater(self) -> Any:
-        """The checkpoint's processor, for its chat template (loaded on first use)."""
-        with self._template_lock:
-            if self._templater is None:
-                self._templater = load_templater(self.settings.model)
-            return self._templater
 
     def _raw(self, items: Sequence[Content], instruction: str) -> np.ndarray:
         bodies = self.requests(items, instruction)
@@ -132,25 +116,3 @@ def _body(entries: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:
     if any(videos for _, _, videos in entries):
         body["video_data"] = [videos or None for _, _, videos in entries]
     return body
-
-
-def load_templater(model: str) -> Any:
-    """``AutoProcessor`` of ``model`` (a folder, or a hub id: only its small files are fetched), for
-    rendering the official prompt; ``ModelNotFound`` when it has no usable processor or chat template."""
-    return load_processor(_template_folder(model), padding_side="right")
-
-
-def _template_folder(model: str) -> Path:
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(model, allow_patterns=TEMPLATE_FILES))
-    except Exception as exc:  # any hub/cache failure: the files are not here
-        raise ModelNotFound(
-            f"embedding.model = {model!r}: not a local folder, and its tokenizer/chat template could not be "
-            f"fetched from the Hugging Face hub or cache ({type(exc).__name__}: {exc}). The SGLang client "
-            "needs them to render prompts: point embedding.model at a local copy of the checkpoint."
-        ) from exc

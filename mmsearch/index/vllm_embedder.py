@@ -8,7 +8,7 @@ vllm-project/vllm ``vllm/entrypoints/pooling/embed/protocol.py``; fields from
      "messages": [{"role": "system", "content": [{"type": "text", "text": <instruction>}]},
                   {"role": "user", "content": [video_url, image_url..., text]}],
      "add_generation_prompt": true, "add_special_tokens": true, "encoding_format": "float",
-     "mm_processor_kwargs": {"do_resize": false}}
+     "mm_processor_kwargs": {"do_resize": false}, "chat_template": <the model's, videos as a bare pad>}
 
 - The messages are the official ones (:func:`mmsearch.index.qwen_prompt.embedding_messages`: normalised
   instruction, videos → images → text, ``NULL`` when empty) with the media already resized the official
@@ -18,6 +18,15 @@ vllm-project/vllm ``vllm/entrypoints/pooling/embed/protocol.py``; fields from
   ``LAST`` pooler reads, exactly as the official code pools. (An empty assistant turn with
   ``continue_final_message`` renders the same on current transformers, but transformers releases that cut
   the final message with ``rindex`` leave ``<|im_end|>\\n`` after an empty one and move the pooled token.)
+- ``chat_template`` is the checkpoint's own template (read from ``embedding.model``'s small files, like the
+  SGLang client; never the weights) with its ``<|vision_start|><|video_pad|><|vision_end|>`` reduced to the
+  bare ``<|video_pad|>`` (:func:`http_embed.served_chat_template`): vLLM 0.33.0 runs transformers
+  5.16.1–5.20, whose processor expands only the bare token, and ``model_executor/models/qwen3_vl.py``
+  (``_expands_only_video_token`` → ``video_target = [video_token_id]``) then keeps the template's outer pair
+  around all the frames; with the bare pad the prompt is the model card's (transformers 4.57) per-frame
+  form. Images and text render exactly as with the model's template. vLLM refuses a request-level template
+  unless started with ``--trust-request-chat-template`` (``entrypoints/pooling/base/io_processor.py``
+  ``_validate_chat_template``): without it every request fails loudly with HTTP 400, never silently.
 - Plain ``input`` strings would skip the chat template and give other vectors; they are never sent.
 - vLLM L2-normalises (``use_activation`` default). MRL is done here (:func:`embedder.mrl`), not with the
   server's ``dimensions``, which vLLM only accepts for checkpoints it knows to be Matryoshka; cutting the
@@ -40,7 +49,7 @@ from mmsearch.errors import EmbedderError
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import describe
 from mmsearch.index.http_client import FiniteFloat
-from mmsearch.index.http_embed import HttpEmbedder
+from mmsearch.index.http_embed import HttpEmbedder, served_chat_template
 from mmsearch.index.inputs import Content
 from mmsearch.index.media_encoding import openai_parts
 from mmsearch.index.settings import EmbeddingSettings
@@ -74,6 +83,14 @@ class VLLMEmbedder(HttpEmbedder):
     def __init__(self, settings: EmbeddingSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(settings, transport=transport)
         self.served_model = settings.served_model or settings.model
+        self._chat_template: str | None = None
+
+    @property
+    def chat_template(self) -> str:
+        """The model's chat template, videos as a bare ``<|video_pad|>`` (module docstring)."""
+        if self._chat_template is None:
+            self._chat_template = served_chat_template(self.templater, self.settings.model)
+        return self._chat_template
 
     def request(self, index: int, item: Content, instruction: str) -> dict[str, Any]:
         """The JSON body for one item."""
@@ -89,6 +106,7 @@ class VLLMEmbedder(HttpEmbedder):
             "add_special_tokens": True,
             "encoding_format": "float",
             "mm_processor_kwargs": {"do_resize": False},
+            "chat_template": self.chat_template,
         }
 
     def _raw(self, items: Sequence[Content], instruction: str) -> np.ndarray:

@@ -1,10 +1,14 @@
 """Qwen3-VL-Reranker served by SGLang, over HTTP (``POST /v1/rerank``).
 
-The server runs the checkpoint as a generator (no ``--is-embedding``) with the reranker chat template
-(sglang ``examples/chat_template/qwen3_vl_reranker.jinja``); for each document ``serving_rerank.py``
-renders ``<Instruct>: {instruct}<Query>:{query parts}\\n<Document>:{document parts}`` (parts in the order
-given, an image/video part becoming its vision placeholder), generates one token with the top-50 logprobs
-and scores ``p(yes) / (p(yes) + p(no))``, which is ``sigmoid(logit_yes − logit_no)``: the official score.
+The server runs the checkpoint as a generator (no ``--is-embedding``) with mmsearch's reranker chat
+template ``serving/qwen3_vl_reranker.sglang.jinja``: sglang's ``examples/chat_template/
+qwen3_vl_reranker.jinja`` with a video part written as the bare ``<|video_pad|>``. SGLang 0.5.23's
+transformers 5.19.0 expands only that token, so a video gets the model card's per-frame form with no pair
+of vision markers around it (the example template would leave that pair there; see
+:mod:`mmsearch.index.media_encoding`). For each document ``serving_rerank.py`` renders
+``<Instruct>: {instruct}<Query>:{query parts}\\n<Document>:{document parts}`` (parts in the order given,
+an image/video part becoming its vision placeholder), generates one token with the top-50 logprobs and
+scores ``p(yes) / (p(yes) + p(no))``, which is ``sigmoid(logit_yes − logit_no)``: the official score.
 
 Request (``V1RerankReqInput``, sglang ``python/sglang/srt/entrypoints/openai/protocol.py``; documents
 chunked by ``reranker.max_batch_size``, chunks sent ``reranker.concurrency`` at a time):

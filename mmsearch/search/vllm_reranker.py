@@ -2,9 +2,14 @@
 
 The server (docs/serving.md has the command) runs the checkpoint as ``Qwen3VLForSequenceClassification``
 with ``classifier_from_token: ["no", "yes"]`` and ``is_original_qwen3_reranker: true``, so its one logit is
-``h_last · (w_yes − w_no)`` and the score ``sigmoid`` of it: the official score. Its chat template
-(vllm ``examples/pooling/score/template/qwen3_vl_reranker.jinja``) writes the official user turn
-``<Instruct>: {instruction}<Query>:{query}\\n<Document>:{document}``.
+``h_last · (w_yes − w_no)`` and the score ``sigmoid`` of it: the official score. Its chat template,
+mmsearch's ``serving/qwen3_vl_reranker.vllm.jinja`` (vllm ``examples/pooling/score/template/
+qwen3_vl_reranker.jinja`` with each video placeholder reduced to the bare ``<|video_pad|>``), writes the
+official user turn ``<Instruct>: {instruction}<Query>:{query}\\n<Document>:{document}``; vLLM 0.33.0's
+transformers (5.16.1–5.20) expands only that bare token (``model_executor/models/qwen3_vl.py``
+``_expands_only_video_token``), so a video gets the model card's per-frame form with no pair of vision
+markers around it (:mod:`mmsearch.index.media_encoding`). The example template itself would leave that
+pair there: the video scores move (docs/serving.md), which ``mmsearch verify`` reports.
 
 Request (``RerankRequest``, vllm ``vllm/entrypoints/pooling/scoring/protocol.py``; documents chunked by
 ``reranker.max_batch_size``, chunks sent ``reranker.concurrency`` at a time):

@@ -27,7 +27,9 @@ class Canary:
 
 
 def make_canaries(settings: IngestSettings) -> list[Canary]:
-    """text, a page image, a small image, image+text and a short video clip."""
+    """text, a page image, a small image, image+text, a short video clip and the clip with text (videos in
+    the model card's prompt form: a served stack whose processor keeps a vision pair around the whole video
+    differs on the two video canaries; docs/serving.md)."""
     from mmsearch import samples
 
     with tempfile.TemporaryDirectory(prefix="mmsearch-verify-") as tmp:
@@ -48,4 +50,5 @@ def make_canaries(settings: IngestSettings) -> list[Canary]:
         Canary("small image", Content(images=(small,))),
         Canary("image+text", Content(text="a landscape photograph", images=(scene,))),
         Canary("video", clip),
+        Canary("video+text", Content(text="a short clip of a scene", video=clip.video)),
     ]

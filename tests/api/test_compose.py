@@ -133,6 +133,10 @@ def test_model_servers_are_pinned_and_launched_with_the_fidelity_flags() -> None
     assert json.loads(_flag(embedder, "--mm-process-config")) == SGLANG_MM_PROCESS_CONFIG
     reranker = _command("reranker")
     assert "--trust-request-mm-kwargs" in reranker
+    # the reranker template that sends video in the model card's form (tests/protocol_servers.py renders it)
+    assert _flag(reranker, "--chat-template") == "/mmsearch-serving/qwen3_vl_reranker.vllm.jinja"
+    assert "./serving:/mmsearch-serving:ro" in yaml.safe_load(text)["services"]["reranker"]["volumes"]
+    assert (ROOT / "serving" / "qwen3_vl_reranker.vllm.jinja").is_file()
     assert json.loads(_flag(reranker, "--media-io-kwargs")) == {"video": {"num_frames": -1}}
     assert json.loads(_flag(reranker, "--hf_overrides")) == {
         "architectures": ["Qwen3VLForSequenceClassification"],
@@ -145,4 +149,7 @@ def test_serving_docs_name_the_same_versions_and_flags() -> None:
     docs = (ROOT / "docs" / "serving.md").read_text()
     assert f"lmsysorg/sglang:v{SGLANG_VERSION}" in docs and f"vllm/vllm-openai:v{VLLM_VERSION}" in docs
     assert docs.count("--trust-request-mm-kwargs") >= 2 and "--context-length 8192" in docs
+    assert "--trust-request-chat-template" in docs
+    for template in ("serving/qwen3_vl_reranker.vllm.jinja", "serving/qwen3_vl_reranker.sglang.jinja"):
+        assert f"--chat-template {template}" in docs
     assert json.dumps(SGLANG_MM_PROCESS_CONFIG) in docs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +22,13 @@ from protocol_servers import FakeServer, Launch, Reply, closed_port_url, decode_
 from pydantic import TypeAdapter
 
 from mmsearch.errors import ConfigError, EmbedderError
-from mmsearch.index import qwen_prompt
+from mmsearch.index import http_embed, qwen_prompt, sglang_embedder
 from mmsearch.index.embedder import Embedder, make_embedder, mrl
 from mmsearch.index.http_client import JsonClient, server_message
+from mmsearch.index.http_embed import served_chat_template
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.media_encoding import (
+    VIDEO_WRAPPER,
     VideoFrames,
     image_data_url,
     model_video,
@@ -247,6 +250,97 @@ def test_sglang_video_differs_only_by_its_own_preprocessing(
     assert low <= diff <= high, diff
 
 
+# --- video prompts in the model card's form (transformers 4.57), whatever the servers' transformers ------
+
+IMAGE_WRAPPER = "<|vision_start|><|image_pad|><|vision_end|>"
+CARD_FORM_ITEMS = {
+    "video": Content(video=GRID_CLIP),
+    "video+text": Content(text="a clip of four pages", video=GRID_CLIP),
+    "video+image+text": Content(text="t", images=(_page(256, 256, 5),), video=GRID_CLIP),
+}
+
+
+def outer_video_pairs(text: str) -> list[str]:
+    """Where a decoded prompt has a vision pair around a whole video (the transformers 5.10–5.24 form): a
+    ``<|vision_start|>`` right before a frame's ``<t seconds>``, or two ``<|vision_end|>`` in a row. The
+    model card's form has neither: ``<t seconds><|vision_start|>…<|vision_end|>`` per frame pair."""
+    return re.findall(r"<\|vision_start\|><[\d.]+ seconds>|<\|vision_end\|><\|vision_end\|>", text)
+
+
+def in_process_ids(reference: TransformersEmbedder, item: Content) -> list[int]:
+    ids: list[int] = reference.batch_inputs([reference.prepare(0, item, QUERY)])["input_ids"][0].tolist()
+    return ids
+
+
+@pytest.mark.parametrize("name", sorted(CARD_FORM_ITEMS))
+def test_video_prompts_are_the_model_cards_form(
+    name: str,
+    kind: str,
+    servers: dict[str, FakeServer],
+    settings: EmbeddingSettings,
+    reference: TransformersEmbedder,
+) -> None:
+    """The fakes expand videos as the pinned servers' transformers (5.19) does, keeping any outer pair the
+    prompt has; the clients send a bare ``<|video_pad|>``, so the prompt the model reads is token for token
+    the in-process one, with one ``<|vision_start|>``…``<|vision_end|>`` per frame pair and none around the
+    video (frames on both grids: SGLang's resize changes no token count)."""
+    item = CARD_FORM_ITEMS[name]
+    got = _client(kind, servers, settings).embed([item], QUERY)
+    (ids,) = servers[kind].input_ids
+    text = reference.processor.tokenizer.decode(ids)
+    assert outer_video_pairs(text) == [] and re.search(
+        r"<[\d.]+ seconds><\|vision_start\|><\|video_pad", text
+    )
+    assert ids == in_process_ids(reference, item)
+    assert text.count(IMAGE_WRAPPER[:-14]) >= len(item.images)  # images keep their own pair
+    np.testing.assert_allclose(got, reference.embed([item], QUERY), atol=TOLERANCE)
+
+
+def test_a_client_sending_the_outer_video_markers_gets_a_double_wrapped_prompt(
+    kind: str,
+    servers: dict[str, FakeServer],
+    settings: EmbeddingSettings,
+    reference: TransformersEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The old clients (the template's ``<|vision_start|><|video_pad|><|vision_end|>`` sent as is): the
+    pinned servers keep the pair around all the frames, and the vectors leave the card's by far more than
+    the tolerance. Images and text are not affected."""
+    for module in (sglang_embedder, http_embed):
+        monkeypatch.setattr(module, "bare_video_placeholders", lambda text: text)
+    item = CARD_FORM_ITEMS["video+text"]
+    embedder = _client(kind, servers, settings)
+    got = embedder.embed([item, ITEMS["image+text"]], QUERY)
+    want = reference.embed([item, ITEMS["image+text"]], QUERY)
+    decoded = [reference.processor.tokenizer.decode(ids) for ids in servers[kind].input_ids]
+    (text,) = [t for t in decoded if "<|video_pad|>" in t]  # vLLM: one request per item, any order
+    assert len(outer_video_pairs(text)) == 2  # one pair around the whole video: its start and its end
+    assert np.abs(got[0] - want[0]).max() > 1e-3
+    np.testing.assert_allclose(got[1], want[1], atol=TOLERANCE)
+
+
+def test_vllm_without_trust_request_chat_template_refuses_naming_the_flag(
+    settings: EmbeddingSettings, tiny_models: Path
+) -> None:
+    """vLLM 0.33.0 refuses a request-level chat template unless launched with --trust-request-chat-template
+    (entrypoints/pooling/base/io_processor.py): loud, never a silently other prompt."""
+    launch = Launch(trust_request_chat_template=False)
+    with FakeServer("vllm", tiny_models / "embedding", reranker=False, launch=launch) as server:
+        embedder = VLLMEmbedder(settings.model_copy(update={"backend": "vllm", "url": server.url}))
+        with pytest.raises(EmbedderError, match="HTTP 400.*--trust-request-chat-template"):
+            embedder.embed([ITEMS["text"]], QUERY)
+
+
+def test_served_chat_template_needs_the_qwen_video_placeholder() -> None:
+    class Templater:
+        chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+
+    with pytest.raises(EmbedderError, match=r"other-model.*<\|vision_start\|><\|video_pad\|>"):
+        served_chat_template(Templater(), "other-model")
+    Templater.chat_template = "a<|vision_start|><|video_pad|><|vision_end|>b" + IMAGE_WRAPPER
+    assert served_chat_template(Templater(), "m") == "a<|video_pad|>b" + IMAGE_WRAPPER
+
+
 # --- what goes over the wire ---------------------------------------------------------------------------
 
 
@@ -263,8 +357,12 @@ def test_vllm_request_is_the_chat_form_with_the_official_messages(
         "add_special_tokens",
         "encoding_format",
         "mm_processor_kwargs",
+        "chat_template",
     }
     assert body["model"] == "qwen-emb" and body["add_generation_prompt"] is True
+    own = embedder.templater.chat_template  # the checkpoint's, with only its video placeholder reduced
+    assert body["chat_template"] == own.replace(VIDEO_WRAPPER, "<|video_pad|>") != own
+    assert IMAGE_WRAPPER in body["chat_template"]
     assert body["mm_processor_kwargs"] == {"do_resize": False}
     system, user = body["messages"]
     assert system == {"role": "system", "content": [{"type": "text", "text": "find the chart."}]}

@@ -4,6 +4,7 @@ reranker, the documented request shapes, and every failure mode of the HTTP path
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,72 @@ def test_scores_equal_the_in_process_reranker(
     assert isinstance(reranker, Reranker)
     assert np.abs(np.array(got) - np.array(want)).max() <= TOLERANCE, (got, want)
     assert len(set(np.round(got, 6))) > 1  # the documents really get different scores
+
+
+# --- video in the model card's form (transformers 4.57), whatever the servers' transformers ---------------
+
+CLIP = _clip(4, size=(448, 448))
+VIDEO_DOCUMENTS = {
+    "video": Content(video=CLIP),
+    "video+text": Content(text="four pages filmed in a row", video=CLIP),
+}
+
+
+def outer_video_pairs(text: str) -> list[str]:
+    """A vision pair around a whole video (the transformers 5.10–5.24 form): ``<|vision_start|>`` right
+    before a frame's ``<t seconds>``, or two ``<|vision_end|>`` in a row. The card's form has neither."""
+    return re.findall(r"<\|vision_start\|><[\d.]+ seconds>|<\|vision_end\|><\|vision_end\|>", text)
+
+
+def in_process_ids(reference: TransformersReranker, query: Content, document: Content) -> list[int]:
+    instruction = reference.settings.instruction
+    draft = reference.draft(0, query, reference.media(query, "query", QueryError), document, instruction)
+    ids: list[int] = reference.encode([draft]).rows[0].input_ids.tolist()
+    return ids
+
+
+@pytest.mark.parametrize("name", sorted(VIDEO_DOCUMENTS))
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_video_documents_are_scored_on_the_model_cards_prompt(
+    kind: str,
+    servers: dict[str, FakeServer],
+    settings: RerankerSettings,
+    reference: TransformersReranker,
+    name: str,
+    query: str,
+) -> None:
+    """The fakes expand videos as the pinned servers' transformers (5.19) does, keeping an outer pair the
+    prompt has; with the ``serving/*.jinja`` templates (a bare ``<|video_pad|>`` per video) the prompt is
+    token for token the in-process one: one vision pair per frame pair, none around the video."""
+    document = VIDEO_DOCUMENTS[name]
+    got = _client(kind, servers, settings).score(QUERIES[query], [document])
+    (ids,) = servers[kind].input_ids
+    text = reference.processor.tokenizer.decode(ids)
+    assert outer_video_pairs(text) == [] and re.search(
+        r"<[\d.]+ seconds><\|vision_start\|><\|video_pad", text
+    )
+    assert ids == in_process_ids(reference, QUERIES[query], document)
+    assert abs(got[0] - reference.score(QUERIES[query], [document])[0]) <= TOLERANCE
+
+
+def test_the_servers_example_templates_double_wrap_video(
+    kind: str, settings: RerankerSettings, reference: TransformersReranker, tiny_models: Path
+) -> None:
+    """Launched with the server project's example template (``<|vision_start|><|video_pad|><|vision_end|>``
+    per video), the pinned servers keep that pair around all the frames: the video scores move, the image
+    and text ones do not."""
+    launch = Launch(rerank_template="upstream", top_logprobs_num=640)
+    # a small clip, where the extra pair weighs more than around 4 frames of 448×448 (Δ 8e-5 there)
+    documents = [Content(text="a short clip", video=_clip(2)), *DOCUMENTS[:3]]
+    with FakeServer(kind, tiny_models / "reranker", reranker=True, launch=launch) as server:
+        reranker = BACKENDS[kind](settings.model_copy(update={"backend": kind, "url": server.url}))
+        got = reranker.score(QUERIES["text"], documents)
+        decoded = [reference.processor.tokenizer.decode(ids) for ids in server.input_ids]
+    want = reference.score(QUERIES["text"], documents)
+    (text,) = [t for t in decoded if "<|video_pad|>" in t]
+    assert len(outer_video_pairs(text)) == 2
+    assert abs(got[0] - want[0]) > 100 * TOLERANCE, (got[0], want[0])
+    assert np.abs(np.array(got[1:]) - np.array(want[1:])).max() <= TOLERANCE
 
 
 def test_instruction_and_chunks_keep_the_document_order(

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from protocol_servers import Deviation, FakeServer, Launch
 
+from mmsearch.cli import cli
 from mmsearch.config import Settings
 from mmsearch.verify import record
 from mmsearch.verify.compare import EmbeddingDiff, Report, VerifyFailed, check, run
@@ -48,7 +50,14 @@ def test_correct_fakes_pass(kind: str, role: str, tiny_models: Path, tmp_path: P
         settings = _settings(tmp_path, tiny_models, role, kind, server.url)
         report = run(settings, embedder=role == "embedder", reranker=role == "reranker")
     rows = report.embedding or report.rerank
-    assert [r.modality for r in rows] == ["text", "page image", "small image", "image+text", "video"]
+    assert [r.modality for r in rows] == [
+        "text",
+        "page image",
+        "small image",
+        "image+text",
+        "video",
+        "video+text",
+    ]
     assert report.failures == []
     check(report, settings)
 
@@ -62,6 +71,11 @@ def test_correct_fakes_pass(kind: str, role: str, tiny_models: Path, tmp_path: P
         ("vllm", "embedder", "missing_instruction", "embedding of text", None),
         ("vllm", "reranker", "missing_instruction", "rerank score of text", None),
         ("sglang", "reranker", "dropped_frame", "rerank score of video", "rerank score of text:"),
+        # a vision pair kept around the whole video (the pinned servers' transformers, sent the old prompts)
+        ("vllm", "embedder", "outer_video_markers", "embedding of video+text", "embedding of image+text"),
+        ("sglang", "embedder", "outer_video_markers", "embedding of video:", "embedding of image+text"),
+        ("vllm", "reranker", "outer_video_markers", "rerank score of video:", "rerank score of image+text"),
+        ("sglang", "reranker", "outer_video_markers", "rerank score of video+text", "rerank score of text:"),
     ],
 )
 def test_a_deviating_fake_fails_naming_the_modality(
@@ -112,7 +126,7 @@ def test_command_passes_against_the_compose_stack(
     done = run_cli(["verify", "--json"], env, tmp_path / "cwd")
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
-    assert out["failures"] == [] and len(out["embedding"]) == len(out["rerank"]) == 5
+    assert out["failures"] == [] and len(out["embedding"]) == len(out["rerank"]) == 6
     video = next(d for d in out["embedding"] if d["modality"] == "video")
     assert 0 < video["max_abs"] < 0.01 and video["cosine"] > 0.9999  # SGLang's own video preprocessing
     table = run_cli(["verify"], env, tmp_path / "cwd")
@@ -129,6 +143,31 @@ def test_command_exits_1_naming_the_modality(tiny_models: Path, tmp_path: Path) 
     assert done.returncode == 1
     assert "Error: the served models differ" in done.stderr and "embedding of video" in done.stderr
     assert "video" in done.stdout and "NO" in done.stdout
+
+
+def test_command_fails_naming_video_against_a_stack_that_keeps_the_outer_video_markers(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    """Both servers keep a ``<|vision_start|>``/``<|vision_end|>`` pair around the whole video (what the
+    pinned releases' transformers 5.19 makes of the template's placeholder): ``mmsearch verify`` exits 1
+    naming the video canaries, and only them. At the default tolerances the embeddings fail (tiny model:
+    max |Δ| 3e-2, cosine 0.98); the reranker's move (6e-3, 1.4e-2) is under the default 0.02, so the tight
+    reranker bound of these tests is set to show it too."""
+    with (
+        _serve("sglang", tiny_models, "embedder", deviation="outer_video_markers") as emb,
+        _serve("vllm", tiny_models, "reranker", deviation="outer_video_markers") as rr,
+    ):
+        env = _env(tmp_path, tiny_models, emb.url, rr.url)
+        env["MMSEARCH_VERIFY__RERANK_MAX_ABS"] = str(TIGHT["rerank_max_abs"])
+        done = CliRunner().invoke(cli, ["verify"], env=env)
+    assert done.exit_code == 1, done.output
+    message = str(done.exception) if done.exception and not isinstance(done.exception, SystemExit) else ""
+    failed = done.output + message
+    for named in ("embedding of video:", "embedding of video+text", "rerank score of video:"):
+        assert named in failed, failed[-2000:]
+    assert "rerank score of video+text" in failed
+    for spared in ("embedding of text:", "embedding of image+text", "rerank score of image+text"):
+        assert spared not in failed
 
 
 def test_command_with_nothing_served_is_a_usage_error(tiny_models: Path, tmp_path: Path) -> None:
