@@ -17,8 +17,8 @@ from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import mrl
 from mmsearch.index.http_client import JsonClient, stack_rows
 from mmsearch.index.inputs import Content
-from mmsearch.index.media_encoding import VIDEO_WRAPPER, bare_video_placeholders
 from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION, EmbeddingSettings
+from mmsearch.index.video_prompt import WRAPPED_VIDEO, bare_video_placeholders
 from mmsearch.models import load_processor
 
 TEMPLATE_FILES = ["*.json", "*.jinja", "*.txt", "*.model"]  # tokenizer, processor and chat template
@@ -104,13 +104,13 @@ def _template_folder(model: str) -> Path:
 
 def served_chat_template(templater: Any, model: str) -> str:
     """The checkpoint's chat template with its video placeholder reduced to the bare ``<|video_pad|>``
-    (:func:`media_encoding.bare_video_placeholders`), for a server that renders the template itself
+    (:func:`video_prompt.bare_video_placeholders`), for a server that renders the template itself
     (vLLM's embedding chat form); ``EmbedderError`` when the template has no
     ``<|vision_start|><|video_pad|><|vision_end|>`` to reduce (another model's template)."""
     template = getattr(templater, "chat_template", None)
-    if not isinstance(template, str) or VIDEO_WRAPPER not in template:
+    if not isinstance(template, str) or WRAPPED_VIDEO not in template:
         raise EmbedderError(
-            f"the chat template of {model} does not write videos as {VIDEO_WRAPPER}: it is not the "
+            f"the chat template of {model} does not write videos as {WRAPPED_VIDEO}: it is not the "
             "Qwen3-VL template this client knows how to send in the model card's video form"
         )
     return bare_video_placeholders(template)

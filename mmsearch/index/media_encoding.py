@@ -26,7 +26,7 @@ A server numbers the file's frames from 0 at the file's rate, so its ``<t second
 video_metadata``), which are the same for evenly sampled clips and can differ by a fraction of a frame
 interval when qwen-vl-utils' rounded ``linspace`` picks are uneven. See docs/serving.md.
 
-**Video placeholders in the model card's form** (:func:`bare_video_placeholders`). The card's environment
+**Video placeholders in the model card's form** (:func:`video_prompt.bare_video_placeholders`). The card's environment
 (transformers 4.57) replaces a chat template's whole ``<|vision_start|><|video_pad|><|vision_end|>`` by the
 per-frame ``<t seconds><|vision_start|>…pads…<|vision_end|>``. The transformers the pinned servers require
 (vLLM 0.33.0: ``transformers>=5.16.1,<5.21.0``; SGLang 0.5.23: ``transformers==5.19.0``, their wheels'
@@ -68,8 +68,6 @@ VIDEO_CODEC = "ffv1"
 VIDEO_PIXEL_FORMAT = "bgr0"  # FFV1's lossless RGB layout
 VIDEO_CONTAINER = "matroska"
 VIDEO_MIME = "video/x-matroska"
-VIDEO_WRAPPER = "<|vision_start|><|video_pad|><|vision_end|>"  # a chat template's video placeholder
-VIDEO_PAD = "<|video_pad|>"  # what the pinned servers' processors expand into the per-frame sequence
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,15 +123,6 @@ def model_video(item: Message, *, even_frames: bool = False) -> VideoFrames:
         kept = min(len(tensor), kept + kept % 2)
     frames = tensor[:kept].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return VideoFrames(frames=np.ascontiguousarray(frames), fps=float(item.get("sample_fps", 2.0)))
-
-
-def bare_video_placeholders(text: str) -> str:
-    """``text`` (a rendered prompt or a chat template) with every ``<|vision_start|><|video_pad|>
-    <|vision_end|>`` reduced to the bare ``<|video_pad|>``, so a server whose processor expands only the
-    bare token (transformers 5.10–5.24, as the pinned servers run) builds the model card's per-frame form
-    with no pair of vision markers around the whole video (module docstring). Image placeholders are
-    left alone."""
-    return text.replace(VIDEO_WRAPPER, VIDEO_PAD)
 
 
 def image_data_url(image: Image.Image) -> str:

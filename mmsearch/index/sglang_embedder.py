@@ -11,7 +11,7 @@ model card uses with SGLang:
   (:func:`qwen_prompt.render_prompt` on :func:`qwen_prompt.embedding_messages`), so the client needs the
   checkpoint's tokenizer/processor files (``embedding.model``: a local folder, or a hub id whose small
   files are fetched; never the weights). A video goes as the bare ``<|video_pad|>``
-  (:func:`media_encoding.bare_video_placeholders`): SGLang 0.5.23's transformers 5.19.0 expands only that
+  (:func:`video_prompt.bare_video_placeholders`): SGLang 0.5.23's transformers 5.19.0 expands only that
   token and would keep the template's ``<|vision_start|>``/``<|vision_end|>`` around all the frames, which
   the model card's environment (transformers 4.57) does not have.
 - Not ``/v1/embeddings``: for multimodal ``input`` SGLang builds the prompt from its own conversation
@@ -40,7 +40,8 @@ from mmsearch.index.embedder import describe
 from mmsearch.index.http_client import FiniteFloat
 from mmsearch.index.http_embed import HttpEmbedder
 from mmsearch.index.inputs import Content
-from mmsearch.index.media_encoding import bare_video_placeholders, openai_parts
+from mmsearch.index.media_encoding import openai_parts
+from mmsearch.index.video_prompt import bare_video_placeholders
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,15 @@ class VideoForm:
 
     def text(self, prompt: str) -> str:
         """``prompt`` (a chat-template rendering) as this processor must receive it."""
-        return prompt.replace(WRAPPED_VIDEO, VIDEO_PAD) if self.collapse else prompt
+        return bare_video_placeholders(prompt) if self.collapse else prompt
+
+
+def bare_video_placeholders(text: str) -> str:
+    """``text`` (a rendered prompt or a chat template) with every templated video
+    (``<|vision_start|><|video_pad|><|vision_end|>``) reduced to the bare ``<|video_pad|>``: what a
+    processor that expands only the bare token (transformers 5.10–5.24, as the pinned servers run) must be
+    given to build the card's per-frame form. Image placeholders are left alone."""
+    return text.replace(WRAPPED_VIDEO, VIDEO_PAD)
 
 
 _verdicts: weakref.WeakKeyDictionary[Any, VideoForm] = weakref.WeakKeyDictionary()
@@ -146,7 +154,7 @@ def _expand(
         + VISION_END
         for t in range(grid[0])
     )
-    expected = processor.tokenizer(text.replace(WRAPPED_VIDEO, VIDEO_PAD).replace(VIDEO_PAD, card, 1))
+    expected = processor.tokenizer(bare_video_placeholders(text).replace(VIDEO_PAD, card, 1))
     return [int(i) for i in out["input_ids"][0]], [int(i) for i in expected["input_ids"]]
 
 

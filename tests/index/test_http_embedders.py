@@ -28,7 +28,6 @@ from mmsearch.index.http_client import JsonClient, server_message
 from mmsearch.index.http_embed import served_chat_template
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.media_encoding import (
-    VIDEO_WRAPPER,
     VideoFrames,
     image_data_url,
     model_video,
@@ -39,6 +38,7 @@ from mmsearch.index.media_encoding import (
 from mmsearch.index.settings import EmbeddingSettings
 from mmsearch.index.sglang_embedder import SGLangEmbedder
 from mmsearch.index.transformers_embedder import TransformersEmbedder
+from mmsearch.index.video_prompt import WRAPPED_VIDEO
 from mmsearch.index.vllm_embedder import VLLMEmbedder
 
 QUERY = "Find a document image that matches the given query."
@@ -361,7 +361,7 @@ def test_vllm_request_is_the_chat_form_with_the_official_messages(
     }
     assert body["model"] == "qwen-emb" and body["add_generation_prompt"] is True
     own = embedder.templater.chat_template  # the checkpoint's, with only its video placeholder reduced
-    assert body["chat_template"] == own.replace(VIDEO_WRAPPER, "<|video_pad|>") != own
+    assert body["chat_template"] == own.replace(WRAPPED_VIDEO, "<|video_pad|>") != own
     assert IMAGE_WRAPPER in body["chat_template"]
     assert body["mm_processor_kwargs"] == {"do_resize": False}
     system, user = body["messages"]
