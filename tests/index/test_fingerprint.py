@@ -69,7 +69,9 @@ def test_the_processor_alone_renders_what_the_loaded_embedder_feeds_its_model(ti
     assert len(set(loaded.hashes.values())) == 4  # each canary renders to its own tokens
     ids = fp._in_process(settings, embedder)(fp.canaries()["video"], settings.document_instruction)
     frame = embedder.processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
-    assert ids is not None and ids.count(frame) > 0  # the clip's tokens as the processor expanded them, not a placeholder
+    assert (
+        ids is not None and ids.count(frame) > 0
+    )  # the clip's tokens as the processor expanded them, not a placeholder
     other = EmbeddingSettings(model=settings.model, device="cpu", document_instruction="Other words.")
     assert fp.current(other).hashes["video"] != loaded.hashes["video"]
 
@@ -88,6 +90,49 @@ def test_the_environment_key_moves_with_what_the_rendering_reads(tmp_path: Path,
     template.write_bytes(template.read_bytes() + b" ")
     assert fp.environment_key(settings) != key
     assert fp.environment_key(EmbeddingSettings(model="Qwen/Qwen3-VL-Embedding-2B")) is None  # a hub id
+
+
+@pytest.mark.slow
+def test_a_change_in_how_video_prompts_render_moves_the_video_hash_only(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash follows the embedder's own rendering: other ``<t seconds>`` markers (here from a
+    stream rate the processor reads from ``qwen_prompt.video_metadata``) change the video tokens."""
+    from mmsearch.index import qwen_prompt
+
+    settings = EmbeddingSettings(model=str(tiny_models / "embedding"), device="cpu")
+    before = fp.current(settings).hashes
+    as_read = qwen_prompt.video_metadata
+    monkeypatch.setattr(qwen_prompt, "video_metadata", lambda clip: {**as_read(clip), "fps": 0.5})
+    after = fp.current(settings).hashes
+    assert [m for m in fp.MODALITIES if before[m] != after[m]] == ["video"]
+
+
+def test_sglang_fingerprints_the_prompt_its_client_renders(tiny_models: Path) -> None:
+    settings = EmbeddingSettings(
+        backend="sglang", url="http://127.0.0.1:9", model=str(tiny_models / "embedding")
+    )
+    made = fp.current(settings)  # renders client-side only: the (unreachable) server is never asked
+    assert all(made.hashes.values()) and made.rendered_by.startswith("SGLang client prompt")
+    in_process = fp.current(settings.model_copy(update={"backend": "transformers", "device": "cpu"}))
+    assert made.hashes["text"] == in_process.hashes["text"]  # no media: the same tokens either way
+    assert made.hashes["video"] != in_process.hashes["video"]  # the server, not the client, expands media
+
+
+def test_qdrant_client_collections_keep_the_fingerprint_in_their_metadata(tmp_path: Path) -> None:
+    from mmsearch.index.settings import IndexSettings, StoreSettings
+
+    made = fp.Fingerprint({"page": "a", "image": "b", "video": "c", "text": "d"}, "here", "key")
+    local = StoreSettings(backend="qdrant-local")
+    with open_store(local, IndexSettings(), tmp_path / "q") as store:
+        assert fp.recorded(store) is None
+        fp.record(store, made)  # no collection yet: nothing to keep it in
+        assert fp.recorded(store) is None
+        store.ensure_collection("tiny/embedding", 64)
+        fp.record(store, made)
+    with open_store(local, IndexSettings(), tmp_path / "q") as store:
+        assert fp.recorded(store) == made
+        store.verify("tiny/embedding", 64)  # the layout's metadata is kept beside it
 
 
 def test_a_vllm_server_renders_its_own_prompts_so_nothing_is_compared() -> None:
