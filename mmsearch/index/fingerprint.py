@@ -49,7 +49,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from mmsearch.errors import MmsearchError, PreprocessingMismatch
+from mmsearch.errors import PreprocessingMismatch
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.settings import EmbeddingSettings
@@ -317,8 +317,8 @@ def check(
         return Status(True, stored.rendered_by)  # the same environment renders the same tokens
     try:
         now = current(settings)
-    except MmsearchError as exc:
-        return Status(True, stored.rendered_by, note=f"not compared: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run (no checkpoint files) never stops them
+        return Status(True, stored.rendered_by, note=f"not compared: {type(exc).__name__}: {exc}")
     kinds = stale(stored, now, by_modality()) if stored.differs(now, MODALITIES) else []
     if not kinds:
         return Status(True, stored.rendered_by)

@@ -276,3 +276,33 @@ def test_serve_warns_at_start_up_and_stays_silent_when_nothing_changed(
         warn_if_preprocessing_differs(store, settings)
     err = capsys.readouterr().err
     assert err.startswith("Warning: collection 'mmsearch' holds video vectors") and "--reindex" in err
+
+
+@pytest.mark.slow
+def test_stats_says_when_it_cannot_render_the_canaries_and_still_answers(
+    tmp_path: Path, tiny_models: Path
+) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models / "embedding", model)
+    env = tiny_env(tmp_path / "data", tiny_models, MMSEARCH_EMBEDDING__MODEL=str(model))
+    assert (
+        mmsearch(tmp_path, env, "ingest", str(corpus(tmp_path / "corpus", video=False)), "--json").exit_code
+        == 0
+    )
+    settings = tiny_settings(tmp_path / "data", tiny_models, embedding={"model": str(model)})
+    with open_store(settings.store, settings.index, settings.store_path) as store:
+        recorded = fp.recorded(store)
+        assert recorded is not None
+        fp.record(store, fp.Fingerprint(recorded.hashes, recorded.rendered_by, "another"))
+    for path in model.iterdir():
+        if path.name.startswith(("tokenizer", "processor", "chat_template", "preprocessor")):
+            path.unlink()
+    done = mmsearch(tmp_path, env, "stats", "--json")
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert (
+        out["preprocessing"].startswith("not compared: ModelNotFound")
+        and out["preprocessing_warning"] is None
+    )
