@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -306,3 +307,28 @@ def test_stats_says_when_it_cannot_render_the_canaries_and_still_answers(
         out["preprocessing"].startswith("not compared: ModelNotFound")
         and out["preprocessing_warning"] is None
     )
+
+
+def test_a_migration_carries_the_fingerprint_with_the_vectors(tmp_path: Path) -> None:
+    from mmsearch.index import migrate
+    from mmsearch.index.qdrant_store import QdrantStore
+    from mmsearch.index.settings import IndexSettings, StoreSettings
+    from mmsearch.index.store import Payload, Point
+
+    made = fp.Fingerprint({"page": "a", "image": "b", "video": "c", "text": "d"}, "here", "key")
+    payload = Payload(
+        doc_id="d", source_path="/d.pdf", modality="page", text="", media_paths=[], content_hash="h",
+        source_sha256="s", ingest_time=1.0, model_id="tiny/embedding", dim=64, page=1, page_count=1,
+    )  # fmt: skip
+    vector = np.ones(64, dtype=np.float32) / 8.0
+    with open_store(StoreSettings(), IndexSettings(), tmp_path / "edge") as source:
+        source.ensure_collection("tiny/embedding", 64)
+        source.upsert([Point("00000000-0000-0000-0000-000000000001", vector, payload)])
+        fp.record(source, made)
+    with (
+        open_store(StoreSettings(), IndexSettings(), tmp_path / "edge") as source,
+        open_store(StoreSettings(backend="qdrant-local"), IndexSettings(), tmp_path / "local") as target,
+    ):
+        assert isinstance(source, EdgeStore) and isinstance(target, QdrantStore)
+        assert migrate.migrate(source, target, tmp_path / "progress.json").ok
+        assert fp.recorded(target) == made
