@@ -11,6 +11,7 @@
      │    └── UnprocessableInput  one item's media/text cannot be embedded (a per-file failure)
      ├── StoreError             the vector store refused or failed
      │    ├── DimensionMismatch the collection was built with another model or dimension
+     │    │    └── PreprocessingMismatch  ... or with preprocessing this environment renders differently
      │    └── StoreLocked       another process holds the embedded store
      ├── RerankerError          the reranker could not be loaded or run
      ├── QueryError             a query cannot be run as asked (bad image, ...)
@@ -70,6 +71,13 @@ class StoreError(MmsearchError):
 
 class DimensionMismatch(StoreError):
     code = "dimension_mismatch"
+
+
+class PreprocessingMismatch(DimensionMismatch):
+    """The collection's vectors were made by preprocessing (prompt tokens, pixel pipeline) that this
+    environment renders differently (``index/fingerprint.py``)."""
+
+    code = "preprocessing_mismatch"
 
 
 class StoreLocked(StoreError):

@@ -56,3 +56,39 @@ def test_tiny_demo_and_real_demo_use_separate_data_dirs() -> None:
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert wrong.returncode == 2 and "usage:" in wrong.stderr
+
+
+def _pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and re.fullmatch(r"[A-Za-z0-9][\w.\-]*", name) and version.strip(), f"not a pin: {line!r}"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_the_constraints_pin_every_requirement_inside_pyprojects_ranges() -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    pins = _pins()
+    assert "mmsearch" not in pins
+    outside = []
+    for line in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        requirement = Requirement(line)
+        version = pins.get(canonicalize_name(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            outside.append(f"{requirement} (pinned: {version})")
+    assert outside == [], "refresh constraints.txt: bash scripts/refresh_pins.sh"
+
+
+def test_setup_installs_the_pinned_set() -> None:
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    assert "pip install --quiet -c constraints.txt -e '.[dev]'" in setup
+    for script in ("demo.sh", "test.sh"):
+        assert "bash scripts/setup.sh" in (REPO / "scripts" / script).read_text()

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.config import Settings
 from mmsearch.errors import NotFound
 from mmsearch.index.store import DocumentInfo
 
@@ -54,14 +55,22 @@ def stats(
         with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
             out = asdict(store.stats())
             docs = committed_documents(store, manifest) if list_documents else []
+            out.update(preprocessing_status(store, settings, out))
     if as_json:
         if list_documents:
             out["documents_list"] = [asdict(d) for d in docs]
         click.echo(json.dumps(out, indent=2, default=str))
+        if out.get("preprocessing_warning"):
+            click.echo(f"Warning: {out['preprocessing_warning']}", err=True)
         return
     console = Console()
     for key, value in out.items():
-        console.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+        if key != "preprocessing_warning":
+            console.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+    if out.get("preprocessing_warning"):
+        console.print(
+            f"Warning: {out['preprocessing_warning']}", style="yellow", highlight=False, markup=False
+        )
     outside = unindexed(out, settings.index.exact_below)
     if outside:
         console.print(
@@ -71,6 +80,21 @@ def stats(
         )  # fmt: skip
     if docs:
         print_documents(console, docs)
+
+
+def preprocessing_status(store: object, settings: Settings, stats: dict[str, Any]) -> dict[str, Any]:
+    """The collection's preprocessing fingerprint against this environment (``index/fingerprint.py``),
+    as ``preprocessing`` (a summary) and ``preprocessing_warning`` (None unless it differs for a
+    modality the collection holds)."""
+    if not stats.get("exists") or not stats.get("points"):
+        return {}
+    from mmsearch.index.fingerprint import check
+
+    if stats.get("model_id") not in (None, settings.embedding.model):
+        return {"preprocessing": "not compared: embedding.model is not the collection's model"}
+    where = f"collection '{settings.store.collection}'"
+    status = check(store, settings.embedding, where, lambda: stats["by_modality"])
+    return {"preprocessing": status.summary(), "preprocessing_warning": status.warning}
 
 
 def unindexed(stats: dict[str, Any], exact_below: int) -> int:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -19,6 +20,9 @@ from mmsearch.errors import DimensionMismatch
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.pipeline import IngestReport
 from mmsearch.index.store import Store
+
+if TYPE_CHECKING:
+    from mmsearch.index.fingerprint import Fingerprint
 
 
 @click.command()
@@ -54,7 +58,9 @@ def ingest(
       mmsearch ingest new.pdf --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
 
     --reindex re-embeds the given files even when unchanged; if the collection was built with another
-    embedding model or dimension, it is dropped and rebuilt (every other document must be re-ingested).
+    embedding model or dimension, or by preprocessing this environment renders differently for a kind of
+    unit it holds (`mmsearch stats` says), it is dropped and rebuilt (every other document must be
+    re-ingested). Without --reindex an ingest into such a collection is refused.
     """
     settings = app.settings()
     if server and (dry_run or reindex):
@@ -85,9 +91,11 @@ def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestP
         embedder = components.build_embedder(settings)
         if reindex:
             _rebuild_if_mismatched(store, embedder)
+        made_by = _check_preprocessing(store, settings, embedder, reindex)
         with components.build_manifest(settings) as manifest:
             indexer = components.build_indexer(settings, embedder, store, manifest, progress)
             report = indexer.run(paths, reindex=reindex)
+        _record_preprocessing(store, made_by)  # a collection this ingest created gets it now
         if any(f.status == "indexed" for f in report.files):
             _optimize(store, settings)
         return report
@@ -121,6 +129,38 @@ def _rebuild_if_mismatched(store: Store, embedder: Embedder) -> None:
             "Re-ingest every folder you had indexed.",
             err=True,
         )
+
+
+def _check_preprocessing(store: Store, settings: Settings, embedder: Embedder, reindex: bool) -> Fingerprint:
+    """Refuse to add to a collection whose vectors this environment would render differently
+    (``index/fingerprint.py``); with --reindex, drop it instead. Then record this environment's
+    fingerprint (also for a collection made before fingerprints, which has none to compare)."""
+    from mmsearch.index.fingerprint import MODALITIES, current, record, recorded, refusal, stale
+
+    now = current(settings.embedding, embedder)
+    stored = recorded(store)
+    if stored is not None and stored.differs(now, MODALITIES):  # counting points only when it matters
+        where = f"collection '{settings.store.collection}'"
+        kinds = stale(stored, now, store.stats().by_modality)
+        if kinds and not reindex:
+            raise refusal(where, kinds, stored, now)
+        if kinds:
+            before = store.stats()
+            store.drop()
+            click.echo(
+                f"Rebuilding {where}: its {', '.join(kinds)} vectors were made by other preprocessing "
+                f"({stored.rendered_by}; now {now.rendered_by}). Dropped {before.points} points of "
+                f"{before.documents} documents. Re-ingest every folder you had indexed.",
+                err=True,
+            )
+    record(store, now)
+    return now
+
+
+def _record_preprocessing(store: Store, made_by: Fingerprint) -> None:
+    from mmsearch.index.fingerprint import record
+
+    record(store, made_by)
 
 
 def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:

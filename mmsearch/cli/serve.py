@@ -7,6 +7,8 @@ import logging
 import click
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.config import Settings
+from mmsearch.index.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     HostRule(server)  # and the names it may be reached by: none listed on 0.0.0.0 fails here
     services = open_services(settings)  # store first: "store locked" before a model loads
     try:
+        warn_if_preprocessing_differs(services.store, settings)
         application = create_app(settings, services)
         log.info("mmsearch on http://%s:%d (web page at /, API docs at /docs)", server.host, server.port)
         uvicorn.run(
@@ -54,3 +57,14 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
         )
     finally:
         services.close()
+
+
+def warn_if_preprocessing_differs(store: Store, settings: Settings) -> None:
+    """At start-up: a warning when the collection's vectors were made by preprocessing this environment
+    renders differently for a modality it holds (``index/fingerprint.py``); serving goes on."""
+    from mmsearch.index.fingerprint import check
+
+    where = f"collection '{settings.store.collection}'"
+    status = check(store, settings.embedding, where, lambda: store.stats().by_modality)
+    if status.warning:
+        click.echo(f"Warning: {status.warning}", err=True)

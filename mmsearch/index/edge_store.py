@@ -6,7 +6,8 @@ One collection is one Edge shard. Layout of the store folder (``store.path``, de
   qdrant-client's local mode takes) for the life of the store: one process at a time, a second gets
   ``StoreLocked``. Edge's own WAL lock would refuse too, with ``Can't init WAL: WouldBlock``.
 - ``edge/<collection>/`` — the shard (``edge_config.json``, ``wal/``, ``segments/``).
-- ``edge/<collection>.json`` — our metadata ``{"schema", "model_id", "dim", "prefetch_dim"}``, written
+- ``edge/<collection>.json`` — our metadata ``{"schema", "model_id", "dim", "prefetch_dim", "engine",
+  "preprocessing"}`` (the last: ``index/fingerprint.py``, from the first ingest on), written
   atomically (temporary file, fsync, rename, fsync of the folder). **Missing in qdrant-edge 0.9:**
   collection metadata; this side file covers it. If it is lost (a crash between creating the shard and
   writing it), the dimensions come from the shard's own ``edge_config.json`` and the model from a point.
@@ -55,6 +56,7 @@ from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
     PREFETCH,
+    PREPROCESSING,
     SCHEMA_VERSION,
     SCROLL_PAGE,
     Layout,
@@ -426,6 +428,26 @@ class EdgeStore(CheckedStore):
             raise StoreError(
                 f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
             ) from exc
+
+    # -- preprocessing fingerprint (index/fingerprint.py), kept in the side file ----------------------
+
+    def preprocessing(self) -> dict[str, Any] | None:
+        """The collection's recorded preprocessing fingerprint; None when none is (or no collection)."""
+        if self._read_layout() is None:
+            return None
+        recorded = (_read_json(self.meta_file) or {}).get(PREPROCESSING)
+        return recorded if isinstance(recorded, dict) else None
+
+    def record_preprocessing(self, fingerprint: dict[str, Any]) -> None:
+        """Keep ``fingerprint`` in the collection's side file (nothing when there is no collection)."""
+        layout = self._read_layout()
+        if layout is None:
+            return
+        with self._calling("record the preprocessing fingerprint"):
+            meta = _read_json(self.meta_file)
+            if meta is None or meta.get("schema") != SCHEMA_VERSION:  # lost side file: rebuilt from the shard
+                meta = {**_meta("", layout.dim, layout.prefetch_dim), "model_id": layout.model_id}
+            write_json_atomically(self.meta_file, {**meta, PREPROCESSING: fingerprint})
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ def migrate(
             on_progress(copied, total)
         if offset is None:
             break
+    _carry_fingerprint(source, target)
     report = verify(source, target, sample)
     log.info("copied %d points from %s to %s", copied, report.source, report.target)
     return MigrationReport(
@@ -190,6 +191,13 @@ def _prepare(target: AnyStore, layout: Layout) -> None:
         target.index = target.index.model_copy(update={"prefetch_dim": layout.prefetch_dim})
     assert layout.model_id is not None
     target.ensure_collection(layout.model_id, layout.dim)
+
+
+def _carry_fingerprint(source: AnyStore, target: AnyStore) -> None:
+    """The record of how the vectors were made (``index/fingerprint.py``) goes with them."""
+    made = source.preprocessing()
+    if made is not None:
+        target.record_preprocessing(made)
 
 
 def _sample_ids(store: AnyStore, sample: int) -> list[str]:

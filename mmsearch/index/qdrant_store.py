@@ -9,7 +9,8 @@ Schema of a collection:
   ``local/local_collection.py`` ``_prefetch``, which also shows the top-level filter reaching the prefetch).
 - payload: ``Payload.to_dict()`` plus ``path_prefixes`` — the source path and each of its ancestor
   folders — so a folder filter is one exact keyword match.
-- collection metadata ``{"mmsearch": {"schema", "model_id", "dim", "prefetch_dim"}}``. qdrant-client 1.20
+- collection metadata ``{"mmsearch": {"schema", "model_id", "dim", "prefetch_dim", "preprocessing"}}`` (the
+  last: ``index/fingerprint.py``, from the first ingest on). qdrant-client 1.20
   keeps collection metadata in local mode too (``local/qdrant_local.py`` ``create_collection``, saved in the
   folder's ``meta.json``), so no reserved point or side collection is needed. A server too old to return
   metadata falls back to the ``model_id`` in a stored point's payload; the dimensions always come from the
@@ -47,6 +48,7 @@ from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
     PREFETCH,
+    PREPROCESSING,
     SCHEMA_VERSION,
     SCROLL_PAGE,
     Layout,
@@ -235,6 +237,39 @@ class QdrantStore(CheckedStore):
         with self._calling("read a point"):
             records, _ = self.client.scroll(self.collection, limit=1, with_payload=["model_id"])
         return str(records[0].payload["model_id"]) if records and records[0].payload else None
+
+    # -- preprocessing fingerprint (index/fingerprint.py), kept in the collection's metadata -----------
+
+    def preprocessing(self) -> dict[str, Any] | None:
+        """The collection's recorded preprocessing fingerprint; None when none is (or no collection)."""
+        recorded = self._mmsearch_meta().get(PREPROCESSING)
+        return recorded if isinstance(recorded, dict) else None
+
+    def record_preprocessing(self, fingerprint: dict[str, Any]) -> None:
+        """Keep ``fingerprint`` in the collection's metadata. A server that refuses to update metadata is
+        logged and skipped: the fingerprint is then simply not recorded (and nothing is compared)."""
+        layout = self._read_layout()
+        if layout is None:
+            return
+        meta = self._mmsearch_meta() or {
+            **_meta("", layout.dim, layout.prefetch_dim),
+            "model_id": layout.model_id,
+        }
+        try:
+            with self._calling("record the preprocessing fingerprint"):
+                self.client.update_collection(
+                    self.collection, metadata={META_KEY: {**meta, PREPROCESSING: fingerprint}}
+                )
+        except StoreError as exc:
+            log.warning("collection '%s': preprocessing fingerprint not recorded: %s", self.collection, exc)
+
+    def _mmsearch_meta(self) -> dict[str, Any]:
+        if not self.exists():
+            return {}
+        with self._calling("read the collection's configuration"):
+            metadata = self.client.get_collection(self.collection).config.metadata or {}
+        meta = metadata.get(META_KEY)
+        return dict(meta) if isinstance(meta, dict) else {}
 
     # -- writes ------------------------------------------------------------------------------------
 

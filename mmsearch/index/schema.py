@@ -19,6 +19,7 @@ from mmsearch.index.store import Payload
 FULL = "full"
 PREFETCH = "prefetch"
 SCHEMA_VERSION = 1
+PREPROCESSING = "preprocessing"  # the metadata key of the fingerprint (index/fingerprint.py)
 PATH_PREFIXES = "path_prefixes"
 SCROLL_PAGE = 1024
 
