@@ -81,6 +81,8 @@ def test_config_env_var_and_local_file(tmp_path: Path, monkeypatch: pytest.Monke
         ({"embedding": {"dim": 8}}, "embedding.dim"),
         ({"search": {"candidates": "many"}}, "search.candidates"),
         ({"store": {"path": "/x", "url": "http://q:6333"}}, "not both"),
+        # stored images are at model resolution: the cap may only lower the model's 1800·32² pixels
+        ({"ingest": {"max_pixels": 1800 * 32 * 32 + 1}}, "ingest.max_pixels"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, data: dict[str, Any], needle: str) -> None:

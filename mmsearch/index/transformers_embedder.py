@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmsearch.errors import EmbedderError, UnprocessableInput
+from mmsearch.errors import EmbedderError, UnprocessableInput, UnsupportedFile
 from mmsearch.index import qwen_prompt
 from mmsearch.index.embedder import check_dim, describe, mrl, pack_batches
 from mmsearch.index.inputs import Content
@@ -137,7 +137,7 @@ class TransformersEmbedder:
             if content.video is not None:
                 pairs = -(-len(qwen_prompt.clip_frames(content.video)) // 2)
                 vision += qwen_prompt.video_tokens(content.video) + pairs * FRAME_PAIR_OVERHEAD
-        except ValueError as exc:  # qwen-vl-utils' size checks (e.g. aspect ratio over 200)
+        except (ValueError, UnsupportedFile) as exc:  # the model's size checks (e.g. aspect ratio over 200)
             raise UnprocessableInput(f"{label}: its media cannot be processed: {exc}") from exc
         text = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         metadata = (qwen_prompt.video_metadata(content.video),) if content.video is not None else ()

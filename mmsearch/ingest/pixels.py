@@ -20,7 +20,8 @@ from mmsearch.errors import UnsupportedFile
 if TYPE_CHECKING:
     import torch
 
-GRID = 32  # patch size 16 x spatial merge 2
+PATCH_SIZE = 16  # the vision encoder's patch (qwen-vl-utils ``image_patch_size``)
+GRID = 2 * PATCH_SIZE  # patch x spatial merge 2: one LLM token per 32-pixel cell
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything longer or thinner
 # The embedding model's pixel limits for an image (``ingest.max_pixels`` may only lower the maximum).
 MODEL_MIN_PIXELS = 4 * GRID * GRID

@@ -16,7 +16,10 @@ class IngestSettings(BaseModel):
 
     pdf_dpi: float = Field(144.0, gt=0, le=1200, description="Rasterisation DPI before the pixel cap.")
     max_pixels: int = Field(
-        MODEL_MAX_PIXELS, ge=MODEL_MIN_PIXELS, description="Cap on width*height of a page/image."
+        MODEL_MAX_PIXELS,
+        ge=MODEL_MIN_PIXELS,
+        le=MODEL_MAX_PIXELS,
+        description="Cap on width*height of a page/image (may only lower the model's 1800*32*32).",
     )
     image_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored page/frame images.")
     max_decode_pixels: int = Field(
