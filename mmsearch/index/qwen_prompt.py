@@ -43,6 +43,7 @@ from mmsearch.ingest.pixels import (
 )
 
 MAX_FRAMES = 64
+MAX_LENGTH = 8192  # tokens of one input, as the official embedder truncates (a model fact, not a setting)
 NULL_TEXT = "NULL"
 
 Message = dict[str, Any]

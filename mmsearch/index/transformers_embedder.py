@@ -3,9 +3,9 @@
 Reproduces QwenLM/Qwen3-VL-Embedding ``src/models/qwen3_vl_embedding.py`` (``Qwen3VLEmbedder.process``):
 messages from :mod:`mmsearch.index.qwen_prompt`; media resized by ``qwen_vl_utils.process_vision_info``
 (``image_patch_size=16``); the processor called with ``do_resize=False, truncation=True,
-max_length=embedding.max_length, padding=True`` and right padding; the vector is the final hidden state
-at the last position whose attention mask is 1 (the ``\\n`` after ``assistant``), L2-normalised, then
-MRL-truncated.
+max_length=8192`` (``qwen_prompt.MAX_LENGTH``), ``padding=True`` and right padding; the vector is the final
+hidden state at the last position whose attention mask is 1 (the ``\\n`` after ``assistant``),
+L2-normalised, then MRL-truncated.
 
 Differences from the reference, on purpose:
 - batches are packed by a padded-token budget (``embedding.batch_tokens``, ``embedding.max_batch_size``)
@@ -112,6 +112,7 @@ class TransformersEmbedder:
         self.placement = placement
         self.full_dim = int(model.config.get_text_config().hidden_size)
         self.dim = check_dim(settings.dim, self.full_dim)
+        self.max_length = qwen_prompt.MAX_LENGTH  # tests lower it to reach truncation with short inputs
         self._lock = threading.Lock()
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
@@ -141,7 +142,7 @@ class TransformersEmbedder:
             raise UnprocessableInput(f"{label}: its media cannot be processed: {exc}") from exc
         text = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         metadata = (qwen_prompt.video_metadata(content.video),) if content.video is not None else ()
-        tokens = min(text + vision, self.settings.max_length)
+        tokens = min(text + vision, self.max_length)
         return Prepared(index, label, messages, prompt, tokens, metadata)
 
     def load(self, planned: Prepared) -> Prepared:
@@ -163,7 +164,7 @@ class TransformersEmbedder:
             "images": images or None,
             "videos": videos or None,
             "truncation": True,
-            "max_length": self.settings.max_length,
+            "max_length": self.max_length,
             "padding": True,
             "do_resize": False,
             "return_tensors": "pt",
@@ -188,7 +189,7 @@ class TransformersEmbedder:
             if len(batch) == 1:
                 raise EmbedderError(
                     f"{batch[0].label} does not fit in GPU memory on its own (~{batch[0].tokens} tokens); "
-                    "lower embedding.max_length or the ingest pixel budget"
+                    "lower the ingest pixel budget (ingest.max_pixels, ingest.video_frame_max_pixels)"
                 ) from exc
         # Outside the handler, so the failed attempt's tensors (held by the traceback) are freed first.
         if torch.cuda.is_available():
@@ -208,10 +209,8 @@ class TransformersEmbedder:
         except torch.cuda.OutOfMemoryError:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
-            cut = _truncated(inputs, self.settings.max_length)
-            hint = (
-                f" (input cut at embedding.max_length = {self.settings.max_length}; raise it)" if cut else ""
-            )
+            cut = _truncated(inputs, self.max_length)
+            hint = f" (input cut at the model's {self.max_length} tokens)" if cut else ""
             raise EmbedderError(f"{_labels(batch)}: the embedding model failed: {exc}{hint}") from exc
         result: np.ndarray = pooled.cpu().numpy()
         return result
