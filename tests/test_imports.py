@@ -1,8 +1,11 @@
 """The package's import graph: no module imports itself in a circle, and no layer imports back up.
 
-Built with ``ast`` from the source files, so nothing is imported to check it: module-level imports only
-(an import inside a function runs late, when every module is whole), ``if TYPE_CHECKING:`` blocks left
-out (they never run). A cycle is reported as the chain of modules that closes it.
+Built with ``ast`` from the source files, so nothing is imported to check it; ``if TYPE_CHECKING:`` blocks
+are left out (they never run). Module-level imports must not form a circle (Python would fail on it at
+import time, depending on which module comes first); nor may the imports deferred into functions: a late
+import is how a circle gets hidden (the store seam once imported its backends that way, which import
+it), while registries sit apart from what they name (STYLE.md). A cycle is reported as the chain of
+modules that closes it.
 """
 
 from __future__ import annotations
@@ -48,12 +51,25 @@ def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]
             yield from _module_level(node.body)
 
 
-def imported_modules(path: Path, known: set[str], root: Path = PACKAGE) -> set[str]:
-    """The package's modules that ``path`` imports at module level."""
+def _anywhere(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import under ``node``, in functions and classes too, but not under ``if TYPE_CHECKING``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            for stmt in child.orelse:
+                yield from _anywhere(ast.Module(body=[stmt], type_ignores=[]))
+        else:
+            yield from _anywhere(child)
+
+
+def imported_modules(path: Path, known: set[str], root: Path = PACKAGE, deferred: bool = False) -> set[str]:
+    """The package's modules that ``path`` imports at module level (``deferred``: anywhere)."""
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
-    for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+    for node in _anywhere(tree) if deferred else _module_level(tree.body):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
             continue
@@ -66,10 +82,10 @@ def imported_modules(path: Path, known: set[str], root: Path = PACKAGE) -> set[s
     return {target for target in found if target in known and target != name}
 
 
-def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+def import_graph(root: Path = PACKAGE, deferred: bool = False) -> dict[str, set[str]]:
     files = sorted(root.rglob("*.py"))
     known = {module_name(path, root) for path in files}
-    return {module_name(path, root): imported_modules(path, known, root) for path in files}
+    return {module_name(path, root): imported_modules(path, known, root, deferred) for path in files}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -100,6 +116,16 @@ def test_the_package_has_no_import_cycle() -> None:
     assert len(graph) > 90 and "mmsearch.index.store" in graph  # the whole package was read
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_import_deferred_into_a_function_closes_a_circle_either() -> None:
+    graph = import_graph(deferred=True)
+    assert graph["mmsearch.index.store_registry"] >= {
+        "mmsearch.index.edge_store",
+        "mmsearch.index.qdrant_store",
+    }
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle through a deferred import: " + " -> ".join(cycle or [])
 
 
 @pytest.mark.parametrize(
@@ -143,3 +169,5 @@ def test_the_checker_sees_a_cycle_and_skips_what_never_runs_at_import(tmp_path: 
     assert find_cycle(graph) == ["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]
     (root / "c.py").write_text("def late():\n    import pkg.a\n")
     assert find_cycle(import_graph(root)) is None
+    assert find_cycle(import_graph(root, deferred=True)) == ["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]
+    assert import_graph(root, deferred=True)["pkg.d"] == set()  # TYPE_CHECKING never runs
