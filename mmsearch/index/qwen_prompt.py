@@ -33,6 +33,7 @@ from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION
 from mmsearch.ingest.pixels import (
     GRID,
+    MODEL_MAX_FRAMES,
     MODEL_MAX_PIXELS,
     MODEL_MIN_PIXELS,
     PATCH_SIZE,
@@ -42,7 +43,7 @@ from mmsearch.ingest.pixels import (
     video_frame_size,
 )
 
-MAX_FRAMES = 64
+MAX_FRAMES = MODEL_MAX_FRAMES
 MAX_LENGTH = 8192  # tokens of one input, as the official embedder truncates (a model fact, not a setting)
 NULL_TEXT = "NULL"
 

@@ -31,6 +31,9 @@ MODEL_MAX_PIXELS = 1800 * GRID * GRID
 VIDEO_MIN_PIXELS = 128 * GRID * GRID
 VIDEO_MAX_PIXELS = 768 * GRID * GRID
 VIDEO_TOTAL_PIXELS = 10 * VIDEO_MAX_PIXELS
+# Frames of one clip the official embedder keeps at most (linearly sampled): ``ingest.video_max_frames``
+# may only lower it.
+MODEL_MAX_FRAMES = 64
 
 
 def fit_size(

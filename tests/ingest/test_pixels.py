@@ -8,10 +8,12 @@ from mmsearch.errors import UnsupportedFile
 from mmsearch.ingest.pixels import (
     GRID,
     MAX_ASPECT_RATIO,
+    MODEL_MAX_FRAMES,
     MODEL_MAX_PIXELS,
     MODEL_MIN_PIXELS,
     PATCH_SIZE,
     VIDEO_MAX_PIXELS,
+    VIDEO_TOTAL_PIXELS,
     fit_size,
     resize,
 )
@@ -111,3 +113,4 @@ def test_fit_size_is_smart_resize_at_the_image_budget_qwen_prompt_counts_tokens_
 def test_grid_is_the_patch_times_the_spatial_merge() -> None:
     assert (PATCH_SIZE, GRID) == (16, 32)
     assert (MODEL_MIN_PIXELS, MODEL_MAX_PIXELS) == (4 * 32 * 32, 1800 * 32 * 32)  # DESIGN.md, model facts
+    assert (VIDEO_MAX_PIXELS, VIDEO_TOTAL_PIXELS, MODEL_MAX_FRAMES) == (768 * 32 * 32, 10 * 768 * 32 * 32, 64)
