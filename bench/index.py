@@ -47,7 +47,8 @@ import numpy as np
 
 from mmsearch.index.edge_store import EdgeStore, build_edge_filter, search_request
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Payload, Point, open_store
+from mmsearch.index.store import Filters, Payload, Point
+from mmsearch.index.store_registry import open_store
 
 log = logging.getLogger("bench.index")
 MODEL = "bench/mrl-like"
@@ -264,7 +265,7 @@ t0 = time.perf_counter()
 import numpy as np
 from pathlib import Path
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import open_store
+from mmsearch.index.store_registry import open_store
 q = np.load(sys.argv[2])
 with open_store(StoreSettings(), IndexSettings.model_validate_json(sys.argv[3]), Path(sys.argv[1])) as s:
     s.search(q[0], 50)

@@ -12,7 +12,8 @@ from pathlib import Path
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder, make_embedder
 from mmsearch.index.pipeline import Indexer, ProgressFn
-from mmsearch.index.store import Store, open_store
+from mmsearch.index.store import Store
+from mmsearch.index.store_registry import open_store
 from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.search.reranker import Reranker, make_reranker
 from mmsearch.search.searcher import Searcher

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mmsearch.config import Settings, load_settings
+import pytest
+
+from mmsearch.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,15 +31,40 @@ def tiny_overrides(data_dir: Path, models: Path) -> dict[str, Any]:
     }
 
 
-def tiny_settings(data_dir: Path, models: Path, **sections: dict[str, Any]) -> Settings:
-    """Settings for tests: no config file (an empty one is passed), tiny models, CPU, ``data_dir``."""
-    empty = data_dir.parent / f"{data_dir.name}-config.yaml"
-    empty.parent.mkdir(parents=True, exist_ok=True)
-    empty.write_text("{}\n")
+# Small pages and frames (~128 visual tokens) keep CPU reranking of a search well under a second: the
+# API tests' corpus is ingested at these budgets (``tiny_settings(..., small_media=True)``).
+SMALL_MEDIA: dict[str, Any] = {
+    "video_segment_seconds": 2.0,
+    "video_fps": 1.0,
+    "pdf_dpi": 72.0,
+    "max_pixels": 128 * 32 * 32,
+    "video_frame_max_pixels": 64 * 32 * 32,
+}
+
+
+@contextmanager
+def clean_env() -> Iterator[None]:
+    """No ``MMSEARCH_*`` variable of the caller's shell leaks into settings built here."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("MMSEARCH_"):
+                patch.delenv(name)
+        yield
+
+
+def tiny_settings(
+    data_dir: Path, models: Path, *, small_media: bool = False, **sections: dict[str, Any]
+) -> Settings:
+    """Settings for tests: the tiny models on CPU, everything under ``data_dir``, no config file and no
+    ``MMSEARCH_*`` variable of the caller's shell; ``small_media``: the small page and frame budgets of
+    ``SMALL_MEDIA``. ``sections`` update the sections they name (``ingest={"pdf_dpi": 36.0}``)."""
     overrides = tiny_overrides(data_dir, models)
+    if small_media:
+        overrides["ingest"].update(SMALL_MEDIA)
     for name, values in sections.items():
-        overrides.setdefault(name, {}).update(values)
-    return load_settings(empty, overrides)
+        overrides[name] = {**overrides.get(name, {}), **values}
+    with clean_env():
+        return Settings(**overrides)
 
 
 def tiny_env(data_dir: Path, models: Path, **extra: str) -> dict[str, str]:

@@ -81,6 +81,12 @@ def test_config_env_var_and_local_file(tmp_path: Path, monkeypatch: pytest.Monke
         ({"embedding": {"dim": 8}}, "embedding.dim"),
         ({"search": {"candidates": "many"}}, "search.candidates"),
         ({"store": {"path": "/x", "url": "http://q:6333"}}, "not both"),
+        # stored images are at model resolution: the cap may only lower the model's 1800·32² pixels
+        ({"ingest": {"max_pixels": 1800 * 32 * 32 + 1}}, "ingest.max_pixels"),
+        ({"ingest": {"video_max_frames": 65}}, "ingest.video_max_frames"),
+        # model facts are constants, not settings: a file that still sets one is refused by name
+        ({"embedding": {"max_length": 8192}}, "embedding.max_length: unknown setting"),
+        ({"reranker": {"max_length": 10240}}, "reranker.max_length: unknown setting"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, data: dict[str, Any], needle: str) -> None:

@@ -97,7 +97,7 @@ def _run(
     from mmsearch.eval.corpus import embed_corpus
     from mmsearch.eval.dataset import load_dataset
     from mmsearch.eval.runner import EvalRunner, check_configs
-    from mmsearch.index.store import open_store
+    from mmsearch.index.store_registry import open_store
 
     settings = app.settings()
     data = load_dataset(root, split).only_group(group)

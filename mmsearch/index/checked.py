@@ -1,30 +1,87 @@
 """What both Qdrant stores share (``edge_store.EdgeStore``, ``qdrant_store.QdrantStore``): the layout
-guard and checked, batched upserts.
+guard, checked and batched upserts, and every ``Store`` operation whose logic does not depend on the
+engine.
 
-A store says how to read its collection's ``Layout``, how to create the collection and how to write one
-batch of points; this base makes sure that a collection is only ever used with the model, dimension and
-prefetch dimension it was made with (``schema.mismatch``), that every vector is finite, of the right
-length and unit norm before anything is written, and that a batch of points is written in
-``index.upsert_batch`` slices.
+A store says how to read its collection's ``Layout``, how to create the collection, how to write one
+batch of points, and gives a few engine primitives (a filter on one payload key, count, scroll, fetch
+by id, delete by ids or by filter, search one layout, and ``_calling``, which serialises a call and
+translates the engine's failures into ``StoreError``). This base makes sure that a collection is only
+ever used with the model, dimension and prefetch dimension it was made with (``schema.mismatch``), that
+every vector is finite, of the right length and unit norm before anything is written, that a batch of
+points is written in ``index.upsert_batch`` slices, and builds the rest of the ``Store`` protocol
+(stale and document deletes, payload reads, listings, counts, stats, the context manager) on the
+primitives, once.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import PurePath
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
-from mmsearch.errors import DimensionMismatch, StoreError
-from mmsearch.index.schema import Layout, check_dims, mismatch, unit_vector
+from mmsearch.errors import DimensionMismatch, QueryError, StoreError
+from mmsearch.index.schema import PATH_PREFIXES, SCROLL_PAGE, Layout, check_dims, mismatch, unit_vector
 from mmsearch.index.settings import IndexSettings
-from mmsearch.index.store import Point
+from mmsearch.index.store import (
+    MODALITIES,
+    DocumentInfo,
+    Filters,
+    Mode,
+    Payload,
+    Point,
+    ScoredPoint,
+    StoreStats,
+    check_point_id,
+)
+
+log = logging.getLogger(__name__)
+
+Condition = TypeVar("Condition")
+Filter = TypeVar("Filter")
+
+# The payload fields a ``stats --documents`` row is read from.
+DOCUMENT_FIELDS = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
+
+
+def engine_filter(
+    filters: Filters | None,
+    match: Callable[[str, str], Condition],
+    ingest_time: Callable[[float | None, float | None], Condition],
+    combine: Callable[[list[Condition]], Filter],
+) -> Filter | None:
+    """``filters`` in an engine's own types, all conditions must hold (``combine``): an exact keyword
+    ``match`` (payload key, value) each, and an ``ingest_time`` range ``after <= t < before``; None when
+    it restricts nothing. A path prefix is one match on ``path_prefixes`` (a stored point lists its path
+    and each ancestor folder)."""
+    if filters is None or filters.is_empty:
+        return None
+    must: list[Condition] = []
+    if filters.path_prefix is not None:
+        must.append(match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
+    if filters.modality is not None:
+        must.append(match("modality", filters.modality))
+    if filters.doc_id is not None:
+        must.append(match("doc_id", filters.doc_id))
+    if filters.ingested_after is not None or filters.ingested_before is not None:
+        must.append(ingest_time(filters.ingested_after, filters.ingested_before))
+    return combine(must)
 
 
 class CheckedStore(ABC):
     collection: str
     location: str
     index: IndexSettings
+    mode: Mode
+
+    # -- what each engine provides ---------------------------------------------------------------
+    # ``Filter`` and records are the engine's own types (qdrant-edge or qdrant-client models); a record
+    # has ``.id`` and ``.payload``.
 
     @abstractmethod
     def _read_layout(self) -> Layout | None:
@@ -37,6 +94,49 @@ class CheckedStore(ABC):
     @abstractmethod
     def _write(self, batch: Sequence[tuple[Point, np.ndarray]], layout: Layout) -> None:
         """Store one slice of checked points (vectors already unit length)."""
+
+    @abstractmethod
+    def _calling(self, action: str) -> AbstractContextManager[None]:
+        """Serialise one engine call and translate its failures into ``StoreError`` naming ``action``."""
+
+    @abstractmethod
+    def _match(self, key: str, value: str) -> Any:
+        """The engine's filter for payload ``key`` == ``value``."""
+
+    @abstractmethod
+    def _count(self, flt: Any) -> int:
+        """Points matching ``flt`` (None: all), counted exactly."""
+
+    @abstractmethod
+    def _scroll(self, flt: Any, payload: list[str] | bool) -> Iterator[Any]:
+        """Every record matching ``flt``, with these payload fields, a page at a time."""
+
+    @abstractmethod
+    def _records(self, ids: list[str]) -> Iterable[Any]:
+        """The records (with payload) of the points among ``ids`` that exist."""
+
+    @abstractmethod
+    def _delete_ids(self, ids: list[str]) -> None:
+        """Delete these points (at most ``SCROLL_PAGE``)."""
+
+    @abstractmethod
+    def _delete_matching(self, flt: Any) -> None:
+        """Delete every point matching ``flt``."""
+
+    @abstractmethod
+    def _search(
+        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+    ) -> list[ScoredPoint]:
+        """The ``limit`` nearest points to the checked unit ``query`` in a collection of ``layout``."""
+
+    def _indexed_points(self, layout: Layout) -> int | None:
+        """Points inside the HNSW graph, where the engine says (``StoreStats.indexed_points``)."""
+        return None
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- the Store protocol, built on them -------------------------------------------------------
 
     def ensure_collection(self, model_id: str, dim: int) -> None:
         check_dims(dim, self.index.prefetch_dim)
@@ -62,6 +162,92 @@ class CheckedStore(ABC):
         step = self.index.upsert_batch
         for start in range(0, len(checked), step):
             self._write(checked[start : start + step], layout)
+
+    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
+        if self._read_layout() is None:
+            return 0
+        kept = {check_point_id(i, StoreError) for i in keep}
+        stale = [i for i in self._ids_of(doc_id) if i not in kept]
+        for start in range(0, len(stale), SCROLL_PAGE):
+            batch = stale[start : start + SCROLL_PAGE]
+            with self._calling(f"delete {len(batch)} stale points of document {doc_id}"):
+                self._delete_ids(batch)
+        if stale:
+            log.info("removed %d stale points of document %s", len(stale), doc_id)
+        return len(stale)
+
+    def delete_document(self, doc_id: str) -> int:
+        if self._read_layout() is None:
+            return 0
+        selector = self._match("doc_id", doc_id)
+        with self._calling(f"delete document {doc_id}"):  # one hold: nothing lands between the two
+            removed = self._count(selector)
+            self._delete_matching(selector)
+        return removed
+
+    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+        if limit < 1:
+            raise QueryError(f"search limit must be at least 1, got {limit}")
+        layout = self._read_layout()
+        if layout is None:
+            return []
+        self._check(layout, None, None)
+        return self._search(unit_vector(vector, layout.dim, "the query vector"), layout, limit, filters)
+
+    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
+        wanted = [check_point_id(i, QueryError) for i in ids]
+        if not wanted or self._read_layout() is None:
+            return {}
+        return {str(r.id): self._payload(r.id, r.payload) for r in self._records(wanted)}
+
+    def documents(self) -> list[DocumentInfo]:
+        if self._read_layout() is None:  # no collection yet: nothing ingested
+            return []
+        docs: dict[str, DocumentInfo] = {}
+        for record in self._scroll(None, DOCUMENT_FIELDS):
+            p = record.payload or {}
+            seen = docs.get(p["doc_id"])
+            units = seen.units + 1 if seen else 1
+            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
+            docs[p["doc_id"]] = DocumentInfo(
+                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
+            )
+        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
+
+    def stats(self) -> StoreStats:
+        layout = self._read_layout()
+        if layout is None:
+            return StoreStats(self.collection, self.mode, self.location, False, None, None, None, 0, 0, {})
+        by_modality: dict[str, int] = {m: self._count(self._match("modality", m)) for m in MODALITIES}
+        documents = len({r.payload["doc_id"] for r in self._scroll(None, ["doc_id"]) if r.payload})
+        return StoreStats(
+            self.collection, self.mode, self.location, True, layout.model_id, layout.dim,
+            layout.prefetch_dim, self._count(None), documents, by_modality, self._indexed_points(layout),
+        )  # fmt: skip
+
+    def count(self) -> int:
+        if self._read_layout() is None:
+            return 0
+        return self._count(None)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _ids_of(self, doc_id: str) -> list[str]:
+        return [str(r.id) for r in self._scroll(self._match("doc_id", doc_id), False)]
+
+    def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
+        try:
+            return Payload.from_dict(data or {})
+        except (StoreError, TypeError) as exc:
+            raise StoreError(
+                f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
+            ) from exc
 
     def _check(self, layout: Layout, model_id: str | None, dim: int | None) -> None:
         """Refuse unless the collection matches the model/dim asked for and the configured prefetch."""

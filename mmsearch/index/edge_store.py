@@ -41,17 +41,16 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path, PurePath
-from types import TracebackType
-from typing import IO, Any, Self
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import qdrant_edge as qe
 
-from mmsearch.errors import MmsearchError, QueryError, StoreError
-from mmsearch.index.checked import CheckedStore
+from mmsearch.errors import MmsearchError, StoreError
+from mmsearch.index.checked import CheckedStore, engine_filter
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -64,17 +63,12 @@ from mmsearch.index.schema import (
     mrl,
     prefetch_text,
     stored_payload,
-    unit_vector,
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
-    MODALITIES,
-    DocumentInfo,
     Filters,
-    Payload,
     Point,
     ScoredPoint,
-    StoreStats,
     check_point_id,
 )
 
@@ -272,28 +266,12 @@ class EdgeStore(CheckedStore):
         with self._calling(f"store {len(points)} points"):
             self._open_shard().update(qe.UpdateOperation.upsert_points(list(points)))
 
-    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
-        if self._read_layout() is None:
-            return 0
-        kept = {check_point_id(i, StoreError) for i in keep}
-        stale = [i for i in self._ids_of(doc_id) if i not in kept]
-        for start in range(0, len(stale), SCROLL_PAGE):
-            batch: list[qe.PointId] = list(stale[start : start + SCROLL_PAGE])
-            with self._calling(f"delete {len(batch)} stale points of document {doc_id}"):
-                self._open_shard().update(qe.UpdateOperation.delete_points(batch))
-        if stale:
-            log.info("removed %d stale points of document %s", len(stale), doc_id)
-        return len(stale)
+    def _delete_ids(self, ids: list[str]) -> None:
+        batch: list[qe.PointId] = list(ids)
+        self._open_shard().update(qe.UpdateOperation.delete_points(batch))
 
-    def delete_document(self, doc_id: str) -> int:
-        if self._read_layout() is None:
-            return 0
-        selector = _match("doc_id", doc_id)
-        with self._calling(f"delete document {doc_id}"):
-            shard = self._open_shard()
-            removed = shard.count(qe.CountRequest(exact=True, filter=selector))
-            shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
-        return int(removed)
+    def _delete_matching(self, flt: qe.Filter) -> None:
+        self._open_shard().update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     def optimize(self) -> bool:
         """Merge segments and build the HNSW graph where a segment has passed ``index.exact_below``.
@@ -307,14 +285,9 @@ class EdgeStore(CheckedStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        if limit < 1:
-            raise QueryError(f"search limit must be at least 1, got {limit}")
-        layout = self._read_layout()
-        if layout is None:
-            return []
-        self._check(layout, None, None)
-        query = unit_vector(vector, layout.dim, "the query vector")
+    def _search(
+        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+    ) -> list[ScoredPoint]:
         request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
         with self._calling("search"):
             found = self._open_shard().query(request)
@@ -330,45 +303,16 @@ class EdgeStore(CheckedStore):
         with self._calling("search"):
             return self._open_shard().query(request)
 
-    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
-        wanted: list[qe.PointId] = [check_point_id(i, QueryError) for i in ids]
-        if not wanted or self._read_layout() is None:
-            return {}
+    def _records(self, ids: list[str]) -> list[qe.Record]:
+        wanted: list[qe.PointId] = list(ids)
         with self._calling(f"read {len(wanted)} points"):
-            records = self._open_shard().retrieve(wanted, True, False)
-        return {str(r.id): self._payload(r.id, r.payload) for r in records}
+            return self._open_shard().retrieve(wanted, True, False)
 
-    def documents(self) -> list[DocumentInfo]:
-        fields = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
-        docs: dict[str, DocumentInfo] = {}
-        for record in self.scroll(None, fields):
-            p = record.payload or {}
-            seen = docs.get(p["doc_id"])
-            units = seen.units + 1 if seen else 1
-            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
-            docs[p["doc_id"]] = DocumentInfo(
-                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
-            )
-        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
-
-    def stats(self) -> StoreStats:
-        layout = self._read_layout()
-        if layout is None:
-            return StoreStats(self.collection, "embedded", self.location, False, None, None, None, 0, 0, {})
-        by_modality: dict[str, int] = {m: self._count(_match("modality", m)) for m in MODALITIES}
-        documents = len({r.payload["doc_id"] for r in self.scroll(None, ["doc_id"]) if r.payload})
+    def _indexed_points(self, layout: Layout) -> int:
         with self._calling("read the shard's info"):
             indexed_vectors = self._open_shard().info().indexed_vectors_count
         per_point = 1 if layout.prefetch_dim is None else 2  # Edge counts every named vector of a point
-        return StoreStats(
-            self.collection, "embedded", self.location, True, layout.model_id, layout.dim,
-            layout.prefetch_dim, self._count(None), documents, by_modality, indexed_vectors // per_point,
-        )  # fmt: skip
-
-    def count(self) -> int:
-        if self._read_layout() is None:
-            return 0
-        return self._count(None)
+        return int(indexed_vectors // per_point)
 
     def layout(self) -> Layout | None:
         return self._read_layout()
@@ -377,10 +321,10 @@ class EdgeStore(CheckedStore):
         with self._calling("count points"):
             return int(self._open_shard().count(qe.CountRequest(exact=True, filter=flt)))
 
-    def _ids_of(self, doc_id: str) -> list[str]:
-        return [str(r.id) for r in self.scroll(_match("doc_id", doc_id), False)]
+    def _match(self, key: str, value: str) -> qe.Filter:
+        return _match(key, value)
 
-    def scroll(
+    def _scroll(
         self,
         flt: qe.Filter | None,
         payload: list[str] | bool,
@@ -421,14 +365,6 @@ class EdgeStore(CheckedStore):
         with self._calling(f"read {len(wanted)} points"):
             return self._open_shard().retrieve(wanted, True, True)
 
-    def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
-        try:
-            return Payload.from_dict(data or {})
-        except (StoreError, TypeError) as exc:
-            raise StoreError(
-                f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
-            ) from exc
-
     # -- preprocessing fingerprint (index/fingerprint.py), kept in the side file ----------------------
 
     def preprocessing(self) -> dict[str, Any] | None:
@@ -465,14 +401,6 @@ class EdgeStore(CheckedStore):
                 if self._lock_file is not None:
                     self._lock_file.close()  # releases the flock
                     self._lock_file = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _calling(self, action: str) -> Iterator[None]:
@@ -581,19 +509,11 @@ def edge_point(
 
 
 def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
-    if filters is None or filters.is_empty:
-        return None
-    must: list[qe.ConditionType] = []
-    if filters.path_prefix is not None:
-        must.append(_field_match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
-    if filters.modality is not None:
-        must.append(_field_match("modality", filters.modality))
-    if filters.doc_id is not None:
-        must.append(_field_match("doc_id", filters.doc_id))
-    if filters.ingested_after is not None or filters.ingested_before is not None:
-        span = qe.RangeFloat(gte=filters.ingested_after, lt=filters.ingested_before)
-        must.append(qe.FieldCondition(key="ingest_time", range=span))
-    return qe.Filter(must=must)
+    return engine_filter(filters, _field_match, _ingest_time, lambda must: qe.Filter(must=list(must)))
+
+
+def _ingest_time(after: float | None, before: float | None) -> qe.FieldCondition:
+    return qe.FieldCondition(key="ingest_time", range=qe.RangeFloat(gte=after, lt=before))
 
 
 def _match(key: str, value: str) -> qe.Filter:

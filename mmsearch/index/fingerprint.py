@@ -206,19 +206,11 @@ def _in_process(settings: EmbeddingSettings, embedder: Embedder | None) -> Token
 
 
 def _processor_only(settings: EmbeddingSettings) -> Any:
-    """The in-process embedder's input path (``plan``, ``load``, ``batch_inputs``) without the weights."""
-    import torch
-
-    from mmsearch.index.sglang_embedder import load_templater
+    """The in-process embedder's input path without the weights (the checkpoint's small files only)."""
+    from mmsearch.index.http_embed import load_templater
     from mmsearch.index.transformers_embedder import TransformersEmbedder
-    from mmsearch.models import Placement
 
-    renderer = TransformersEmbedder.__new__(TransformersEmbedder)
-    renderer.settings = settings
-    renderer.model_id = settings.model
-    renderer.processor = load_templater(settings.model)  # the checkpoint's small files only
-    renderer.placement = Placement(torch.device("cpu"), torch.float32, "sdpa")
-    return renderer
+    return TransformersEmbedder.input_path(settings, load_templater(settings.model))
 
 
 def _sglang(settings: EmbeddingSettings, embedder: Embedder | None) -> TokenIds:

@@ -31,19 +31,18 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path, PurePath
-from types import TracebackType
-from typing import Any, Self
+from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from mmsearch.errors import ConfigError, MmsearchError, QueryError, StoreError
-from mmsearch.index.checked import CheckedStore
+from mmsearch.errors import ConfigError, MmsearchError, StoreError
+from mmsearch.index.checked import CheckedStore, engine_filter
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -56,19 +55,13 @@ from mmsearch.index.schema import (
     mrl,
     prefetch_text,
     stored_payload,
-    unit_vector,
 )
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
-    MODALITIES,
-    DocumentInfo,
     Filters,
     Mode,
-    Payload,
     Point,
     ScoredPoint,
-    StoreStats,
-    check_point_id,
 )
 
 log = logging.getLogger(__name__)
@@ -278,38 +271,17 @@ class QdrantStore(CheckedStore):
         with self._calling(f"store {len(structs)} points"):
             self.client.upsert(self.collection, points=structs, wait=True)
 
-    def delete_stale(self, doc_id: str, keep: Collection[str]) -> int:
-        if self._read_layout() is None:
-            return 0
-        kept = {check_point_id(i, StoreError) for i in keep}
-        stale = [i for i in self._ids_of(doc_id) if i not in kept]
-        for start in range(0, len(stale), SCROLL_PAGE):
-            batch = stale[start : start + SCROLL_PAGE]
-            with self._calling(f"delete {len(batch)} stale points of document {doc_id}"):
-                self.client.delete(self.collection, models.PointIdsList(points=list(batch)), wait=True)
-        if stale:
-            log.info("removed %d stale points of document %s", len(stale), doc_id)
-        return len(stale)
+    def _delete_ids(self, ids: list[str]) -> None:
+        self.client.delete(self.collection, models.PointIdsList(points=list(ids)), wait=True)
 
-    def delete_document(self, doc_id: str) -> int:
-        if self._read_layout() is None:
-            return 0
-        selector = _match("doc_id", doc_id)
-        with self._calling(f"delete document {doc_id}"):
-            removed = self.client.count(self.collection, count_filter=selector, exact=True).count
-            self.client.delete(self.collection, models.FilterSelector(filter=selector), wait=True)
-        return int(removed)
+    def _delete_matching(self, flt: models.Filter) -> None:
+        self.client.delete(self.collection, models.FilterSelector(filter=flt), wait=True)
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        if limit < 1:
-            raise QueryError(f"search limit must be at least 1, got {limit}")
-        layout = self._read_layout()
-        if layout is None:
-            return []
-        self._check(layout, None, None)
-        query = unit_vector(vector, layout.dim, "the query vector")
+    def _search(
+        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+    ) -> list[ScoredPoint]:
         flt = build_filter(filters)
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt)
@@ -357,51 +329,16 @@ class QdrantStore(CheckedStore):
             if i in records
         ]
 
-    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
-        wanted = [check_point_id(i, QueryError) for i in ids]
-        if not wanted or self._read_layout() is None:
-            return {}
-        with self._calling(f"read {len(wanted)} points"):
-            records = self.client.retrieve(self.collection, wanted, with_payload=True)
-        return {str(r.id): self._payload(r.id, r.payload) for r in records}
-
-    def documents(self) -> list[DocumentInfo]:
-        if self._read_layout() is None:  # no collection yet: nothing ingested
-            return []
-        fields = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
-        docs: dict[str, DocumentInfo] = {}
-        for record in self._scroll(None, fields):
-            p = record.payload or {}
-            seen = docs.get(p["doc_id"])
-            units = seen.units + 1 if seen else 1
-            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
-            docs[p["doc_id"]] = DocumentInfo(
-                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
-            )
-        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
-
-    def stats(self) -> StoreStats:
-        layout = self._read_layout()
-        if layout is None:
-            return StoreStats(self.collection, self.mode, self.location, False, None, None, None, 0, 0, {})
-        by_modality: dict[str, int] = {m: self._count(_match("modality", m)) for m in MODALITIES}
-        documents = len({r.payload["doc_id"] for r in self._scroll(None, ["doc_id"]) if r.payload})
-        return StoreStats(
-            self.collection, self.mode, self.location, True, layout.model_id, layout.dim,
-            layout.prefetch_dim, self._count(None), documents, by_modality,
-        )  # fmt: skip
-
-    def count(self) -> int:
-        if self._read_layout() is None:
-            return 0
-        return self._count(None)
+    def _records(self, ids: list[str]) -> list[models.Record]:
+        with self._calling(f"read {len(ids)} points"):
+            return self.client.retrieve(self.collection, list(ids), with_payload=True)
 
     def _count(self, flt: models.Filter | None) -> int:
         with self._calling("count points"):
             return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def _ids_of(self, doc_id: str) -> list[str]:
-        return [str(r.id) for r in self._scroll(_match("doc_id", doc_id), False)]
+    def _match(self, key: str, value: str) -> models.Filter:
+        return _match(key, value)
 
     def _scroll(self, flt: models.Filter | None, payload: list[str] | bool) -> Iterator[models.Record]:
         offset: Any = None
@@ -414,14 +351,6 @@ class QdrantStore(CheckedStore):
             if offset is None:
                 return
 
-    def _payload(self, point_id: Any, data: dict[str, Any] | None) -> Payload:
-        try:
-            return Payload.from_dict(data or {})
-        except (StoreError, TypeError) as exc:
-            raise StoreError(
-                f"point {point_id} in collection '{self.collection}' has a bad payload: {exc}"
-            ) from exc
-
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -430,14 +359,6 @@ class QdrantStore(CheckedStore):
         self._closed = True
         with self._lock:
             self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _calling(self, action: str) -> Iterator[None]:
@@ -506,19 +427,11 @@ def search_params(index: IndexSettings) -> models.SearchParams:
 
 
 def build_filter(filters: Filters | None) -> models.Filter | None:
-    if filters is None or filters.is_empty:
-        return None
-    must: list[models.Condition] = []
-    if filters.path_prefix is not None:
-        must.append(_field_match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
-    if filters.modality is not None:
-        must.append(_field_match("modality", filters.modality))
-    if filters.doc_id is not None:
-        must.append(_field_match("doc_id", filters.doc_id))
-    if filters.ingested_after is not None or filters.ingested_before is not None:
-        span = models.Range(gte=filters.ingested_after, lt=filters.ingested_before)
-        must.append(models.FieldCondition(key="ingest_time", range=span))
-    return models.Filter(must=must)
+    return engine_filter(filters, _field_match, _ingest_time, lambda must: models.Filter(must=list(must)))
+
+
+def _ingest_time(after: float | None, before: float | None) -> models.FieldCondition:
+    return models.FieldCondition(key="ingest_time", range=models.Range(gte=after, lt=before))
 
 
 def _struct(point: Point, vector: np.ndarray, prefetch_dim: int | None) -> models.PointStruct:

@@ -7,7 +7,8 @@ format_model_input`` and ``_preprocess_inputs``):
   an empty one falls back to the default;
 - system turn = ``[{"type": "text", "text": instruction}]``; user turn = all videos, then all images,
   then the text; nothing at all → the text ``NULL``;
-- images carry ``min_pixels = 4·32²`` / ``max_pixels = 1800·32²`` for ``qwen_vl_utils.fetch_image``;
+- images carry ``min_pixels = 4·32²`` / ``max_pixels = 1800·32²`` for ``qwen_vl_utils.fetch_image`` (the
+  grid and every pixel limit live in ``ingest/pixels.py``, whose ``fit_size`` is ``smart_resize``);
 - the prompt is the processor's chat template with ``add_generation_prompt=True``.
 
 Videos follow the official code's *file* path (``{"video": path}``: qwen-vl-utils ``fetch_video`` decodes
@@ -27,20 +28,23 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from PIL import Image
-from qwen_vl_utils import vision_process as qvu
 
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.settings import DEFAULT_DOCUMENT_INSTRUCTION
-from mmsearch.ingest.pixels import resize_frames, video_frame_size
+from mmsearch.ingest.pixels import (
+    GRID,
+    MODEL_MAX_FRAMES,
+    MODEL_MAX_PIXELS,
+    MODEL_MIN_PIXELS,
+    PATCH_SIZE,
+    VIDEO_TOTAL_PIXELS,
+    fit_size,
+    resize_frames,
+    video_frame_size,
+)
 
-IMAGE_FACTOR = 32  # patch 16 × spatial merge 2
-PATCH_SIZE = 16
-MIN_PIXELS = 4 * IMAGE_FACTOR * IMAGE_FACTOR
-MAX_PIXELS = 1800 * IMAGE_FACTOR * IMAGE_FACTOR
-VIDEO_FPS = 1.0  # sampling rate the official code asks for when it decodes a video file itself
-MAX_FRAMES = 64
-FRAME_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
-MAX_TOTAL_PIXELS = 10 * FRAME_MAX_PIXELS
+MAX_FRAMES = MODEL_MAX_FRAMES
+MAX_LENGTH = 8192  # tokens of one input, as the official embedder truncates (a model fact, not a setting)
 NULL_TEXT = "NULL"
 
 Message = dict[str, Any]
@@ -104,7 +108,7 @@ def video_item(clip: VideoClip) -> Message:
     seconds = video_metadata(clip)["frames_indices"]
     span = seconds[-1] - seconds[0] if len(seconds) > 1 else 0.0
     rate = (len(seconds) - 1) / span if span > 0 else clip.fps * len(frames) / len(clip.frames)
-    return {"type": "video", "video": frames, "total_pixels": MAX_TOTAL_PIXELS, "sample_fps": rate}
+    return {"type": "video", "video": frames, "total_pixels": VIDEO_TOTAL_PIXELS, "sample_fps": rate}
 
 
 def video_tensor(frames: list[Image.Image]) -> torch.Tensor:
@@ -125,7 +129,7 @@ def video_tensor(frames: list[Image.Image]) -> torch.Tensor:
 
 
 def image_item(image: Image.Image) -> Message:
-    return {"type": "image", "image": image, "min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS}
+    return {"type": "image", "image": image, "min_pixels": MODEL_MIN_PIXELS, "max_pixels": MODEL_MAX_PIXELS}
 
 
 def user_content(content: Content) -> list[Message]:
@@ -149,11 +153,11 @@ def embedding_messages(content: Content, instruction: str | None) -> list[Messag
 
 
 def image_tokens(image: Image.Image) -> int:
-    """LLM tokens of one image after qwen-vl-utils' resize (``fetch_image`` with our pixel budget)."""
-    height, width = qvu.smart_resize(
-        image.height, image.width, factor=IMAGE_FACTOR, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS
-    )
-    return (height // IMAGE_FACTOR) * (width // IMAGE_FACTOR)
+    """LLM tokens of one image after qwen-vl-utils' resize (``fetch_image`` with our pixel budget), sized by
+    ``pixels.fit_size`` (equal to ``smart_resize`` there: tests/ingest/test_pixels.py). An aspect ratio over
+    200 raises ``UnsupportedFile``, as ``smart_resize`` raises ``ValueError``."""
+    width, height = fit_size(image.width, image.height, MODEL_MAX_PIXELS, name="image")
+    return (height // GRID) * (width // GRID)
 
 
 def video_tokens(clip: VideoClip) -> int:
@@ -162,7 +166,7 @@ def video_tokens(clip: VideoClip) -> int:
     frames = clip_frames(clip)
     count = len(frames) + len(frames) % 2
     width, height = video_frame_size(frames[0].width, frames[0].height, count, name="video clip")
-    return count // 2 * (height // IMAGE_FACTOR) * (width // IMAGE_FACTOR)
+    return count // 2 * (height // GRID) * (width // GRID)
 
 
 def render_prompt(processor: ChatTemplater, messages: list[Message]) -> str:

@@ -34,7 +34,6 @@ class EmbeddingSettings(BaseModel):
         DEFAULT_QUERY_INSTRUCTION,
         description="Instruction embedded with every query (retrieval task description).",
     )
-    max_length: int = Field(8192, ge=256, description="Token cap of one input (official: 8192).")
     batch_tokens: int = Field(32768, ge=1024, description="Token budget of one forward batch.")
     max_batch_size: int = Field(
         32, ge=1, description="Items per forward batch at most (the token budget usually binds first)."

@@ -1,29 +1,25 @@
-"""The vector store seam: the ``Store`` protocol, the things that flow through it, and ``open_store``.
+"""The vector store seam: the ``Store`` protocol and the things that flow through it.
 
 A store holds one collection of points — one per unit — each with the unit's embedding (full dimension,
 L2-normalised) and a ``Payload`` describing where the unit came from. The collection records the model
 id and dimensions it was built with; every operation checks them, so vectors of two models or two MRL
 dimensions are never mixed and a query with another model is refused instead of silently wrong.
 
-Backends are chosen by ``store.backend`` through ``BACKENDS``: ``qdrant`` is Qdrant Edge in process
-(``edge_store.py``) for the embedded folder (``store.path``) and qdrant-client (``qdrant_store.py``) for a
-server or cluster (``store.url``), with the same schema, so ``mmsearch migrate`` moves points between them;
-``qdrant-local`` is qdrant-client's old pure-Python local mode, only when chosen explicitly.
+The backends (``edge_store.py``, ``qdrant_store.py``) import this module; ``store_registry.py`` names
+them and opens the configured one (``open_store``), so nothing here imports a backend.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, get_args
 
 import numpy as np
 
-from mmsearch.errors import ConfigError, QueryError, StoreError
-from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.errors import QueryError, StoreError
 from mmsearch.ingest.units import Modality
 
 Mode = Literal["embedded", "server"]
@@ -217,55 +213,9 @@ class Store(Protocol):
     ) -> None: ...
 
 
-def replace_document(store: Store, doc_id: str, points: Sequence[Point]) -> int:
-    """Store a document's new points, then drop its old ones; return how many old ones went.
-
-    The order is what makes it crash-safe: a crash in between leaves extra points that the next run
-    removes, never a document with no points.
-    """
-    foreign = [p.id for p in points if p.payload.doc_id != doc_id]
-    if foreign:
-        raise StoreError(
-            f"replace_document({doc_id}) got points of other documents: {', '.join(foreign[:3])}"
-        )
-    store.upsert(points)
-    return store.delete_stale(doc_id, keep={p.id for p in points})
-
-
 def check_point_id(value: str, error: type[Exception]) -> str:
     """``value`` as a canonical UUID string, or ``error`` saying it is not one."""
     try:
         return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError) as exc:
         raise error(f"{value!r} is not a point id (a UUID)") from exc
-
-
-Opener = Callable[[StoreSettings, IndexSettings, Path], Store]
-
-
-def _open_qdrant(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
-    if store.url is not None:
-        from mmsearch.index.qdrant_store import connect
-
-        return connect(store, index, path)
-    from mmsearch.index.edge_store import connect_edge
-
-    return connect_edge(index, path, store.collection)
-
-
-def _open_qdrant_local(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
-    from mmsearch.index.qdrant_store import connect
-
-    return connect(store, index, path)
-
-
-BACKENDS: dict[str, Opener] = {"qdrant": _open_qdrant, "qdrant-local": _open_qdrant_local}
-
-
-def open_store(store: StoreSettings, index: IndexSettings, path: Path) -> Store:
-    """Open the configured store. ``path`` is the embedded folder (``Settings.store_path``), used only
-    when ``store.url`` is unset. Fails fast: a locked folder or an unreachable server raises here."""
-    opener = BACKENDS.get(store.backend)
-    if opener is None:
-        raise ConfigError(f"unknown store.backend {store.backend!r}; valid: {', '.join(sorted(BACKENDS))}")
-    return opener(store, index, path)

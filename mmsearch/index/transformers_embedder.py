@@ -3,9 +3,9 @@
 Reproduces QwenLM/Qwen3-VL-Embedding ``src/models/qwen3_vl_embedding.py`` (``Qwen3VLEmbedder.process``):
 messages from :mod:`mmsearch.index.qwen_prompt`; media resized by ``qwen_vl_utils.process_vision_info``
 (``image_patch_size=16``); the processor called with ``do_resize=False, truncation=True,
-max_length=embedding.max_length, padding=True`` and right padding; the vector is the final hidden state
-at the last position whose attention mask is 1 (the ``\\n`` after ``assistant``), L2-normalised, then
-MRL-truncated.
+max_length=8192`` (``qwen_prompt.MAX_LENGTH``), ``padding=True`` and right padding; the vector is the final
+hidden state at the last position whose attention mask is 1 (the ``\\n`` after ``assistant``),
+L2-normalised, then MRL-truncated.
 
 Differences from the reference, on purpose:
 - batches are packed by a padded-token budget (``embedding.batch_tokens``, ``embedding.max_batch_size``)
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmsearch.errors import EmbedderError, UnprocessableInput
+from mmsearch.errors import EmbedderError, UnprocessableInput, UnsupportedFile
 from mmsearch.index import qwen_prompt, video_prompt
 from mmsearch.index.embedder import check_dim, describe, mrl, pack_batches
 from mmsearch.index.inputs import Content
@@ -107,16 +107,28 @@ class TransformersEmbedder:
         embedder._attach(settings, processor, model.eval(), placement)
         return embedder
 
+    @classmethod
+    def input_path(cls, settings: EmbeddingSettings, processor: Any) -> TransformersEmbedder:
+        """The embedder's input path alone (``plan``, ``load``, ``batch_inputs``), with no model: what the
+        preprocessing fingerprint renders its canaries through (``index/fingerprint.py``)."""
+        embedder = cls.__new__(cls)
+        embedder._attach_inputs(settings, processor, Placement(torch.device("cpu"), torch.float32, "sdpa"))
+        return embedder
+
     def _attach(self, settings: EmbeddingSettings, processor: Any, model: Any, placement: Placement) -> None:
+        self._attach_inputs(settings, processor, placement)
+        self.model = model
+        self.full_dim = int(model.config.get_text_config().hidden_size)
+        self.dim = check_dim(settings.dim, self.full_dim)
+        self._lock = threading.Lock()
+
+    def _attach_inputs(self, settings: EmbeddingSettings, processor: Any, placement: Placement) -> None:
         self.settings = settings
         self.model_id = settings.model
         self.processor = processor
-        self.model = model
         self.placement = placement
-        self.full_dim = int(model.config.get_text_config().hidden_size)
-        self.dim = check_dim(settings.dim, self.full_dim)
         self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
-        self._lock = threading.Lock()
+        self.max_length = qwen_prompt.MAX_LENGTH  # tests lower it to reach truncation with short inputs
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
         if not items:
@@ -141,11 +153,11 @@ class TransformersEmbedder:
             if content.video is not None:
                 pairs = -(-len(qwen_prompt.clip_frames(content.video)) // 2)
                 vision += qwen_prompt.video_tokens(content.video) + pairs * FRAME_PAIR_OVERHEAD
-        except ValueError as exc:  # qwen-vl-utils' size checks (e.g. aspect ratio over 200)
+        except (ValueError, UnsupportedFile) as exc:  # the model's size checks (e.g. aspect ratio over 200)
             raise UnprocessableInput(f"{label}: its media cannot be processed: {exc}") from exc
         text = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         metadata = (qwen_prompt.video_metadata(content.video),) if content.video is not None else ()
-        tokens = min(text + vision, self.settings.max_length)
+        tokens = min(text + vision, self.max_length)
         return Prepared(index, label, messages, prompt, tokens, metadata)
 
     def load(self, planned: Prepared) -> Prepared:
@@ -167,7 +179,7 @@ class TransformersEmbedder:
             "images": images or None,
             "videos": videos or None,
             "truncation": True,
-            "max_length": self.settings.max_length,
+            "max_length": self.max_length,
             "padding": True,
             "do_resize": False,
             "return_tensors": "pt",
@@ -192,7 +204,7 @@ class TransformersEmbedder:
             if len(batch) == 1:
                 raise EmbedderError(
                     f"{batch[0].label} does not fit in GPU memory on its own (~{batch[0].tokens} tokens); "
-                    "lower embedding.max_length or the ingest pixel budget"
+                    "lower the ingest pixel budget (ingest.max_pixels, ingest.video_frame_max_pixels)"
                 ) from exc
         # Outside the handler, so the failed attempt's tensors (held by the traceback) are freed first.
         if torch.cuda.is_available():
@@ -212,10 +224,8 @@ class TransformersEmbedder:
         except torch.cuda.OutOfMemoryError:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
-            cut = _truncated(inputs, self.settings.max_length)
-            hint = (
-                f" (input cut at embedding.max_length = {self.settings.max_length}; raise it)" if cut else ""
-            )
+            cut = _truncated(inputs, self.max_length)
+            hint = f" (input cut at the model's {self.max_length} tokens)" if cut else ""
             raise EmbedderError(f"{_labels(batch)}: the embedding model failed: {exc}{hint}") from exc
         result: np.ndarray = pooled.cpu().numpy()
         return result

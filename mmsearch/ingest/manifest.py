@@ -199,8 +199,9 @@ class Manifest:
 
 
 def committed_versions(manifest: Path, paths: Collection[str]) -> dict[str, str]:
-    """``Manifest.committed`` through a short read-only connection (for the query path: it never
-    writes, never creates the file, and never waits on a writer, thanks to WAL). No manifest: {}."""
+    """For each of ``paths``, the sha256 of its committed version (rows with one), read through a short
+    read-only connection (for the query path: it never writes, never creates the file, and never waits
+    on a writer, thanks to WAL). No manifest: {}."""
     if not paths or not Path(manifest).is_file():
         return {}
     try:

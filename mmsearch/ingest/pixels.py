@@ -20,7 +20,8 @@ from mmsearch.errors import UnsupportedFile
 if TYPE_CHECKING:
     import torch
 
-GRID = 32  # patch size 16 x spatial merge 2
+PATCH_SIZE = 16  # the vision encoder's patch (qwen-vl-utils ``image_patch_size``)
+GRID = 2 * PATCH_SIZE  # patch x spatial merge 2: one LLM token per 32-pixel cell
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything longer or thinner
 # The embedding model's pixel limits for an image (``ingest.max_pixels`` may only lower the maximum).
 MODEL_MIN_PIXELS = 4 * GRID * GRID
@@ -30,6 +31,9 @@ MODEL_MAX_PIXELS = 1800 * GRID * GRID
 VIDEO_MIN_PIXELS = 128 * GRID * GRID
 VIDEO_MAX_PIXELS = 768 * GRID * GRID
 VIDEO_TOTAL_PIXELS = 10 * VIDEO_MAX_PIXELS
+# Frames of one clip the official embedder keeps at most (linearly sampled): ``ingest.video_max_frames``
+# may only lower it.
+MODEL_MAX_FRAMES = 64
 
 
 def fit_size(

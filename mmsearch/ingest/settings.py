@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mmsearch.ingest.pixels import MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_MAX_PIXELS
+from mmsearch.ingest.pixels import MODEL_MAX_FRAMES, MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_MAX_PIXELS
 
 # Pillow's own decompression-bomb threshold (``Image.MAX_IMAGE_PIXELS``: 1 GiB / 4 bytes / 3 ≈ 89.5 M
 # pixels, about 256 MiB as RGB); our limit may only be lower. Written out, since that global is mutable.
@@ -16,7 +16,10 @@ class IngestSettings(BaseModel):
 
     pdf_dpi: float = Field(144.0, gt=0, le=1200, description="Rasterisation DPI before the pixel cap.")
     max_pixels: int = Field(
-        MODEL_MAX_PIXELS, ge=MODEL_MIN_PIXELS, description="Cap on width*height of a page/image."
+        MODEL_MAX_PIXELS,
+        ge=MODEL_MIN_PIXELS,
+        le=MODEL_MAX_PIXELS,
+        description="Cap on width*height of a page/image (may only lower the model's 1800*32*32).",
     )
     image_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored page/frame images.")
     max_decode_pixels: int = Field(
@@ -46,7 +49,9 @@ class IngestSettings(BaseModel):
     )
     video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
-    video_max_frames: int = Field(64, ge=2, le=64, description="Frames per segment at most (model: 64).")
+    video_max_frames: int = Field(
+        MODEL_MAX_FRAMES, ge=2, le=MODEL_MAX_FRAMES, description="Frames per segment at most (model: 64)."
+    )
     video_frame_max_pixels: int = Field(
         VIDEO_MAX_PIXELS,
         ge=MODEL_MIN_PIXELS,

@@ -41,6 +41,7 @@ DOCUMENT_PREFIX = "\n<Document>:"
 NULL_TEXT = "NULL"
 ASSISTANT_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"  # the end of every prompt: never truncated
 SUFFIX_TOKENS = 5  # ASSISTANT_SUFFIX under the Qwen tokenizer, as the official code hard-codes it
+MAX_LENGTH = 10240  # tokens of a pair before the suffix, as the official reranker cuts (a model fact)
 YES, NO = "yes", "no"  # the label tokens whose LM-head rows give the score
 
 Message = dict[str, Any]

@@ -1,9 +1,10 @@
 """The query path: embed the query, take the top candidates from the store, rerank, return hits.
 
-With ``committed`` (source path → the sha256 of its searchable version; ``Manifest.committed``), only
-points of each document's committed version are candidates: the points of a version still being
-written, or of one replaced but not yet removed, are skipped (and more are fetched in their place), so
-a search never shows two versions of one file or half of one.
+With ``committed`` (source path → the sha256 of its searchable version:
+``manifest.committed_versions``), only points of each document's committed version are candidates: the
+points of a version still being written, or of one replaced but not yet removed, are skipped (and more
+are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so a search never shows two
+versions of one file or half of one.
 """
 
 from __future__ import annotations

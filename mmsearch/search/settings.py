@@ -24,9 +24,6 @@ class RerankerSettings(BaseModel):
     instruction: str = Field(
         DEFAULT_RERANK_INSTRUCTION, description="The reranker's <Instruct> text (official default)."
     )
-    max_length: int = Field(
-        10240, ge=256, description="Token cap of one query+document pair (official: 10240)."
-    )
     batch_tokens: int = Field(32768, ge=1024, description="Token budget of one forward batch.")
     max_batch_size: int = Field(
         16, ge=1, description="Pairs per forward batch at most (the token budget usually binds first)."

@@ -155,6 +155,7 @@ class TransformersReranker:
         self.direction = label_direction(lm, tokenizer).to(placement.device)
         self.special_ids = special_token_ids(processor)
         self.suffix_ids = tuple(tokenizer.encode(rerank_prompt.ASSISTANT_SUFFIX, add_special_tokens=False))
+        self.max_length = rerank_prompt.MAX_LENGTH  # tests lower it to reach truncation with short pairs
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
         self._lock = threading.Lock()
@@ -202,7 +203,7 @@ class TransformersReranker:
         messages = rerank_prompt.pair_messages(query, document, instruction)
         prompt = self.video_form.text(rerank_prompt.render(self.processor, messages))
         tokens = len(self.processor.tokenizer.encode(prompt, add_special_tokens=False)) + vision_tokens(media)
-        cap = self.settings.max_length + len(self.suffix_ids)
+        cap = self.max_length + len(self.suffix_ids)
         return Draft(label, prompt, media, min(tokens, cap))
 
     def encode(self, batch: Sequence[Draft]) -> Encoded:
@@ -244,10 +245,10 @@ class TransformersReranker:
 
     def _truncate(self, label: str, ids: Sequence[int], types: Sequence[int]) -> Row:
         keep = rerank_prompt.kept_positions(
-            list(ids), self.settings.max_length, self.special_ids, suffix=len(self.suffix_ids)
+            list(ids), self.max_length, self.special_ids, suffix=len(self.suffix_ids)
         )
         if len(keep) < len(ids):
-            log.debug("%s: %d tokens cut to %d (reranker.max_length)", label, len(ids), len(keep))
+            log.debug("%s: %d tokens cut to %d (the model's max length)", label, len(ids), len(keep))
         kept = torch.tensor(keep, dtype=torch.long)
         return Row(
             label=label,
@@ -276,7 +277,7 @@ class TransformersReranker:
             if len(batch) == 1:
                 raise RerankerError(
                     f"{batch[0].label} does not fit in GPU memory on its own (~{batch[0].tokens} tokens); "
-                    "lower reranker.max_length or the ingest pixel budget"
+                    "lower the ingest pixel budget (ingest.max_pixels, ingest.video_frame_max_pixels)"
                 ) from exc
             torch.cuda.empty_cache()
             half = len(batch) // 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -22,39 +20,10 @@ from mmsearch.api.app import create_app
 from mmsearch.api.services import Services
 from mmsearch.config import Settings
 from mmsearch.samples import make_landscape, make_pdf, make_video
+from tests.support import clean_env, tiny_settings  # noqa: F401 - the shared ones, for the API tests
 
 READ_KEY = "read-key-0123456789abcdef"
 WRITE_KEY = "write-key-0123456789abcdef"
-
-
-@contextmanager
-def clean_env() -> Iterator[None]:
-    """No ``MMSEARCH_*`` variable of the caller's shell leaks into settings built here."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("MMSEARCH_"):
-                patch.delenv(name)
-        yield
-
-
-def tiny_settings(data_dir: Path, models: Path, **sections: Any) -> Settings:
-    """Settings for the tiny CPU models and an embedded store under ``data_dir``."""
-    base: dict[str, Any] = {
-        "embedding": {"model": str(models / "embedding"), "device": "cpu"},
-        "reranker": {"model": str(models / "reranker"), "device": "cpu"},
-        # Small pages and frames (~128 visual tokens) keep CPU reranking of a search well under a second.
-        "ingest": {
-            "video_segment_seconds": 2.0,
-            "video_fps": 1.0,
-            "pdf_dpi": 72.0,
-            "max_pixels": 128 * 32 * 32,
-            "video_frame_max_pixels": 64 * 32 * 32,
-        },
-    }
-    for name, values in sections.items():
-        base[name] = {**base.get(name, {}), **values}
-    with clean_env():
-        return Settings(data_dir=data_dir, **base)
 
 
 def make_corpus(folder: Path) -> dict[str, Path]:

@@ -24,7 +24,7 @@ def anyio_backend() -> str:
 def indexed(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
     root = tmp_path_factory.mktemp("api-index")
     files = make_corpus(root / "corpus")
-    settings = tiny_settings(root / "data", tiny_models)
+    settings = tiny_settings(root / "data", tiny_models, small_media=True)
     services = open_services(settings)
     try:
         ingest(settings, services, [root / "corpus"])

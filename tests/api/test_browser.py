@@ -201,7 +201,7 @@ def test_add_files_shows_the_ingest_job_progress(page: Any, tiny_models: Path, t
 
     make_pdf(tmp_path / "long.pdf", 40, with_charts=False, with_tables=False)
     (tmp_path / "notes.pdf").write_bytes(b"not a pdf at all\n" * 20)
-    settings = tiny_settings(tmp_path / "data", tiny_models)
+    settings = tiny_settings(tmp_path / "data", tiny_models, small_media=True)
     services = open_services(settings)
     seen: list[str] = []
     try:

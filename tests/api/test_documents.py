@@ -30,7 +30,7 @@ def writable(
 ) -> Iterator[tuple[Settings, Services]]:
     """An index of its own (starts empty), so uploads and deletes touch no other test's data."""
     root = tmp_path_factory.mktemp("api-docs")
-    settings = tiny_settings(root / "data", tiny_models, server=AUTH)
+    settings = tiny_settings(root / "data", tiny_models, small_media=True, server=AUTH)
     services = open_services(settings)
     try:
         yield settings, services

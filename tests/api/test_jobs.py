@@ -38,7 +38,7 @@ def huge(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def serving(data_dir: Path, models: Path, **ingest: Any) -> Iterator[LiveServer]:
-    settings = tiny_settings(data_dir, models, ingest={**SMALL, **ingest})
+    settings = tiny_settings(data_dir, models, small_media=True, ingest={**SMALL, **ingest})
     services = open_services(settings)
     try:
         with live_server(create_app(settings, services)) as live:

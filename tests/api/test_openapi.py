@@ -47,7 +47,10 @@ def server(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     make_pdf(root / "corpus" / "report.pdf", 2, topic="finance")
     make_image(root / "corpus" / "photo.png", "png", (96, 64))
     settings = tiny_settings(
-        root / "data", tiny_models, server={"read_keys": [READ_KEY], "write_keys": [WRITE_KEY]}
+        root / "data",
+        tiny_models,
+        small_media=True,
+        server={"read_keys": [READ_KEY], "write_keys": [WRITE_KEY]},
     )
     services = open_services(settings)
     try:

@@ -17,7 +17,7 @@ from mmsearch.errors import PreprocessingMismatch
 from mmsearch.index import fingerprint as fp
 from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.settings import EmbeddingSettings
-from mmsearch.index.store import open_store
+from mmsearch.index.store_registry import open_store
 from mmsearch.samples import make_image, make_video
 from tests.support import tiny_env, tiny_settings
 

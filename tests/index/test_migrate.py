@@ -18,7 +18,8 @@ from mmsearch.index import migrate as mig
 from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.qdrant_store import QdrantStore
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, open_store
+from mmsearch.index.store import Payload, Point
+from mmsearch.index.store_registry import open_store
 
 MODEL = "tiny/embedding"
 DIM = 64

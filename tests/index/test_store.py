@@ -1,5 +1,5 @@
 """The embedded store — Qdrant Edge (the default) and qdrant-client local mode (``store.backend:
-qdrant-local``) — : idempotent upserts, replacing and deleting documents, stats, filters, and MRL
+qdrant-local``) — : idempotent upserts, replacing (new points, then ``delete_stale``) and deleting documents, stats, filters, and MRL
 prefetch + full rescoring."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from mmsearch.errors import QueryError, StoreError
 from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.qdrant_store import QdrantStore
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Modality, Payload, Point, Store, open_store, replace_document
+from mmsearch.index.store import Filters, Modality, Payload, Point, Store
+from mmsearch.index.store_registry import open_store
 
 DIM = 64
 MODEL = "tiny/embedding"
@@ -107,23 +108,31 @@ def test_upserting_the_same_points_twice_keeps_one_copy_and_the_new_payload(
     assert store.retrieve([points[2].id])[points[2].id].text == "edited"
 
 
-def test_replace_document_drops_exactly_the_stale_points(store: Store, rng: np.random.Generator) -> None:
+def test_a_new_version_then_delete_stale_drops_exactly_the_old_points(
+    store: Store, rng: np.random.Generator
+) -> None:
+    """The commit protocol of ``index.pipeline``: the new version's points are stored, the manifest
+    commits it, then ``delete_stale`` keeps exactly those ids of that document."""
     old = document(rng, "/data/docs/a.pdf", range(1, 6))
     other = document(rng, "/data/docs/b.pdf", range(1, 4))
     store.upsert(old + other)
     new = old[:2] + document(rng, "/data/docs/a.pdf", range(10, 12))  # pages 3-5 gone, 10-11 new
-    removed = replace_document(store, old[0].payload.doc_id, new)
+    store.upsert(new)
+    assert store.count() == 5 + 3 + 2  # both versions stored until the commit
+    removed = store.delete_stale(old[0].payload.doc_id, keep={p.id for p in new})
     assert removed == 3
     stored = store.retrieve([p.id for p in old + other + new])
     assert set(stored) == {p.id for p in new + other}
 
 
-def test_replace_document_refuses_points_of_another_document(store: Store, rng: np.random.Generator) -> None:
+def test_delete_stale_touches_only_the_named_document(store: Store, rng: np.random.Generator) -> None:
+    """Ids kept for one document never protect or remove another's points: a keep set naming another
+    document's points still drops every point of this one, and the other document stays whole."""
     a = document(rng, "/data/docs/a.pdf", range(1, 3))
     b = document(rng, "/data/docs/b.pdf", range(1, 2))
-    with pytest.raises(StoreError, match="points of other documents"):
-        replace_document(store, a[0].payload.doc_id, a + b)
-    assert store.count() == 0
+    store.upsert(a + b)
+    assert store.delete_stale(a[0].payload.doc_id, keep={p.id for p in b}) == 2
+    assert set(store.retrieve([p.id for p in a + b])) == {p.id for p in b}
 
 
 def test_delete_stale_with_nothing_stale_removes_nothing(store: Store, rng: np.random.Generator) -> None:

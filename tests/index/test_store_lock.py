@@ -16,7 +16,8 @@ import pytest
 
 from mmsearch.errors import StoreError, StoreLocked
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, open_store
+from mmsearch.index.store import Payload, Point
+from mmsearch.index.store_registry import open_store
 
 OPEN_IN_CHILD = textwrap.dedent(
     """
@@ -24,7 +25,7 @@ OPEN_IN_CHILD = textwrap.dedent(
     from pathlib import Path
     from mmsearch.errors import StoreLocked
     from mmsearch.index.settings import IndexSettings, StoreSettings
-    from mmsearch.index.store import open_store
+    from mmsearch.index.store_registry import open_store
 
     try:
         with open_store(StoreSettings(), IndexSettings(), Path(sys.argv[1])) as store:

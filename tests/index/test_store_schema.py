@@ -16,7 +16,8 @@ from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError, DimensionMismatch, StoreError
 from mmsearch.index import qdrant_store, schema
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, open_store
+from mmsearch.index.store import Payload, Point
+from mmsearch.index.store_registry import open_store
 
 MODEL = "tiny/embedding"
 LOCAL = StoreSettings(backend="qdrant-local")

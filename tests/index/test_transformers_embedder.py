@@ -130,7 +130,9 @@ def test_video_prompt_times_the_clip_as_a_file_of_its_own(embedder: Transformers
 
 
 def test_long_text_is_truncated_at_max_length(settings: EmbeddingSettings) -> None:
-    short = TransformersEmbedder(settings.model_copy(update={"max_length": 256}))
+    short = TransformersEmbedder(settings)
+    assert short.max_length == 8192  # the official cap (DESIGN.md), not a setting
+    short.max_length = 256
     item = Content(text="many words about documents " * 200)
     inputs = short.batch_inputs([short.prepare(0, item, INSTRUCTION)])
     assert inputs["attention_mask"].shape[1] == 256
@@ -352,7 +354,8 @@ def test_planned_vision_tokens_match_the_processor(embedder: TransformersEmbedde
 
 
 def test_media_larger_than_max_length_is_a_clear_error(settings: EmbeddingSettings) -> None:
-    short = TransformersEmbedder(settings.model_copy(update={"max_length": 256}))
+    short = TransformersEmbedder(settings)
+    short.max_length = 256
     page = Content(images=(_image(1240, 1754, 8),))  # ~1750 image tokens
     with pytest.raises(
         EmbedderError, match=r"item 0 \(1 image \(1240×1754\)\): the processor refused.*max_length"

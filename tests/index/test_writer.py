@@ -14,7 +14,8 @@ import pytest
 
 from mmsearch.errors import DimensionMismatch, StoreError
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, Store, open_store
+from mmsearch.index.store import Payload, Point, Store
+from mmsearch.index.store_registry import open_store
 from mmsearch.index.writer import StoreWriter
 
 

@@ -7,9 +7,13 @@ from qwen_vl_utils.vision_process import smart_resize
 from mmsearch.errors import UnsupportedFile
 from mmsearch.ingest.pixels import (
     GRID,
+    MAX_ASPECT_RATIO,
+    MODEL_MAX_FRAMES,
     MODEL_MAX_PIXELS,
     MODEL_MIN_PIXELS,
+    PATCH_SIZE,
     VIDEO_MAX_PIXELS,
+    VIDEO_TOTAL_PIXELS,
     fit_size,
     resize,
 )
@@ -85,3 +89,28 @@ def test_resize_gives_the_pixels_qwen_vl_utils_gives(width: int, height: int) ->
     assert np.array_equal(np.asarray(ours), np.asarray(official))
     again = fetch_image({"image": ours, **budget}, image_patch_size=16)
     assert np.array_equal(np.asarray(again), np.asarray(ours))
+
+
+def test_fit_size_is_smart_resize_at_the_image_budget_qwen_prompt_counts_tokens_with() -> None:
+    """``qwen_prompt.image_tokens`` sizes an image with ``fit_size`` at the model's own limits; within
+    the 200:1 ratio qwen-vl-utils accepts, that is ``smart_resize`` to the pixel, for any size."""
+    import numpy as np
+
+    rng = np.random.default_rng(18)
+    longs = np.exp(rng.uniform(0, np.log(30000), 3000))
+    ratios = np.exp(rng.uniform(0, np.log(MAX_ASPECT_RATIO), 3000))
+    sizes = [(max(1, round(a)), max(1, round(a / r))) for a, r in zip(longs, ratios, strict=True)]
+    sizes += [(200 * k, k) for k in (1, 7, 96, 97, 150)] + [(k, 200 * k) for k in (1, 96, 120)]
+    for width, height in sizes:
+        if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+            continue  # rounding pushed it over: both refuse it (tested above)
+        h, w = smart_resize(
+            height, width, factor=GRID, min_pixels=MODEL_MIN_PIXELS, max_pixels=MODEL_MAX_PIXELS
+        )
+        assert fit_size(width, height, MODEL_MAX_PIXELS, name="x") == (w, h), (width, height)
+
+
+def test_grid_is_the_patch_times_the_spatial_merge() -> None:
+    assert (PATCH_SIZE, GRID) == (16, 32)
+    assert (MODEL_MIN_PIXELS, MODEL_MAX_PIXELS) == (4 * 32 * 32, 1800 * 32 * 32)  # DESIGN.md, model facts
+    assert (VIDEO_MAX_PIXELS, VIDEO_TOTAL_PIXELS, MODEL_MAX_FRAMES) == (768 * 32 * 32, 10 * 768 * 32 * 32, 64)

@@ -66,15 +66,16 @@ def reranker(tiny_models: Path) -> TransformersReranker:
 
 @pytest.fixture()
 def tuned(reranker: TransformersReranker) -> Iterator[Any]:
-    """Change the reranker's settings for one test."""
-    original = reranker.settings
+    """Change the reranker's settings (and ``max_length``, the model's token cap) for one test."""
+    original, max_length = reranker.settings, reranker.max_length
 
     def tune(**update: Any) -> TransformersReranker:
+        reranker.max_length = update.pop("max_length", max_length)
         reranker.settings = original.model_copy(update=update)
         return reranker
 
     yield tune
-    reranker.settings = original
+    reranker.settings, reranker.max_length = original, max_length
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +163,7 @@ def test_instruction_reaches_the_model(reranker: TransformersReranker, tuned: An
 def test_overlong_pair_is_truncated_keeping_vision_tokens_and_the_suffix(
     reranker: TransformersReranker, tuned: Any
 ) -> None:
+    assert reranker.max_length == 10240  # the official cap (DESIGN.md), not a setting
     tokenizer = reranker.processor.tokenizer
     query = Content(images=(_image(64, 64, 9),))
     document = Content(text=LONG_TEXT * 3, images=(_image(64, 96, 1),))
@@ -220,7 +222,7 @@ def test_a_pair_too_big_for_the_gpu_alone_is_a_clear_error(
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(reranker, "_forward", forward)
-    with pytest.raises(RerankerError, match=r"document 0 .* does not fit in GPU memory.*max_length"):
+    with pytest.raises(RerankerError, match=r"document 0 .* does not fit in GPU memory.*ingest\.max_pixels"):
         reranker.score(QUERIES["text"], DOCUMENTS[:1])
 
 

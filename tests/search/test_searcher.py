@@ -1,0 +1,199 @@
+"""``Searcher`` with the tiny embedder and embedded Qdrant: only committed versions are shown, and when
+hidden points crowd the nearest candidates the store search widens (``WIDEN`` times, ``MAX_WIDENINGS``
+at most) until enough visible ones are found or the store has no more."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from mmsearch import components
+from mmsearch.errors import EmptyCollection, QueryError
+from mmsearch.index.embedder import Embedder
+from mmsearch.index.inputs import Content
+from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.index.store import Filters, Payload, Point, ScoredPoint, Store
+from mmsearch.index.store_registry import open_store
+from mmsearch.search.searcher import MAX_WIDENINGS, WIDEN, Committed, Query, Searcher
+from tests.support import tiny_settings
+
+QUERY = "a heron standing in shallow water"
+INSTRUCTION = "Find a document image that matches the given query."
+
+
+class CountingStore:
+    """The real store, with the limits ``Searcher`` asked it for recorded (the widening steps)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.asked: list[int] = []
+
+    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+        self.asked.append(limit)
+        return self.store.search(vector, limit, filters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return components.build_embedder(tiny_settings(tmp_path_factory.mktemp("emb") / "data", tiny_models))
+
+
+@pytest.fixture(scope="module")
+def query_vector(embedder: Embedder) -> np.ndarray:
+    vector: np.ndarray = embedder.embed([Content(text=QUERY)], INSTRUCTION)[0]
+    return vector
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: Embedder) -> Iterator[CountingStore]:
+    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as opened:
+        opened.ensure_collection(embedder.model_id, embedder.dim)
+        yield CountingStore(opened)
+
+
+def near(query: np.ndarray, distance: float, seed: str) -> np.ndarray:
+    """A unit vector at cosine ``1 / sqrt(1 + distance²)`` to ``query`` (``query`` plus ``distance`` times
+    a random unit vector orthogonal to it): smaller is nearer, whatever the direction."""
+    noise = np.random.default_rng(zlib.crc32(seed.encode())).normal(size=query.shape)
+    noise -= (noise @ query) * query
+    vector = query + distance * noise / np.linalg.norm(noise)
+    return vector / np.linalg.norm(vector)
+
+
+def points(
+    embedder: Embedder, query: np.ndarray, source: str, version: str, distances: Sequence[float]
+) -> list[Point]:
+    """One point per distance, of the document at ``source`` as its bytes ``version`` made it."""
+    doc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, source))
+    out = []
+    for i, distance in enumerate(distances):
+        payload = Payload(
+            doc_id=doc_id, source_path=source, modality="image", text=f"{source} {version} {i}",
+            media_paths=[], content_hash=f"{version}-{i}", source_sha256=version, ingest_time=1000.0,
+            model_id=embedder.model_id, dim=embedder.dim,
+        )  # fmt: skip
+        point_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}#{version}#{i}"))
+        out.append(Point(point_id, near(query, distance, f"{source}#{version}#{i}"), payload))
+    return out
+
+
+def manifest(versions: dict[str, str]) -> tuple[list[Collection[str]], Committed]:
+    """A committed-versions lookup over ``versions`` (path → sha256) that records what it was asked."""
+    asked: list[Collection[str]] = []
+
+    def committed(paths: Collection[str]) -> Mapping[str, str]:
+        asked.append(set(paths))
+        return {path: versions[path] for path in paths if path in versions}
+
+    return asked, committed
+
+
+def searcher(
+    embedder: Embedder, store: CountingStore, tmp_path: Path, committed: Committed | None
+) -> Searcher:
+    return Searcher(
+        embedder=embedder, store=cast(Store, store), reranker=None, data_dir=tmp_path,
+        query_instruction=INSTRUCTION, candidates=5, top_k=5, committed=committed,
+    )  # fmt: skip
+
+
+def test_only_the_committed_version_of_each_file_is_shown(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    old = points(embedder, query_vector, "/docs/a.png", "v1", [0.9, 1.0])
+    new = points(embedder, query_vector, "/docs/a.png", "v2", [0.5, 0.6])  # still being written
+    other = points(embedder, query_vector, "/docs/b.png", "v1", [0.8])
+    orphan = points(embedder, query_vector, "/docs/c.png", "v1", [0.1])  # never committed
+    store.upsert(old + new + other + orphan)
+    asked, committed = manifest({"/docs/a.png": "v1", "/docs/b.png": "v1"})
+
+    result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY))
+    assert {h.point_id for h in result.hits} == {p.id for p in old + other}
+    assert result.candidates == 3 and not result.reranked
+    assert set(asked[0]) == {"/docs/a.png", "/docs/b.png", "/docs/c.png"}  # the 5 candidates' paths
+
+    _, committed = manifest({"/docs/a.png": "v2", "/docs/b.png": "v1"})  # the commit of v2
+    result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY))
+    assert {h.point_id for h in result.hits} == {p.id for p in new + other}
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+
+
+def test_without_a_manifest_every_point_is_a_candidate(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    both = points(embedder, query_vector, "/docs/a.png", "v1", [0.3]) + points(
+        embedder, query_vector, "/docs/a.png", "v2", [0.4]
+    )
+    store.upsert(both)
+    result = searcher(embedder, store, tmp_path, None).search(Query(text=QUERY))
+    assert {h.point_id for h in result.hits} == {p.id for p in both}
+    assert store.asked == [5]  # no widening without a visibility filter
+
+
+def test_hidden_points_nearer_than_the_visible_ones_widen_the_search(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * 30)  # uncommitted, nearest
+    visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
+    store.upsert(hidden + visible)
+    _, committed = manifest({"/docs/old.png": "v1"})
+
+    result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY), top_k=5)
+    assert store.asked == [5, 5 * WIDEN, 5 * WIDEN**2]  # 5 and 20 were all hidden; 80 holds 6 visible
+    assert len(result.hits) == 5
+    assert {h.point_id for h in result.hits} <= {p.id for p in visible}
+    assert result.hits[0].point_id == visible[0].id  # the nearest visible one first
+
+
+def test_widening_stops_when_the_store_has_no_more_points(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * 6)
+    visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.0, 1.1])
+    store.upsert(hidden + visible)
+    _, committed = manifest({"/docs/old.png": "v1"})
+
+    result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY), top_k=5)
+    assert store.asked == [5, 20]  # 20 returned all 8 points: asking more cannot find any other
+    assert [h.point_id for h in result.hits] == [visible[0].id, visible[1].id]
+
+
+def test_widening_gives_up_after_max_widenings(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """With one candidate asked, the last store search takes ``WIDEN**MAX_WIDENINGS`` points: a visible
+    point behind that many hidden ones is not found (a bounded search, not a scan of the collection),
+    one behind one hidden point fewer is."""
+    last = WIDEN**MAX_WIDENINGS
+    hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * last)
+    visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.5])
+    store.upsert(hidden + visible)
+    _, committed = manifest({"/docs/old.png": "v1"})
+    search = searcher(embedder, store, tmp_path, committed)
+
+    assert search.search(Query(text=QUERY), top_k=1, candidates=1).hits == ()
+    assert store.asked == [WIDEN**i for i in range(MAX_WIDENINGS + 1)]
+
+    store.delete_stale(hidden[0].payload.doc_id, keep={p.id for p in hidden[1:]})
+    assert [h.point_id for h in search.search(Query(text=QUERY), top_k=1, candidates=1).hits] == [
+        visible[0].id
+    ]
+
+
+def test_an_empty_collection_and_an_empty_query_are_refused(
+    embedder: Embedder, store: CountingStore, tmp_path: Path
+) -> None:
+    search = searcher(embedder, store, tmp_path, None)
+    with pytest.raises(EmptyCollection, match="ingest some files first"):
+        search.search(Query(text="anything"))
+    with pytest.raises(QueryError, match="empty query"):
+        search.search(Query(text="   "))
