@@ -20,6 +20,7 @@ class RemoteError(MmsearchError):
     """The server could not be reached, refused the key, or failed (not one file's fault)."""
 
     code = "remote_error"
+    http_status = 502  # another server failed us (a bad gateway), never this one's own fault
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:

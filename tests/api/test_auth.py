@@ -66,13 +66,13 @@ def test_check_says_401_without_a_key_and_403_for_a_read_key_on_write() -> None:
     ring = KeyRing(ServerSettings(host="0.0.0.0", read_keys=[READ], write_keys=[WRITE]))
     with pytest.raises(ApiError) as missing:
         ring.check(request(None), Access.READ)
-    assert missing.value.status == 401 and missing.value.headers["WWW-Authenticate"].startswith("Bearer")
+    assert missing.value.http_status == 401 and missing.value.headers["WWW-Authenticate"].startswith("Bearer")
     with pytest.raises(ApiError) as wrong:
         ring.check(request("Bearer " + "z" * 24), Access.READ)
-    assert wrong.value.status == 401
+    assert wrong.value.http_status == 401
     with pytest.raises(ApiError) as read_only:
         ring.check(request(f"Bearer {READ}"), Access.WRITE)
-    assert read_only.value.status == 403 and "write key" in str(read_only.value)
+    assert read_only.value.http_status == 403 and "write key" in str(read_only.value)
     ring.check(request(f"Bearer {READ}"), Access.READ)
     ring.check(request(f"bearer {WRITE}"), Access.WRITE)  # the scheme is case-insensitive
     ring.check(request(f"Bearer {WRITE}"), Access.READ)  # write implies read

@@ -35,7 +35,7 @@ async def test_gate_runs_queues_then_refuses() -> None:
         with pytest.raises(ApiError) as busy:
             await gate.run(blocked)
         release.set()
-    assert busy.value.status == 503 and busy.value.code == "busy"
+    assert busy.value.http_status == 503 and busy.value.code == "busy"
     assert busy.value.headers["Retry-After"] == "1"
     assert results == ["done", "done"] and gate.pending == 0
 

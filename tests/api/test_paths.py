@@ -49,4 +49,4 @@ def test_media_file_stays_under_media(tmp_path: Path) -> None:
                 "media/ab/doc/missing.jpg", "media/ab/doc", "media/\x00.jpg"]:  # fmt: skip
         with pytest.raises(ApiError) as err:
             media_file(tmp_path, bad)
-        assert err.value.status == 404, bad
+        assert err.value.http_status == 404, bad
