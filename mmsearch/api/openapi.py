@@ -20,12 +20,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mmsearch.api.schemas import NOT_BLANK, FiltersIn, SearchRequest
+from mmsearch.api.schemas import FILTER_FIELDS, NOT_BLANK, FiltersIn, SearchRequest
 from mmsearch.api.settings import ServerSettings
 
 REF = "#/components/schemas/{model}"
 QUERY_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
-FLAT_FILTERS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
 # Fields that make a query on their own (w10's `video` joins them when the model has it).
 QUERY_FIELDS = ("text", "image", "video")
 
@@ -84,7 +83,7 @@ def search_form(request: dict[str, Any]) -> dict[str, Any]:
         k: _plain(v) for k, v in request["properties"].items() if k not in ("image", "video", "filters")
     }
     filters = FiltersIn.model_json_schema(ref_template=REF)["properties"]
-    fields.update({name: _plain(filters[name]) for name in FLAT_FILTERS})
+    fields.update({name: _plain(filters[name]) for name in FILTER_FIELDS})
     fields["filters"] = {"$ref": REF.format(model="FiltersIn"), "description": "As in the JSON body."}
     for name in ("image", "video"):
         if name in request["properties"]:
