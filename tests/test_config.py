@@ -81,6 +81,10 @@ def test_config_env_var_and_local_file(tmp_path: Path, monkeypatch: pytest.Monke
         ({"embedding": {"dim": 8}}, "embedding.dim"),
         ({"search": {"candidates": "many"}}, "search.candidates"),
         ({"store": {"path": "/x", "url": "http://q:6333"}}, "not both"),
+        ({"server": {"keep_finished_jobs": 0}}, "server.keep_finished_jobs"),
+        ({"server": {"min_free_disk_mb": 1}}, "server.min_free_disk_mb"),
+        ({"server": {"documents_cache_s": -1}}, "server.documents_cache_s"),
+        ({"server": {"documents_cache_s": 86400}}, "server.documents_cache_s"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, data: dict[str, Any], needle: str) -> None:

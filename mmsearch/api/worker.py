@@ -65,7 +65,7 @@ class JobRunner:
         self.store = store
         self.embedder = embedder
         self.uploads = uploads_dir(settings)
-        self.jobs = JobStore(settings.data_dir / "jobs.sqlite")
+        self.jobs = JobStore(settings.data_dir / "jobs.sqlite", settings.server.keep_finished_jobs)
         self.guard = threading.Lock()  # held to start a file, and by a delete
         self.current_doc: str | None = None
         self._running: JobFile | None = None

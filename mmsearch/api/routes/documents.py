@@ -49,7 +49,6 @@ from mmsearch.ingest.media import delete_media
 
 router = APIRouter(tags=["documents"])
 
-DOCUMENTS_TTL_S = 30.0
 FILE_TYPES = sorted({*MEDIA_TYPES.values(), OPAQUE})
 
 
@@ -123,6 +122,7 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     files = await receive_files(
         request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
         quota_left=quota - used, quota_mb=server.uploads_quota_mb,
+        min_free_bytes=int(server.min_free_disk_mb * 2**20),
     )  # fmt: skip
     try:
         job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, [(f.name, f.size) for f in files])
@@ -168,7 +168,8 @@ def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
 
 
 async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
-    """The document ``doc_id``, from a recent listing (at most ``DOCUMENTS_TTL_S`` old) or a fresh one."""
+    """The document ``doc_id``, from a recent listing (at most ``server.documents_cache_s`` old) or a fresh
+    one."""
     cached = ctx.documents.get(doc_id)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
@@ -180,7 +181,7 @@ async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
 
 async def _documents(ctx: ApiContext) -> list[DocumentInfo]:
     docs = await anyio.to_thread.run_sync(_committed_documents, ctx.settings, ctx.ready_services())
-    expires = time.monotonic() + DOCUMENTS_TTL_S
+    expires = time.monotonic() + ctx.settings.server.documents_cache_s
     ctx.documents = {d.doc_id: (d, expires) for d in docs}
     return docs
 
