@@ -19,7 +19,9 @@ MIN_KEY_CHARS = 16
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-class ServerSettings(BaseModel):
+class ApiSettings(BaseModel):
+    """The API server's own settings (``server:``); model servers are ``embedding.url``/``reranker.url``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field("127.0.0.1", description="Address `mmsearch serve` binds (0.0.0.0 = every interface).")

@@ -25,7 +25,7 @@ class RemoteError(MmsearchError):
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
     """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
-    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/guard.py)."""
+    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/edge/guard.py)."""
     return {"Authorization": f"Bearer {api_key or 'no-key'}"}
 
 

@@ -8,9 +8,9 @@ import time
 import anyio
 import pytest
 
+from mmsearch.api.edge.gate import Gate
 from mmsearch.api.errors import ApiError
-from mmsearch.api.gate import Gate
-from mmsearch.api.serial import serialised
+from mmsearch.api.services.serial import serialised
 
 pytestmark = pytest.mark.anyio
 

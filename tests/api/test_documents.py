@@ -14,7 +14,7 @@ import pytest
 from api_support import READ_KEY, WRITE_KEY, client_for, tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.services import Services, open_services
+from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
 from mmsearch.samples import make_image, make_pdf, make_video
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmsearch.api.jobs import JobStore
+from mmsearch.api.services.job_store import JobStore
 
 
 def test_only_the_newest_finished_jobs_are_kept(tmp_path: Path) -> None:

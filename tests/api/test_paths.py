@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mmsearch.api.edge.paths import media_file, safe_upload_name
 from mmsearch.api.errors import ApiError
-from mmsearch.api.paths import media_file, safe_upload_name
 
 
 @pytest.mark.parametrize(

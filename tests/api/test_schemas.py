@@ -8,7 +8,7 @@ from dataclasses import fields
 from mmsearch.api.openapi import search_form, search_request_schema
 from mmsearch.api.routes.search import FORM_FIELDS
 from mmsearch.api.schemas import FILTER_FIELDS, FiltersIn
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.settings import ApiSettings
 from mmsearch.index.store import Filters
 
 
@@ -19,7 +19,7 @@ def test_the_filter_fields_are_those_of_filters() -> None:
 
 def test_every_filter_is_a_flat_form_field_of_the_route_and_the_openapi_form() -> None:
     assert set(FILTER_FIELDS) <= set(FORM_FIELDS)
-    form = search_form(search_request_schema(ServerSettings()))["schema"]["properties"]
+    form = search_form(search_request_schema(ApiSettings()))["schema"]["properties"]
     assert set(FILTER_FIELDS) <= set(form)
     assert form["modality"]["enum"] == ["page", "image", "video"]  # the field's own schema, made flat
 

@@ -20,9 +20,9 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from mmsearch.api.body import limited
+from mmsearch.api.edge.body import limited
+from mmsearch.api.edge.paths import safe_upload_name
 from mmsearch.api.errors import ApiError, invalid_request
-from mmsearch.api.paths import safe_upload_name
 
 UPLOAD_FIELDS = ("files", "file")
 

@@ -1,6 +1,6 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request: its files (names as cleaned by ``paths.safe_upload_name``), each waiting
+One job per upload request: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
 as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
 place. States:
 
