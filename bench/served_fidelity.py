@@ -43,7 +43,7 @@ def fake(kind: str, folder: Path, reranker: bool, **launch: Any) -> Iterator[str
         yield server.url
 
 
-def settings_for(models: Path, data: Path, **sections: dict[str, Any]) -> Any:
+def settings_for(models: Path, data: Path, **sections: Any) -> Any:
     sys.path.insert(0, str(REPO))
     from tests.support import tiny_settings
 

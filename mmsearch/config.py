@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.settings import ApiSettings
 from mmsearch.errors import ConfigError
 from mmsearch.index.settings import EmbeddingSettings, IndexSettings, StoreSettings
 from mmsearch.ingest.settings import IngestSettings
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     reranker: RerankerSettings = RerankerSettings()
     search: SearchSettings = SearchSettings()
-    server: ServerSettings = ServerSettings()
+    server: ApiSettings = ApiSettings()
     verify: VerifySettings = VerifySettings()
 
     @classmethod

@@ -1,23 +1,30 @@
-"""Every error mmsearch raises on purpose.
+"""Every error mmsearch raises on purpose, with the HTTP status the API answers it with.
 
-    MmsearchError
-     ├── ConfigError            a setting is unknown or has a bad value
-     ├── IngestError            one input file could not be turned into units
-     │    ├── UnsupportedFile   not a PDF, image or video we can read
-     │    ├── CorruptFile       looks like a supported type but cannot be decoded (or is encrypted)
-     │    └── LimitExceeded     over a configured bound (pages per file, video length); names the setting
-     ├── ModelNotFound          no embedding/reranker model at the configured id or path
-     ├── EmbedderError          the embedding model or server failed
-     │    └── UnprocessableInput  one item's media/text cannot be embedded (a per-file failure)
-     ├── StoreError             the vector store refused or failed
-     │    ├── DimensionMismatch the collection was built with another model or dimension
-     │    │    └── PreprocessingMismatch  ... or with preprocessing this environment renders differently
-     │    └── StoreLocked       another process holds the embedded store
-     ├── RerankerError          the reranker could not be loaded or run
-     ├── QueryError             a query cannot be run as asked (bad image, ...)
-     │    └── EmptyCollection   nothing is indexed yet
-     ├── NotFound               a document asked for by path or id is not in the index
-     └── DatasetError           an evaluation dataset is missing a file or has a malformed row
+    MmsearchError                 500  base; unknown on purpose (the API hides its details)
+     ├── ConfigError              500  a setting is unknown or has a bad value (the server's own fault)
+     ├── IngestError              422  one input file could not be turned into units
+     │    ├── UnsupportedFile     415  not a PDF, image or video we can read
+     │    ├── CorruptFile         422  looks like a supported type but cannot be decoded (or is encrypted)
+     │    └── LimitExceeded       413  over a configured bound (pages per file, video length); names it
+     ├── ModelNotFound            500  no embedding/reranker model at the configured id or path
+     ├── EmbedderError            503  the embedding model or server failed
+     │    └── UnprocessableInput  422  one item's media/text cannot be embedded (a per-file failure)
+     ├── StoreError               503  the vector store refused or failed
+     │    ├── DimensionMismatch   409  the collection was built with another model or dimension
+     │    │    └── PreprocessingMismatch  409  ... or with preprocessing this environment renders differently
+     │    └── StoreLocked         503  another process holds the embedded store
+     ├── RerankerError            503  the reranker could not be loaded or run
+     ├── QueryError               400  a query cannot be run as asked (bad image, ...)
+     │    └── EmptyCollection     409  nothing is indexed yet
+     ├── NotFound                 404  a document asked for by path or id is not in the index
+     └── DatasetError             422  an evaluation dataset is missing a file or has a malformed row
+
+Each class states its status as ``http_status`` (datasette's ``handle_exception`` reads it the same way),
+and a subclass that states none answers as its parent does; classes defined elsewhere state theirs too
+(``api.errors.ApiError`` per instance, ``cli.client.RemoteError``, ``verify.compare.VerifyFailed``).
+Caller mistakes are 4xx; a failing dependency (model server, vector store) is 503, so load balancers and
+clients retry elsewhere or later; 500 is left to the server's own faults (``tests/api/test_errors.py``
+walks every subclass and fails on any other 500).
 
 Third-party exceptions are translated at the boundary (``raise X(...) from exc``). Messages name the
 thing that failed and say how to fix it. The CLI prints ``Error: <message>`` and exits non-zero; the API
@@ -28,49 +35,61 @@ from __future__ import annotations
 
 
 class MmsearchError(Exception):
-    """Base class; ``code`` is a stable machine-readable name used by the CLI's --json and the API."""
+    """Base class; ``code`` is a stable machine-readable name used by the CLI's --json and the API, and
+    ``http_status`` the status the API answers with (``api/errors.py``)."""
 
     code = "error"
+    http_status = 500
 
 
 class ConfigError(MmsearchError):
     code = "config_error"
+    http_status = 500
 
 
 class IngestError(MmsearchError):
     code = "ingest_error"
+    http_status = 422
 
 
 class UnsupportedFile(IngestError):
     code = "unsupported_file"
+    http_status = 415
 
 
 class CorruptFile(IngestError):
     code = "corrupt_file"
+    http_status = 422
 
 
 class LimitExceeded(IngestError):
     code = "limit_exceeded"
+    http_status = 413
 
 
 class EmbedderError(MmsearchError):
     code = "embedder_error"
+    http_status = 503
 
 
 class ModelNotFound(MmsearchError):
     code = "model_not_found"
+    http_status = 500
 
 
 class UnprocessableInput(EmbedderError):
     code = "unprocessable_input"
+    http_status = 422
 
 
 class StoreError(MmsearchError):
     code = "store_error"
+    http_status = 503
 
 
 class DimensionMismatch(StoreError):
     code = "dimension_mismatch"
+    http_status = 409
 
 
 class PreprocessingMismatch(DimensionMismatch):
@@ -82,25 +101,31 @@ class PreprocessingMismatch(DimensionMismatch):
 
 class StoreLocked(StoreError):
     code = "store_locked"
+    http_status = 503
 
 
 class RerankerError(MmsearchError):
     code = "reranker_error"
+    http_status = 503
 
 
 class QueryError(MmsearchError):
     code = "query_error"
+    http_status = 400
 
 
 class NotFound(MmsearchError):
     code = "not_found"
+    http_status = 404
 
 
 class DatasetError(MmsearchError):
     code = "dataset_error"
+    http_status = 422
 
 
 class EmptyCollection(QueryError):
     """Nothing is indexed yet: the request is fine, the collection's state is not (HTTP 409)."""
 
     code = "empty_collection"
+    http_status = 409

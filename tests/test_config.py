@@ -87,6 +87,10 @@ def test_config_env_var_and_local_file(tmp_path: Path, monkeypatch: pytest.Monke
         # model facts are constants, not settings: a file that still sets one is refused by name
         ({"embedding": {"max_length": 8192}}, "embedding.max_length: unknown setting"),
         ({"reranker": {"max_length": 10240}}, "reranker.max_length: unknown setting"),
+        ({"server": {"keep_finished_jobs": 0}}, "server.keep_finished_jobs"),
+        ({"server": {"min_free_disk_mb": 1}}, "server.min_free_disk_mb"),
+        ({"server": {"documents_cache_s": -1}}, "server.documents_cache_s"),
+        ({"server": {"documents_cache_s": 86400}}, "server.documents_cache_s"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, data: dict[str, Any], needle: str) -> None:

@@ -5,7 +5,7 @@ them at shutdown. ``mmsearch serve`` opens them itself before binding instead, s
 missing model fails with a plain ``Error:`` before any port opens, and closes them after the server
 stops. Auth is checked when the app is
 created: a server that must have keys and has none is refused here, and so is a public server that
-lists no host names (``guard.py``).
+lists no host names (``edge/guard.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
 from mmsearch.api import docs, errors, openapi
-from mmsearch.api.context import ApiContext
-from mmsearch.api.guard import RequestGuard
-from mmsearch.api.headers import page_headers
-from mmsearch.api.metrics import MetricsMiddleware
+from mmsearch.api.edge.guard import RequestGuard
+from mmsearch.api.edge.headers import page_headers
+from mmsearch.api.prometheus import MetricsMiddleware
 from mmsearch.api.routes import documents, health, images, jobs, search
-from mmsearch.api.services import Services, open_services
+from mmsearch.api.services.context import ApiContext
+from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from mmsearch.api.headers import page_headers
+from mmsearch.api.edge.headers import page_headers
 
 ASSETS = resources.files("fastapi_offline") / "static"
 ASSETS_URL = "docs/assets"

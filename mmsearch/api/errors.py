@@ -2,8 +2,9 @@
 
     {"error": {"code": "<stable name>", "message": "<what went wrong and how to fix it>"}}
 
-Validation errors add ``"details": [{"field": "...", "message": "..."}]``. ``MmsearchError.code``
-picks the HTTP status (``STATUS``); ``ApiError`` carries its own. Unknown exceptions become a 500
+Validation errors add ``"details": [{"field": "...", "message": "..."}]``. Each error class states its
+HTTP status (``MmsearchError.http_status``, inherited by subclasses; see ``mmsearch/errors.py``);
+``ApiError`` carries its own per instance. Unknown exceptions become a 500
 ``internal_error`` whose message hides the internals (the traceback goes to the log).
 """
 
@@ -21,23 +22,6 @@ from starlette.routing import Match, Mount
 from mmsearch.errors import MmsearchError
 
 log = logging.getLogger(__name__)
-
-# MmsearchError.code → HTTP status. Caller mistakes are 4xx; a failing dependency (model server,
-# vector store) is 503 so load balancers and clients retry elsewhere or later.
-STATUS: dict[str, int] = {
-    "query_error": 400,
-    "empty_collection": 409,  # the request is valid; nothing is indexed yet
-    "unsupported_file": 415,
-    "corrupt_file": 422,
-    "ingest_error": 422,
-    "dimension_mismatch": 409,
-    "store_locked": 503,
-    "store_error": 503,
-    "embedder_error": 503,
-    "reranker_error": 503,
-    "model_not_found": 500,
-    "config_error": 500,
-}
 
 HTTP_CODES: dict[int, str] = {
     400: "bad_request",
@@ -66,7 +50,7 @@ class ApiError(MmsearchError):
         details: list[dict[str, str]] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.code = code
         self.headers = headers or {}
         self.details = details
@@ -94,15 +78,9 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
-def status_of(exc: MmsearchError) -> int:
-    if isinstance(exc, ApiError):
-        return exc.status
-    return STATUS.get(exc.code, 500)
-
-
 async def _mmsearch_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MmsearchError)
-    status = status_of(exc)
+    status = exc.http_status
     if status >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc)
     if isinstance(exc, ApiError):

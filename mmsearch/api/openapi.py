@@ -2,7 +2,7 @@
 
 FastAPI writes most of it from the routes. What it cannot know is added here, once, on first request:
 
-- the search request bodies: routes read them by hand (to bound them while they stream, ``body.py``),
+- the search request bodies: routes read them by hand (to bound them while they stream, ``edge/body.py``),
   so FastAPI never sees ``SearchRequest``; its schema (and ``FiltersIn``) go into
   ``components/schemas``, with this server's own limits (``server.max_query_chars``) and the rule
   that a query has text with something in it, an image, or both;
@@ -20,17 +20,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mmsearch.api.schemas import NOT_BLANK, FiltersIn, SearchRequest
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.schemas import FILTER_FIELDS, NOT_BLANK, FiltersIn, SearchRequest
+from mmsearch.api.settings import ApiSettings
 
 REF = "#/components/schemas/{model}"
 QUERY_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
-FLAT_FILTERS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
 # Fields that make a query on their own (w10's `video` joins them when the model has it).
 QUERY_FIELDS = ("text", "image", "video")
 
 
-def install(app: FastAPI, server: ServerSettings) -> None:
+def install(app: FastAPI, server: ApiSettings) -> None:
     """Patch ``app.openapi`` so the document it serves carries the additions above."""
     generate = app.openapi
 
@@ -44,7 +43,7 @@ def install(app: FastAPI, server: ServerSettings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _complete(document: dict[str, Any], server: ServerSettings) -> None:
+def _complete(document: dict[str, Any], server: ApiSettings) -> None:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     request = search_request_schema(server)
     schemas.update(request.pop("$defs", {}))
@@ -60,7 +59,7 @@ def _complete(document: dict[str, Any], server: ServerSettings) -> None:
         upload["requestBody"]["content"]["multipart/form-data"] = upload_form(server)
 
 
-def search_request_schema(server: ServerSettings) -> dict[str, Any]:
+def search_request_schema(server: ApiSettings) -> dict[str, Any]:
     """``SearchRequest`` as JSON Schema: the text bounded by ``max_query_chars``, the image as base64,
     and at least one of text (not blank) or image."""
     schema = SearchRequest.model_json_schema(ref_template=REF)
@@ -84,7 +83,7 @@ def search_form(request: dict[str, Any]) -> dict[str, Any]:
         k: _plain(v) for k, v in request["properties"].items() if k not in ("image", "video", "filters")
     }
     filters = FiltersIn.model_json_schema(ref_template=REF)["properties"]
-    fields.update({name: _plain(filters[name]) for name in FLAT_FILTERS})
+    fields.update({name: _plain(filters[name]) for name in FILTER_FIELDS})
     fields["filters"] = {"$ref": REF.format(model="FiltersIn"), "description": "As in the JSON body."}
     for name in ("image", "video"):
         if name in request["properties"]:
@@ -107,7 +106,7 @@ def search_form(request: dict[str, Any]) -> dict[str, Any]:
     return {"schema": schema, "encoding": encoding}
 
 
-def upload_form(server: ServerSettings) -> dict[str, Any]:
+def upload_form(server: ApiSettings) -> dict[str, Any]:
     return {
         "schema": {
             "type": "object",

@@ -6,6 +6,7 @@ Requests forbid unknown fields, so a misspelt option is a 422 naming it rather t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -15,6 +16,10 @@ from mmsearch.index.store import Filters
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
+
+# What a search may filter on: the fields of ``Filters``, the one list (``FiltersIn`` mirrors it, checked
+# by tests/api/test_schemas.py; the search form takes each as a flat field, and the OpenAPI form says so).
+FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters))
 
 
 class _Request(BaseModel):

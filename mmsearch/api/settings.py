@@ -19,7 +19,9 @@ MIN_KEY_CHARS = 16
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-class ServerSettings(BaseModel):
+class ApiSettings(BaseModel):
+    """The API server's own settings (``server:``); model servers are ``embedding.url``/``reranker.url``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field("127.0.0.1", description="Address `mmsearch serve` binds (0.0.0.0 = every interface).")
@@ -47,6 +49,22 @@ class ServerSettings(BaseModel):
     uploads_quota_mb: float = Field(
         20480.0, gt=0, description="Total size of data_dir/uploads (originals + uploads waiting); more: 507."
     )
+    min_free_disk_mb: float = Field(
+        256.0, ge=16, le=1_048_576,
+        description="Disk space an upload must leave free beside data_dir/uploads (never fill the disk); "
+        "an upload that would leave less: 507.",
+    )  # fmt: skip
+    keep_finished_jobs: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Finished ingest jobs kept for GET /v1/jobs; older ones are pruned.",
+    )
+    documents_cache_s: float = Field(
+        30.0, ge=0, le=3600,
+        description="How long a document listing is reused to find a document by id (its file, a delete); "
+        "0 = list afresh every time.",
+    )  # fmt: skip
     max_concurrent_searches: int = Field(8, ge=1, description="Searches running at once (threads).")
     max_queued_searches: int = Field(
         64, ge=0, description="Searches waiting beyond the running ones; more get 503 busy."

@@ -43,7 +43,7 @@ def stats(
     settings = app.settings()
     out: dict[str, Any]
     if server:
-        from mmsearch.cli.served import ServerReader
+        from mmsearch.cli.server_reader import ServerReader
 
         with ServerReader(server, api_key) as reader:
             every = reader.documents()

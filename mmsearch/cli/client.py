@@ -20,11 +20,12 @@ class RemoteError(MmsearchError):
     """The server could not be reached, refused the key, or failed (not one file's fault)."""
 
     code = "remote_error"
+    http_status = 502  # another server failed us (a bad gateway), never this one's own fault
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
     """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
-    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/guard.py)."""
+    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/edge/guard.py)."""
     return {"Authorization": f"Bearer {api_key or 'no-key'}"}
 
 

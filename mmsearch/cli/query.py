@@ -130,7 +130,7 @@ def _query_server(
     top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
     verbose: bool,
 ) -> None:  # fmt: skip
-    from mmsearch.cli.served import ServerReader, search_request
+    from mmsearch.cli.server_reader import ServerReader, search_request
 
     request = search_request(text, image, video, top_k, candidates, not no_rerank, filters)
     with ServerReader(url, api_key) as reader:

@@ -33,9 +33,9 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     import uvicorn
 
     from mmsearch.api.app import create_app
-    from mmsearch.api.auth import KeyRing
-    from mmsearch.api.guard import HostRule
-    from mmsearch.api.services import open_services
+    from mmsearch.api.edge.auth import KeyRing
+    from mmsearch.api.edge.guard import HostRule
+    from mmsearch.api.services.parts import open_services
 
     settings = app.settings({"server": {"host": host, "port": port}})
     server = settings.server

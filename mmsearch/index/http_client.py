@@ -89,8 +89,8 @@ def server_message(response: httpx.Response) -> str:
     return text[:MESSAGE_CHARS] if text else "(empty body)"
 
 
-class ServerSettings(Protocol):
-    """The client settings every served backend has (``EmbeddingSettings``, ``RerankerSettings``)."""
+class ModelServerSettings(Protocol):
+    """The client settings every served model backend has (``EmbeddingSettings``, ``RerankerSettings``)."""
 
     @property
     def url(self) -> str | None: ...
@@ -140,7 +140,7 @@ class JsonClient:
     @classmethod
     def for_backend(
         cls,
-        settings: ServerSettings,
+        settings: ModelServerSettings,
         *,
         server: str,
         setting: str,

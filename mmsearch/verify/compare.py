@@ -23,6 +23,7 @@ class VerifyFailed(MmsearchError):
     """A served model differs from the in-process reference by more than the tolerances."""
 
     code = "verify_failed"
+    http_status = 502  # the served model answered wrongly: an upstream's fault
 
 
 @dataclass(frozen=True)

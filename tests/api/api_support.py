@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from mmsearch import components
 from mmsearch.api.app import create_app
-from mmsearch.api.services import Services
+from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
 from mmsearch.samples import make_landscape, make_pdf, make_video
 from tests.support import clean_env, tiny_settings  # noqa: F401 - the shared ones, for the API tests
@@ -66,7 +66,7 @@ BASE_URL = "http://localhost"  # a loopback name: the only Host a server without
 @asynccontextmanager
 async def client_for(app: FastAPI, key: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client (httpx.ASGITransport) with the app's lifespan running. Without a key it
-    sends ``Origin`` as the server's own web page does (writes need one or the other: ``guard.py``)."""
+    sends ``Origin`` as the server's own web page does (writes need one or the other: ``api/edge/guard.py``)."""
     headers = {"Authorization": f"Bearer {key}"} if key else {"Origin": BASE_URL}
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     client = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from api_support import Indexed, ingest, make_corpus, tiny_settings
 
-from mmsearch.api.services import open_services
+from mmsearch.api.services.parts import open_services
 
 
 @pytest.fixture

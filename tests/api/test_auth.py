@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 
-from mmsearch.api.auth import Access, KeyRing, bearer_token
+from mmsearch.api.edge.auth import Access, KeyRing, bearer_token
 from mmsearch.api.errors import ApiError
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.settings import ApiSettings
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError
 
@@ -25,7 +25,7 @@ def request(authorization: str | None) -> Request:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.8.9.10"])
 def test_loopback_without_keys_is_open(host: str) -> None:
-    ring = KeyRing(ServerSettings(host=host))
+    ring = KeyRing(ApiSettings(host=host))
     assert not ring.required
     ring.check(request(None), Access.WRITE)  # no error
 
@@ -33,26 +33,26 @@ def test_loopback_without_keys_is_open(host: str) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "search.example.org"])
 def test_non_loopback_without_keys_refuses_to_start(host: str) -> None:
     with pytest.raises(ConfigError) as err:
-        KeyRing(ServerSettings(host=host))
+        KeyRing(ApiSettings(host=host))
     message = str(err.value)
     assert host in message and "server.write_keys" in message and "require_auth: false" in message
 
 
 def test_require_auth_true_without_keys_refuses_even_on_loopback() -> None:
     with pytest.raises(ConfigError, match="server.require_auth is true"):
-        KeyRing(ServerSettings(require_auth=True))
+        KeyRing(ApiSettings(require_auth=True))
 
 
 def test_require_auth_false_opens_a_public_bind_on_purpose() -> None:
-    assert not KeyRing(ServerSettings(host="0.0.0.0", require_auth=False)).required
+    assert not KeyRing(ApiSettings(host="0.0.0.0", require_auth=False)).required
 
 
 def test_configured_keys_are_enforced_on_loopback_too() -> None:
-    assert KeyRing(ServerSettings(read_keys=[READ])).required
+    assert KeyRing(ApiSettings(read_keys=[READ])).required
 
 
 def test_access_levels() -> None:
-    ring = KeyRing(ServerSettings(host="0.0.0.0", read_keys=[READ], write_keys=[WRITE]))
+    ring = KeyRing(ApiSettings(host="0.0.0.0", read_keys=[READ], write_keys=[WRITE]))
     assert ring.access(READ) == Access.READ
     assert ring.access(WRITE) == Access.WRITE
     assert ring.access(None) == Access.NONE
@@ -63,16 +63,16 @@ def test_access_levels() -> None:
 
 
 def test_check_says_401_without_a_key_and_403_for_a_read_key_on_write() -> None:
-    ring = KeyRing(ServerSettings(host="0.0.0.0", read_keys=[READ], write_keys=[WRITE]))
+    ring = KeyRing(ApiSettings(host="0.0.0.0", read_keys=[READ], write_keys=[WRITE]))
     with pytest.raises(ApiError) as missing:
         ring.check(request(None), Access.READ)
-    assert missing.value.status == 401 and missing.value.headers["WWW-Authenticate"].startswith("Bearer")
+    assert missing.value.http_status == 401 and missing.value.headers["WWW-Authenticate"].startswith("Bearer")
     with pytest.raises(ApiError) as wrong:
         ring.check(request("Bearer " + "z" * 24), Access.READ)
-    assert wrong.value.status == 401
+    assert wrong.value.http_status == 401
     with pytest.raises(ApiError) as read_only:
         ring.check(request(f"Bearer {READ}"), Access.WRITE)
-    assert read_only.value.status == 403 and "write key" in str(read_only.value)
+    assert read_only.value.http_status == 403 and "write key" in str(read_only.value)
     ring.check(request(f"Bearer {READ}"), Access.READ)
     ring.check(request(f"bearer {WRITE}"), Access.WRITE)  # the scheme is case-insensitive
     ring.check(request(f"Bearer {WRITE}"), Access.READ)  # write implies read

@@ -196,7 +196,7 @@ def test_add_files_shows_the_ingest_job_progress(page: Any, tiny_models: Path, t
     from api_support import tiny_settings
 
     from mmsearch.api.app import create_app
-    from mmsearch.api.services import open_services
+    from mmsearch.api.services.parts import open_services
     from mmsearch.samples import make_pdf
 
     make_pdf(tmp_path / "long.pdf", 40, with_charts=False, with_tables=False)

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from protocol_servers import SGLANG_MM_PROCESS_CONFIG, SGLANG_VERSION, VLLM_VERSION
 
-from mmsearch.api.auth import KeyRing
-from mmsearch.api.guard import HostRule
+from mmsearch.api.edge.auth import KeyRing
+from mmsearch.api.edge.guard import HostRule
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError
 

@@ -8,9 +8,9 @@ import time
 import anyio
 import pytest
 
+from mmsearch.api.edge.gate import Gate
 from mmsearch.api.errors import ApiError
-from mmsearch.api.gate import Gate
-from mmsearch.api.serial import serialised
+from mmsearch.api.services.serial import serialised
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ async def test_gate_runs_queues_then_refuses() -> None:
         with pytest.raises(ApiError) as busy:
             await gate.run(blocked)
         release.set()
-    assert busy.value.status == 503 and busy.value.code == "busy"
+    assert busy.value.http_status == 503 and busy.value.code == "busy"
     assert busy.value.headers["Retry-After"] == "1"
     assert results == ["done", "done"] and gate.pending == 0
 

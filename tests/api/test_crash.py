@@ -31,7 +31,7 @@ from mmsearch.samples import make_pdf
 from tests.support import tiny_env
 
 # A program, not a browser page: it sends an Authorization header (any value; the server has no keys),
-# as the server's Origin rule asks of every write and search (api/guard.py).
+# as the server's Origin rule asks of every write and search (api/edge/guard.py).
 PROGRAM = auth_headers(None)
 
 pytestmark = [

@@ -13,7 +13,7 @@ import pytest
 from api_support import tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.headers import script_hash
+from mmsearch.api.edge.headers import script_hash
 
 pytestmark = pytest.mark.anyio
 

@@ -3,6 +3,7 @@ the uploads quota, and keys."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from api_support import READ_KEY, WRITE_KEY, client_for, tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.services import Services, open_services
+from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
 from mmsearch.samples import make_image, make_pdf, make_video
 
@@ -235,6 +236,25 @@ async def test_over_the_uploads_quota_is_507_and_leaves_nothing(
         assert response.status_code == 507, response.text
         assert response.json()["error"]["code"] == "insufficient_storage"
         assert "server.uploads_quota_mb" in response.json()["error"]["message"]
+    assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
+
+
+async def test_an_upload_that_would_fill_the_disk_is_507(
+    writable: tuple[Settings, Services], files: dict[str, Path]
+) -> None:
+    settings, services = writable
+    free_mb = shutil.disk_usage(settings.data_dir).free / 2**20
+    if free_mb + 1 > 1_048_576:
+        pytest.skip("more free disk than server.min_free_disk_mb may ask to keep")
+    full = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"min_free_disk_mb": free_mb + 1})}
+    )
+    async with client_for(create_app(full, services), WRITE_KEY) as client:
+        response = await client.post(
+            "/v1/documents", files=[("files", ("small.png", b"\x89PNG" + b"0" * 100))]
+        )
+    assert response.status_code == 507, response.text
+    assert "server.min_free_disk_mb" in response.json()["error"]["message"]
     assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
 
 

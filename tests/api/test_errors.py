@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import httpx
@@ -9,10 +11,33 @@ import pytest
 from api_support import tiny_settings
 from fastapi import FastAPI
 
+import mmsearch
 from mmsearch.api.app import create_app
-from mmsearch.errors import DimensionMismatch, EmbedderError, QueryError, StoreLocked
+from mmsearch.api.errors import ApiError
+from mmsearch.errors import (
+    ConfigError,
+    DatasetError,
+    DimensionMismatch,
+    EmbedderError,
+    LimitExceeded,
+    MmsearchError,
+    ModelNotFound,
+    NotFound,
+    QueryError,
+    StoreLocked,
+    UnprocessableInput,
+)
 
 pytestmark = pytest.mark.anyio
+
+# The server's own faults: a broken config, a missing model, or an error nobody classified.
+INTERNAL = {MmsearchError, ConfigError, ModelNotFound}
+
+
+class PagesOverLimit(LimitExceeded):
+    """A subclass that states no status of its own: it must answer as ``LimitExceeded`` does."""
+
+    code = "pages_over_limit"
 
 
 @pytest.fixture
@@ -31,6 +56,11 @@ def app(tmp_path: Path) -> FastAPI:
             "locked": StoreLocked("the store is locked by pid 42"),
             "embedder": EmbedderError("the embedding server timed out"),
             "dimension": DimensionMismatch("collection built with dim 512"),
+            "limit": LimitExceeded("clip.mp4: the video lasts 9 s, over ingest.max_video_seconds (2 s)"),
+            "unprocessable": UnprocessableInput("query image: its media cannot be processed"),
+            "not_found": NotFound("no document report.pdf in the index"),
+            "dataset": DatasetError("corpus.jsonl:2: not valid JSON"),
+            "subclass": PagesOverLimit("report.pdf: 4 pages is over ingest.max_pages_per_file (3)"),
         }
         raise errors[name]
 
@@ -80,12 +110,45 @@ async def test_unexpected_exceptions_are_500_without_internals(app: FastAPI) -> 
 @pytest.mark.parametrize(
     ("name", "status", "code"),
     [("query", 400, "query_error"), ("locked", 503, "store_locked"), ("embedder", 503, "embedder_error"),
-     ("dimension", 409, "dimension_mismatch")],
+     ("dimension", 409, "dimension_mismatch"), ("limit", 413, "limit_exceeded"),
+     ("unprocessable", 422, "unprocessable_input"), ("not_found", 404, "not_found"),
+     ("dataset", 422, "dataset_error"), ("subclass", 413, "pages_over_limit")],
 )  # fmt: skip
 async def test_our_errors_map_to_statuses(app: FastAPI, name: str, status: int, code: str) -> None:
     response = await request(app, "GET", f"/test/raise/{name}")
     check(response, status, code)
     assert ("retry-after" in response.headers) == (status == 503)
+
+
+def _every_error_class() -> list[type[MmsearchError]]:
+    """Every ``MmsearchError`` subclass the package defines, after importing each of its modules (an error
+    class defined in a module nobody imported yet would escape the walk)."""
+    for module in pkgutil.walk_packages(mmsearch.__path__, "mmsearch."):
+        if module.name != "mmsearch.__main__":  # runs the CLI
+            importlib.import_module(module.name)
+    found, todo = [], [MmsearchError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return [cls for cls in found if cls.__module__.startswith("mmsearch.")]
+
+
+def test_only_internal_errors_are_500() -> None:
+    classes = _every_error_class()
+    names = {cls.__name__ for cls in classes}
+    assert {"ApiError", "RemoteError", "VerifyFailed", "Cancelled", "EmptyCollection"} <= names  # walked
+    for cls in classes:
+        if cls is ApiError:  # its status is a required argument of each instance
+            continue
+        assert 400 <= cls.http_status <= 599, cls
+        assert (cls.http_status == 500) == (cls in INTERNAL), f"{cls.__module__}.{cls.__name__}"
+    assert ApiError(404, "not_found", "no such job").http_status == 404
+
+
+def test_a_subclass_answers_as_its_parent() -> None:
+    assert "http_status" not in vars(PagesOverLimit)
+    assert PagesOverLimit.http_status == LimitExceeded.http_status == 413
 
 
 async def test_parts_not_open_yet_is_503(app: FastAPI) -> None:

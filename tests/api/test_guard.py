@@ -1,4 +1,4 @@
-"""Host allow-list and the Origin rule for writes (``mmsearch/api/guard.py``), in process.
+"""Host allow-list and the Origin rule for writes (``mmsearch/api/edge/guard.py``), in process.
 
 The browser halves (a real cross-origin page, DNS rebinding's Host) are in ``test_hardening_browser.py``.
 """
@@ -13,8 +13,8 @@ import pytest
 from api_support import READ_KEY, Indexed, tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.guard import HostRule, host_name
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.edge.guard import HostRule, host_name
+from mmsearch.api.settings import ApiSettings
 from mmsearch.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -56,35 +56,35 @@ def open_app(tmp_path: Path, **server: object) -> object:
     ],
 )
 def test_loopback_server_answers_to_loopback_names_only(header: str, allowed: bool) -> None:
-    assert HostRule(ServerSettings()).allows(header) is allowed
+    assert HostRule(ApiSettings()).allows(header) is allowed
 
 
 def test_listed_names_and_wildcards() -> None:
-    rule = HostRule(ServerSettings(host="0.0.0.0", allowed_hosts=["search.example.com", "*.corp.example"]))
+    rule = HostRule(ApiSettings(host="0.0.0.0", allowed_hosts=["search.example.com", "*.corp.example"]))
     assert rule.allows("search.example.com") and rule.allows("SEARCH.example.com:443")
     assert rule.allows("a.corp.example") and rule.allows("b.a.corp.example:8000")
     assert rule.allows("127.0.0.1:8000")  # health checks from inside the container
     assert not rule.allows("corp.example") and not rule.allows("evilcorp.example")
     assert not rule.allows("search.example.com.attacker.example")
-    assert HostRule(ServerSettings(host="0.0.0.0", allowed_hosts=["*"])).allows("anything.example")
+    assert HostRule(ApiSettings(host="0.0.0.0", allowed_hosts=["*"])).allows("anything.example")
 
 
 def test_a_public_server_must_list_its_names() -> None:
     with pytest.raises(
         ConfigError, match=r"server\.allowed_hosts is required when server\.host is 0\.0\.0\.0"
     ):
-        HostRule(ServerSettings(host="0.0.0.0", read_keys=["k" * 20]))
+        HostRule(ApiSettings(host="0.0.0.0", read_keys=["k" * 20]))
     with pytest.raises(ConfigError, match="ALLOWED_HOSTS"):
-        HostRule(ServerSettings(host="0.0.0.0", allowed_hosts=[]))
+        HostRule(ApiSettings(host="0.0.0.0", allowed_hosts=[]))
 
 
 def test_allowed_hosts_values_are_checked() -> None:
-    assert ServerSettings.model_validate({"allowed_hosts": "a.example, [::1] ,B.example."}).allowed_hosts == [
+    assert ApiSettings.model_validate({"allowed_hosts": "a.example, [::1] ,B.example."}).allowed_hosts == [
         "a.example", "::1", "b.example",
     ]  # fmt: skip
     for bad in ["http://a.example", "a.example:8000", "a b", "a/b"]:
         with pytest.raises(ValueError, match="not a host name"):
-            ServerSettings(allowed_hosts=[bad])
+            ApiSettings(allowed_hosts=[bad])
 
 
 def test_host_name_parsing() -> None:

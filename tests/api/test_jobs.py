@@ -16,12 +16,12 @@ import pytest
 from api_support import LiveServer, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.services import open_services
+from mmsearch.api.services.parts import open_services
 from mmsearch.cli.client import auth_headers
 from mmsearch.samples import make_empty_pdf, make_pdf
 
 # A program, not a browser page: it sends an Authorization header (any value; the server has no keys),
-# as the server's Origin rule asks of every write and search (api/guard.py).
+# as the server's Origin rule asks of every write and search (api/edge/guard.py).
 PROGRAM = auth_headers(None)
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import pytest
 from api_support import READ_KEY, WRITE_KEY, LiveServer, ingest, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
-from mmsearch.api.services import open_services
+from mmsearch.api.services.parts import open_services
 from mmsearch.samples import make_image, make_pdf
 
 pytestmark = pytest.mark.slow

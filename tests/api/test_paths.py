@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mmsearch.api.edge.paths import media_file, safe_upload_name
 from mmsearch.api.errors import ApiError
-from mmsearch.api.paths import media_file, safe_upload_name
 
 
 @pytest.mark.parametrize(
@@ -49,4 +49,4 @@ def test_media_file_stays_under_media(tmp_path: Path) -> None:
                 "media/ab/doc/missing.jpg", "media/ab/doc", "media/\x00.jpg"]:  # fmt: skip
         with pytest.raises(ApiError) as err:
             media_file(tmp_path, bad)
-        assert err.value.status == 404, bad
+        assert err.value.http_status == 404, bad

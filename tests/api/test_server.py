@@ -131,7 +131,7 @@ def test_traversal_attempts_are_404(server: LiveServer, raw: str) -> None:
         connection.close()
     assert response.status == 404, (raw, body)
     assert json.loads(body)["error"]["code"] == "not_found"
-    assert "root:" not in body and "ServerSettings" not in body
+    assert "root:" not in body and "ApiSettings" not in body
 
 
 def test_cli_ingest_while_serving_is_refused_with_store_locked(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmsearch.api.signing import UrlSigner
+from mmsearch.api.edge.signing import UrlSigner
 
 PATH = "/v1/images/6c1f0a43-2b7e-5a61-9d7e-0c6b2f1a9e11"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import READ_KEY, Indexed, LiveServer, live_server
+from api_support import READ_KEY, Indexed, LiveServer, client_for, live_server
 
+from mmsearch.api.app import create_app
 from mmsearch.index.inputs import query_clip
 from mmsearch.samples import make_pdf, make_video
 from mmsearch.search.searcher import Query
@@ -87,3 +88,18 @@ def test_bad_clips_are_clear_errors(server: LiveServer, tmp_path: Path) -> None:
 def test_an_empty_video_part_alone_is_an_empty_query(server: LiveServer) -> None:
     answer = _search(server, {"video": ("clip.mp4", b"", "video/mp4")})
     assert answer.status_code == 400 and "`video`" in answer.json()["error"]["message"]
+
+
+@pytest.mark.anyio
+async def test_a_clip_over_the_video_limit_is_413(indexed: Indexed, clip: Path) -> None:
+    """``LimitExceeded`` raised by the real decode path answers 413 (it was a 500 while statuses were
+    looked up by error code), naming the setting to raise."""
+    ingest = indexed.settings.ingest.model_copy(update={"max_video_seconds": 1.0})
+    app = create_app(indexed.settings.model_copy(update={"ingest": ingest}), indexed.services)
+    async with client_for(app) as client:
+        answer = await client.post(
+            "/v1/search", files={"video": (clip.name, clip.read_bytes(), "video/webm")}
+        )
+    assert answer.status_code == 413, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "limit_exceeded" and "ingest.max_video_seconds" in error["message"]

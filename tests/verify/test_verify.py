@@ -30,9 +30,8 @@ ALL_LABELS = {"top_logprobs_num": 640}
 
 def _settings(tmp_path: Path, tiny_models: Path, role: str, kind: str, url: str) -> Settings:
     section = "reranker" if role == "reranker" else "embedding"
-    return tiny_settings(
-        tmp_path / "data", tiny_models, **{section: {"backend": kind, "url": url}}, verify=TIGHT
-    )
+    sections: dict[str, Any] = {section: {"backend": kind, "url": url}, "verify": TIGHT}
+    return tiny_settings(tmp_path / "data", tiny_models, **sections)
 
 
 def _serve(kind: str, tiny_models: Path, role: str, **launch: Any) -> FakeServer:

@@ -1,11 +1,11 @@
 """``/v1/documents``: list, upload (an ingest job), delete, and serve the original file of a document.
 
-An upload streams its files into ``data_dir/uploads/.incoming/<job>/`` (``upload_stream``) and answers
-``202`` with a job at once; the ingest worker (``worker.py``) ingests them in order with the same
-``Indexer`` as ``mmsearch ingest`` and moves each into ``data_dir/uploads/<file name>`` (relative
-folders in the name are kept, cleaned by ``paths.safe_upload_name``) when it commits. Uploading a file
-under a name already there replaces that document (document ids are derived from the path); until the
-new version is whole, the old one stays searchable and served, and if the new one fails, it stays.
+An upload streams its files into ``data_dir/uploads/.incoming/<job>/`` (``edge/upload_stream.py``) and
+answers ``202`` with a job at once; the ingest worker (``services/worker.py``) ingests them in order with
+the same ``Indexer`` as ``mmsearch ingest`` and moves each into ``data_dir/uploads/<file name>`` (relative
+folders in the name are kept, cleaned by ``edge.paths.safe_upload_name``) when it commits. Uploading a
+file under a name already there replaces that document (document ids are derived from the path); until
+the new version is whole, the old one stays searchable and served, and if the new one fails, it stays.
 
 Listings show committed versions only (the manifest's), like searches.
 """
@@ -22,13 +22,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from mmsearch import components
-from mmsearch.api.body import content_type
-from mmsearch.api.context import ApiContext, Context, Reader, Writer, check_signed
+from mmsearch.api.edge.body import content_type
+from mmsearch.api.edge.file_types import MEDIA_TYPES, OPAQUE, served_type
+from mmsearch.api.edge.headers import file_headers
+from mmsearch.api.edge.upload_stream import receive_files
 from mmsearch.api.errors import ApiError, not_found
-from mmsearch.api.headers import file_headers
-from mmsearch.api.hits import file_path, file_url
-from mmsearch.api.jobs import new_job_id
 from mmsearch.api.routes.jobs import job_out
+from mmsearch.api.routes.links import file_path, file_url
 from mmsearch.api.schemas import (
     ERRORS,
     DeleteResponse,
@@ -38,10 +38,10 @@ from mmsearch.api.schemas import (
     binary,
     with_errors,
 )
-from mmsearch.api.served import MEDIA_TYPES, OPAQUE, served_type
-from mmsearch.api.services import Services
-from mmsearch.api.upload_stream import receive_files
-from mmsearch.api.uploads import staging_dir, uploads_dir, usage
+from mmsearch.api.services.context import ApiContext, Context, Reader, Writer, check_signed
+from mmsearch.api.services.job_store import new_job_id
+from mmsearch.api.services.parts import Services
+from mmsearch.api.services.uploads import staging_dir, uploads_dir, usage
 from mmsearch.config import Settings
 from mmsearch.index.listing import committed_documents
 from mmsearch.index.store import DocumentInfo
@@ -49,7 +49,6 @@ from mmsearch.ingest.media import delete_media
 
 router = APIRouter(tags=["documents"])
 
-DOCUMENTS_TTL_S = 30.0
 FILE_TYPES = sorted({*MEDIA_TYPES.values(), OPAQUE})
 
 
@@ -123,6 +122,7 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     files = await receive_files(
         request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
         quota_left=quota - used, quota_mb=server.uploads_quota_mb,
+        min_free_bytes=int(server.min_free_disk_mb * 2**20),
     )  # fmt: skip
     try:
         job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, [(f.name, f.size) for f in files])
@@ -168,7 +168,8 @@ def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
 
 
 async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
-    """The document ``doc_id``, from a recent listing (at most ``DOCUMENTS_TTL_S`` old) or a fresh one."""
+    """The document ``doc_id``, from a recent listing (at most ``server.documents_cache_s`` old) or a fresh
+    one."""
     cached = ctx.documents.get(doc_id)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
@@ -180,7 +181,7 @@ async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
 
 async def _documents(ctx: ApiContext) -> list[DocumentInfo]:
     docs = await anyio.to_thread.run_sync(_committed_documents, ctx.settings, ctx.ready_services())
-    expires = time.monotonic() + DOCUMENTS_TTL_S
+    expires = time.monotonic() + ctx.settings.server.documents_cache_s
     ctx.documents = {d.doc_id: (d, expires) for d in docs}
     return docs
 

@@ -20,11 +20,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from mmsearch import __version__
-from mmsearch.api.auth import Access
-from mmsearch.api.context import ApiContext, Context, Credentials
-from mmsearch.api.metrics import CONTENT_TYPE
+from mmsearch.api.edge.auth import Access
+from mmsearch.api.prometheus import CONTENT_TYPE
 from mmsearch.api.schemas import InfoResponse, with_errors
-from mmsearch.api.services import CONCURRENT_BACKENDS
+from mmsearch.api.services.context import ApiContext, Context, Credentials
+from mmsearch.api.services.parts import CONCURRENT_BACKENDS
 from mmsearch.verify import record
 
 router = APIRouter(tags=["health"])

@@ -19,12 +19,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from PIL import Image
 
-from mmsearch.api.context import ApiContext, Context, check_signed
+from mmsearch.api.edge.headers import file_headers
+from mmsearch.api.edge.paths import media_file
 from mmsearch.api.errors import not_found
-from mmsearch.api.headers import file_headers
-from mmsearch.api.hits import image_path
-from mmsearch.api.paths import media_file
+from mmsearch.api.routes.links import image_path
 from mmsearch.api.schemas import binary, with_errors
+from mmsearch.api.services.context import ApiContext, Context, check_signed
 from mmsearch.index.store import Payload
 
 router = APIRouter(tags=["images"])

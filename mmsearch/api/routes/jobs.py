@@ -7,10 +7,10 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 
-from mmsearch.api.context import Reader, Writer
 from mmsearch.api.errors import not_found
-from mmsearch.api.jobs import Job
 from mmsearch.api.schemas import ERRORS, FileResultOut, JobOut, JobProgress, JobsResponse
+from mmsearch.api.services.context import Reader, Writer
+from mmsearch.api.services.job_store import Job
 
 router = APIRouter(tags=["jobs"])
 

@@ -22,12 +22,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from mmsearch.api.body import content_type, read_form, read_model
-from mmsearch.api.context import ApiContext, Reader
+from mmsearch.api.edge.body import content_type, read_form, read_model
 from mmsearch.api.errors import ApiError, describe_validation, invalid_request
-from mmsearch.api.hits import hit_out, inline_image
-from mmsearch.api.schemas import ERRORS, SearchRequest, SearchResponse
-from mmsearch.api.services import Services
+from mmsearch.api.routes.links import hit_out, inline_image
+from mmsearch.api.schemas import ERRORS, FILTER_FIELDS, SearchRequest, SearchResponse
+from mmsearch.api.services.context import ApiContext, Reader
+from mmsearch.api.services.parts import Services
 from mmsearch.index.inputs import query_clip
 from mmsearch.index.store import Filters
 from mmsearch.ingest.image import load_query_image
@@ -37,7 +37,6 @@ from mmsearch.search.searcher import Query
 router = APIRouter(tags=["search"])
 
 SEARCH_LIMIT = "server.max_search_mb"
-FILTER_FIELDS = ("path_prefix", "modality", "doc_id", "ingested_after", "ingested_before")
 FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FILTER_FIELDS)
 
 

@@ -9,14 +9,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mmsearch.api.auth import Access, KeyRing
+from mmsearch.api.edge.auth import Access, KeyRing
+from mmsearch.api.edge.gate import Gate
+from mmsearch.api.edge.guard import HostRule
+from mmsearch.api.edge.signing import UrlSigner
 from mmsearch.api.errors import ApiError
-from mmsearch.api.gate import Gate
-from mmsearch.api.guard import HostRule
-from mmsearch.api.jobs import Job
-from mmsearch.api.metrics import Metrics
-from mmsearch.api.services import Services
-from mmsearch.api.signing import UrlSigner
+from mmsearch.api.prometheus import Metrics
+from mmsearch.api.services.job_store import Job
+from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
 from mmsearch.index.store import DocumentInfo
 

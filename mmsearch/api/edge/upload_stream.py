@@ -3,9 +3,9 @@
 Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arrive (no spooled copy in /tmp), so
 the request never holds more than a network chunk in memory. Bounds, all checked while streaming:
 the request body (``server.max_upload_mb``, 413), the total kept under ``uploads/`` (the quota,
-``server.uploads_quota_mb``, 507) and the free disk space (507). Any failure — a limit, a malformed
-body, a client that goes away — removes the staging folder before the error leaves, so an upload that
-did not become a job leaves no file behind.
+``server.uploads_quota_mb``, 507) and the free disk space (``server.min_free_disk_mb`` stays free, 507).
+Any failure — a limit, a malformed body, a client that goes away — removes the staging folder before the
+error leaves, so an upload that did not become a job leaves no file behind.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from mmsearch.api.body import limited
+from mmsearch.api.edge.body import limited
+from mmsearch.api.edge.paths import safe_upload_name
 from mmsearch.api.errors import ApiError, invalid_request
-from mmsearch.api.paths import safe_upload_name
 
 UPLOAD_FIELDS = ("files", "file")
-MIN_FREE_BYTES = 256 * 2**20  # never fill the disk: keep this much free beside an upload
 
 
 @dataclass(frozen=True)
@@ -123,15 +122,23 @@ class _Intake:
 
 
 async def receive_files(
-    request: Request, staging: Path, *, max_bytes: int, max_files: int, quota_left: int, quota_mb: float
+    request: Request,
+    staging: Path,
+    *,
+    max_bytes: int,
+    max_files: int,
+    quota_left: int,
+    quota_mb: float,
+    min_free_bytes: int,
 ) -> list[Received]:
-    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure)."""
-    free = shutil.disk_usage(staging.parent).free - MIN_FREE_BYTES
+    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), leaving
+    ``min_free_bytes`` free on its disk (``server.min_free_disk_mb``)."""
+    free = shutil.disk_usage(staging.parent).free - min_free_bytes
     room = min(quota_left, free)
     note = (
         f"the upload does not fit: the uploads quota (server.uploads_quota_mb = {quota_mb:g} MiB) has "
-        f"{max(quota_left, 0) / 2**20:.1f} MiB left and the disk {max(free, 0) / 2**20:.1f} MiB; delete "
-        "documents or raise the quota"
+        f"{max(quota_left, 0) / 2**20:.1f} MiB left and the disk {max(free, 0) / 2**20:.1f} MiB (beyond "
+        f"server.min_free_disk_mb = {min_free_bytes / 2**20:g} MiB kept free); delete documents or raise the quota"
     )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:

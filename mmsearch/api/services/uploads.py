@@ -4,7 +4,7 @@ they wait for the ingest worker.
 An upload streams into its job's staging folder; the worker ingests it from there and moves it to
 ``uploads/<name>`` only at the commit (``Indexer.index_staged``), so the version in place is always the
 one searches show. A job's staging folder goes when the job ends. Names reach here already cleaned by
-``paths.safe_upload_name``.
+``edge.paths.safe_upload_name``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from pathlib import Path, PurePath
 from fastapi import Request
 from starlette.datastructures import URL
 
-from mmsearch.api.context import ApiContext
-from mmsearch.api.paths import media_file
+from mmsearch.api.edge.paths import media_file
 from mmsearch.api.schemas import HitOut
+from mmsearch.api.services.context import ApiContext
 from mmsearch.search.hits import Hit
 
 THUMBNAIL_WIDTH = 480

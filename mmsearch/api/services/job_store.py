@@ -1,6 +1,6 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request: its files (names as cleaned by ``paths.safe_upload_name``), each waiting
+One job per upload request: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
 as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
 place. States:
 
@@ -28,7 +28,6 @@ from mmsearch.errors import StoreError
 JobState = Literal["queued", "running", "done", "cancelled", "failed"]
 FileState = Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
 FINISHED_FILES = frozenset({"indexed", "unchanged", "failed", "cancelled"})
-KEEP_FINISHED = 1000  # finished jobs kept for GET /v1/jobs; older ones are pruned
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -99,8 +98,11 @@ def new_job_id() -> str:
 class JobStore:
     """Thread-safe handle on ``jobs.sqlite``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_finished: int = 1000) -> None:
+        """``keep_finished``: finished jobs kept for ``GET /v1/jobs`` (``server.keep_finished_jobs``); older
+        ones are pruned."""
         self.path = path
+        self.keep_finished = keep_finished
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +248,7 @@ class JobStore:
     def _prune(self, db: sqlite3.Connection) -> None:
         old = [r[0] for r in db.execute(
             "SELECT id FROM jobs WHERE state NOT IN ('queued', 'running') ORDER BY seq DESC LIMIT -1 OFFSET ?",
-            (KEEP_FINISHED,),
+            (self.keep_finished,),
         )]  # fmt: skip
         for job_id in old:
             db.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))

@@ -1,4 +1,4 @@
-"""The ingest worker: one thread that runs the queued jobs (``jobs.py``) in order, file by file.
+"""The ingest worker: one thread that runs the queued jobs (``job_store.py``) in order, file by file.
 
 It shares the API's store and (serialised) embedder, but holds no lock across a file: the store
 serialises each call and the embedder each chunk, so a search waits for at most one embedding chunk
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from mmsearch import components
-from mmsearch.api.jobs import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
-from mmsearch.api.uploads import staged_file, staging_dir, sweep, uploads_dir
+from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
+from mmsearch.api.services.uploads import staged_file, staging_dir, sweep, uploads_dir
 from mmsearch.config import Settings
 from mmsearch.errors import IngestError
 from mmsearch.index.embedder import Embedder
@@ -65,7 +65,7 @@ class JobRunner:
         self.store = store
         self.embedder = embedder
         self.uploads = uploads_dir(settings)
-        self.jobs = JobStore(settings.data_dir / "jobs.sqlite")
+        self.jobs = JobStore(settings.data_dir / "jobs.sqlite", settings.server.keep_finished_jobs)
         self.guard = threading.Lock()  # held to start a file, and by a delete
         self.current_doc: str | None = None
         self._running: JobFile | None = None

@@ -16,7 +16,7 @@ from enum import IntEnum
 from fastapi import Request
 
 from mmsearch.api.errors import ApiError
-from mmsearch.api.settings import ServerSettings
+from mmsearch.api.settings import ApiSettings
 from mmsearch.errors import ConfigError
 
 
@@ -29,7 +29,7 @@ class Access(IntEnum):
 class KeyRing:
     """The configured keys and the access each grants."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         self.required = settings.auth_required
         self._keys: list[tuple[bytes, Access]] = [(k.encode(), Access.READ) for k in settings.read_keys]
         self._keys += [(k.encode(), Access.WRITE) for k in settings.write_keys]
@@ -75,7 +75,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _no_keys_message(settings: ServerSettings) -> str:
+def _no_keys_message(settings: ApiSettings) -> str:
     why = (
         "server.require_auth is true"
         if settings.require_auth

@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mmsearch.api.errors import error_response
-from mmsearch.api.settings import LOOPBACK_NAMES, ServerSettings
+from mmsearch.api.settings import LOOPBACK_NAMES, ApiSettings
 from mmsearch.errors import ConfigError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -33,7 +33,7 @@ DEFAULT_PORTS = (":80", ":443")
 class HostRule:
     """The names this server answers to."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         configured = settings.allowed_hosts or []
         if not configured and not settings.is_loopback:
             raise ConfigError(

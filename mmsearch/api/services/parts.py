@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmsearch import components
-from mmsearch.api.serial import serialised
-from mmsearch.api.worker import JobRunner
+from mmsearch.api.services.serial import serialised
+from mmsearch.api.services.worker import JobRunner
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store

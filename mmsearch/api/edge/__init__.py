@@ -1,0 +1,4 @@
+"""Request handling at the edge: who may talk to the server (guard, auth), how many searches at once
+(gate), bounded bodies (body, upload_stream), what goes out with a file (headers, file_types), signed
+URLs (signing) and paths that stay inside ``data_dir`` (paths). None of it runs a model or opens the
+store."""
