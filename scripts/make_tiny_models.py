@@ -243,7 +243,7 @@ def train_tokenizer() -> Tokenizer:
 
 def make_tokenizer(save_dir: Path, padding_side: str):  # -> Qwen2TokenizerFast
     from tokenizers import AddedToken
-    from transformers import Qwen2TokenizerFast  # type: ignore[attr-defined]  # v5: alias of Qwen2Tokenizer
+    from transformers import Qwen2TokenizerFast  # v5: alias of Qwen2Tokenizer (mypy skips transformers)
 
     raw = train_tokenizer()
     raw.add_special_tokens([AddedToken(t, special=s, normalized=not s) for t, s in ADDED_TOKENS if s])

@@ -3,12 +3,14 @@ built offline by ``scripts/make_tiny_models.py``."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,14 +56,34 @@ def _build_into(root: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created), held until the block ends: the xdist workers queue here."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This run's temp folder, shared by its xdist workers (each worker's base temp is a child of it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder with ``embedding/`` and ``reranker/`` tiny Qwen3-VL checkpoints.
 
-    Built once per session into a pytest temp dir, or reused from ``$MMSEARCH_TINY_MODELS`` when set
-    (built there first if missing)."""
+    Built once per run, into the run's temp folder, by whichever xdist worker asks first (the others wait
+    on a lock and reuse it: the build is seeded, so each worker would build the same); or reused from
+    ``$MMSEARCH_TINY_MODELS`` when set (built there first if missing or by an older recipe)."""
     cached = os.environ.get("MMSEARCH_TINY_MODELS")
-    root = Path(cached) if cached else tmp_path_factory.mktemp("tiny_models") / "models"
-    if not _is_built(root):
-        _build_into(root)
+    root = Path(cached) if cached else _run_dir(tmp_path_factory) / "tiny_models"
+    with _locked(root.parent / f"{root.name}.lock"):
+        if not _is_built(root):
+            _build_into(root)
     return root

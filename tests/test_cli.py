@@ -1,4 +1,5 @@
-"""The real ``mmsearch`` command, end to end, in subprocesses: ingest, query, stats, delete, kill -9."""
+"""The real ``mmsearch`` command, end to end: ingest, query, stats, delete through its entry point in this
+process (``tests.support.run_cli``), and a real ``python -m mmsearch`` process for kill -9."""
 
 from __future__ import annotations
 

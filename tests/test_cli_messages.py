@@ -1,5 +1,5 @@
-"""What a new user sees on bad input and in tables, without any model: the real ``mmsearch`` command in a
-subprocess for the error shape, and the table printers on a narrow rich console."""
+"""What a new user sees on bad input and in tables, without any model: the ``mmsearch`` command's entry
+point (run in process) for the error shape, and the table printers on a narrow rich console."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,13 @@ def report_error(exc: MmsearchError, as_json: bool) -> None:
     click.echo(f"Error: {exc}", err=True)
 
 
-def main() -> None:
-    """Console entry point: run the group, turning our errors into ``Error: …`` and exit code 1."""
-    json_mode = "--json" in sys.argv[1:]
+def main(argv: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Console entry point: run the group, turning our errors into ``Error: …`` and exit code 1.
+    ``argv`` defaults to ``sys.argv[1:]`` (the tests pass it to run the command in their process)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = "--json" in args
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args, prog_name=prog_name, standalone_mode=False)
     except MmsearchError as exc:
         report_error(exc, json_mode)
         sys.exit(1)

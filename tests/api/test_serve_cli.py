@@ -1,5 +1,6 @@
 """``mmsearch serve`` as a user runs it: refuses a public bind without keys and a store another process
-holds (plain ``Error:``, exit 1, before any port opens), and otherwise serves until Ctrl-C."""
+holds (plain ``Error:``, exit 1, before any port opens: run in process), and otherwise serves until Ctrl-C
+(a real process, as the signal is under test)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from api_support import Indexed, clean_env
 
 from mmsearch import components
 from mmsearch.config import load_settings
+from tests.support import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +36,10 @@ def env_for(models: Path) -> dict[str, str]:
 
 
 def serve(data_dir: Path, models: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "mmsearch", "--data-dir", str(data_dir), "serve", *args]
-    return subprocess.run(
-        command, env=env_for(models), capture_output=True, text=True, timeout=180, check=False
-    )
+    """A refused ``mmsearch serve``, in process: it stops before any port opens."""
+    cwd = data_dir.parent / "serve-cwd"  # no config.yaml there
+    cwd.mkdir(parents=True, exist_ok=True)
+    return run_cli(["--data-dir", str(data_dir), "serve", *args], env_for(models), cwd)
 
 
 def test_public_bind_without_keys_is_refused(tmp_path: Path, tiny_models: Path) -> None:

@@ -1,18 +1,20 @@
 """``mmsearch query``/``stats`` while ``mmsearch serve`` owns the store: refused with a pointer to
-``--server``, and with ``--server URL`` answered by the server (real uvicorn on loopback, real CLI)."""
+``--server``, and with ``--server URL`` answered by the server (real uvicorn on loopback; the CLI's entry
+point run in process by ``tests.support.run_cli``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from api_support import READ_KEY, WRITE_KEY, Indexed, LiveServer, live_server
+
+from tests.support import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +37,9 @@ def mmsearch(indexed: Indexed, *args: str, **env: str) -> subprocess.CompletedPr
         COLUMNS="160",
         **env,
     )
-    return subprocess.run(
-        [sys.executable, "-m", "mmsearch", *args],
-        env=clean, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    cwd = indexed.settings.data_dir.parent / "cli-cwd"  # no config.yaml there
+    cwd.mkdir(exist_ok=True)
+    return run_cli(list(args), clean, cwd)
 
 
 @pytest.mark.parametrize("args", [["query", "revenue"], ["stats"]])

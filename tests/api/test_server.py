@@ -7,8 +7,6 @@ import asyncio
 import http.client
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from api_support import READ_KEY, WRITE_KEY, Indexed, LiveServer, live_server
 from mmsearch.cli.client import RemoteError
 from mmsearch.cli.remote import RemoteIngest
 from mmsearch.samples import make_pdf
+from tests.support import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -139,10 +138,9 @@ def test_cli_ingest_while_serving_is_refused_with_store_locked(
 ) -> None:
     pdf = tmp_path / "late.pdf"
     make_pdf(pdf, 1)
-    result = subprocess.run(
-        [sys.executable, "-m", "mmsearch", "--data-dir", str(indexed.settings.data_dir), "ingest", str(pdf)],
-        check=False, env=cli_env(indexed), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    result = run_cli(
+        ["--data-dir", str(indexed.settings.data_dir), "ingest", str(pdf)], cli_env(indexed), tmp_path
+    )
     assert result.returncode == 1, result.stderr
     assert "Error:" in result.stderr and "in use by another process" in result.stderr
 
@@ -193,10 +191,7 @@ def test_cli_ingest_with_server_option(server: LiveServer, indexed: Indexed, tmp
     pdf = tmp_path / "via-cli.pdf"
     make_pdf(pdf, 1)
     env = cli_env(indexed) | {"MMSEARCH_API_KEY": WRITE_KEY}
-    result = subprocess.run(
-        [sys.executable, "-m", "mmsearch", "ingest", "--server", server.url, "--json", str(pdf)],
-        check=False, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    result = run_cli(["ingest", "--server", server.url, "--json", str(pdf)], env, tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["files"][0]["status"] == "indexed"

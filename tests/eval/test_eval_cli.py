@@ -40,7 +40,7 @@ def sample(work: Path, env: dict[str, str]) -> Path:
 
 
 def _eval(args: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
-    done = run_cli(["eval", *args, "--json"], env, work / "cwd", timeout=600)
+    done = run_cli(["eval", *args, "--json"], env, work / "cwd")
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report
@@ -81,11 +81,11 @@ def test_rerank_on_and_off_agree_where_they_must(sample: Path, env: dict[str, st
 
 def test_tables_for_people(sample: Path, env: dict[str, str], work: Path) -> None:
     args = ["eval", str(sample), "--group", "exact", "--candidates", "2"]
-    one = run_cli(args, env, work / "cwd", timeout=600)
+    one = run_cli(args, env, work / "cwd")
     assert one.returncode == 0, one.stderr
     assert "vector" in one.stdout and "reranked" in one.stdout and "rerank ms p95" in one.stdout
     assert "group exact: 11 queries, 11 documents" in one.stdout
-    side = run_cli([*args, "--no-rerank", "--compare", "dim=64,128"], env, work / "cwd", timeout=600)
+    side = run_cli([*args, "--no-rerank", "--compare", "dim=64,128"], env, work / "cwd")
     assert side.returncode == 0, side.stderr
     assert "dim 64, no rerank" in side.stdout and "dim 128, no rerank" in side.stdout
     assert "recall@1 vector" in side.stdout
