@@ -21,7 +21,8 @@
 
 Each class states its status as ``http_status`` (datasette's ``handle_exception`` reads it the same way),
 and a subclass that states none answers as its parent does; classes defined elsewhere state theirs too
-(``api.errors.ApiError`` per instance, ``cli.client.RemoteError``, ``verify.compare.VerifyFailed``).
+(``api.errors.ApiError`` per instance, ``cli.client.RemoteError``, ``verify.compare.VerifyFailed``), or
+inherit it (``index.video_prompt.VideoPromptError``, a ``ConfigError``).
 Caller mistakes are 4xx; a failing dependency (model server, vector store) is 503, so load balancers and
 clients retry elsewhere or later; 500 is left to the server's own faults (``tests/api/test_errors.py``
 walks every subclass and fails on any other 500).

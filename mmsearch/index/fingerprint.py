@@ -61,12 +61,7 @@ FORMAT = 1
 MODALITIES = ("page", "image", "video", "text")
 MEDIA = frozenset({"page", "image", "video"})
 SMALL_FILES = frozenset({".json", ".jinja", ".txt", ".model"})  # a checkpoint's files the rendering reads
-RENDERING_SETTINGS = {
-    "backend",
-    "model",
-    "document_instruction",
-    "max_length",
-}  # embedding.* that shape input
+RENDERING_SETTINGS = {"backend", "model", "document_instruction"}  # embedding.* that shape the input
 CANARY_TEXT = "mmsearch canary: quarterly revenue by region, 2023."
 
 TokenIds = Callable[[Content, str], list[int] | None]

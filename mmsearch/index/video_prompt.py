@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from mmsearch.errors import MmsearchError
+from mmsearch.errors import ConfigError
 from mmsearch.index import qwen_prompt
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ FIX = (
 )
 
 
-class VideoPromptError(MmsearchError):
+class VideoPromptError(ConfigError):
     """The installed transformers expands Qwen3-VL video placeholders into another prompt than the
-    model card's environment, in a way mmsearch cannot correct."""
+    model card's environment, in a way mmsearch cannot correct: the deployment's fault (500), like a bad
+    setting, fixed by installing the tested versions."""
 
     code = "video_prompt_error"
 

@@ -27,11 +27,13 @@ from mmsearch.errors import (
     StoreLocked,
     UnprocessableInput,
 )
+from mmsearch.index.video_prompt import VideoPromptError
 
 pytestmark = pytest.mark.anyio
 
 # The server's own faults: a broken config, a missing model, or an error nobody classified.
-INTERNAL = {MmsearchError, ConfigError, ModelNotFound}
+# the deployment's own faults: a bad setting, a missing model, a transformers that renders videos wrongly
+INTERNAL = {MmsearchError, ConfigError, ModelNotFound, VideoPromptError}
 
 
 class PagesOverLimit(LimitExceeded):
