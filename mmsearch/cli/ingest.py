@@ -135,24 +135,22 @@ def _check_preprocessing(store: Store, settings: Settings, embedder: Embedder, r
     """Refuse to add to a collection whose vectors this environment would render differently
     (``index/fingerprint.py``); with --reindex, drop it instead. Then record this environment's
     fingerprint (also for a collection made before fingerprints, which has none to compare)."""
-    from mmsearch.index.fingerprint import MODALITIES, current, record, recorded, refusal, stale
+    from mmsearch.index.fingerprint import current, record, refusal, stale_in
 
     now = current(settings.embedding, embedder)
-    stored = recorded(store)
-    if stored is not None and stored.differs(now, MODALITIES):  # counting points only when it matters
+    stored, kinds = stale_in(store, now)
+    if stored is not None and kinds:
         where = f"collection '{settings.store.collection}'"
-        kinds = stale(stored, now, store.stats().by_modality)
-        if kinds and not reindex:
+        if not reindex:
             raise refusal(where, kinds, stored, now)
-        if kinds:
-            before = store.stats()
-            store.drop()
-            click.echo(
-                f"Rebuilding {where}: its {', '.join(kinds)} vectors were made by other preprocessing "
-                f"({stored.rendered_by}; now {now.rendered_by}). Dropped {before.points} points of "
-                f"{before.documents} documents. Re-ingest every folder you had indexed.",
-                err=True,
-            )
+        before = store.stats()
+        store.drop()
+        click.echo(
+            f"Rebuilding {where}: its {', '.join(kinds)} vectors were made by other preprocessing "
+            f"({stored.rendered_by}; now {now.rendered_by}). Dropped {before.points} points of "
+            f"{before.documents} documents. Re-ingest every folder you had indexed.",
+            err=True,
+        )
     record(store, now)
     return now
 

@@ -44,7 +44,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import distributions
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -105,7 +105,6 @@ class Fingerprint:
         ]
 
 
-@runtime_checkable
 class RecordsFingerprint(Protocol):
     """What a store offers to keep a fingerprint beside its collection's model and dimension."""
 
@@ -230,17 +229,29 @@ def held(by_modality: Mapping[str, int]) -> set[str]:
 
 
 def recorded(store: object) -> Fingerprint | None:
-    """The store's recorded fingerprint; None when it has none or cannot keep one."""
-    if not isinstance(store, RecordsFingerprint):
-        return None
-    return Fingerprint.from_dict(store.preprocessing())
+    """The store's recorded fingerprint; None when it has none or cannot keep one (a store keeps one by
+    offering :class:`RecordsFingerprint`). (Looked up by name,
+    not ``isinstance``: the API hands out the store behind a locking proxy, whose methods Python 3.12's
+    protocol check does not see.)"""
+    read = getattr(store, "preprocessing", None)
+    return Fingerprint.from_dict(read()) if callable(read) else None
 
 
 def record(store: object, fingerprint: Fingerprint) -> None:
     """Record ``fingerprint`` for the store's collection (a no-op for a store without one, or when the
     collection does not exist yet: the next call, after the ingest made it, records it)."""
-    if isinstance(store, RecordsFingerprint):
-        store.record_preprocessing(fingerprint.to_dict())
+    write = getattr(store, "record_preprocessing", None)
+    if callable(write):
+        write(fingerprint.to_dict())
+
+
+def stale_in(store: Any, now: Fingerprint) -> tuple[Fingerprint | None, list[str]]:
+    """The store's recorded fingerprint and the modalities it holds that ``now`` renders differently
+    (its points are counted only when some modality differs at all): what an ingest into it checks."""
+    stored = recorded(store)
+    if stored is None or not stored.differs(now, MODALITIES):
+        return stored, []
+    return stored, stale(stored, now, store.stats().by_modality)
 
 
 def stale(stored: Fingerprint | None, now: Fingerprint, by_modality: Mapping[str, int]) -> list[str]:

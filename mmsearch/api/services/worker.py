@@ -32,8 +32,9 @@ from mmsearch import components
 from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
 from mmsearch.api.services.uploads import staged_file, staging_dir, sweep, uploads_dir
 from mmsearch.config import Settings
-from mmsearch.errors import IngestError
+from mmsearch.errors import IngestError, PreprocessingMismatch
 from mmsearch.index.embedder import Embedder
+from mmsearch.index.fingerprint import Fingerprint, current, record, refusal, stale_in
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import FileResult, Indexer, Progress
 from mmsearch.index.reconcile import reconcile
@@ -75,6 +76,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._cancel: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._made_by: Fingerprint | None = None
 
     # -- life --------------------------------------------------------------------------------------
 
@@ -155,6 +157,12 @@ class JobRunner:
                 self._finished(job.id)
 
     def _run(self, job: Job) -> None:
+        try:
+            made_by = self._preprocessing()
+        except PreprocessingMismatch as exc:  # the job's files would not match the collection's vectors
+            self.jobs.finish(job.id, "failed", error=f"{exc.code}: {exc}")
+            self._finished(job.id)
+            return
         with components.build_manifest(self.settings) as manifest:
             indexer = self._indexer(manifest, job)
             for file in job.files:
@@ -171,8 +179,20 @@ class JobRunner:
             if done is not None and done.finished_files < len(done.files):
                 self.jobs.requeue(job.id)
                 return
+        record(self.store, made_by)  # a collection the job made, or one made before fingerprints
         self.jobs.finish(job.id, "cancelled" if job.id in self._cancel else "done")
         self._finished(job.id)
+
+    def _preprocessing(self) -> Fingerprint:
+        """This environment's preprocessing fingerprint (rendered once); ``PreprocessingMismatch`` when
+        the collection holds vectors it would render differently (``index/fingerprint.py``), as a local
+        ``mmsearch ingest`` refuses."""
+        if self._made_by is None:
+            self._made_by = current(self.settings.embedding, self.embedder)
+        stored, kinds = stale_in(self.store, self._made_by)
+        if stored is not None and kinds:
+            raise refusal(f"collection '{self.settings.store.collection}'", kinds, stored, self._made_by)
+        return self._made_by
 
     def _finished(self, job_id: str) -> None:
         shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
