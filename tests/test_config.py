@@ -10,6 +10,7 @@ import yaml
 
 from mmsearch.config import Settings, load_settings
 from mmsearch.errors import ConfigError
+from tests.support import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,10 +159,4 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_shipped_config_yaml_is_what_the_generator_writes() -> None:
     """Descriptions too: regenerate with `.venv/bin/python scripts/write_config.py > config.yaml`."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("write_config", ROOT / "scripts" / "write_config.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert (ROOT / "config.yaml").read_text() == module.render()
+    assert (ROOT / "config.yaml").read_text() == load_script("write_config").render()

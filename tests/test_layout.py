@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, load_script
 
 
 def write_layout() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("write_layout", REPO / "scripts" / "write_layout.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("write_layout")
 
 
 def test_every_module_has_a_docstring() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 from transformers import AutoProcessor, Qwen3VLForConditionalGeneration, Qwen3VLModel
+
+from tests.support import load_script
 
 QWEN_SPECIAL = (
     "<|endoftext|>",
@@ -95,13 +96,7 @@ def test_chat_template_renders_the_qwen3_vl_layout(tiny_models: Path) -> None:
 
 @pytest.mark.slow
 def test_build_is_deterministic(tiny_models: Path, tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "make_tiny_models", Path(__file__).resolve().parents[1] / "scripts" / "make_tiny_models.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build_tiny_models(tmp_path)
+    load_script("make_tiny_models").build_tiny_models(tmp_path)
     for name in ("embedding/model.safetensors", "reranker/model.safetensors", "embedding/tokenizer.json"):
         fresh = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
         cached = hashlib.sha256((tiny_models / name).read_bytes()).hexdigest()

@@ -23,7 +23,6 @@ test runs the video cases in a subprocess under transformers 5.24.0 (installed b
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -43,6 +42,7 @@ from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import SegmentUnit, Unit
 from mmsearch.search.settings import RerankerSettings
 from mmsearch.search.transformers_reranker import TransformersReranker
+from tests.support import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = json.loads((REPO / "tests" / "data" / "official_golden.json").read_text(encoding="utf-8"))
@@ -64,11 +64,7 @@ pytestmark = pytest.mark.slow
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_golden", REPO / "scripts" / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_golden")
 
 
 def _sha256(path: Path) -> str:
