@@ -238,10 +238,11 @@ def recorded(store: object) -> Fingerprint | None:
 
 
 def record(store: object, fingerprint: Fingerprint) -> None:
-    """Record ``fingerprint`` for the store's collection (a no-op for a store without one, or when the
-    collection does not exist yet: the next call, after the ingest made it, records it)."""
+    """Record ``fingerprint`` for the store's collection (a no-op for a store without one, when the
+    collection does not exist yet — the next call, after the ingest made it, records it — or when it is
+    recorded already: an ingest or upload job into an unchanged environment writes nothing)."""
     write = getattr(store, "record_preprocessing", None)
-    if callable(write):
+    if callable(write) and recorded(store) != fingerprint:
         write(fingerprint.to_dict())
 
 

@@ -332,3 +332,24 @@ def test_a_migration_carries_the_fingerprint_with_the_vectors(tmp_path: Path) ->
         assert isinstance(source, EdgeStore) and isinstance(target, QdrantStore)
         assert migrate.migrate(source, target, tmp_path / "progress.json").ok
         assert fp.recorded(target) == made
+
+
+def test_recording_the_fingerprint_already_recorded_writes_nothing() -> None:
+    class Kept:
+        def __init__(self) -> None:
+            self.data: dict[str, Any] | None = None
+            self.writes = 0
+
+        def preprocessing(self) -> dict[str, Any] | None:
+            return self.data
+
+        def record_preprocessing(self, fingerprint: dict[str, Any]) -> None:
+            self.data, self.writes = fingerprint, self.writes + 1
+
+    made = fp.Fingerprint({m: m * 2 for m in fp.MODALITIES}, "here", "key")
+    store = Kept()
+    fp.record(store, made)
+    fp.record(store, made)
+    assert store.writes == 1 and fp.recorded(store) == made
+    fp.record(store, fp.Fingerprint({**made.hashes, "video": "other"}, "here", "key"))
+    assert store.writes == 2 and fp.recorded(store) != made
