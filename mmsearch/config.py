@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from mmsearch.access.settings import AccessSettings
 from mmsearch.api.settings import ApiSettings
 from mmsearch.errors import ConfigError
 from mmsearch.index.settings import EmbeddingSettings, IndexSettings, StoreSettings
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     server: ApiSettings = ApiSettings()
     verify: VerifySettings = VerifySettings()
+    access: AccessSettings = AccessSettings()
 
     @classmethod
     def settings_customise_sources(

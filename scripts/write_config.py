@@ -33,6 +33,7 @@ SECTIONS = {
     "search": "the query path",
     "server": "REST API and web page (`mmsearch serve`; docs/deploy.md)",
     "verify": "`mmsearch verify`: served models vs the in-process reference (docs/serving.md)",
+    "access": "who may see what: sign-in through the company's identity provider, the audit trail (docs/deploy.md)",
 }
 
 

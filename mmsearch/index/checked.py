@@ -61,6 +61,10 @@ def engine_filter(
     and each ancestor folder)."""
     if filters is None or filters.is_empty:
         return None
+    if filters.scope is not None and not filters.scope.is_everything:
+        # Placeholder of the issue-19 contract: the filter algebra that can express a scope lands next.
+        # Until then a scoped query is refused, never run without its scope.
+        raise StoreError("this store cannot yet restrict a query to a principal's scope")
     must: list[Condition] = []
     if filters.path_prefix is not None:
         must.append(match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))

@@ -24,6 +24,7 @@ from mmsearch.ingest.units import Modality
 
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
+DEFAULT_COLLECTION = "default"  # the collection of a document given none (and of every pre-collection point)
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,18 @@ class Payload:
     clip_times: Sequence[float] | None = (
         None  # video: each frame's time in the segment, as the model reads it
     )
+    # Who the document belongs to and what it is called (issue 19). ``collection``: a short name, the
+    # tenant; ``name``: what the client called it (the path relative to the ingest root, the upload's file
+    # name), shown instead of ``source_path``; ``groups``: who may read it (empty: everyone who may use
+    # the collection); ``metadata``: flat JSON (strings, numbers, booleans, lists of strings).
+    collection: str = DEFAULT_COLLECTION
+    name: str = ""
+    groups: Sequence[str] = ()  # stored as a tuple
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "media_paths", tuple(self.media_paths))
+        object.__setattr__(self, "groups", tuple(self.groups))
         if self.clip_times is not None:
             object.__setattr__(self, "clip_times", tuple(self.clip_times))
         if self.modality not in MODALITIES:
@@ -63,6 +73,8 @@ class Payload:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["media_paths"] = list(self.media_paths)
+        out["groups"] = list(self.groups)
+        out["metadata"] = dict(self.metadata)
         if self.clip_times is not None:
             out["clip_times"] = list(self.clip_times)
         return out
@@ -100,6 +112,31 @@ class ScoredPoint:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What one principal may see, set by the server and never by a client (``access.principal``).
+
+    A point is inside when its collection is one of ``collections`` (None: any) and, unless ``groups`` is
+    None (sees every document of those collections), its document has no groups or shares one with
+    ``groups``. Stores add it to every query (``Filters.scope``); ``admits`` is the same rule in Python,
+    for a payload already read (an image or file fetched by id).
+    """
+
+    collections: frozenset[str] | None = None
+    groups: frozenset[str] | None = None
+
+    def admits(self, payload: Payload) -> bool:
+        if self.collections is not None and payload.collection not in self.collections:
+            return False
+        if self.groups is None or not payload.groups:
+            return True
+        return not self.groups.isdisjoint(payload.groups)
+
+    @property
+    def is_everything(self) -> bool:
+        return self.collections is None and self.groups is None
+
+
+@dataclass(frozen=True)
 class Filters:
     """Restrict a search. All given conditions must hold.
 
@@ -112,6 +149,9 @@ class Filters:
     doc_id: str | None = None
     ingested_after: float | None = None
     ingested_before: float | None = None
+    # The caller's scope: set by the server from the principal (``dataclasses.replace``), never parsed
+    # from a request. None (or a scope that admits everything): no restriction.
+    scope: Scope | None = None
 
     def __post_init__(self) -> None:
         if self.modality is not None and self.modality not in MODALITIES:
@@ -124,7 +164,9 @@ class Filters:
 
     @property
     def is_empty(self) -> bool:
-        return all(value is None for value in asdict(self).values())
+        if self.scope is not None and not self.scope.is_everything:
+            return False
+        return all(value is None for key, value in asdict(self).items() if key != "scope")
 
 
 @dataclass(frozen=True)
