@@ -67,7 +67,7 @@ class OidcStandIn:
 
     @property
     def jwks(self) -> dict[str, Any]:
-        return KeySet([self.key]).as_dict(private=False)
+        return dict(KeySet([self.key]).as_dict(private=False))
 
     @property
     def jwks_url(self) -> str:
