@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from mmsearch.access.key_sqlite import FILE_NAME as KEYS_FILE
+from mmsearch.access.key_sqlite import SqliteKeyStore
+from mmsearch.access.keys import KeyStore
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder, make_embedder
 from mmsearch.index.pipeline import Indexer, ProgressFn
@@ -40,6 +43,11 @@ def build_committed(settings: Settings) -> Callable[[Collection[str]], dict[str,
     """What a searcher asks to hide uncommitted versions: the manifest's committed sha256 per path."""
     path = manifest_path(settings)
     return lambda paths: committed_versions(path, paths)
+
+
+def build_key_store(settings: Settings) -> KeyStore:
+    """The managed API keys (``mmsearch keys``): ``data_dir/access.sqlite``."""
+    return SqliteKeyStore(settings.data_dir / KEYS_FILE)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:

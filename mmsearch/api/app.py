@@ -25,7 +25,7 @@ from mmsearch.api import docs, errors, openapi
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import documents, health, images, jobs, search
+from mmsearch.api.routes import documents, health, images, jobs, me, search
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
@@ -75,14 +75,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     # Inside the metrics, so refusals are counted. With auth on, writes need a key: no Origin check.
-    app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.keys.required)
+    app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.auth.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
-    for module in (search, images, documents, jobs, health):
+    for module in (search, images, documents, jobs, me, health):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)
     openapi.install(app, settings.server)
-    if not ctx.keys.required:
+    if not ctx.auth.required:
         level = logging.INFO if settings.server.is_loopback else logging.WARNING
         log.log(
             level, "auth is off: anyone who can reach %s may search, upload and delete", settings.server.host

@@ -19,7 +19,8 @@ NOT_BLANK = r"[^\s\x1c-\x1f]"
 
 # What a search may filter on: the fields of ``Filters``, the one list (``FiltersIn`` mirrors it, checked
 # by tests/api/test_schemas.py; the search form takes each as a flat field, and the OpenAPI form says so).
-FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters))
+# Never ``scope``: the server sets it from the caller's principal; no request may name it.
+FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters) if field.name != "scope")
 
 
 class _Request(BaseModel):
@@ -176,6 +177,20 @@ class InfoResponse(BaseModel):
     reranker: str | None
     max_upload_mb: float
     max_query_chars: int
+
+
+class MeResponse(BaseModel):
+    name: str = Field(
+        description='Who the request acts for: "key:NAME", "oidc:USER", "config:read", "anonymous".'
+    )
+    role: Literal["reader", "writer", "admin"]
+    via: Literal["anonymous", "config", "key", "oidc", "session"]
+    collections: list[str] = Field(
+        description="The collections it may search (with all_collections: those that hold documents now)."
+    )
+    all_collections: bool = Field(description="Every collection, including ones made later.")
+    groups: list[str] | None = Field(description="Its document groups; null = every document of them.")
+    may_write: bool = Field(description="Whether it may upload and delete in these collections.")
 
 
 class ErrorDetail(BaseModel):

@@ -9,12 +9,13 @@ from mmsearch.cli.app import cli, main
 from mmsearch.cli.embed import embed
 from mmsearch.cli.evaluate import evaluate
 from mmsearch.cli.ingest import ingest
+from mmsearch.cli.keys import keys
 from mmsearch.cli.query import query
 from mmsearch.cli.serve import serve
 from mmsearch.cli.store_admin import migrate, optimize
 from mmsearch.cli.verify import verify
 
-for command in (ingest, query, embed, evaluate, stats, delete, serve, verify, optimize, migrate):
+for command in (ingest, query, embed, evaluate, stats, delete, serve, verify, optimize, migrate, keys):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

@@ -33,13 +33,13 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     import uvicorn
 
     from mmsearch.api.app import create_app
-    from mmsearch.api.edge.auth import KeyRing
+    from mmsearch.api.edge.auth import Authenticator
     from mmsearch.api.edge.guard import HostRule
     from mmsearch.api.services.parts import open_services
 
     settings = app.settings({"server": {"host": host, "port": port}})
     server = settings.server
-    KeyRing(server)  # check auth before loading any model: no keys on 0.0.0.0 fails here
+    Authenticator.create(settings)  # check auth before loading any model: no keys on 0.0.0.0 fails here
     HostRule(server)  # and the names it may be reached by: none listed on 0.0.0.0 fails here
     services = open_services(settings)  # store first: "store locked" before a model loads
     try:

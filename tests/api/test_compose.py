@@ -17,7 +17,7 @@ import pytest
 import yaml
 from protocol_servers import SGLANG_MM_PROCESS_CONFIG, SGLANG_VERSION, VLLM_VERSION
 
-from mmsearch.api.edge.auth import KeyRing
+from mmsearch.api.edge.auth import Authenticator
 from mmsearch.api.edge.guard import HostRule
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError
@@ -94,7 +94,7 @@ def test_api_environment_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatc
     assert (settings.reranker.backend, settings.reranker.url) == ("vllm", "http://reranker:8000")
     assert settings.embedding.dim is None and settings.server.url_secret is None
     assert settings.server.read_keys == [key] and settings.server.write_keys == [f"{key}w"]
-    assert KeyRing(settings.server).required
+    assert Authenticator.create(settings).required
     assert settings.server.allowed_hosts == ["search.example.com", "10.0.0.5"]
     assert HostRule(settings.server).allows("search.example.com:8000")
 
@@ -106,7 +106,7 @@ def test_api_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_
     for name, value in api_environment({}).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match="API keys are required"):
-        KeyRing(load_settings().server)
+        Authenticator.create(load_settings())
     with pytest.raises(ConfigError, match="server.allowed_hosts is required"):
         HostRule(load_settings().server)
 

@@ -7,7 +7,10 @@ folders in the name are kept, cleaned by ``edge.paths.safe_upload_name``) when i
 file under a name already there replaces that document (document ids are derived from the path); until
 the new version is whole, the old one stays searchable and served, and if the new one fails, it stays.
 
-Listings show committed versions only (the manifest's), like searches.
+Listings show committed versions only (the manifest's), like searches, and only the documents of the
+caller's scope (``access/principal.py``): a document outside it answers 404 to its file and to a
+delete, as one that does not exist. An upload into a collection the caller may not write is a 403 (the
+same answer whether that collection exists or not, so it says nothing about others' collections).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from mmsearch import components
+from mmsearch.access.principal import Principal
 from mmsearch.api.edge.body import content_type
 from mmsearch.api.edge.file_types import MEDIA_TYPES, OPAQUE, served_type
 from mmsearch.api.edge.headers import file_headers
@@ -38,13 +42,13 @@ from mmsearch.api.schemas import (
     binary,
     with_errors,
 )
-from mmsearch.api.services.context import ApiContext, Context, Reader, Writer, check_signed
+from mmsearch.api.services.context import ApiContext, Context, Reader, Writer, caller, check_signed
 from mmsearch.api.services.job_store import new_job_id
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.uploads import staging_dir, uploads_dir, usage
 from mmsearch.config import Settings
 from mmsearch.index.listing import committed_documents
-from mmsearch.index.store import DocumentInfo
+from mmsearch.index.store import DEFAULT_COLLECTION, DocumentInfo, Filters, Scope
 from mmsearch.ingest.media import delete_media
 
 router = APIRouter(tags=["documents"])
@@ -59,8 +63,8 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentsResponse:
-    """Every ingested document (file), ordered by path."""
-    docs = sorted(await _documents(ctx), key=lambda d: d.source_path)
+    """Every ingested document (file) the caller may see, ordered by path."""
+    docs = sorted(await _documents(ctx, caller(request).scope), key=lambda d: d.source_path)
     page = docs[offset : offset + limit]
     return DocumentsResponse(total=len(docs), documents=[_document_out(request, ctx, d) for d in page])
 
@@ -113,6 +117,8 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     services = ctx.ready_services()
     if content_type(request) != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "upload files as multipart/form-data `files` parts")
+    collection = DEFAULT_COLLECTION
+    writable(caller(request), collection)
     server = ctx.settings.server
     uploads = uploads_dir(ctx.settings)
     quota = int(server.uploads_quota_mb * 2**20)
@@ -125,7 +131,8 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
         min_free_bytes=int(server.min_free_disk_mb * 2**20),
     )  # fmt: skip
     try:
-        job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, [(f.name, f.size) for f in files])
+        sizes = [(f.name, f.size) for f in files]
+        job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, sizes, collection)
     except BaseException:
         await anyio.to_thread.run_sync(_remove_tree, staging)
         raise
@@ -133,17 +140,24 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": out.url})
 
 
+def writable(principal: Principal, collection: str) -> None:
+    """403 unless the principal may write into ``collection`` (its role and its collections)."""
+    if not principal.may_write(collection):
+        raise ApiError(403, "forbidden", f"{principal.name} may not add documents to collection "
+                       f"{collection!r}: upload into a collection this key or sign-in may write")  # fmt: skip
+
+
 def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def delete_document(doc_id: str, ctx: Writer) -> DeleteResponse:
+async def delete_document(request: Request, doc_id: str, ctx: Writer) -> DeleteResponse:
     """Remove a document: its points, its stored page/frame images, its manifest entry, and the
     uploaded original when it came through `POST /v1/documents`. A document that an ingest job is
     writing right now is refused (409): cancel the job first, or wait for it."""
     services = ctx.ready_services()
-    doc = await _find(ctx, doc_id)
+    doc = await _find(ctx, doc_id, caller(request).scope)
     removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
     ctx.documents.pop(doc_id, None)
     ctx.metrics.deleted.inc()
@@ -167,28 +181,46 @@ def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
     return removed
 
 
-async def _find(ctx: ApiContext, doc_id: str) -> DocumentInfo:
-    """The document ``doc_id``, from a recent listing (at most ``server.documents_cache_s`` old) or a fresh
-    one."""
+async def _find(ctx: ApiContext, doc_id: str, scope: Scope | None) -> DocumentInfo:
+    """The document ``doc_id`` if ``scope`` admits it (None: a signed URL, issued to a principal that
+    could see it). Unscoped, from a recent listing (at most ``server.documents_cache_s`` old) or a fresh
+    one; scoped, from the store, which adds the scope to the query."""
+    missing = not_found(f"no document {doc_id[:80]!r} in the index (GET /v1/documents lists them)")
+    if scope is not None and not scope.is_everything:
+        found = await anyio.to_thread.run_sync(
+            _committed_documents, ctx.settings, ctx.ready_services(), Filters(doc_id=doc_id, scope=scope)
+        )
+        for doc in found:
+            if doc.doc_id == doc_id:
+                return doc
+        raise missing
     cached = ctx.documents.get(doc_id)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
-    for doc in await _documents(ctx):
+    for doc in await _documents(ctx, None):
         if doc.doc_id == doc_id:
             return doc
-    raise not_found(f"no document {doc_id[:80]!r} in the index (GET /v1/documents lists them)")
+    raise missing
 
 
-async def _documents(ctx: ApiContext) -> list[DocumentInfo]:
-    docs = await anyio.to_thread.run_sync(_committed_documents, ctx.settings, ctx.ready_services())
+async def _documents(ctx: ApiContext, scope: Scope | None) -> list[DocumentInfo]:
+    """The committed documents ``scope`` admits; an unscoped listing also refreshes the lookup cache."""
+    if scope is not None and not scope.is_everything:
+        scoped = Filters(scope=scope)
+        return await anyio.to_thread.run_sync(
+            _committed_documents, ctx.settings, ctx.ready_services(), scoped
+        )
+    docs = await anyio.to_thread.run_sync(_committed_documents, ctx.settings, ctx.ready_services(), None)
     expires = time.monotonic() + ctx.settings.server.documents_cache_s
     ctx.documents = {d.doc_id: (d, expires) for d in docs}
     return docs
 
 
-def _committed_documents(settings: Settings, services: Services) -> list[DocumentInfo]:
+def _committed_documents(
+    settings: Settings, services: Services, filters: Filters | None
+) -> list[DocumentInfo]:
     with components.build_manifest(settings) as manifest:
-        return committed_documents(services.store, manifest)
+        return committed_documents(services.store, manifest, filters)
 
 
 @router.get(
@@ -210,8 +242,8 @@ async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResp
     Served as the type its content has (PDF, image or video), whatever its name says, with
     `X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy; content that is none
     of those (changed since it was ingested) comes as `application/octet-stream`, to download."""
-    check_signed(request, ctx, file_path(doc_id))
-    doc = await _find(ctx, doc_id)
+    principal = check_signed(request, ctx, file_path(doc_id))
+    doc = await _find(ctx, doc_id, principal.scope if principal is not None else None)
     path = Path(doc.source_path)
     if not path.is_file():
         raise not_found(f"the original of {path.name} is no longer on the server (moved or deleted?)")

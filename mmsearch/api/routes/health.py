@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from mmsearch import __version__
-from mmsearch.api.edge.auth import Access
+from mmsearch.access.principal import Role
 from mmsearch.api.prometheus import CONTENT_TYPE
 from mmsearch.api.schemas import InfoResponse, with_errors
 from mmsearch.api.services.context import ApiContext, Context, Credentials
@@ -115,7 +115,7 @@ async def metrics(request: Request, ctx: Context, _: Credentials = None) -> Resp
     """Request counts and latency by route, search stage latency, ingest counters. Needs a read key
     when auth is on, unless `server.metrics_public` is true."""
     if not ctx.settings.server.metrics_public:
-        ctx.keys.check(request, Access.READ)
+        ctx.auth.check(request, Role.READER)
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -126,7 +126,7 @@ async def info(ctx: Context) -> InfoResponse:
     return InfoResponse(
         name="mmsearch",
         version=__version__,
-        auth_required=ctx.keys.required,
+        auth_required=ctx.auth.required,
         embedding_model=services.embedder.model_id if services else None,
         dim=services.embedder.dim if services else None,
         reranker=services.reranker.model_id if services and services.reranker else None,

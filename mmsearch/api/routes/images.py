@@ -1,8 +1,8 @@
 """``GET /v1/images/{point_id}``: the stored page/frame image of a hit, or a thumbnail of it.
 
 Point id → stored payload → media path (relative to ``data_dir``) → file checked to lie under
-``data_dir/media``. Nothing the client sends is used as a path; anything that is not a known point id
-is a 404. Point ids are derived from content, so an image never changes: responses are cacheable.
+``data_dir/media``. Nothing the client sends is used as a path; anything that is not a known point id,
+or a point outside the caller's scope (``Scope.admits`` on its payload), is a 404. Point ids are derived from content, so an image never changes: responses are cacheable.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mmsearch.api.errors import not_found
 from mmsearch.api.routes.links import image_path
 from mmsearch.api.schemas import binary, with_errors
 from mmsearch.api.services.context import ApiContext, Context, check_signed
-from mmsearch.index.store import Payload
+from mmsearch.index.store import Payload, Scope
 
 router = APIRouter(tags=["images"])
 
@@ -58,8 +58,8 @@ async def image(
     ] = None,
 ) -> Response:
     """The image the models saw for this point. Needs a read key, or the signed URL from a search."""
-    check_signed(request, ctx, image_path(point_id))
-    path = await _locate(ctx, point_id, frame)
+    principal = check_signed(request, ctx, image_path(point_id))
+    path = await _locate(ctx, point_id, frame, principal.scope if principal is not None else None)
     etag = f'"{point_id}-{frame}-{w}"'
     media_type = "image/jpeg" if w is not None else _media_type(path)
     headers = {"Cache-Control": CACHE, "ETag": etag, **file_headers(media_type)}
@@ -71,14 +71,15 @@ async def image(
     return Response(data, media_type=media_type, headers=headers)
 
 
-async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> Path:
+async def _locate(ctx: ApiContext, point_id: str, frame: int | None, scope: Scope | None) -> Path:
+    """The image file of a point ``scope`` admits (None: a signed URL)."""
     try:
         point_id = str(uuid.UUID(point_id))
     except ValueError as exc:
         raise not_found(f"no image {point_id[:80]!r}: image ids are the point_id of a search hit") from exc
     store = ctx.ready_services().store
     payload = (await anyio.to_thread.run_sync(store.retrieve, [point_id])).get(point_id)
-    if payload is None:
+    if payload is None or (scope is not None and not scope.admits(payload)):
         raise not_found(f"no point {point_id} in the index (deleted or re-ingested?)")
     return media_file(ctx.settings.data_dir, _pick(payload, frame))
 

@@ -1,4 +1,7 @@
-"""``/v1/jobs``: the ingest jobs that uploads start — state, progress, per-file results; cancel."""
+"""``/v1/jobs``: the ingest jobs that uploads start — state, progress, per-file results; cancel.
+
+A principal sees and cancels only the jobs of its collections; any other job answers 404, as if absent.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 
+from mmsearch.access.principal import Principal
 from mmsearch.api.errors import not_found
 from mmsearch.api.schemas import ERRORS, FileResultOut, JobOut, JobProgress, JobsResponse
-from mmsearch.api.services.context import Reader, Writer
+from mmsearch.api.services.context import Reader, Writer, caller
 from mmsearch.api.services.job_store import Job
 
 router = APIRouter(tags=["jobs"])
@@ -57,7 +61,8 @@ async def list_jobs(
 ) -> JobsResponse:
     """The newest ingest jobs first (the last 1000 finished ones are kept)."""
     runner = ctx.ready_services().jobs
-    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit))
+    collections = caller(request).collections
+    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit, collections=collections))
     return JobsResponse(jobs=[job_out(request, job) for job in jobs])
 
 
@@ -66,9 +71,7 @@ async def get_job(request: Request, job_id: str, ctx: Reader) -> JobOut:
     """One ingest job: `state` (queued, running, done, cancelled, failed), `progress`, and every
     file's result so far."""
     runner = ctx.ready_services().jobs
-    job = await anyio.to_thread.run_sync(runner.jobs.get, job_id)
-    if job is None:
-        raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
+    job = _visible(await anyio.to_thread.run_sync(runner.jobs.get, job_id), caller(request), job_id)
     return job_out(request, job)
 
 
@@ -77,10 +80,17 @@ async def cancel_job(request: Request, job_id: str, ctx: Writer) -> JobOut:
     """Cancel a job: a queued one at once; a running one after its current chunk of units, rolling
     that file back (its previous version, if any, stays). Files already done stay done."""
     runner = ctx.ready_services().jobs
-    job = await anyio.to_thread.run_sync(runner.cancel, job_id)
-    if job is None:
-        raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
+    principal = caller(request)
+    _visible(await anyio.to_thread.run_sync(runner.jobs.get, job_id), principal, job_id)
+    job = _visible(await anyio.to_thread.run_sync(runner.cancel, job_id), principal, job_id)
     return job_out(request, job)
+
+
+def _visible(job: Job | None, principal: Principal, job_id: str) -> Job:
+    """The job, if the principal may use its collection; else 404, as for a job that does not exist."""
+    if job is None or not principal.may_use(job.collection):
+        raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
+    return job
 
 
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ def file_url(request: Request, ctx: ApiContext, doc_id: str) -> str:
 
 
 def _signed(url: URL, ctx: ApiContext, resource: str, query: dict[str, str]) -> str:
-    if ctx.keys.required:
+    if ctx.auth.required:
         query = {**query, **ctx.signer.sign(resource)}
     return str(url.include_query_params(**query)) if query else str(url)
 

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from mmsearch.api.edge.body import content_type, read_form, read_model
 from mmsearch.api.errors import ApiError, describe_validation, invalid_request
 from mmsearch.api.routes.links import hit_out, inline_image
 from mmsearch.api.schemas import ERRORS, FILTER_FIELDS, SearchRequest, SearchResponse
-from mmsearch.api.services.context import ApiContext, Reader
+from mmsearch.api.services.context import ApiContext, Reader, caller
 from mmsearch.api.services.parts import Services
 from mmsearch.index.inputs import query_clip
 from mmsearch.index.store import Filters
@@ -72,7 +73,9 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
                 raise ApiError(
                     400, "query_error", "empty query: give `text`, an `image`, a `video`, or a mix"
                 )
-            filters = body.filters.to_filters() if body.filters else None
+            # The caller's scope is added to whatever it sent: nothing in the request can widen it.
+            asked = (body.filters.to_filters() if body.filters else None) or Filters()
+            filters = replace(asked, scope=caller(request).scope)
             work = partial(_execute, services, ctx, body, text, image, filters, video)
             result, inlined = await ctx.searches.work(work, gone=request.is_disconnected)
         finally:

@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mmsearch.api.edge.auth import Access, KeyRing
+from mmsearch.access.principal import Principal, Role
+from mmsearch.api.edge.auth import Authenticator
 from mmsearch.api.edge.gate import Gate
 from mmsearch.api.edge.guard import HostRule
 from mmsearch.api.edge.signing import UrlSigner
@@ -24,7 +25,7 @@ from mmsearch.index.store import DocumentInfo
 @dataclass
 class ApiContext:
     settings: Settings
-    keys: KeyRing
+    auth: Authenticator  # who each request acts for (``edge/auth.py``); h19f appends its session source
     signer: UrlSigner
     metrics: Metrics
     searches: Gate
@@ -41,13 +42,18 @@ class ApiContext:
         server = settings.server
         return cls(
             settings=settings,
-            keys=KeyRing(server),
+            auth=Authenticator.create(settings),
             signer=UrlSigner(server.url_secret, server.url_ttl_s),
             metrics=Metrics(),
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
         )
+
+    @property
+    def keys(self) -> Authenticator:
+        """The former name of ``auth`` (code written before principals reads ``ctx.keys.required``)."""
+        return self.auth
 
     def observe_job(self, job: Job) -> None:
         """Called by the ingest worker when a job ends: count its files and units."""
@@ -66,36 +72,48 @@ def context(request: Request) -> ApiContext:
 
 
 # Declares the bearer scheme in the OpenAPI schema (so /docs has an "Authorize" button); the check itself
-# is ``KeyRing.check``, which reads the same header.
+# is ``Authenticator.check``, which reads the same header.
 _BEARER = HTTPBearer(
     auto_error=False,
-    description="A key from server.read_keys (search, read) or server.write_keys (also upload, delete).",
+    description="A key from server.read_keys (search, read) or server.write_keys (also upload, delete), "
+    "a managed key (`mmsearch keys create`), or a token from the identity provider (access.oidc).",
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
 def reader(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a read key (or open server) is needed."""
+    """Dependency: a principal that may read (or an open server); kept on ``request.state.principal``."""
     ctx = context(request)
-    ctx.keys.check(request, Access.READ)
+    ctx.auth.check(request, Role.READER)
     return ctx
 
 
 def writer(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a write key (or open server) is needed."""
+    """Dependency: a principal that may write (or an open server)."""
     ctx = context(request)
-    ctx.keys.check(request, Access.WRITE)
+    ctx.auth.check(request, Role.WRITER)
     return ctx
 
 
-def check_signed(request: Request, ctx: ApiContext, resource: str) -> None:
-    """For images and files: a read key, or a valid signature for ``resource`` (the route's own path,
-    e.g. ``/v1/images/<id>``, without any mount prefix)."""
-    if not ctx.keys.required:
-        return
+def caller(request: Request) -> Principal:
+    """The principal ``reader``/``writer`` resolved for this request."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # a route that asked for no principal: a programming error, never open access
+        raise RuntimeError(f"{request.url.path} resolved no principal")
+    return principal
+
+
+def check_signed(request: Request, ctx: ApiContext, resource: str) -> Principal | None:
+    """For images and files: a valid signature for ``resource`` (the route's own path, e.g.
+    ``/v1/images/<id>``, without any mount prefix), or a principal that may read. Returns that
+    principal, or None for a valid signature (it was issued to a principal that could see the
+    resource, in a search result or a listing)."""
+    if not ctx.auth.required:
+        return ctx.auth.resolve(request)
     query = request.query_params
-    if not ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
-        ctx.keys.check(request, Access.READ)
+    if ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
+        return None
+    return ctx.auth.check(request, Role.READER)
 
 
 Context = Annotated[ApiContext, Depends(context)]

@@ -18,12 +18,14 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
 from mmsearch.errors import StoreError
+from mmsearch.index.store import DEFAULT_COLLECTION
 
 JobState = Literal["queued", "running", "done", "cancelled", "failed"]
 FileState = Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
@@ -38,7 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started   REAL,
     finished  REAL,
     cancel    INTEGER NOT NULL DEFAULT 0,
-    error     TEXT
+    error     TEXT,
+    collection TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE IF NOT EXISTS job_files (
     job_id    TEXT NOT NULL,
@@ -81,6 +84,7 @@ class Job:
     cancel: bool
     error: str | None
     files: tuple[JobFile, ...]
+    collection: str = DEFAULT_COLLECTION  # where its files go: who may see and cancel it
 
     @property
     def finished_files(self) -> int:
@@ -110,10 +114,19 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_collection_column()
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
             ) from exc
+
+    def _add_collection_column(self) -> None:
+        """A job list made before collections: its jobs were all of the default collection."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "collection" not in columns:
+            self._db.execute(
+                f"ALTER TABLE jobs ADD COLUMN collection TEXT NOT NULL DEFAULT '{DEFAULT_COLLECTION}'"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -129,10 +142,13 @@ class JobStore:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, job_id: str, files: list[tuple[str, int]]) -> Job:
-        """A queued job of ``files`` (name, size), in order."""
+    def create(self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION) -> Job:
+        """A queued job of ``files`` (name, size), in order, into ``collection``."""
         with self._transaction() as db:
-            db.execute("INSERT INTO jobs (id, state, created) VALUES (?, 'queued', ?)", (job_id, time.time()))
+            db.execute(
+                "INSERT INTO jobs (id, state, created, collection) VALUES (?, 'queued', ?, ?)",
+                (job_id, time.time(), collection),
+            )
             db.executemany(
                 "INSERT INTO job_files (job_id, idx, name, size, state) VALUES (?, ?, ?, ?, 'queued')",
                 [(job_id, i, name, size) for i, (name, size) in enumerate(files)],
@@ -209,11 +225,15 @@ class JobStore:
         jobs = self._select("WHERE state = 'queued' ORDER BY seq LIMIT 1", ())
         return jobs[0] if jobs else None
 
-    def jobs(self, limit: int = 100, active_only: bool = False) -> list[Job]:
-        """Newest first (active ones oldest first, the order they run in)."""
+    def jobs(
+        self, limit: int = 100, active_only: bool = False, collections: Collection[str] | None = None
+    ) -> list[Job]:
+        """Newest first (active ones oldest first, the order they run in); only those of ``collections``
+        when given (None: all)."""
+        where, args = ("", ()) if collections is None else _in_collections(collections)
         if active_only:
-            return self._select("WHERE state IN ('queued', 'running') ORDER BY seq", ())
-        return self._select("ORDER BY seq DESC LIMIT ?", (limit,))
+            return self._select(f"WHERE state IN ('queued', 'running'){where} ORDER BY seq", args)
+        return self._select(f"WHERE 1{where} ORDER BY seq DESC LIMIT ?", (*args, limit))
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -227,7 +247,8 @@ class JobStore:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    f"SELECT id, state, created, started, finished, cancel, error FROM jobs {where}", args
+                    f"SELECT id, state, created, started, finished, cancel, error, collection FROM jobs {where}",
+                    args,
                 ).fetchall()
                 files: dict[str, list[JobFile]] = {row[0]: [] for row in rows}
                 if files:
@@ -240,7 +261,7 @@ class JobStore:
                         files[r[0]].append(JobFile(*r[1:]))
             except sqlite3.Error as exc:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
-        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]])) for r in rows]
+        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]), r[7]) for r in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
@@ -253,6 +274,13 @@ class JobStore:
         for job_id in old:
             db.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+def _in_collections(collections: Collection[str]) -> tuple[str, tuple[str, ...]]:
+    names = tuple(sorted(collections))
+    if not names:
+        return " AND 0", ()
+    return f" AND collection IN ({','.join('?' * len(names))})", names
 
 
 class _Transaction:

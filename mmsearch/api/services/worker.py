@@ -38,7 +38,7 @@ from mmsearch.index.fingerprint import Fingerprint, current, record, refusal, st
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import FileResult, Indexer, Progress
 from mmsearch.index.reconcile import reconcile
-from mmsearch.index.store import Store
+from mmsearch.index.store import DEFAULT_COLLECTION, Store
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.units import doc_id_for
 
@@ -122,8 +122,8 @@ class JobRunner:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def submit(self, job_id: str, files: list[tuple[str, int]]) -> Job:
-        job = self.jobs.create(job_id, files)
+    def submit(self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION) -> Job:
+        job = self.jobs.create(job_id, files, collection)
         self._wake.set()
         return job
 
