@@ -214,3 +214,23 @@ def test_bad_keys_are_config_errors(monkeypatch: pytest.MonkeyPatch, value: str,
     monkeypatch.setenv("MMSEARCH_SERVER__WRITE_KEYS", value)
     with pytest.raises(ConfigError, match=needle):
         load_settings()
+
+
+def test_an_unreachable_identity_provider_is_503_not_401(tmp_path: Path) -> None:
+    from tests.oidc_standin import CLIENT_ID, running_standin
+
+    with clean_env():
+        config = Settings(
+            data_dir=tmp_path / "data",
+            access={"oidc": {"issuer": "http://127.0.0.1:9", "client_id": CLIENT_ID, "mapping": []}},
+        )
+    ring = Authenticator.create(config)
+    assert ring.required  # OIDC counts as configured auth
+    with running_standin() as provider:
+        token = provider.token("alice", ["finance"])
+    with pytest.raises(ApiError) as down:
+        ring.check(request(f"Bearer {token}"), Role.READER)
+    assert down.value.http_status == 503 and down.value.headers["Retry-After"] == "5"
+    with pytest.raises(ApiError) as other:
+        ring.check(request("Bearer not-a-jwt-and-not-a-key"), Role.READER)
+    assert other.value.http_status == 401

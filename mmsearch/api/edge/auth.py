@@ -29,7 +29,7 @@ from fastapi import Request
 
 from mmsearch import components
 from mmsearch.access.keys import KeyStore, authenticate, key_id_of
-from mmsearch.access.oidc import OidcValidator, TokenRejected, looks_like_jwt
+from mmsearch.access.oidc import IdpUnavailable, OidcValidator, TokenRejected, looks_like_jwt
 from mmsearch.access.principal import ANONYMOUS, Principal, Role
 from mmsearch.api.errors import ApiError
 from mmsearch.api.settings import ApiSettings
@@ -118,6 +118,8 @@ class OidcBearer:
             principal = self.validator.principal(token)
         except TokenRejected as exc:
             raise unauthorized() from exc
+        except IdpUnavailable as exc:  # not the caller's fault: retry once the provider answers
+            raise ApiError(503, exc.code, str(exc), headers={"Retry-After": "5"}) from exc
         if principal is None:
             raise ApiError(
                 403,
