@@ -89,8 +89,8 @@ class SqliteKeyStore:
             raise StoreError(f"the key store {self.path} cannot be opened: {exc}") from exc
         try:
             with db:
-                db.execute("PRAGMA journal_mode=WAL")
-                if create:
+                if create:  # the mode is kept in the file: readers need not set it
+                    db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(_SCHEMA)
                 yield db
         except sqlite3.IntegrityError:
