@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
-from mmsearch.access.principal import Principal
+from mmsearch.access.principal import Principal, Role
 from mmsearch.access.settings import AuditSettings
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,16 @@ def search_entry(
         "doc_ids": list(dict.fromkeys(doc_ids)),
     }
     return AuditEntry("search", Actor.of(principal), details, client)
+
+
+def local_operator() -> Principal:
+    """Who runs a command on the server's machine (``mmsearch keys``): whoever can read its data_dir and
+    config is its administrator; named after the OS user (``config:alice``)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        user = f"uid{os.getuid()}"
+    return Principal(f"config:{user}", Role.ADMIN, None, None, "config")
 
 
 def audit_key_created(

@@ -60,7 +60,8 @@ def audit(app: AppContext, since_text: str, principal: str | None, action: str |
     """
     settings = app.settings()
     since = parse_since(since_text)
-    entries = open_audit_log(settings.access.audit, settings.data_dir).read(since, principal, action)
+    stored = settings.access.audit.model_copy(update={"enabled": True})  # what was kept, even if off now
+    entries = open_audit_log(stored, settings.data_dir).read(since, principal, action)
     if as_json:
         for entry in entries:
             click.echo(json.dumps(entry.to_json(), ensure_ascii=False))

@@ -24,6 +24,7 @@ from mmsearch.access.audit import (
     audit_key_revoked,
     audit_sign_in,
     audit_sign_in_failed,
+    local_operator,
     open_audit_log,
     search_entry,
 )
@@ -196,6 +197,12 @@ def test_keys_and_sign_ins_are_recorded_without_secrets(tmp_path: Path) -> None:
     assert signed_in.client == "10.0.0.9"
     assert failed.actor == Actor("unknown", None, "oidc") and failed.details == {"why": "token expired"}
     assert (tmp_path / "audit" / "audit.jsonl").is_file()
+
+
+def test_a_local_operator_is_an_admin_named_after_the_os_user() -> None:
+    operator = local_operator()
+    assert operator.role == Role.ADMIN and operator.via == "config" and operator.name.startswith("config:")
+    assert len(operator.name) > len("config:")
 
 
 def test_a_disabled_trail_keeps_nothing(tmp_path: Path) -> None:

@@ -82,6 +82,13 @@ def test_bad_arguments_are_refused(data_dir: Path) -> None:
     assert code == 2 and "explode" in err and "search" in err
 
 
+def test_entries_kept_while_on_are_read_when_the_trail_is_off_now(data_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSEARCH_")}
+    env["MMSEARCH_ACCESS__AUDIT__ENABLED"] = "false"
+    result = run_cli(["--data-dir", str(data_dir), "audit", "--json"], env, data_dir.parent)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 3, result.stderr
+
+
 def test_an_empty_data_dir_has_no_entries(tmp_path: Path) -> None:
     code, out, err = audit(tmp_path / "nothing", "--json")
     assert code == 0 and out == "", err
