@@ -1,7 +1,8 @@
 """``mmsearch keys create|list|revoke``: the managed API keys of a server, kept hashed under data_dir.
 
 A key is shown once, when it is created; the store keeps only its hash. A server already running over
-the same data_dir sees a new or revoked key at its next request.
+the same data_dir sees a new or revoked key at its next request. Creating and revoking go into the audit
+trail, under the OS user who ran the command (``access.audit.local_operator``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import click
 
+from mmsearch.access.audit import audit_key_created, audit_key_revoked, local_operator, open_audit_log
 from mmsearch.access.keys import ManagedKey, mint, parse_expiry
 from mmsearch.access.principal import Role
 from mmsearch.cli.app import AppContext, pass_app
@@ -56,6 +58,11 @@ def create(
     until = parse_expiry(expires) if expires is not None else None
     plain, record = mint(name, Role.parse(role), [collections], None if groups is None else [groups], until)
     components.build_key_store(settings).add(record)
+    trail = open_audit_log(settings.access.audit, settings.data_dir)
+    audit_key_created(
+        trail, local_operator(), name=record.name, role=record.role.label, collections=record.collections,
+        groups=record.groups, expires=record.expires,
+    )  # fmt: skip
     if as_json:
         click.echo(json.dumps({**_row(record), "key": plain}))
         return
@@ -90,9 +97,11 @@ def revoke(app: AppContext, name: str, as_json: bool) -> None:
     from mmsearch import components
     from mmsearch.errors import NotFound
 
-    record = components.build_key_store(app.settings()).revoke(name, time.time())
+    settings = app.settings()
+    record = components.build_key_store(settings).revoke(name, time.time())
     if record is None:
         raise NotFound(f"no unrevoked key named {name!r} (mmsearch keys list shows them)")
+    audit_key_revoked(open_audit_log(settings.access.audit, settings.data_dir), local_operator(), name=name)
     if as_json:
         click.echo(json.dumps(_row(record)))
     else:

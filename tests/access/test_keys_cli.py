@@ -7,8 +7,10 @@ import json
 import os
 from pathlib import Path
 
+from mmsearch.access.audit import open_audit_log
 from mmsearch.access.key_sqlite import SqliteKeyStore
 from mmsearch.access.keys import authenticate
+from mmsearch.access.settings import AuditSettings
 from tests.support import run_cli
 
 

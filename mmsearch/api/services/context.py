@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mmsearch.access.audit import AuditLog, open_audit_log
 from mmsearch.access.principal import Principal, Role
 from mmsearch.api.edge.auth import Authenticator
 from mmsearch.api.edge.gate import Gate
@@ -19,7 +20,7 @@ from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
-from mmsearch.index.store import DocumentInfo
+from mmsearch.index.store import DocumentInfo, Scope
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ApiContext:
     # Query images are decoded on these few threads only: at most that many at once, and the memory
     # the C allocator keeps after a decode stays in their few arenas instead of one per search thread.
     decoder: ThreadPoolExecutor
+    audit: AuditLog  # the audit trail (``api/services/audit_trail.py`` records into it)
     services: Services | None = None  # set by the lifespan once the parts are open
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
@@ -48,6 +50,7 @@ class ApiContext:
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
+            audit=open_audit_log(settings.access.audit, settings.data_dir),
         )
 
     @property
@@ -56,7 +59,9 @@ class ApiContext:
         return self.auth
 
     def observe_job(self, job: Job) -> None:
-        """Called by the ingest worker when a job ends: count its files and units."""
+        """Called by the ingest worker when a job ends: count its files and units, and forget the cached
+        listing (a replaced document is another version: its old URLs must answer 404 at once)."""
+        self.documents = {}
         self.metrics.observe_ingest([f.state for f in job.files], sum(f.units for f in job.files))
 
     def ready_services(self) -> Services:
@@ -96,24 +101,32 @@ def writer(request: Request, _: Credentials = None) -> ApiContext:
 
 
 def caller(request: Request) -> Principal:
-    """The principal ``reader``/``writer`` resolved for this request."""
+    """The principal ``reader``/``writer`` (or ``check_signed``) resolved for this request."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # a route that asked for no principal: a programming error, never open access
         raise RuntimeError(f"{request.url.path} resolved no principal")
     return principal
 
 
-def check_signed(request: Request, ctx: ApiContext, resource: str) -> Principal | None:
-    """For images and files: a valid signature for ``resource`` (the route's own path, e.g.
-    ``/v1/images/<id>``, without any mount prefix), or a principal that may read. Returns that
-    principal, or None for a valid signature (it was issued to a principal that could see the
-    resource, in a search result or a listing)."""
+def check_signed(request: Request, ctx: ApiContext, resource: str) -> str | None:
+    """For images and files: a principal that may read, or a valid signature for ``resource`` (the
+    route's own path, e.g. ``/v1/images/<id>``, without any mount prefix). The name the URL was issued
+    to (its ``by``) when the signature admitted the request, else None (a principal did: the caller's,
+    the anonymous one on a server without auth)."""
     if not ctx.auth.required:
-        return ctx.auth.resolve(request)
-    query = request.query_params
-    if ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
+        ctx.auth.resolve(request)
         return None
-    return ctx.auth.check(request, Role.READER)
+    query = request.query_params
+    if ctx.signer.verify(resource, query):
+        return query.get("by", "")
+    ctx.auth.check(request, Role.READER)
+    return None
+
+
+def signed_scope(request: Request, signed_by: str | None) -> Scope | None:
+    """What a file or image request may see: everything its valid signature names (None: it was issued
+    to a principal that could see the resource, in a search result or a listing), else the caller's scope."""
+    return None if signed_by is not None else caller(request).scope
 
 
 Context = Annotated[ApiContext, Depends(context)]
