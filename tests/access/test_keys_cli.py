@@ -65,6 +65,9 @@ def test_revoke_then_the_name_is_free_again(tmp_path: Path) -> None:
         row["state"] for row in json.loads(run_cli(["keys", "list", "--json"], env(data), tmp_path).stdout)
     ]
     assert sorted(states) == ["active", "revoked"]
+    trail = [(e.action, e.details["key"]) for e in open_audit_log(AuditSettings(), data).read()]
+    assert trail == [("key_created", "app"), ("key_revoked", "app"), ("key_created", "app")]
+    assert first["key"] not in b"".join(p.read_bytes() for p in (data / "audit").iterdir()).decode()
 
 
 def test_bad_input_is_an_error_naming_the_fix(tmp_path: Path) -> None:
