@@ -50,7 +50,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, engine_filter
+from mmsearch.index.checked import CheckedStore
+from mmsearch.index.conditions import Bounds, Builders, Scalar
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -66,7 +67,6 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
-    Filters,
     Point,
     ScoredPoint,
     check_point_id,
@@ -286,9 +286,9 @@ class EdgeStore(CheckedStore):
     # -- reads -------------------------------------------------------------------------------------
 
     def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
     ) -> list[ScoredPoint]:
-        request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
+        request = search_request(self.index, layout, query, limit, flt)
         with self._calling("search"):
             found = self._open_shard().query(request)
         hits = []
@@ -321,8 +321,9 @@ class EdgeStore(CheckedStore):
         with self._calling("count points"):
             return int(self._open_shard().count(qe.CountRequest(exact=True, filter=flt)))
 
-    def _match(self, key: str, value: str) -> qe.Filter:
-        return _match(key, value)
+    @property
+    def _builders(self) -> Builders[Any, qe.Filter]:
+        return EDGE_FILTERS
 
     def _scroll(
         self,
@@ -508,20 +509,35 @@ def edge_point(
     return qe.Point(point_id, vectors, payload)
 
 
-def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
-    return engine_filter(filters, _field_match, _ingest_time, lambda must: qe.Filter(must=list(must)))
+def _edge_range(key: str, bounds: Bounds) -> qe.FieldCondition:
+    if bounds.dates:
+        dates = qe.RangeDateTime(
+            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
+        )
+        return qe.FieldCondition(key=key, range=dates)
+    numbers = qe.RangeFloat(
+        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
+    )
+    return qe.FieldCondition(key=key, range=numbers)
 
 
-def _ingest_time(after: float | None, before: float | None) -> qe.FieldCondition:
-    return qe.FieldCondition(key="ingest_time", range=qe.RangeFloat(gte=after, lt=before))
+def _edge_match(key: str, value: Scalar) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))  # type: ignore[arg-type]
 
 
-def _match(key: str, value: str) -> qe.Filter:
-    return qe.Filter(must=[_field_match(key, value)])
+def _edge_filter(must: list[Any], should: list[Any], must_not: list[Any]) -> qe.Filter:
+    return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
 
 
-def _field_match(key: str, value: str) -> qe.FieldCondition:
-    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+EDGE_FILTERS: Builders[Any, qe.Filter] = Builders(
+    match=_edge_match,
+    match_any=lambda key, values: qe.FieldCondition(key=key, match=qe.MatchAny(values)),
+    range=_edge_range,
+    is_empty=qe.IsEmptyCondition,
+    filter=_edge_filter,
+    booleans=False,  # qdrant-edge 0.9 reads True/False in a match as 1/0 (conditions.py)
+    engine="the embedded store (Qdrant Edge 0.9)",
+)
 
 
 def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:

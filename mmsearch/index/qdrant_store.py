@@ -42,7 +42,8 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, engine_filter
+from mmsearch.index.checked import CheckedStore
+from mmsearch.index.conditions import Bounds, Builders, Scalar
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -58,7 +59,6 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
-    Filters,
     Mode,
     Point,
     ScoredPoint,
@@ -280,9 +280,8 @@ class QdrantStore(CheckedStore):
     # -- reads -------------------------------------------------------------------------------------
 
     def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
     ) -> list[ScoredPoint]:
-        flt = build_filter(filters)
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt)
         prefetch = None
@@ -337,8 +336,9 @@ class QdrantStore(CheckedStore):
         with self._calling("count points"):
             return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def _match(self, key: str, value: str) -> models.Filter:
-        return _match(key, value)
+    @property
+    def _builders(self) -> Builders[Any, models.Filter]:
+        return QDRANT_FILTERS
 
     def _scroll(self, flt: models.Filter | None, payload: list[str] | bool) -> Iterator[models.Record]:
         offset: Any = None
@@ -426,12 +426,34 @@ def search_params(index: IndexSettings) -> models.SearchParams:
     return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
 
 
-def build_filter(filters: Filters | None) -> models.Filter | None:
-    return engine_filter(filters, _field_match, _ingest_time, lambda must: models.Filter(must=list(must)))
+def _range(key: str, bounds: Bounds) -> models.FieldCondition:
+    if bounds.dates:
+        dates = models.DatetimeRange(
+            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
+        )
+        return models.FieldCondition(key=key, range=dates)
+    numbers = models.Range(
+        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
+    )
+    return models.FieldCondition(key=key, range=numbers)
 
 
-def _ingest_time(after: float | None, before: float | None) -> models.FieldCondition:
-    return models.FieldCondition(key="ingest_time", range=models.Range(gte=after, lt=before))
+def _filter(must: list[Any], should: list[Any], must_not: list[Any]) -> models.Filter:
+    return models.Filter(must=must or None, should=should or None, must_not=must_not or None)
+
+
+def _field_match(key: str, value: Scalar) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+QDRANT_FILTERS: Builders[Any, models.Filter] = Builders(
+    match=_field_match,
+    match_any=lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
+    range=_range,
+    is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+    filter=_filter,
+    engine="Qdrant",
+)
 
 
 def _struct(point: Point, vector: np.ndarray, prefetch_dim: int | None) -> models.PointStruct:
@@ -445,14 +467,6 @@ def _named_vector(vectors: Any, name: str) -> list[float]:
     if not isinstance(vectors, dict) or not isinstance(vectors.get(name), list):
         raise StoreError(f"Qdrant returned no '{name}' vector for a search candidate")
     return vectors[name]
-
-
-def _match(key: str, value: str) -> models.Filter:
-    return models.Filter(must=[_field_match(key, value)])
-
-
-def _field_match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:
