@@ -20,11 +20,13 @@ client sends, negations included, can reach outside the scope — and each store
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from itertools import islice
 from pathlib import PurePath
 from types import TracebackType
 from typing import Any, Self
@@ -68,6 +70,25 @@ DOCUMENT_FIELDS = [
     "doc_id", "source_path", "modality", "ingest_time", "source_sha256", "collection", "name", "groups",
     "metadata",
 ]  # fmt: skip
+
+
+# What a point stored before collections lacks (``upgrade``); the fields its patch is made from.
+UPGRADE_NEEDED = Either((IsEmpty("collection"), IsEmpty("name"), AnyOf("name", ("",))))
+UPGRADE_FIELDS = ["source_path", "collection", "name", "groups", "metadata"]
+
+
+def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload keys a point stored before collections gets (``CheckedStore.upgrade``)."""
+    patch: dict[str, Any] = {}
+    if not payload.get("collection"):
+        patch["collection"] = DEFAULT_COLLECTION
+    if not payload.get("name"):
+        patch["name"] = PurePath(str(payload.get("source_path") or "")).name or "unnamed"
+    if payload.get("groups") is None:
+        patch["groups"] = []
+    if payload.get("metadata") is None:
+        patch["metadata"] = {}
+    return patch
 
 
 def filter_condition(filters: Filters | None) -> Condition | None:
@@ -121,6 +142,7 @@ class CheckedStore(ABC):
     location: str
     index: IndexSettings
     mode: Mode
+    _upgraded: bool = False  # ``upgrade`` has run on this store
 
     # -- what each engine provides ---------------------------------------------------------------
     # ``Filter`` and records are the engine's own types (qdrant-edge or qdrant-client models); a record
@@ -160,6 +182,14 @@ class CheckedStore(ABC):
         """The records (with payload) of the points among ``ids`` that exist."""
 
     @abstractmethod
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        """Set these payload keys (others kept) on these points (at most ``SCROLL_PAGE``)."""
+
+    def _ensure_payload_indexes(self) -> None:
+        """Create the payload indexes this version wants that the collection lacks (where the engine
+        keeps them); nothing by default."""
+
+    @abstractmethod
     def _delete_ids(self, ids: list[str]) -> None:
         """Delete these points (at most ``SCROLL_PAGE``)."""
 
@@ -190,6 +220,47 @@ class CheckedStore(ABC):
             if layout is None:
                 raise StoreError(f"collection '{self.collection}' at {self.location} vanished after creation")
         self._check(layout, model_id, dim)
+        if not self._upgraded:
+            self.upgrade()
+
+    def upgrade(self) -> int:
+        """Bring a collection written by an older version up to this one, in place, without re-embedding:
+        the payload indexes it lacks, and on every point stored before collections existed
+        ``collection: "default"``, ``groups: []``, ``metadata: {}`` and a ``name`` (its file's base name,
+        never the server path). Each page is one write per distinct patch and the points are found by
+        what they lack, so a run cut short is finished by the next (``ensure_collection`` runs it once
+        per store: every writer and the server go through it). Returns the points changed."""
+        if self._read_layout() is None:
+            return 0
+        self._ensure_payload_indexes()
+        flt = compile_filter(UPGRADE_NEEDED, self._builders)
+        changed = 0
+        seen: set[str] = set()
+        while True:
+            page = list(islice(self._scroll(flt, UPGRADE_FIELDS), SCROLL_PAGE))
+            if not page:
+                break
+            patches: dict[str, tuple[dict[str, Any], list[str]]] = {}
+            for record in page:
+                point_id = str(record.id)
+                if point_id in seen:  # a write that did not take: never loop
+                    raise StoreError(f"upgrading collection '{self.collection}': point {point_id} kept "
+                                     "its old payload after it was rewritten")  # fmt: skip
+                seen.add(point_id)
+                patch = upgrade_patch(record.payload or {})
+                patches.setdefault(json.dumps(patch, sort_keys=True), (patch, []))[1].append(point_id)
+            for patch, ids in patches.values():
+                with self._calling(f"upgrade {len(ids)} points to collections"):
+                    self._set_payload(ids, patch)
+            changed += len(page)
+            log.info("collection '%s': %d points upgraded to collections so far", self.collection, changed)
+        if changed:
+            log.info(
+                "upgraded collection '%s' at %s in place: %d points now in collection '%s', named by their "
+                "file name (nothing re-embedded)", self.collection, self.location, changed, DEFAULT_COLLECTION,
+            )  # fmt: skip
+        self._upgraded = True
+        return changed
 
     def verify(self, model_id: str, dim: int) -> None:
         layout = self._read_layout()

@@ -14,8 +14,10 @@ One collection is one Edge shard. Layout of the store folder (``store.path``, de
 
 Schema (the same as on a server, so ``mmsearch migrate`` copies points as they are): named vectors
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
-payload indexes on ``doc_id``, ``modality``, ``path_prefixes`` and a float index on ``ingest_time`` — every
-field a ``Filters`` can name. A prefetch search is one Query API call (prefetch on the small vector, then
+payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
+server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
+``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys. A collection made
+before some of them gets the missing ones when it is next opened for writing (``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
 the full vector rescored), run inside the engine.
 
 Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
@@ -76,8 +78,9 @@ log = logging.getLogger(__name__)
 
 ENGINE = "qdrant-edge-py"
 EDGE_DIR = "edge"
-KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES)
+KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups")
 FLOAT_FIELDS = ("ingest_time",)
+TENANT_FIELD = "collection"  # a keyword index with is_tenant: Edge keeps each collection's points together
 LEGACY_META = "meta.json"  # qdrant-client local mode's folder index
 
 
@@ -200,10 +203,8 @@ class EdgeStore(CheckedStore):
     def _create(self, model_id: str, dim: int) -> None:
         with self._calling("create the collection"):
             self._shard = qe.EdgeShard.create(str(self.shard_dir), edge_config(self.index, dim))
-            for name in KEYWORD_FIELDS:
-                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-            for name in FLOAT_FIELDS:
-                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+            for name, schema in payload_indexes().items():
+                self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
             self._shard.flush()
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
             self._layout = Layout(dim, self.index.prefetch_dim, model_id)
@@ -265,6 +266,28 @@ class EdgeStore(CheckedStore):
         self._require_layout("store points")
         with self._calling(f"store {len(points)} points"):
             self._open_shard().update(qe.UpdateOperation.upsert_points(list(points)))
+
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        batch: list[qe.PointId] = list(ids)
+        self._open_shard().update(qe.UpdateOperation.set_payload(batch, values))
+
+    def _ensure_payload_indexes(self) -> None:
+        with self._calling("read the payload indexes"):
+            shard = self._open_shard()
+            missing = {k: v for k, v in payload_indexes().items() if k not in shard.info().payload_schema}
+            for name, schema in missing.items():
+                shard.update(qe.UpdateOperation.create_field_index(name, schema))
+            if missing:
+                shard.flush()
+        if missing:
+            log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
+
+    def payload_index_types(self) -> dict[str, str]:
+        """Each indexed payload field and its type (``keyword``, ``float``…), as the shard reports them."""
+        self._require_layout("read the payload indexes")
+        with self._calling("read the payload indexes"):
+            schema = self._open_shard().info().payload_schema
+        return {name: str(info.data_type).rsplit(".", 1)[-1].lower() for name, info in schema.items()}
 
     def _delete_ids(self, ids: list[str]) -> None:
         batch: list[qe.PointId] = list(ids)
@@ -507,6 +530,17 @@ def edge_point(
     if prefetch_dim is not None:
         vectors[PREFETCH] = mrl(vector, prefetch_dim).tolist()
     return qe.Point(point_id, vectors, payload)
+
+
+def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
+    """The payload indexes of a collection: every field a ``Filters`` names but metadata (its keys are
+    the users'), the collection as the tenant."""
+    indexes: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
+        TENANT_FIELD: qe.KeywordIndexParams(is_tenant=True)
+    }
+    indexes.update({name: qe.PayloadSchemaType.Keyword for name in KEYWORD_FIELDS})
+    indexes.update({name: qe.PayloadSchemaType.Float for name in FLOAT_FIELDS})
+    return indexes
 
 
 def _edge_range(key: str, bounds: Bounds) -> qe.FieldCondition:

@@ -17,7 +17,8 @@ Schema of a collection:
   vector configuration itself.
 
 Server-only parts (local mode is an exact brute-force search that would ignore them): payload indexes on
-the filter fields, quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
+the filter fields (``PAYLOAD_INDEXES``; ``collection`` with ``is_tenant``, created on a collection that
+lacks them when it is next opened for writing), quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
 ``shard_number`` and ``replication_factor``. In embedded mode they are skipped with a logged note.
 
 Embedded mode: qdrant-client locks the folder (``<path>/.lock``, an exclusive non-blocking lock) for the
@@ -67,10 +68,15 @@ from mmsearch.index.store import (
 log = logging.getLogger(__name__)
 
 META_KEY = "mmsearch"
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
+# Every field a ``Filters`` names but the users' metadata keys; the collection is the tenant (Qdrant's
+# multitenancy guidance: one collection, a tenant payload field indexed with ``is_tenant``).
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "collection": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
     "doc_id": models.PayloadSchemaType.KEYWORD,
     "modality": models.PayloadSchemaType.KEYWORD,
     PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
+    "name": models.PayloadSchemaType.KEYWORD,
+    "groups": models.PayloadSchemaType.KEYWORD,
     "ingest_time": models.PayloadSchemaType.FLOAT,
 }
 
@@ -195,10 +201,23 @@ class QdrantStore(CheckedStore):
             self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim),
         )  # fmt: skip
 
-    def _create_payload_indexes(self) -> None:
-        for name, schema in PAYLOAD_INDEXES.items():
+    def _create_payload_indexes(self, names: Sequence[str] = tuple(PAYLOAD_INDEXES)) -> None:
+        for name in names:
             with self._calling(f"index the payload field {name}"):
-                self.client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+                self.client.create_payload_index(
+                    self.collection, name, field_schema=PAYLOAD_INDEXES[name], wait=True
+                )
+
+    def _ensure_payload_indexes(self) -> None:
+        """On a server, the indexes a collection made by an older version lacks (local mode keeps none)."""
+        if self.mode != "server":
+            return
+        with self._calling("read the payload indexes"):
+            have = self.client.get_collection(self.collection).payload_schema or {}
+        missing = [name for name in PAYLOAD_INDEXES if name not in have]
+        self._create_payload_indexes(missing)
+        if missing:
+            log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
 
     def exists(self) -> bool:
         with self._calling("look up the collection"):
@@ -270,6 +289,9 @@ class QdrantStore(CheckedStore):
         structs = [_struct(point, vector, layout.prefetch_dim) for point, vector in batch]
         with self._calling(f"store {len(structs)} points"):
             self.client.upsert(self.collection, points=structs, wait=True)
+
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        self.client.set_payload(self.collection, values, points=list(ids), wait=True)
 
     def _delete_ids(self, ids: list[str]) -> None:
         self.client.delete(self.collection, models.PointIdsList(points=list(ids)), wait=True)
