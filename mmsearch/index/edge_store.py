@@ -52,8 +52,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore
-from mmsearch.index.conditions import Bounds, Builders, Scalar
+from mmsearch.index.checked import CheckedStore, filter_condition
+from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -69,6 +69,7 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
+    Filters,
     Point,
     ScoredPoint,
     check_point_id,
@@ -530,6 +531,13 @@ def edge_point(
     if prefetch_dim is not None:
         vectors[PREFETCH] = mrl(vector, prefetch_dim).tolist()
     return qe.Point(point_id, vectors, payload)
+
+
+def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
+    """``filters`` (scope included) as a Qdrant Edge filter; None when it restricts nothing (for tools
+    that build their own requests: ``search_request``)."""
+    condition = filter_condition(filters)
+    return None if condition is None else compile_filter(condition, EDGE_FILTERS)
 
 
 def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
