@@ -8,7 +8,8 @@ hash. ``GET /v1/documents`` and ``mmsearch stats --documents`` both list through
 
 from __future__ import annotations
 
-from mmsearch.errors import StoreError
+from dataclasses import replace
+
 from mmsearch.index.store import DocumentInfo, Filters, Store
 from mmsearch.ingest.manifest import Manifest
 
@@ -16,20 +17,12 @@ from mmsearch.ingest.manifest import Manifest
 def committed_documents(
     store: Store, manifest: Manifest, filters: Filters | None = None
 ) -> list[DocumentInfo]:
-    """The store's documents (those ``filters`` admit: a principal's scope) that have a committed version,
-    as that version (units, hash)."""
-    if filters is not None and not filters.is_empty:
-        # Placeholder of the issue-19 contract, as ``checked.engine_filter``: ``Store.documents(filters)``
-        # lands with the filter algebra. Until then a scoped listing is refused, never run unscoped.
-        raise StoreError("this store cannot yet restrict a listing to a principal's scope")
+    """The store's documents (those matching ``filters``: a caller's scope) that have a committed
+    version, as that version (units, hash)."""
     entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
     out = []
-    for d in store.documents():
+    for d in store.documents(filters):
         entry = entries.get(d.source_path)
         if entry is not None:
-            out.append(
-                DocumentInfo(
-                    d.doc_id, d.source_path, d.modality, entry.units, d.ingest_time, str(entry.sha256)
-                )
-            )
+            out.append(replace(d, units=entry.units, source_sha256=str(entry.sha256)))
     return out

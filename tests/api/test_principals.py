@@ -167,6 +167,88 @@ def test_finance_never_cancels_or_sees_legal_jobs(portal: Portal) -> None:
     assert httpx.get(f"{portal.url}/v1/jobs/{portal.legal_job}", headers=write).status_code == 200
 
 
+def test_finance_never_lists_legal_documents(portal: Portal) -> None:
+    for headers in finance_principals(portal):
+        for query in ("", "?limit=10000", "?offset=0&limit=1"):
+            listed = httpx.get(f"{portal.url}/v1/documents{query}", headers=headers)
+            assert listed.status_code == 200 and listed.json() == {"total": 0, "documents": []}
+    legal = httpx.get(f"{portal.url}/v1/documents", headers=portal.as_key("legal-reader")).json()
+    assert legal["total"] == 2 and {d["file_name"] for d in legal["documents"]} == {"nda.pdf", "site.jpg"}
+
+
+def test_finance_never_finds_legal_documents_whatever_it_sends(portal: Portal) -> None:
+    docs = legal_documents(portal)
+    folder = str(Path(docs[0]["source_path"]).parent)
+    bodies: list[dict[str, Any]] = [
+        {"text": "finance report", "rerank": False},
+        {"text": "nda", "rerank": False, "top_k": 50, "candidates": 200},
+        {"text": "nda", "rerank": False, "filters": {"path_prefix": folder}},
+        *({"text": "x", "rerank": False, "filters": {"doc_id": d["doc_id"]}} for d in docs),
+        {"text": "x", "rerank": False, "filters": {"modality": "image"}},
+        {"text": "nda", "rerank": False, "filters": {"collection": "default"}},
+        {"text": "nda", "rerank": False, "filters": {"collection": ["default", "finance"]}},
+        {"text": "nda", "rerank": False, "filters": {"not": {"collection": "finance"}}},
+        {"text": "nda", "rerank": False, "filters": {"name": [d["file_name"] for d in docs]}},
+    ]
+    for headers in finance_principals(portal):
+        for body in bodies:
+            found = httpx.post(f"{portal.url}/v1/search", json=body, headers=headers)
+            assert found.status_code == 200 and found.json()["hits"] == [], (body, found.text)
+        form = {"text": (None, "nda"), "rerank": (None, "false"), "path_prefix": (None, folder)}
+        found = httpx.post(f"{portal.url}/v1/search", files=form, headers=headers)  # multipart
+        assert found.status_code == 200 and found.json()["hits"] == [], found.text
+        form["scope"] = (None, "{}")
+        assert httpx.post(f"{portal.url}/v1/search", files=form, headers=headers).status_code == 422
+        scope = httpx.post(f"{portal.url}/v1/search", json={"text": "x", "scope": {}}, headers=headers)
+        assert scope.status_code == 422  # no request names a scope
+        in_filters = {"text": "x", "filters": {"scope": {"collections": None}}}
+        assert httpx.post(f"{portal.url}/v1/search", json=in_filters, headers=headers).status_code == 422
+    legal = httpx.post(
+        f"{portal.url}/v1/search", json=bodies[1], headers=portal.as_key("legal-reader")
+    ).json()
+    assert {h["doc_id"] for h in legal["hits"]} == {d["doc_id"] for d in docs}
+
+
+def test_finance_never_downloads_legal_images_or_files(portal: Portal) -> None:
+    docs = legal_documents(portal)
+    assert {d["file_name"] for d in docs} == {"nda.pdf", "site.jpg"}
+    points = list(_points(portal))
+    assert points
+    for headers in finance_principals(portal):
+        for doc in docs:
+            answer = httpx.get(f"{portal.url}/v1/documents/{doc['doc_id']}/file", headers=headers)
+            assert answer.status_code == 404, answer.text
+        for point_id in points:
+            for query in ("", "?w=64", "?frame=0"):
+                answer = httpx.get(f"{portal.url}/v1/images/{point_id}{query}", headers=headers)
+                assert answer.status_code == 404, answer.text
+                assert "nda" not in answer.text and "site" not in answer.text
+    legal = portal.as_key("legal-reader")
+    assert httpx.get(f"{portal.url}/v1/images/{points[0]}", headers=legal).status_code == 200
+    for headers in [legal, {"Authorization": f"Bearer {READ_KEY}"}]:
+        for doc in docs:
+            answer = httpx.get(f"{portal.url}/v1/documents/{doc['doc_id']}/file", headers=headers)
+            assert answer.status_code == 200, answer.text
+
+
+def _points(portal: Portal) -> list[str]:
+    """Every stored point's id (what search hits name), from the manifest."""
+    ids: list[str] = []
+    with components.build_manifest(portal.settings) as manifest:
+        for entry in manifest.documents():
+            ids.extend(entry.unit_ids)
+    return ids
+
+
+def test_finance_never_deletes_legal_documents(portal: Portal) -> None:
+    docs = legal_documents(portal)
+    for headers in finance_principals(portal)[1:]:
+        for doc in docs:
+            answer = httpx.delete(f"{portal.url}/v1/documents/{doc['doc_id']}", headers=headers)
+            assert answer.status_code == 404, answer.text
+    assert len(legal_documents(portal)) == len(docs)
+
+
 def test_an_upload_into_a_collection_not_writable_is_403(portal: Portal, tmp_path: Path) -> None:
     make_landscape(tmp_path / "x.jpg", (64, 64))
     for headers in [portal.as_key("finance-writer"), portal.as_user("fiona", ["finance"])]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from mmsearch.access.principal import Principal, Role
 from mmsearch.api.schemas import ERRORS, MeResponse
 from mmsearch.api.services.context import Reader, caller
-from mmsearch.index.store import DEFAULT_COLLECTION, Store
+from mmsearch.index.store import Store
 
 router = APIRouter(tags=["info"])
 
@@ -42,4 +42,4 @@ def me_out(principal: Principal, collections: frozenset[str]) -> MeResponse:
 
 def existing_collections(store: Store) -> frozenset[str]:
     """The collections that hold at least one document."""
-    return frozenset(getattr(doc, "collection", DEFAULT_COLLECTION) for doc in store.documents())
+    return frozenset(doc.collection for doc in store.documents())
