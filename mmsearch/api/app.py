@@ -25,7 +25,7 @@ from mmsearch.api import docs, errors, openapi
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import documents, health, images, jobs, search
+from mmsearch.api.routes import auth, documents, health, images, jobs, search
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
@@ -74,10 +74,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    # Inside the metrics, so refusals are counted. With auth on, writes need a key: no Origin check.
+    # Inside the metrics, so refusals are counted. With auth on, writes need a key, or a session cookie,
+    # which the guard checks (the Origin rule) whenever a request carries one.
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.keys.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
-    for module in (search, images, documents, jobs, health):
+    for module in (search, images, documents, jobs, health, auth):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)

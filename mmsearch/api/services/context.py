@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mmsearch.api.edge.auth import Access, KeyRing
+from mmsearch.access.principal import Role
+from mmsearch.api.edge.auth import Access, KeyRing, bearer_token
 from mmsearch.api.edge.gate import Gate
 from mmsearch.api.edge.guard import HostRule
 from mmsearch.api.edge.signing import UrlSigner
@@ -17,6 +18,7 @@ from mmsearch.api.errors import ApiError
 from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
+from mmsearch.api.services.signin import SignIn, session_principal
 from mmsearch.config import Settings
 from mmsearch.index.store import DocumentInfo
 
@@ -33,6 +35,7 @@ class ApiContext:
     # the C allocator keeps after a decode stays in their few arenas instead of one per search thread.
     decoder: ThreadPoolExecutor
     services: Services | None = None  # set by the lifespan once the parts are open
+    signin: SignIn | None = None  # the web sign-in, when access.oidc is configured
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
 
@@ -47,6 +50,7 @@ class ApiContext:
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
+            signin=SignIn.create(settings),
         )
 
     def observe_job(self, job: Job) -> None:
@@ -75,17 +79,28 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
 def reader(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a read key (or open server) is needed."""
+    """Dependency: a read key, a signed-in session (or open server) is needed."""
     ctx = context(request)
-    ctx.keys.check(request, Access.READ)
+    _check(request, ctx, Access.READ)
     return ctx
 
 
 def writer(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a write key (or open server) is needed."""
+    """Dependency: a write key, a session of a writer (or open server) is needed."""
     ctx = context(request)
-    ctx.keys.check(request, Access.WRITE)
+    _check(request, ctx, Access.WRITE)
     return ctx
+
+
+def _check(request: Request, ctx: ApiContext, needed: Access) -> None:
+    """A request without an Authorization header may come with a session cookie of the web sign-in."""
+    principal = session_principal(request) if bearer_token(request) is None else None
+    if principal is None:
+        ctx.keys.check(request, needed)
+    elif needed == Access.WRITE and principal.role < Role.WRITER:
+        raise ApiError(
+            403, "forbidden", f"{principal.name} may only search: adding and deleting need a writer"
+        )
 
 
 def check_signed(request: Request, ctx: ApiContext, resource: str) -> None:
@@ -95,7 +110,7 @@ def check_signed(request: Request, ctx: ApiContext, resource: str) -> None:
         return
     query = request.query_params
     if not ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
-        ctx.keys.check(request, Access.READ)
+        _check(request, ctx, Access.READ)
 
 
 Context = Annotated[ApiContext, Depends(context)]
