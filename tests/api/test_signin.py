@@ -4,9 +4,11 @@ session; sign-out; and no cross-site write riding on the cookie."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -112,6 +114,19 @@ def test_a_reader_signs_in_and_gets_a_strict_httponly_session_cookie(
     with sqlite3.connect(tmp_path / "sessions.sqlite") as db:
         stored = [str(v) for row in db.execute("SELECT * FROM sessions") for v in row]
     assert stored and not any(session_id in value for value in stored)  # only its hash is kept
+    entries = audit(tmp_path)
+    signed = [e for e in entries if e["action"] == "sign_in"]
+    assert signed and signed[0]["principal"] == {"name": "oidc:alice", "role": "reader", "via": "session"}
+    assert signed[0]["details"] == {"collections": ["finance"]}
+    assert [e["principal"]["name"] for e in entries if e["action"] == "search"] == ["oidc:alice"]
+    trail = (tmp_path / "audit" / "audit.jsonl").read_text()
+    code = parse_qs(urlsplit(url).query)["state"][0]
+    assert session_id not in trail and code not in trail
+
+
+def audit(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "audit" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_the_cookie_is_secure_when_the_callback_is_https(
@@ -135,7 +150,7 @@ def test_the_cookie_is_secure_when_the_callback_is_https(
 
 @pytest.mark.parametrize("state", [None, "forged-state-0123456789"])
 def test_a_forged_or_absent_state_opens_no_session(
-    server_url: str, provider: OidcStandIn, state: str | None
+    server_url: str, provider: OidcStandIn, state: str | None, tmp_path: Path
 ) -> None:
     with browser() as client:
         provider.login_as("alice", ["finance-staff"])
@@ -150,6 +165,8 @@ def test_a_forged_or_absent_state_opens_no_session(
         assert "unknown, was already used" in answer.text
         assert session_cookie(answer) is None
         assert client.get(server_url + "/v1/me").status_code == 401
+    failed = [e for e in audit(tmp_path) if e["action"] == "sign_in_failed"]
+    assert len(failed) == 1 and "already used" in failed[0]["details"]["why"]
 
 
 def test_a_used_callback_or_code_opens_no_second_session(server_url: str, provider: OidcStandIn) -> None:
@@ -203,13 +220,15 @@ def test_a_login_finished_in_another_browser_opens_no_session(server_url: str, p
 
 
 def test_a_user_whose_groups_map_to_nothing_gets_no_access_and_no_session(
-    server_url: str, provider: OidcStandIn
+    server_url: str, provider: OidcStandIn, tmp_path: Path
 ) -> None:
     with browser() as client:
         answer = sign_in(client, server_url, provider, "bob", ["marketing"])
         assert answer.status_code == 403 and "No access" in answer.text and "bob" in answer.text
         assert session_cookie(answer) is None
         assert client.get(server_url + "/v1/me").status_code == 401
+    failed = [e for e in audit(tmp_path) if e["action"] == "sign_in_failed"]
+    assert [e["principal"]["name"] for e in failed] == ["oidc:bob"]
 
 
 def test_the_provider_saying_no_opens_no_session(server_url: str) -> None:

@@ -141,6 +141,9 @@ def test_a_reader_signs_in_sees_only_its_collection_and_no_add_files(
         with page.expect_request(lambda r: r.url.endswith("/v1/search")) as searched:
             page.press("#query", "Enter")
         assert json.loads(searched.value.post_data)["filters"]["collection"] == ["finance"]
+        assert searched.value.response().status == 200
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('No results')")
+        # (the shared corpus is all in `default`: narrowed to finance, the search finds nothing)
 
         page.click("#sign-out-button")
         page.wait_for_selector("#sign-in:not([hidden])")

@@ -22,6 +22,7 @@ import html
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import anyio.to_thread
@@ -29,10 +30,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from mmsearch.access.principal import ANONYMOUS, Principal, Role, idp_groups
+from mmsearch.access.audit import AuditLog, audit_sign_in, audit_sign_in_failed
+from mmsearch.access.principal import Principal, Role, idp_groups
 from mmsearch.access.relying_party import SignInError
 from mmsearch.access.sessions import LOGIN_TTL_S, Login, Session, digest
-from mmsearch.api.edge.auth import Access, bearer_token
+from mmsearch.api.edge.auth import bearer_token
 from mmsearch.api.edge.cookies import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -43,6 +45,7 @@ from mmsearch.api.edge.cookies import (
 )
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.errors import ApiError, not_found
+from mmsearch.api.services.audit_trail import client, known_principal
 from mmsearch.api.services.context import Context, Credentials
 from mmsearch.api.services.signin import SignIn, session_principal
 from mmsearch.errors import MmsearchError
@@ -133,6 +136,12 @@ async def callback(
         claims = await _redeem(request, signin, login, code, error)
     except MmsearchError as exc:
         log.warning("sign-in refused: %s", exc)
+        why = str(exc)
+        _audit(
+            lambda: audit_sign_in_failed(
+                _trail(request), who=None, via="session", why=why, client=client(request)
+            )
+        )
         response = _page(request, exc.http_status, "Sign-in failed", str(exc), _home(request) + "auth/login",
                          "Sign in again")  # fmt: skip
         clear_login(response, secure)
@@ -143,6 +152,12 @@ async def callback(
     principal = signin.principal_of(user, groups)
     if principal is None:
         log.warning("sign-in of %s refused: none of its IdP groups is in access.oidc.mapping", user)
+        why = "none of the user's IdP groups is in access.oidc.mapping"
+        _audit(
+            lambda: audit_sign_in_failed(
+                _trail(request), who=f"oidc:{user}", via="session", why=why, client=client(request)
+            )
+        )
         message = (f"You are signed in at the identity provider as {user}, but none of your groups is given "
                    "access to this search service. Ask its administrator to add one of your groups.")  # fmt: skip
         response = _page(request, 403, "No access", message, _home(request), "Back")
@@ -154,12 +169,26 @@ async def callback(
         signin.sessions.create, Session(user, groups, now, now + hours * 3600)
     )
     log.info("signed in: %s", principal.name)
+    _audit(lambda: audit_sign_in(_trail(request), principal, client=client(request)))
     response = _page(
         request, 200, "Signed in", f"Signed in as {user}.", _home(request), "Continue", refresh=True
     )
     set_session(response, session_id, int(hours * 3600), secure)
     clear_login(response, secure)
     return response
+
+
+def _trail(request: Request) -> AuditLog:
+    trail: AuditLog = request.app.state.ctx.audit
+    return trail
+
+
+def _audit(record: Callable[[], None]) -> None:
+    """Record a sign-in in the audit trail; a full disk is logged, and the sign-in goes on."""
+    try:
+        record()
+    except OSError as exc:
+        log.error("audit trail: could not record a sign-in: %s", exc)
 
 
 async def _redeem(request: Request, signin: SignIn, login: Login | None, code: str | None,
@@ -199,28 +228,21 @@ class MeOut(BaseModel):
     can_write: bool
 
 
-def request_principal(request: Request) -> Principal | None:
-    """The caller: an Authorization header's configured key first, then a session cookie; the anonymous
-    principal of a server without auth; else None."""
-    ctx = request.app.state.ctx
-    token = bearer_token(request)
-    if token is None:
+def caller(request: Request) -> Principal | None:
+    """The caller: a session cookie's user (when no Authorization header is sent), else what the audit
+    trail knows (a configured key, or the anonymous principal of a server without auth), else None."""
+    if bearer_token(request) is None:
         principal = session_principal(request)
         if principal is not None:
             return principal
-    access = ctx.keys.access(token)
-    if access == Access.WRITE:
-        return Principal("config:write", Role.WRITER, None, None, "config")
-    if access == Access.READ:
-        return Principal("config:read", Role.READER, None, None, "config")
-    return None if ctx.keys.required else ANONYMOUS
+    return known_principal(request)
 
 
 @router.get("/v1/me", response_model=MeOut, tags=["info"])
 def me(request: Request, ctx: Context, _: Credentials = None) -> MeOut:
     """Who this request acts for: its name, role, the collections it may search (null: all), and whether
     it may add and delete documents."""
-    principal = request_principal(request)
+    principal = caller(request)
     if principal is None:
         raise ApiError(401, "unauthorized", "sign in, or send `Authorization: Bearer <key>`",
                        headers={"WWW-Authenticate": 'Bearer realm="mmsearch"'})  # fmt: skip

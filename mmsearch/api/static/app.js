@@ -12,7 +12,7 @@ const KEY_SLOT = "mmsearch.apiKey";
 const state = {
   authRequired: false,
   signIn: false, // the server offers web sign-in at auth/login
-  me: null, // GET v1/me: {name, role, collections, can_write}, or null before sign-in
+  me: null, // GET v1/me: {name, role, collections, can_write (or may_write), all_collections?}, or null
   queryImage: null, // a File/Blob chosen, dropped or pasted
   queryVideo: null, // a video File chosen (the server samples its first segment)
   searching: false,
@@ -354,7 +354,7 @@ async function uploadFiles(files) {
     return;
   }
   const collection = $("collection").value;
-  if (!collection && state.me?.collections?.length) {
+  if (!collection && state.me?.collections?.length && !state.me.all_collections) {
     showNotice("Choose the collection to add the files to (the “In” picker under the search box).");
     $("collection").focus();
     return;
@@ -433,17 +433,19 @@ function renderMe() {
   $("sign-out").hidden = !session;
   $("who").hidden = !(me && state.authRequired);
   $("who").textContent = me ? me.name.replace(/^oidc:/, "") : "";
-  $("upload-button").hidden = Boolean(me && !me.can_write);
-  renderCollections(me?.collections ?? null);
+  $("upload-button").hidden = Boolean(me && !(me.can_write ?? me.may_write));
+  renderCollections(me?.collections ?? null, Boolean(me?.all_collections));
 }
 
-function renderCollections(collections) {
+// ``all``: the principal may use every collection (``collections`` then lists those that exist, if any).
+function renderCollections(collections, all) {
   const select = $("collection");
   const chosen = select.value;
   select.replaceChildren();
-  $("collection-picker").hidden = !collections;
-  if (!collections) return; // every collection: the server's own scope applies, nothing to pick
-  if (collections.length > 1) select.append(new Option("All my collections", ""));
+  $("collection-picker").hidden = !collections?.length;
+  if (!collections?.length) return; // nothing to pick: the server's own scope applies
+  if (all) select.append(new Option("All collections", ""));
+  else if (collections.length > 1) select.append(new Option("All my collections", ""));
   for (const name of collections) select.append(new Option(name, name));
   if (collections.includes(chosen)) select.value = chosen;
 }
