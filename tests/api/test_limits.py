@@ -9,6 +9,7 @@ takes to start a file), so no job ends and gives bytes back meanwhile: the count
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -242,6 +243,45 @@ def test_bad_collection_fields_are_422_and_leave_nothing(shared: tuple[Settings,
         assert response.status_code == 422 and "before the files" in response.text
         assert staging_folders(settings) == 0
         assert services.jobs.ledger.usage() == usage_before
+
+
+def test_a_cancelled_job_and_a_client_that_goes_away_give_their_bytes_back(
+    shared: tuple[Settings, Services],
+) -> None:
+    settings, services = shared
+    app = app_with(settings, services, collection_quotas_mb={"hr": 5})
+    with live_server(app) as server, worker_held(services):
+        first, second = post(server.url, "hr-1.png", "hr"), post(server.url, "hr-2.png", "hr")
+        assert (first.status_code, second.status_code) == (202, 202)
+        assert post(server.url, "hr-3.png", "hr").status_code == 507  # 3 x 2.4 MiB > 5 MiB
+        with httpx.Client(base_url=server.url, headers=HEADERS) as client:
+            cancelled = client.delete(f"/v1/jobs/{second.json()['job_id']}")  # queued: cancelled at once
+        assert cancelled.json()["state"] == "cancelled"
+        assert services.jobs.ledger.usage()["hr"] == SIZE
+        assert staged_bytes(settings) == SIZE
+
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:  # declares 2.4 MiB, sends half, leaves
+            head = b'--lim\r\nContent-Disposition: form-data; name="collection"\r\n\r\nhr\r\n'
+            head += b'--lim\r\nContent-Disposition: form-data; name="files"; filename="hr-4.png"\r\n\r\n'
+            sock.sendall(
+                b"POST /v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer no-key\r\n"
+                b"Content-Type: multipart/form-data; boundary=lim\r\n"
+                + f"Content-Length: {len(head) + SIZE + 10}\r\n\r\n".encode()
+                + head
+                + payload("hr-4.png")[: SIZE // 2]
+            )
+            deadline = time.monotonic() + 60
+            while services.jobs.ledger.usage()["hr"] < 2 * SIZE:  # its whole declared length is held
+                assert time.monotonic() < deadline, "the upload never reserved its bytes"
+                time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        while services.jobs.ledger.usage()["hr"] > SIZE or staged_bytes(settings) > SIZE:
+            assert time.monotonic() < deadline, "the abandoned upload kept its reservation or its bytes"
+            time.sleep(0.05)
+        assert staging_folders(settings) == 1
+        assert post(server.url, "hr-5.png", "hr").status_code == 202  # the room is usable again
+    assert "hr" not in services.jobs.ledger.usage()
 
 
 class PrincipalFromHeader:
