@@ -11,6 +11,8 @@ HTTP status (``MmsearchError.http_status``, inherited by subclasses; see ``mmsea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -81,9 +83,16 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
-async def _mmsearch_error(request: Request, exc: Exception) -> JSONResponse:
+Refused = Callable[[Request, int, str, str], None]  # request, status, code, message: the audit trail
+
+
+async def _mmsearch_error(
+    request: Request, exc: Exception, on_refused: Refused | None = None
+) -> JSONResponse:
     assert isinstance(exc, MmsearchError)
     status = exc.http_status
+    if status in (401, 403) and on_refused is not None:
+        on_refused(request, status, exc.code, str(exc))
     if status >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc)
     if isinstance(exc, ApiError):
@@ -153,9 +162,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    """Route every error through the one shape."""
-    app.add_exception_handler(MmsearchError, _mmsearch_error)
+def install(app: FastAPI, on_refused: Refused | None = None) -> None:
+    """Route every error through the one shape; ``on_refused`` hears of each 401 and 403."""
+    app.add_exception_handler(MmsearchError, partial(_mmsearch_error, on_refused=on_refused))
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,7 +19,8 @@ NOT_BLANK = r"[^\s\x1c-\x1f]"
 
 # What a search may filter on: the fields of ``Filters``, the one list (``FiltersIn`` mirrors it, checked
 # by tests/api/test_schemas.py; the search form takes each as a flat field, and the OpenAPI form says so).
-FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters))
+# Every field a client may filter on; the scope is the server's (set from the principal), never a client's.
+FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters) if field.name != "scope")
 
 
 class _Request(BaseModel):

@@ -98,7 +98,11 @@ class ApiSettings(BaseModel):
         description="Signs image/file URLs in search results (for <img>/<video> tags that cannot send "
         "a key). null = a random secret per process; set it when several API replicas share a router.",
     )
-    url_ttl_s: int = Field(3600, ge=60, description="Lifetime of a signed image/file URL.")
+    url_ttl_s: int = Field(
+        300, ge=60, le=86400,
+        description="A signed image/file URL lives between this and twice this (rounded, so browsers can "
+        "cache): 300 = 5 to 10 minutes.",
+    )  # fmt: skip
     log_level: str = Field(
         "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
     )

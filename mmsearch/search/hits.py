@@ -23,6 +23,7 @@ class Hit:
     snippet: str
     media_paths: tuple[str, ...]  # relative to data_dir; media_paths[preview_index] is the preview
     preview_index: int = 0
+    source_sha256: str = ""  # the document's version: its URLs are bound to it (api/edge/signing.py)
 
     @property
     def image_path(self) -> str | None:

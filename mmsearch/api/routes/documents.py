@@ -29,7 +29,7 @@ from mmsearch.api.edge.headers import file_headers
 from mmsearch.api.edge.upload_stream import receive_files
 from mmsearch.api.errors import ApiError, not_found
 from mmsearch.api.routes.jobs import job_out
-from mmsearch.api.routes.links import file_path, file_url
+from mmsearch.api.routes.links import cache_control, check_version, file_path, file_url
 from mmsearch.api.schemas import (
     ERRORS,
     DeleteResponse,
@@ -39,6 +39,7 @@ from mmsearch.api.schemas import (
     binary,
     with_errors,
 )
+from mmsearch.api.services.audit_trail import record_document, record_upload
 from mmsearch.api.services.context import ApiContext, Context, Reader, Writer, check_signed
 from mmsearch.api.services.job_store import new_job_id
 from mmsearch.api.services.ledger import Claim, Limits
@@ -46,12 +47,13 @@ from mmsearch.api.services.parts import Services
 from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
 from mmsearch.config import Settings
 from mmsearch.index.listing import committed_documents
-from mmsearch.index.store import DocumentInfo
+from mmsearch.index.store import DEFAULT_COLLECTION, DocumentInfo
 from mmsearch.ingest.media import delete_media
 
 router = APIRouter(tags=["documents"])
 
 FILE_TYPES = sorted({*MEDIA_TYPES.values(), OPAQUE})
+FILE_CACHE_S = 3600  # a versioned URL's bytes never change; a signed one: at most its life
 
 
 @router.get("/v1/documents", response_model=DocumentsResponse, responses=ERRORS)  # type: ignore[arg-type]
@@ -76,7 +78,7 @@ def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> Docum
         units=doc.units,
         ingest_time=doc.ingest_time,
         source_sha256=doc.source_sha256,
-        file_url=file_url(request, ctx, doc.doc_id),
+        file_url=file_url(request, ctx, doc.doc_id, doc.source_sha256),
     )
 
 
@@ -148,6 +150,7 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
         upload.claim.give_back()
         raise
     upload.claim.keep(sum(size for _, size in files))
+    record_upload(request, job_id=job_id, collection=upload.collection, names=[name for name, _ in files])
     out = job_out(request, job)
     return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": out.url})
 
@@ -157,7 +160,7 @@ def _remove_tree(folder: Path) -> None:
 
 
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def delete_document(doc_id: str, ctx: Writer) -> DeleteResponse:
+async def delete_document(request: Request, doc_id: str, ctx: Writer) -> DeleteResponse:
     """Remove a document: its points, its stored page/frame images, its manifest entry, and the
     uploaded original when it came through `POST /v1/documents`. A document that an ingest job is
     writing right now is refused (409): cancel the job first, or wait for it."""
@@ -166,6 +169,7 @@ async def delete_document(doc_id: str, ctx: Writer) -> DeleteResponse:
     removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
     ctx.documents.pop(doc_id, None)
     ctx.metrics.deleted.inc()
+    record_document(request, "delete", **_named(doc), points=removed)
     return DeleteResponse(doc_id=doc.doc_id, source_path=doc.source_path, deleted_points=removed)
 
 
@@ -232,16 +236,34 @@ async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResp
     Served as the type its content has (PDF, image or video), whatever its name says, with
     `X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy; content that is none
     of those (changed since it was ingested) comes as `application/octet-stream`, to download."""
-    check_signed(request, ctx, file_path(doc_id))
+    signed_by = check_signed(request, ctx, file_path(doc_id))
     doc = await _find(ctx, doc_id)
+    check_version(request, doc.source_sha256, "this document")
     path = Path(doc.source_path)
     if not path.is_file():
         raise not_found(f"the original of {path.name} is no longer on the server (moved or deleted?)")
     served = await anyio.to_thread.run_sync(served_type, path)
+    if _opens(request):
+        record_document(request, "file", **_named(doc), signed_by=signed_by)
+    versioned = "v" in request.query_params  # these bytes, for as long as the URL lives; else revalidate
+    cache = cache_control(ctx, request, signed_by, FILE_CACHE_S) if versioned else "private, no-cache"
     return FileResponse(
         path,
         media_type=served.media_type,
         filename=path.name,
         content_disposition_type="inline" if served.inline else "attachment",
-        headers=file_headers(served.media_type),
+        headers={**file_headers(served.media_type), "Cache-Control": cache},
     )
+
+
+def _named(doc: DocumentInfo) -> dict[str, str]:
+    """What the audit trail names a document by."""
+    collection = getattr(doc, "collection", DEFAULT_COLLECTION)
+    name = getattr(doc, "name", "") or Path(doc.source_path).name
+    return {"doc_id": doc.doc_id, "collection": collection, "name": name}
+
+
+def _opens(request: Request) -> bool:
+    """A request that opens the file (recorded once), not a player's next Range of it."""
+    first = request.headers.get("range", "bytes=0-").partition("=")[2].split(",")[0].strip()
+    return first.startswith("0-") or first == ""

@@ -26,6 +26,7 @@ from mmsearch.api.edge.body import content_type, read_form, read_model
 from mmsearch.api.errors import ApiError, describe_validation, invalid_request
 from mmsearch.api.routes.links import hit_out, inline_image
 from mmsearch.api.schemas import ERRORS, FILTER_FIELDS, SearchRequest, SearchResponse
+from mmsearch.api.services.audit_trail import record_search
 from mmsearch.api.services.context import ApiContext, Reader
 from mmsearch.api.services.parts import Services
 from mmsearch.index.inputs import query_clip
@@ -79,6 +80,10 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
             if video is not None:
                 video.unlink(missing_ok=True)
     ctx.metrics.observe_search(result.timings_ms, result.reranked)
+    kinds = [
+        kind for kind, given in (("text", text), ("image", image), ("video", video)) if given is not None
+    ]
+    record_search(request, text, kinds, [hit.doc_id for hit in result.hits])
     return SearchResponse(
         hits=[
             hit_out(request, ctx, hit, inlined[i] if inlined else None) for i, hit in enumerate(result.hits)
