@@ -164,7 +164,6 @@ class JobRunner:
             mine, total = self.jobs.active_counts(principal)
             mine += self._admitted.get(principal, 0)
             total += sum(self._admitted.values())
-
             if mine >= per_principal:
                 raise QueueFull(f"{mine} ingest jobs of yours ({principal}) are waiting or running, as many as "
                                 f"the server takes (server.max_queued_jobs_per_principal = {per_principal}); "
@@ -183,9 +182,13 @@ class JobRunner:
                collection: str = DEFAULT_COLLECTION) -> Job:  # fmt: skip
         """Queue the job of an upload (in the place ``admit`` held, if any) whose bytes are counted for
         ``collection`` in the ledger."""
+        self._charged[job_id] = collection  # before the worker can see the job (and end it)
         with self._admit:
-            job = self.jobs.create(job_id, files, principal)
-            self._charged[job_id] = collection
+            try:
+                job = self.jobs.create(job_id, files, principal)
+            except BaseException:
+                self._charged.pop(job_id, None)
+                raise
             self._leave(principal)
         self._wake.set()
         return job
