@@ -8,20 +8,21 @@ hash. ``GET /v1/documents`` and ``mmsearch stats --documents`` both list through
 
 from __future__ import annotations
 
-from mmsearch.index.store import DocumentInfo, Store
+from dataclasses import replace
+
+from mmsearch.index.store import DocumentInfo, Filters, Store
 from mmsearch.ingest.manifest import Manifest
 
 
-def committed_documents(store: Store, manifest: Manifest) -> list[DocumentInfo]:
-    """The store's documents that have a committed version, as that version (units, hash)."""
+def committed_documents(
+    store: Store, manifest: Manifest, filters: Filters | None = None
+) -> list[DocumentInfo]:
+    """The store's documents (those matching ``filters``: a caller's scope) that have a committed
+    version, as that version (units, hash)."""
     entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
     out = []
-    for d in store.documents():
+    for d in store.documents(filters):
         entry = entries.get(d.source_path)
         if entry is not None:
-            out.append(
-                DocumentInfo(
-                    d.doc_id, d.source_path, d.modality, entry.units, d.ingest_time, str(entry.sha256)
-                )
-            )
+            out.append(replace(d, units=entry.units, source_sha256=str(entry.sha256)))
     return out
