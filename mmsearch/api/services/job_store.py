@@ -131,7 +131,7 @@ class JobStore:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, job_id: str, files: list[tuple[str, int]], principal: str = "") -> Job:
+    def create(self, job_id: str, files: list[tuple[str, int]], *, principal: str = "") -> Job:
         """A queued job of ``files`` (name, size), in order, sent by ``principal`` (its name)."""
         with self._transaction() as db:
             db.execute("INSERT INTO jobs (id, state, created, principal) VALUES (?, 'queued', ?, ?)",

@@ -178,14 +178,14 @@ class JobRunner:
         with self._admit:
             self._leave(principal)
 
-    def submit(self, job_id: str, files: list[tuple[str, int]], *, principal: str = "",
-               collection: str = DEFAULT_COLLECTION) -> Job:  # fmt: skip
+    def submit(self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION, *,
+               principal: str = "") -> Job:  # fmt: skip
         """Queue the job of an upload (in the place ``admit`` held, if any) whose bytes are counted for
         ``collection`` in the ledger."""
         self._charged[job_id] = collection  # before the worker can see the job (and end it)
         with self._admit:
             try:
-                job = self.jobs.create(job_id, files, principal)
+                job = self.jobs.create(job_id, files, principal=principal)
             except BaseException:
                 self._charged.pop(job_id, None)
                 raise
