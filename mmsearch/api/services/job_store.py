@@ -1,6 +1,6 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
+One job per upload request, with the name of the principal that sent it: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
 as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
 place. States:
 
@@ -81,6 +81,7 @@ class Job:
     cancel: bool
     error: str | None
     files: tuple[JobFile, ...]
+    principal: str = ""  # the name of who sent it ("" before jobs recorded it)
 
     @property
     def finished_files(self) -> int:
@@ -110,6 +111,7 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_column(self._db, "jobs", "principal", "TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
@@ -129,10 +131,11 @@ class JobStore:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, job_id: str, files: list[tuple[str, int]]) -> Job:
-        """A queued job of ``files`` (name, size), in order."""
+    def create(self, job_id: str, files: list[tuple[str, int]], *, principal: str = "") -> Job:
+        """A queued job of ``files`` (name, size), in order, sent by ``principal`` (its name)."""
         with self._transaction() as db:
-            db.execute("INSERT INTO jobs (id, state, created) VALUES (?, 'queued', ?)", (job_id, time.time()))
+            db.execute("INSERT INTO jobs (id, state, created, principal) VALUES (?, 'queued', ?, ?)",
+                       (job_id, time.time(), principal))  # fmt: skip
             db.executemany(
                 "INSERT INTO job_files (job_id, idx, name, size, state) VALUES (?, ?, ?, ?, 'queued')",
                 [(job_id, i, name, size) for i, (name, size) in enumerate(files)],
@@ -209,6 +212,18 @@ class JobStore:
         jobs = self._select("WHERE state = 'queued' ORDER BY seq LIMIT 1", ())
         return jobs[0] if jobs else None
 
+    def active_counts(self, principal: str) -> tuple[int, int]:
+        """Jobs waiting or running: ``principal``'s, and everyone's."""
+        with self._lock:
+            try:
+                mine, total = self._db.execute(
+                    "SELECT COALESCE(SUM(principal = ?), 0), COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                    (principal,),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the job list {self.path} failed: {exc}") from exc
+        return int(mine), int(total)
+
     def jobs(self, limit: int = 100, active_only: bool = False) -> list[Job]:
         """Newest first (active ones oldest first, the order they run in)."""
         if active_only:
@@ -227,7 +242,8 @@ class JobStore:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    f"SELECT id, state, created, started, finished, cancel, error FROM jobs {where}", args
+                    f"SELECT id, state, created, started, finished, cancel, error, principal FROM jobs {where}",
+                    args,
                 ).fetchall()
                 files: dict[str, list[JobFile]] = {row[0]: [] for row in rows}
                 if files:
@@ -240,7 +256,7 @@ class JobStore:
                         files[r[0]].append(JobFile(*r[1:]))
             except sqlite3.Error as exc:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
-        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]])) for r in rows]
+        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]), r[7]) for r in rows]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
@@ -253,6 +269,12 @@ class JobStore:
         for job_id in old:
             db.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Upgrade a job list made by an older version in place: add ``column`` unless it is there."""
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 class _Transaction:
