@@ -36,6 +36,7 @@ HTTP_CODES: dict[int, str] = {
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     422: "invalid_request",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -50,12 +51,14 @@ class ApiError(MmsearchError):
         message: str,
         headers: dict[str, str] | None = None,
         details: list[dict[str, str]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.http_status = status
         self.code = code
         self.headers = headers or {}
         self.details = details
+        self.extra = extra or {}  # more members of the error object (e.g. ``quota`` of a 507)
 
 
 def not_found(what: str) -> ApiError:
@@ -94,6 +97,7 @@ async def _mmsearch_error(
         log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc)
     if isinstance(exc, ApiError):
         extra = {"details": exc.details} if exc.details is not None else {}
+        extra |= exc.extra
         return error_response(status, exc.code, str(exc), exc.headers, **extra)
     headers = {"Retry-After": "5"} if status == 503 else None
     return error_response(status, exc.code, str(exc), headers)

@@ -335,6 +335,7 @@ class InfoResponse(BaseModel):
     name: str
     version: str
     auth_required: bool
+    sign_in: bool = Field(False, description="Whether the web page can sign in (OIDC) at /auth/login.")
     embedding_model: str | None
     dim: int | None
     reranker: str | None
@@ -356,10 +357,23 @@ class MeResponse(BaseModel):
     may_write: bool = Field(description="Whether it may upload and delete in these collections.")
 
 
+class QuotaOut(BaseModel):
+    """The limit a 507 ran into (``services/ledger.py``)."""
+
+    name: str = Field(description="The setting: server.collection_quotas_mb.NAME, server.collection_quota_mb, "
+                      "server.uploads_quota_mb or server.min_free_disk_mb.")  # fmt: skip
+    collection: str = Field(description="The collection the upload went to.")
+    limit_bytes: int = Field(description="The quota (for the disk: its free space beyond the reserve).")
+    used_bytes: int = Field(description="Used by documents and other uploads in flight (for the disk: "
+                            "reserved by other uploads in flight, not yet written).")  # fmt: skip
+    asked_bytes: int = Field(description="What this upload needs.")
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     details: list[dict[str, str]] | None = None
+    quota: QuotaOut | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -367,7 +381,8 @@ class ErrorResponse(BaseModel):
 
 
 ERRORS = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    status: {"model": ErrorResponse}
+    for status in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)
 }
 
 

@@ -54,6 +54,23 @@ class ApiSettings(BaseModel):
         description="Disk space an upload must leave free beside data_dir/uploads (never fill the disk); "
         "an upload that would leave less: 507.",
     )  # fmt: skip
+    collection_quota_mb: float | None = Field(
+        None, gt=0,
+        description="Size each collection may keep under data_dir/uploads (originals + uploads waiting), "
+        "unless collection_quotas_mb names it; null = no quota per collection, only uploads_quota_mb; "
+        "more: 507.",
+    )  # fmt: skip
+    collection_quotas_mb: dict[str, float] = Field(
+        default_factory=dict,
+        description="Quotas of named collections, overriding collection_quota_mb: {finance: 10240}.",
+    )
+    max_queued_jobs: int = Field(
+        200, ge=1, le=100_000, description="Ingest jobs waiting or running at once; more uploads: 429."
+    )
+    max_queued_jobs_per_principal: int = Field(
+        20, ge=1, le=100_000,
+        description="Ingest jobs one principal (a key, a signed-in user) may have waiting or running; more: 429.",
+    )  # fmt: skip
     keep_finished_jobs: int = Field(
         1000,
         ge=1,
@@ -102,6 +119,15 @@ class ApiSettings(BaseModel):
                         f"not a JSON list ({exc.msg}); give a JSON list or comma-separated keys"
                     ) from exc
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("collection_quotas_mb")
+    @classmethod
+    def _positive_quotas(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {name: mb for name, mb in value.items() if not name.strip() or not mb > 0}
+        if bad:
+            name, mb = next(iter(bad.items()))
+            raise ValueError(f"a quota must name its collection and be above 0 MiB (got {name!r}: {mb})")
         return value
 
     @field_validator("read_keys", "write_keys")

@@ -32,7 +32,13 @@ acknowledged point (the manifest marks a file done only after that); ``close()``
 
 **Missing in qdrant-edge 0.9** besides metadata: there is no way to create a snapshot (it only restores a
 server's), so moving up is a point copy (``mmsearch migrate``); the engine holds the GIL while it searches
-(one search at a time per process; calls are serialised here with a lock).
+(one search at a time per process; calls are serialised here with a lock); and its Python binding reads
+``True``/``False`` in a match as 1/0, so a filter on a boolean metadata value is refused here
+(``conditions.py``; ``EDGE_FILTERS.booleans``) rather than answered with nothing.
+
+Filters: ``Filters`` (the caller's scope included) become one ``conditions.Condition`` in ``checked.py``
+and are compiled here by ``EDGE_FILTERS`` (``qe.Filter`` with must/should/must_not, ``MatchAny``,
+``RangeFloat``/``RangeDateTime``, ``IsEmptyCondition``).
 """
 
 from __future__ import annotations

@@ -2,15 +2,19 @@
 
 Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arrive (no spooled copy in /tmp), so
 the request never holds more than a network chunk in memory. Bounds, all checked while streaming:
-the request body (``server.max_upload_mb``, 413), the total kept under ``uploads/`` (the quota,
-``server.uploads_quota_mb``, 507) and the free disk space (``server.min_free_disk_mb`` stays free, 507).
-Any failure — a limit, a malformed body, a client that goes away — removes the staging folder before the
-error leaves, so an upload that did not become a job leaves no file behind.
+the request body (``server.max_upload_mb``, 413), and the quotas and the free-space reserve (507): the
+bytes are reserved in the ledger (``services/ledger.py``) ahead of their arrival, against the quota of the
+collection named by a ``collection`` field before the files (``default`` without one), the global quota and
+the disk's reserve at once, so parallel uploads cannot pass them together.
+Any failure — a limit, a malformed body, a client that goes away — removes the staging folder and gives the
+reservation back before the error leaves, so an upload that did not become a job leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -23,8 +27,12 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from mmsearch.api.edge.body import limited
 from mmsearch.api.edge.paths import safe_upload_name
 from mmsearch.api.errors import ApiError, invalid_request
+from mmsearch.api.services.ledger import Claim
+from mmsearch.index.store import DEFAULT_COLLECTION
 
 UPLOAD_FIELDS = ("files", "file")
+COLLECTION_FIELD = "collection"
+_COLLECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,13 @@ class Received:
     name: str  # cleaned
     path: Path  # the staged bytes
     size: int
+
+
+@dataclass(frozen=True)
+class Upload:
+    collection: str
+    files: list[Received]
+    claim: Claim  # what the files hold in the ledger: ``keep`` it once they are a job
 
 
 @dataclass
@@ -45,11 +60,16 @@ class _Part:
 class _Intake:
     """python-multipart callbacks → files under ``staging``; the writes happen off the event loop."""
 
-    def __init__(self, staging: Path, max_files: int, room: int, quota_note: str) -> None:
+    def __init__(
+        self, staging: Path, max_files: int, claim_for: Callable[[str], Claim], declared: int | None
+    ) -> None:
         self.staging = staging
         self.max_files = max_files
-        self.room = room  # bytes the quota (or the disk) still allows
-        self.quota_note = quota_note
+        self.claim_for = claim_for  # the upload's hold in the ledger, for its collection
+        self.declared = declared  # the request's Content-Length, reserved up front
+        self.claim: Claim | None = None  # taken at the first file part
+        self.collection = DEFAULT_COLLECTION
+        self.field: bytearray | None = None  # the value of the collection field being read
         self.files: list[Received] = []
         self.unknown: list[str] = []
         self.part = _Part()
@@ -83,12 +103,22 @@ class _Intake:
     def headers_finished(self) -> None:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         field_name = options.get(b"name", b"").decode("utf-8", "replace")
+        if field_name == COLLECTION_FIELD and b"filename" not in options:
+            if self.files:
+                raise invalid_request([{"field": "form.collection",
+                                        "message": "send the collection field before the files"}])  # fmt: skip
+            self.field = bytearray()
+            return
         if field_name not in UPLOAD_FIELDS or b"filename" not in options:
             self.unknown.append(field_name or "(unnamed)")
             return
         if len(self.files) >= self.max_files:
             raise invalid_request([{"field": "form.files", "message": f"more than {self.max_files} files in "
                                     "one upload (server.max_upload_files): send them in several requests"}])  # fmt: skip
+        if self.claim is None:
+            self.claim = self.claim_for(self.collection)
+            if self.declared is not None:
+                self.claim.expect(self.declared)  # 507 before a byte is stored when it cannot fit
         self.part.name = safe_upload_name(options[b"filename"].decode("utf-8", "replace"))
         path = self.staging / str(len(self.files)) / Path(self.part.name).name
         path.parent.mkdir()
@@ -97,16 +127,23 @@ class _Intake:
         self.in_file = True
 
     def data(self, data: bytes, start: int, end: int) -> None:
-        if self.part.out is None:
+        if self.field is not None:
+            self.field += data[start:end]
+            if len(self.field) > 64:
+                raise _bad_collection("longer than 64 characters")
+            return
+        if self.part.out is None or self.claim is None:
             return  # a field that is not a file: reported as unknown, its value ignored
         chunk = data[start:end]
         self.written += len(chunk)
-        if self.written > self.room:
-            raise ApiError(507, "insufficient_storage", self.quota_note)
+        self.claim.need(self.written)  # 507 when the quotas or the disk cannot take these bytes
         self.part.size += len(chunk)
         self.pending.append((self.part.out, chunk))
 
     def part_end(self) -> None:
+        if self.field is not None:
+            self.collection = _collection(bytes(self.field))
+            self.field = None
         if self.part.out is not None:
             self.pending.append((self.part.out, b""))  # b"" marks the end: close after the last write
             self.in_file = False
@@ -116,9 +153,23 @@ class _Intake:
         for out, chunk in self.pending:
             if chunk:
                 out.write(chunk)
+                if self.claim is not None:
+                    self.claim.wrote(len(chunk))
             else:
                 out.close()
         self.pending.clear()
+
+
+def _collection(value: bytes) -> str:
+    name = value.decode("utf-8", "replace").strip()
+    if not _COLLECTION_NAME.fullmatch(name):
+        raise _bad_collection(f"{name[:64]!r} is not a collection name")
+    return name
+
+
+def _bad_collection(why: str) -> ApiError:
+    return invalid_request([{"field": "form.collection", "message": f"{why}: use 1 to 64 lowercase letters, "
+                             "digits, - and _, starting with a letter or digit"}])  # fmt: skip
 
 
 async def receive_files(
@@ -127,32 +178,23 @@ async def receive_files(
     *,
     max_bytes: int,
     max_files: int,
-    quota_left: int,
-    quota_mb: float,
-    min_free_bytes: int,
-) -> list[Received]:
-    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), leaving
-    ``min_free_bytes`` free on its disk (``server.min_free_disk_mb``)."""
-    free = shutil.disk_usage(staging.parent).free - min_free_bytes
-    room = min(quota_left, free)
-    note = (
-        f"the upload does not fit: the uploads quota (server.uploads_quota_mb = {quota_mb:g} MiB) has "
-        f"{max(quota_left, 0) / 2**20:.1f} MiB left and the disk {max(free, 0) / 2**20:.1f} MiB (beyond "
-        f"server.min_free_disk_mb = {min_free_bytes / 2**20:g} MiB kept free); delete documents or raise the quota"
-    )
+    claim_for: Callable[[str], Claim],
+) -> Upload:
+    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), each
+    byte reserved first in ``claim_for(collection)`` (given back on any failure)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        limited(request, max_bytes)  # raises the usual 413
-    if declared.isdigit() and int(declared) > room:
-        raise ApiError(507, "insufficient_storage", note)
+    size = int(declared) if declared.isascii() and declared.isdigit() else None
+    body = limited(request, max_bytes)  # a declared length over the limit: 413 at once
     staging.mkdir(parents=True)
-    intake = _Intake(staging, max_files, room, note)
+    intake = _Intake(staging, max_files, claim_for, size)
     try:
-        await _parse(limited(request, max_bytes), intake)
+        await _parse(body, intake)
+        files = _checked(intake, staging)
     except BaseException:
         await anyio.to_thread.run_sync(_discard, intake, staging)
         raise
-    return _checked(intake, staging)
+    assert intake.claim is not None  # there are files, so the first one took it
+    return Upload(intake.collection, files, intake.claim)
 
 
 async def _parse(request: Request, intake: _Intake) -> None:
@@ -180,12 +222,10 @@ def _checked(intake: _Intake, staging: Path) -> list[Received]:
     if intake.in_file:
         problems.append({"field": "form.files", "message": "the body ended inside a file part"})
     if problems:
-        _discard(intake, staging)
         raise invalid_request(problems)
     names = [f.name for f in intake.files]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:  # a well-formed body whose parts claim one document twice: a conflict, not a bad field
-        _discard(intake, staging)
         raise ApiError(409, "duplicate_name",
                        f"file name sent twice: {', '.join(twice[:5])}; each part names its own document")  # fmt: skip
     return intake.files
@@ -197,3 +237,5 @@ def _discard(intake: _Intake, staging: Path) -> None:
     if intake.part.out is not None:
         intake.part.out.close()
     shutil.rmtree(staging, ignore_errors=True)
+    if intake.claim is not None:  # the files are gone: so is their reservation
+        intake.claim.give_back()

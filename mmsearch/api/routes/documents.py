@@ -53,8 +53,9 @@ from mmsearch.api.services.context import (
     signed_scope,
 )
 from mmsearch.api.services.job_store import new_job_id
+from mmsearch.api.services.ledger import Claim, Limits
 from mmsearch.api.services.parts import Services
-from mmsearch.api.services.uploads import staging_dir, uploads_dir, usage
+from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
 from mmsearch.config import Settings
 from mmsearch.index.listing import committed_documents
 from mmsearch.index.store import DEFAULT_COLLECTION, DocumentInfo, Filters, Scope
@@ -119,34 +120,54 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     """Upload PDFs, images and videos as `files` parts. They are stored on the server and the reply,
     `202` with a job, comes at once; follow it at `GET /v1/jobs/{job_id}` (its `url`).
 
-    The whole body may be at most `server.max_upload_mb` (413, checked while it streams); everything
-    kept under uploads at most `server.uploads_quota_mb` (507). The job lists every file: `indexed`,
+    A `collection` field before the files names the collection they go to (`default` without one).
+    The whole body may be at most `server.max_upload_mb` (413, checked while it streams); what the
+    collection keeps at most its quota (`server.collection_quotas_mb`, `server.collection_quota_mb`),
+    everything kept at most `server.uploads_quota_mb`, and `server.min_free_disk_mb` stays free on the
+    disk (507 naming the quota, with its numbers in `error.quota`: parallel uploads reserve their bytes as
+    they arrive, so together they cannot pass it either). A principal may have
+    `server.max_queued_jobs_per_principal` jobs waiting or running, everyone `server.max_queued_jobs`
+    (429 with `Retry-After`, before the body is read). The job lists every file: `indexed`,
     `unchanged` (same bytes already indexed), `failed` with an error `code` and `message`, or
     `cancelled`; one bad file does not stop the others.
     """
     services = ctx.ready_services()
     if content_type(request) != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "upload files as multipart/form-data `files` parts")
-    collection = DEFAULT_COLLECTION
-    writable(caller(request), collection)
     server = ctx.settings.server
-    uploads = uploads_dir(ctx.settings)
-    quota = int(server.uploads_quota_mb * 2**20)
-    used = await anyio.to_thread.run_sync(usage, uploads)
+    principal = caller(request)
+    runner = services.jobs
+    caps = (server.max_queued_jobs_per_principal, server.max_queued_jobs)
+    await anyio.to_thread.run_sync(runner.admit, principal.name, *caps)  # else 429, before the body is read
+    limits = Limits.of(server)
     job_id = new_job_id()
-    staging = staging_dir(uploads, job_id)
-    files = await receive_files(
-        request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
-        quota_left=quota - used, quota_mb=server.uploads_quota_mb,
-        min_free_bytes=int(server.min_free_disk_mb * 2**20),
-    )  # fmt: skip
+    staging = staging_dir(uploads_dir(ctx.settings), job_id)
+
+    def claim_for(collection: str) -> Claim:
+        writable(principal, collection)  # 403 before a byte of the files is stored
+        return Claim(runner.ledger, collection, limits)
+
     try:
-        sizes = [(f.name, f.size) for f in files]
-        job = await anyio.to_thread.run_sync(services.jobs.submit, job_id, sizes, collection)
+        upload = await receive_files(
+            request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
+            claim_for=claim_for,
+        )  # fmt: skip
     except BaseException:
-        await anyio.to_thread.run_sync(_remove_tree, staging)
+        runner.withdraw(principal.name)
         raise
-    record_upload(request, job_id=job_id, collection=DEFAULT_COLLECTION, names=[f.name for f in files])
+    files = [(f.name, f.size) for f in upload.files]
+    try:
+        writable(principal, upload.collection)  # claim_for checked it already, when a file came
+        job = await anyio.to_thread.run_sync(
+            lambda: runner.submit(job_id, files, principal=principal.name, collection=upload.collection)
+        )
+    except BaseException:
+        runner.withdraw(principal.name)
+        await anyio.to_thread.run_sync(_remove_tree, staging)
+        upload.claim.give_back()
+        raise
+    upload.claim.keep(sum(size for _, size in files))
+    record_upload(request, job_id=job_id, collection=upload.collection, names=[name for name, _ in files])
     out = job_out(request, job)
     return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": out.url})
 
@@ -186,8 +207,11 @@ def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
         with components.build_manifest(settings) as manifest:
             manifest.forget(doc.source_path)
         original = Path(doc.source_path)
-        if original.is_relative_to(uploads_dir(settings)):
+        uploads = uploads_dir(settings)
+        if original.is_relative_to(uploads):
+            size = original.stat().st_size if original.is_file() else 0
             original.unlink(missing_ok=True)
+            services.jobs.ledger.release(collection_of(uploads, original), size)  # its quota is free again
         removed = services.store.delete_document(doc.doc_id)
         delete_media(doc.doc_id, settings.data_dir)
     return removed

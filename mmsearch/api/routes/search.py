@@ -2,7 +2,8 @@
 
 Two body types: JSON (``SearchRequest``; the image as base64) or multipart/form-data (an ``image`` file
 part, a ``video`` file part, and the same fields as form fields; ``filters`` as a JSON string, or its
-one-value fields flat: ``FORM_FILTER_FIELDS``). A video clip is sampled as ``mmsearch query --video`` samples it (:func:`inputs.query_clip`).
+one-value fields flat: ``FORM_FILTER_FIELDS``). A video clip is sampled as ``mmsearch query --video``
+samples it (:func:`inputs.query_clip`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mmsearch.access.audit import AuditLog, open_audit_log
 from mmsearch.access.principal import Principal, Role
-from mmsearch.api.edge.auth import Authenticator
+from mmsearch.api.edge.auth import Authenticator, bearer_token
 from mmsearch.api.edge.gate import Gate
 from mmsearch.api.edge.guard import HostRule
 from mmsearch.api.edge.signing import UrlSigner
@@ -19,6 +19,7 @@ from mmsearch.api.errors import ApiError
 from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
+from mmsearch.api.services.signin import SignIn, session_principal
 from mmsearch.config import Settings
 from mmsearch.index.store import DocumentInfo, Scope
 
@@ -36,13 +37,14 @@ class ApiContext:
     decoder: ThreadPoolExecutor
     audit: AuditLog  # the audit trail (``api/services/audit_trail.py`` records into it)
     services: Services | None = None  # set by the lifespan once the parts are open
+    signin: SignIn | None = None  # the web sign-in, when access.oidc is configured
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> ApiContext:
         server = settings.server
-        return cls(
+        ctx = cls(
             settings=settings,
             auth=Authenticator.create(settings),
             signer=UrlSigner(server.url_secret, server.url_ttl_s),
@@ -51,7 +53,11 @@ class ApiContext:
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
             audit=open_audit_log(settings.access.audit, settings.data_dir),
+            signin=SignIn.create(settings),
         )
+        if ctx.signin is not None:
+            ctx.auth.sources.append(session_source)
+        return ctx
 
     @property
     def keys(self) -> Authenticator:
@@ -106,6 +112,12 @@ def caller(request: Request) -> Principal:
     if principal is None:  # a route that asked for no principal: a programming error, never open access
         raise RuntimeError(f"{request.url.path} resolved no principal")
     return principal
+
+
+def session_source(request: Request) -> Principal | None:
+    """The last source of ``Authenticator``: the web sign-in's session cookie, for a request without an
+    Authorization header (a request with one is judged by it alone)."""
+    return session_principal(request) if bearer_token(request) is None else None
 
 
 def check_signed(request: Request, ctx: ApiContext, resource: str) -> str | None:

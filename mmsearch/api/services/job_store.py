@@ -1,6 +1,6 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
+One job per upload request, with the name of the principal that sent it: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
 as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
 place. States:
 
@@ -85,6 +85,7 @@ class Job:
     error: str | None
     files: tuple[JobFile, ...]
     collection: str = DEFAULT_COLLECTION  # where its files go: who may see and cancel it
+    principal: str = ""  # the name of who sent it ("" before jobs recorded it)
 
     @property
     def finished_files(self) -> int:
@@ -114,19 +115,12 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._add_collection_column()
+            _add_column(self._db, "jobs", "collection", f"TEXT NOT NULL DEFAULT '{DEFAULT_COLLECTION}'")
+            _add_column(self._db, "jobs", "principal", "TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
             ) from exc
-
-    def _add_collection_column(self) -> None:
-        """A job list made before collections: its jobs were all of the default collection."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "collection" not in columns:
-            self._db.execute(
-                f"ALTER TABLE jobs ADD COLUMN collection TEXT NOT NULL DEFAULT '{DEFAULT_COLLECTION}'"
-            )
 
     def close(self) -> None:
         with self._lock:
@@ -142,12 +136,16 @@ class JobStore:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION) -> Job:
-        """A queued job of ``files`` (name, size), in order, into ``collection``."""
+    def create(
+        self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION, *,
+        principal: str = "",
+    ) -> Job:  # fmt: skip
+        """A queued job of ``files`` (name, size), in order, into ``collection``, sent by ``principal`` (its
+        name)."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO jobs (id, state, created, collection) VALUES (?, 'queued', ?, ?)",
-                (job_id, time.time(), collection),
+                "INSERT INTO jobs (id, state, created, collection, principal) VALUES (?, 'queued', ?, ?, ?)",
+                (job_id, time.time(), collection, principal),
             )
             db.executemany(
                 "INSERT INTO job_files (job_id, idx, name, size, state) VALUES (?, ?, ?, ?, 'queued')",
@@ -225,6 +223,18 @@ class JobStore:
         jobs = self._select("WHERE state = 'queued' ORDER BY seq LIMIT 1", ())
         return jobs[0] if jobs else None
 
+    def active_counts(self, principal: str) -> tuple[int, int]:
+        """Jobs waiting or running: ``principal``'s, and everyone's."""
+        with self._lock:
+            try:
+                mine, total = self._db.execute(
+                    "SELECT COALESCE(SUM(principal = ?), 0), COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                    (principal,),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the job list {self.path} failed: {exc}") from exc
+        return int(mine), int(total)
+
     def jobs(
         self, limit: int = 100, active_only: bool = False, collections: Collection[str] | None = None
     ) -> list[Job]:
@@ -247,7 +257,8 @@ class JobStore:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    f"SELECT id, state, created, started, finished, cancel, error, collection FROM jobs {where}",
+                    "SELECT id, state, created, started, finished, cancel, error, collection, principal "
+                    f"FROM jobs {where}",
                     args,
                 ).fetchall()
                 files: dict[str, list[JobFile]] = {row[0]: [] for row in rows}
@@ -261,7 +272,9 @@ class JobStore:
                         files[r[0]].append(JobFile(*r[1:]))
             except sqlite3.Error as exc:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
-        return [Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]), r[7]) for r in rows]
+        return [
+            Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]), r[7], r[8]) for r in rows
+        ]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
@@ -281,6 +294,12 @@ def _in_collections(collections: Collection[str]) -> tuple[str, tuple[str, ...]]
     if not names:
         return " AND 0", ()
     return f" AND collection IN ({','.join('?' * len(names))})", names
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Upgrade a job list made by an older version in place: add ``column`` unless it is there."""
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 class _Transaction:
