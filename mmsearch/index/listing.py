@@ -3,25 +3,52 @@
 A document's points become searchable at its manifest commit (``pipeline.py``); until then (an ingest
 under way, or a crash before reconciliation) the store may hold points of a version nobody can search.
 Listings follow searches: only documents the manifest has committed, with that version's unit count and
-hash. ``GET /v1/documents`` and ``mmsearch stats --documents`` both list through here.
+hash, under the (collection, name) the manifest records, with the groups and metadata their points
+carry. ``GET /v1/documents`` and ``mmsearch stats --documents`` both list through here.
 """
 
 from __future__ import annotations
 
-from mmsearch.index.store import DocumentInfo, Store
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmsearch.index.store import Store
 from mmsearch.ingest.manifest import Manifest
+from mmsearch.ingest.units import Modality
 
 
-def committed_documents(store: Store, manifest: Manifest) -> list[DocumentInfo]:
-    """The store's documents that have a committed version, as that version (units, hash)."""
-    entries = {e.path: e for e in manifest.documents() if e.sha256 is not None}
+@dataclass(frozen=True)
+class ListedDocument:
+    """One committed document. ``path`` is where its bytes live on this machine: for serving the file,
+    never for showing to a client."""
+
+    doc_id: str
+    collection: str
+    name: str
+    path: str
+    modality: Modality
+    units: int
+    ingest_time: float
+    source_sha256: str
+    groups: Sequence[str] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def committed_documents(store: Store, manifest: Manifest) -> list[ListedDocument]:
+    """The store's documents that have a committed version, as that version, by collection and name."""
+    entries = {e.doc_id: e for e in manifest.documents() if e.sha256 is not None and e.unit_ids}
+    stored = {d.doc_id: d for d in store.documents() if d.doc_id in entries}
+    firsts = store.retrieve(sorted(entries[doc_id].unit_ids[0] for doc_id in stored))
     out = []
-    for d in store.documents():
-        entry = entries.get(d.source_path)
-        if entry is not None:
-            out.append(
-                DocumentInfo(
-                    d.doc_id, d.source_path, d.modality, entry.units, d.ingest_time, str(entry.sha256)
-                )
+    for doc_id, d in stored.items():
+        entry = entries[doc_id]
+        payload = firsts.get(entry.unit_ids[0])
+        out.append(
+            ListedDocument(
+                doc_id, entry.collection, entry.name, entry.path, d.modality, entry.units, d.ingest_time,
+                str(entry.sha256), tuple(payload.groups) if payload else (),
+                dict(payload.metadata) if payload else {},
             )
-    return out
+        )  # fmt: skip
+    return sorted(out, key=lambda d: (d.collection, d.name, d.doc_id))

@@ -20,11 +20,11 @@ from typing import Any, Literal, Protocol, Self, get_args
 import numpy as np
 
 from mmsearch.errors import QueryError, StoreError
+from mmsearch.ingest.names import DEFAULT_COLLECTION  # the collection of a document given none
 from mmsearch.ingest.units import Modality
 
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
-DEFAULT_COLLECTION = "default"  # the collection of a document given none (and of every pre-collection point)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Streaming a multipart upload straight into a job's staging folder, within the limits.
 
 Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arrive (no spooled copy in /tmp), so
-the request never holds more than a network chunk in memory. Bounds, all checked while streaming:
+the request never holds more than a network chunk in memory. Its file name is the document's name,
+normalised (``ingest.names.normalise_name``; a name that cannot be one is a 422 before any byte is
+stored). The form fields ``LABEL_FIELDS`` (collection, groups, metadata, replace) must come before the
+first file, so the upload's target is known while it streams: ``on_fields`` receives them when the first
+file part begins (a field after a file is a 422). Bounds, all checked while streaming:
 the request body (``server.max_upload_mb``, 413), the total kept under ``uploads/`` (the quota,
 ``server.uploads_quota_mb``, 507) and the free disk space (``server.min_free_disk_mb`` stays free, 507).
 Any failure — a limit, a malformed body, a client that goes away — removes the staging folder before the
@@ -11,6 +15,7 @@ error leaves, so an upload that did not become a job leaves no file behind.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -21,10 +26,13 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from mmsearch.api.edge.body import limited
-from mmsearch.api.edge.paths import safe_upload_name
 from mmsearch.api.errors import ApiError, invalid_request
+from mmsearch.ingest.names import normalise_name
 
 UPLOAD_FIELDS = ("files", "file")
+LABEL_FIELDS = ("collection", "groups", "metadata", "replace")
+MAX_FIELD_BYTES = 16384  # one label field's value
+Fields = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -40,13 +48,20 @@ class _Part:
     name: str | None = None
     out: BinaryIO | None = None
     size: int = 0
+    label: str | None = None  # a label field being read
+    value: bytearray = field(default_factory=bytearray)
 
 
 class _Intake:
     """python-multipart callbacks → files under ``staging``; the writes happen off the event loop."""
 
-    def __init__(self, staging: Path, max_files: int, room: int, quota_note: str) -> None:
+    def __init__(
+        self, staging: Path, max_files: int, room: int, quota_note: str,
+        on_fields: Callable[[Fields], None] | None = None,
+    ) -> None:  # fmt: skip
         self.staging = staging
+        self.fields: Fields = {}
+        self.on_fields = on_fields
         self.max_files = max_files
         self.room = room  # bytes the quota (or the disk) still allows
         self.quota_note = quota_note
@@ -83,20 +98,34 @@ class _Intake:
     def headers_finished(self) -> None:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         field_name = options.get(b"name", b"").decode("utf-8", "replace")
+        if field_name in LABEL_FIELDS and b"filename" not in options:
+            if self.files:
+                raise invalid_request([{"field": f"form.{field_name}", "message": f"`{field_name}` came after a "
+                                        "file: send collection, groups, metadata and replace before the files"}])  # fmt: skip
+            self.part.label = field_name
+            return
         if field_name not in UPLOAD_FIELDS or b"filename" not in options:
             self.unknown.append(field_name or "(unnamed)")
             return
         if len(self.files) >= self.max_files:
             raise invalid_request([{"field": "form.files", "message": f"more than {self.max_files} files in "
                                     "one upload (server.max_upload_files): send them in several requests"}])  # fmt: skip
-        self.part.name = safe_upload_name(options[b"filename"].decode("utf-8", "replace"))
-        path = self.staging / str(len(self.files)) / Path(self.part.name).name
+        if not self.files and self.on_fields is not None:
+            self.on_fields(self.fields)  # the target is known before the first byte is stored
+        self.part.name = normalise_name(options[b"filename"].decode("utf-8", "replace"))
+        path = self.staging / str(len(self.files)) / self.part.name.rsplit("/", 1)[-1]
         path.parent.mkdir()
         self.part.out = open(path, "xb")  # noqa: SIM115 - closed by flush or _discard
         self.files.append(Received(self.part.name, path, 0))
         self.in_file = True
 
     def data(self, data: bytes, start: int, end: int) -> None:
+        if self.part.label is not None:
+            self.part.value += data[start:end]
+            if len(self.part.value) > MAX_FIELD_BYTES:
+                raise invalid_request([{"field": f"form.{self.part.label}",
+                                        "message": f"longer than {MAX_FIELD_BYTES} bytes"}])  # fmt: skip
+            return
         if self.part.out is None:
             return  # a field that is not a file: reported as unknown, its value ignored
         chunk = data[start:end]
@@ -107,6 +136,12 @@ class _Intake:
         self.pending.append((self.part.out, chunk))
 
     def part_end(self) -> None:
+        if self.part.label is not None:
+            try:
+                value = bytes(self.part.value).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise invalid_request([{"field": f"form.{self.part.label}", "message": "not UTF-8"}]) from exc
+            self.fields.setdefault(self.part.label, []).append(value)
         if self.part.out is not None:
             self.pending.append((self.part.out, b""))  # b"" marks the end: close after the last write
             self.in_file = False
@@ -130,9 +165,11 @@ async def receive_files(
     quota_left: int,
     quota_mb: float,
     min_free_bytes: int,
+    on_fields: Callable[[Fields], None] | None = None,
 ) -> list[Received]:
     """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), leaving
-    ``min_free_bytes`` free on its disk (``server.min_free_disk_mb``)."""
+    ``min_free_bytes`` free on its disk (``server.min_free_disk_mb``). ``on_fields``: called with the label
+    fields (``LABEL_FIELDS``, each a list of values) as the first file part begins; it may raise."""
     free = shutil.disk_usage(staging.parent).free - min_free_bytes
     room = min(quota_left, free)
     note = (
@@ -146,7 +183,7 @@ async def receive_files(
     if declared.isdigit() and int(declared) > room:
         raise ApiError(507, "insufficient_storage", note)
     staging.mkdir(parents=True)
-    intake = _Intake(staging, max_files, room, note)
+    intake = _Intake(staging, max_files, room, note, on_fields)
     try:
         await _parse(limited(request, max_bytes), intake)
     except BaseException:

@@ -18,7 +18,7 @@ from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
-from mmsearch.index.store import DocumentInfo
+from mmsearch.index.listing import ListedDocument
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ApiContext:
     decoder: ThreadPoolExecutor
     services: Services | None = None  # set by the lifespan once the parts are open
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
-    documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
+    documents: dict[str, tuple[ListedDocument, float]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> ApiContext:
