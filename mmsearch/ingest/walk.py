@@ -168,7 +168,7 @@ class _Walker:
         if is_link and not self.inside(Path(os.path.realpath(path))):
             target = os.readlink(path)
             yield Skipped(str(path), SYMLINK_OUTSIDE,
-                          f"{name}: a symlink to {target}, outside the folders given; not followed")  # fmt: skip
+                          f"a symlink to {target}, outside the folders given; not followed")  # fmt: skip
             return
         try:
             st = path.stat()
