@@ -15,7 +15,7 @@ from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import IngestReport, fingerprint, plan
 from mmsearch.ingest.names import Labels
-from mmsearch.ingest.units import doc_id_for
+from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
 from tests.support import tiny_settings
 
@@ -249,3 +249,28 @@ def test_labels_reach_the_payloads_and_a_change_of_groups_rewrites_them(
     assert (
         other.doc_id == doc_id_for("legal", "photo.png") != again.doc_id
     )  # another collection: another document
+
+
+def test_a_folder_ingested_again_after_the_upgrade_keeps_its_old_documents(
+    settings: Settings, embedder: Embedder, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document indexed before names has its path's id and, after the upgrade, its file name as name;
+    ingesting its folder again names it relative to the folder and keeps its id: one document, not two."""
+    nested = corpus / "sub" / "report.pdf"
+    nested.parent.mkdir()
+    (corpus / "report.pdf").rename(nested)
+    old_id = legacy_doc_id(str(nested.resolve()))
+    with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
+        indexer = components.build_indexer(settings, embedder, store, manifest, None)
+        with monkeypatch.context() as patch:  # the state a pre-name index is upgraded to
+            patch.setattr(manifest, "identify", lambda *_: old_id)
+            assert indexer.index_file(nested, "report.pdf").doc_id == old_id
+        again = indexer.run([corpus])
+        by_name = {f.name: f for f in again.files}
+        assert (by_name["sub/report.pdf"].status, by_name["sub/report.pdf"].doc_id) == ("indexed", old_id)
+        entry = manifest.get(old_id)
+        assert entry is not None and entry.name == "sub/report.pdf"
+        assert [d.doc_id for d in store.documents()].count(old_id) == 1
+        assert {p.name for p in store.retrieve(list(entry.unit_ids)).values()} == {"sub/report.pdf"}
+        assert store.stats().documents == 3
+        assert indexer.run([corpus]).files[0].status == "unchanged"
