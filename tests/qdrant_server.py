@@ -7,8 +7,10 @@ generated models (``qdrant_client.http.models``, generated from Qdrant's OpenAPI
 is a 422, as on a server; answers are built from the same models and wrapped as Qdrant wraps them
 (``{"result": …, "status": "ok", "time": …}``). Points live in a dict; scroll pages go in id order with
 ``next_page_offset`` the first id of the next page (Qdrant's ``scroll_by_id``). Vectors of cosine
-collections are stored normalised, as Qdrant does on upsert. Only what migration needs is implemented:
-collection exists/get/create/delete, payload index, upsert, scroll, count (no filter), retrieve.
+collections are stored normalised, as Qdrant does on upsert. Only what migration and the store's upgrade need is
+implemented: collection exists/get/create/delete, payload index (kept, and listed in the collection's
+``payload_schema``), upsert, scroll and count (filters judged by qdrant-client's local-mode checker), set
+payload by ids, retrieve.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 from qdrant_client.http import models as m
+from qdrant_client.local.payload_filters import check_filter
 
 
 class FakeQdrant:
@@ -35,7 +38,9 @@ class FakeQdrant:
 
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, path))
-        route = re.fullmatch(r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count)?)?", path)
+        route = re.fullmatch(
+            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload)?)?", path
+        )
         if route is None:
             return 404, {"status": {"error": f"no route {path}"}}
         name, tail = route.group(1), route.group(2) or ""
@@ -46,7 +51,11 @@ class FakeQdrant:
         if (method, tail) == ("GET", "/exists"):
             return 200, m.CollectionExistence(exists=name in self.collections)
         if (method, tail) == ("PUT", ""):
-            self.collections[name] = {"create": m.CreateCollection.model_validate(body), "points": {}}
+            self.collections[name] = {
+                "create": m.CreateCollection.model_validate(body),
+                "points": {},
+                "indexes": {},
+            }
             return 200, True
         if (method, tail) == ("DELETE", ""):
             return 200, self.collections.pop(name, None) is not None
@@ -56,7 +65,15 @@ class FakeQdrant:
         if (method, tail) == ("GET", ""):
             return 200, self._info(col)
         if (method, tail) == ("PUT", "/index"):
-            m.CreateFieldIndex.model_validate(body)
+            index = m.CreateFieldIndex.model_validate(body)
+            col["indexes"][index.field_name] = index.field_schema
+            return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
+        if (method, tail) == ("POST", "/points/payload"):
+            request = m.SetPayload.model_validate(body)
+            assert request.points is not None and request.key is None, "the fake sets payload by ids only"
+            for i in request.points:
+                if str(i) in col["points"]:
+                    col["points"][str(i)][1].update(request.payload)
             return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
         if (method, tail) == ("PUT", "/points"):
             for point in m.PointsList.model_validate(body).points:
@@ -65,8 +82,8 @@ class FakeQdrant:
         if (method, tail) == ("POST", "/points/scroll"):
             return 200, self._scroll(col, m.ScrollRequest.model_validate(body))
         if (method, tail) == ("POST", "/points/count"):
-            assert m.CountRequest.model_validate(body).filter is None, "the fake counts without filters only"
-            return 200, m.CountResult(count=len(col["points"]))
+            flt = m.CountRequest.model_validate(body).filter
+            return 200, m.CountResult(count=sum(_matches(flt, i, p) for i, (_, p) in col["points"].items()))
         if (method, tail) == ("POST", "/points"):
             ids = m.PointRequest.model_validate(body).ids
             found = [self._record(col, str(i), True, True) for i in ids if str(i) in col["points"]]
@@ -83,12 +100,13 @@ class FakeQdrant:
         )
         return m.CollectionInfo(
             status=m.CollectionStatus.GREEN, optimizer_status=m.OptimizersStatusOneOf.OK,
-            segments_count=1, config=config, payload_schema={}, points_count=len(col["points"]),
+            segments_count=1, config=config, points_count=len(col["points"]),
+            payload_schema={name: _index_info(schema) for name, schema in col["indexes"].items()},
         )  # fmt: skip
 
     def _scroll(self, col: dict[str, Any], request: m.ScrollRequest) -> m.ScrollResult:
-        assert request.filter is None, "the fake scrolls without filters only"
-        ids = sorted(col["points"], key=lambda i: uuid.UUID(i).int)
+        matching = [i for i, (_, p) in col["points"].items() if _matches(request.filter, i, p)]
+        ids = sorted(matching, key=lambda i: uuid.UUID(i).int)
         start = 0 if request.offset is None else next(
             (k for k, i in enumerate(ids) if uuid.UUID(i).int >= uuid.UUID(str(request.offset)).int), len(ids)
         )  # fmt: skip
@@ -113,6 +131,17 @@ class FakeQdrant:
             array = np.asarray(values, dtype=np.float64)
             out[name] = (array / np.linalg.norm(array)).tolist()
         return out
+
+
+def _matches(flt: m.Filter | None, point_id: str, payload: dict[str, Any]) -> bool:
+    """Whether a point passes ``flt``, judged by qdrant-client's local mode (its own filter checker)."""
+    return flt is None or check_filter(flt, payload, point_id, {})
+
+
+def _index_info(schema: Any) -> m.PayloadIndexInfo:
+    kind = schema if isinstance(schema, m.PayloadSchemaType) else m.PayloadSchemaType(schema.type.value)
+    params = None if isinstance(schema, m.PayloadSchemaType) else schema
+    return m.PayloadIndexInfo(data_type=kind, params=params, points=0)
 
 
 def _handler(fake: FakeQdrant) -> type[BaseHTTPRequestHandler]:

@@ -22,10 +22,12 @@ from fastapi.staticfiles import StaticFiles
 
 from mmsearch import __version__
 from mmsearch.api import docs, errors, openapi
+from mmsearch.api.edge.access_log import AccessLog
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
 from mmsearch.api.routes import documents, health, images, jobs, search
+from mmsearch.api.services.audit_trail import principal_name, record_denied
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
@@ -73,10 +75,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    errors.install(app)
+    errors.install(app, on_refused=record_denied)
     # Inside the metrics, so refusals are counted. With auth on, writes need a key: no Origin check.
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.keys.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    app.add_middleware(AccessLog, principal_name=principal_name)  # outermost: every request, its principal
     for module in (search, images, documents, jobs, health):
         app.include_router(module.router)
     _web_page(app)

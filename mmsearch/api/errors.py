@@ -11,6 +11,8 @@ HTTP status (``MmsearchError.http_status``, inherited by subclasses; see ``mmsea
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,6 +36,7 @@ HTTP_CODES: dict[int, str] = {
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
     422: "invalid_request",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -48,12 +51,14 @@ class ApiError(MmsearchError):
         message: str,
         headers: dict[str, str] | None = None,
         details: list[dict[str, str]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.http_status = status
         self.code = code
         self.headers = headers or {}
         self.details = details
+        self.extra = extra or {}  # more members of the error object (e.g. ``quota`` of a 507)
 
 
 def not_found(what: str) -> ApiError:
@@ -78,13 +83,21 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
-async def _mmsearch_error(request: Request, exc: Exception) -> JSONResponse:
+Refused = Callable[[Request, int, str, str], None]  # request, status, code, message: the audit trail
+
+
+async def _mmsearch_error(
+    request: Request, exc: Exception, on_refused: Refused | None = None
+) -> JSONResponse:
     assert isinstance(exc, MmsearchError)
     status = exc.http_status
+    if status in (401, 403) and on_refused is not None:
+        on_refused(request, status, exc.code, str(exc))
     if status >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code, exc)
     if isinstance(exc, ApiError):
         extra = {"details": exc.details} if exc.details is not None else {}
+        extra |= exc.extra
         return error_response(status, exc.code, str(exc), exc.headers, **extra)
     headers = {"Retry-After": "5"} if status == 503 else None
     return error_response(status, exc.code, str(exc), headers)
@@ -149,9 +162,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    """Route every error through the one shape."""
-    app.add_exception_handler(MmsearchError, _mmsearch_error)
+def install(app: FastAPI, on_refused: Refused | None = None) -> None:
+    """Route every error through the one shape; ``on_refused`` hears of each 401 and 403."""
+    app.add_exception_handler(MmsearchError, partial(_mmsearch_error, on_refused=on_refused))
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

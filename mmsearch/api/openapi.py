@@ -6,8 +6,8 @@ FastAPI writes most of it from the routes. What it cannot know is added here, on
   so FastAPI never sees ``SearchRequest``; its schema (and ``FiltersIn``) go into
   ``components/schemas``, with this server's own limits (``server.max_query_chars``) and the rule
   that a query has text with something in it, an image, or both;
-- the multipart search form: the same fields as form fields, ``filters`` as a JSON part, and the image
-  types the server decodes;
+- the multipart search form: the same fields as form fields, ``filters`` as a JSON part (its one-value
+  fields also flat), and the image types the server decodes;
 - the upload form: one to ``server.max_upload_files`` ``files`` parts, nothing else.
 
 ``tests/api/test_openapi.py`` runs schemathesis against a live server with every check on.
@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mmsearch.api.schemas import FILTER_FIELDS, NOT_BLANK, FiltersIn, SearchRequest
+from mmsearch.api.schemas import FORM_FILTER_FIELDS, NOT_BLANK, FiltersIn, SearchRequest
 from mmsearch.api.settings import ApiSettings
 
 REF = "#/components/schemas/{model}"
@@ -83,7 +83,7 @@ def search_form(request: dict[str, Any]) -> dict[str, Any]:
         k: _plain(v) for k, v in request["properties"].items() if k not in ("image", "video", "filters")
     }
     filters = FiltersIn.model_json_schema(ref_template=REF)["properties"]
-    fields.update({name: _plain(filters[name]) for name in FILTER_FIELDS})
+    fields.update({name: _one_value(_plain(filters[name])) for name in FORM_FILTER_FIELDS})
     fields["filters"] = {"$ref": REF.format(model="FiltersIn"), "description": "As in the JSON body."}
     for name in ("image", "video"):
         if name in request["properties"]:
@@ -132,6 +132,16 @@ def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
         if branch.get("type") == "string":
             return branch
     raise ValueError(f"no string branch in {prop}")
+
+
+def _one_value(prop: dict[str, Any]) -> dict[str, Any]:
+    """A flat filter form field takes one value (several: the ``filters`` JSON part)."""
+    branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "array"]
+    chosen = dict(branches[0]) if len(branches) == 1 else {"anyOf": branches}
+    for key in ("description", "title"):
+        if key in prop:
+            chosen[key] = prop[key]
+    return chosen
 
 
 def _plain(prop: dict[str, Any]) -> dict[str, Any]:

@@ -6,47 +6,211 @@ Requests forbid unknown fields, so a misspelt option is a 422 naming it rather t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
-from mmsearch.index.store import Filters
+from mmsearch.errors import QueryError
+from mmsearch.index.conditions import METADATA_KEY, Bounds
+from mmsearch.index.store import (
+    LIST_FIELDS,
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_VALUE_CHARS,
+    MAX_FILTER_VALUES,
+    Filters,
+)
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
-
-# What a search may filter on: the fields of ``Filters``, the one list (``FiltersIn`` mirrors it, checked
-# by tests/api/test_schemas.py; the search form takes each as a flat field, and the OpenAPI form says so).
-FILTER_FIELDS: tuple[str, ...] = tuple(field.name for field in fields(Filters))
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FiltersIn(_Request):
-    path_prefix: str | None = Field(
+ModalityName = Literal["page", "image", "video"]
+MetadataKey = Annotated[str, StringConstraints(pattern=f"^{METADATA_KEY.pattern}$")]
+MetadataValue = (
+    Annotated[str, Field(max_length=MAX_FILTER_VALUE_CHARS)] | StrictInt | StrictFloat | StrictBool
+)
+
+
+class OneOrMany:
+    """A filter field that takes one value or a list of them (any of them matches), checked item by item
+    with errors on the field itself; its JSON Schema says both forms. Use: ``Annotated[list[Any],
+    OneOrMany(ITEM)]``."""
+
+    def __init__(self, item: Any) -> None:
+        self.adapter: TypeAdapter[Any] = TypeAdapter(item)
+        schema = self.adapter.json_schema()
+        many = {"type": "array", "items": schema, "minItems": 1, "maxItems": MAX_FILTER_VALUES}
+        self.schema: dict[str, Any] = {"anyOf": [schema, many]}
+
+    def check(self, value: Any) -> list[Any] | None:
+        if value is None:
+            return None
+        values = value if isinstance(value, list) else [value]
+        if not 1 <= len(values) <= MAX_FILTER_VALUES:
+            raise ValueError(f"give one value or a list of 1 to {MAX_FILTER_VALUES}, not {len(values)}")
+        checked = []
+        for one in values:
+            try:
+                checked.append(self.adapter.validate_python(one, strict=True))
+            except ValidationError as exc:
+                raise ValueError(f"{str(one)[:80]!r}: {exc.errors()[0]['msg']}") from None
+        return checked
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return self.schema
+
+
+PathValues = Annotated[
+    list[Any], OneOrMany(Annotated[str, Field(min_length=1, max_length=4096, pattern=NOT_BLANK)])
+]
+TextValues = Annotated[
+    list[Any],
+    OneOrMany(Annotated[str, Field(min_length=1, max_length=MAX_FILTER_VALUE_CHARS, pattern=NOT_BLANK)]),
+]
+IdValues = Annotated[list[Any], OneOrMany(Annotated[str, Field(min_length=1, max_length=64)])]
+ModalityValues = Annotated[list[Any], OneOrMany(ModalityName)]
+MetadataValues = Annotated[list[MetadataValue], Field(min_length=1, max_length=MAX_FILTER_VALUES)]
+Moment = float | datetime  # a number, or an ISO 8601 date/time (naive = UTC)
+
+
+class RangeIn(_Request):
+    """Bounds on a metadata value: numbers, or dates (ISO 8601; naive = UTC) against date strings."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    gte: Moment | SkipJsonSchema[None] = None
+    gt: Moment | SkipJsonSchema[None] = None
+    lte: Moment | SkipJsonSchema[None] = None
+    lt: Moment | SkipJsonSchema[None] = None
+
+    def bounds(self) -> Bounds:
+        return Bounds(self.gte, self.gt, self.lte, self.lt)
+
+
+def _closed_maps(schema: dict[str, Any]) -> None:
+    """``metadata`` and ``metadata_ranges`` take only keys of ``METADATA_KEY`` (pydantic writes the
+    pattern as ``patternProperties`` and leaves other keys open)."""
+    for name in ("metadata", "metadata_ranges"):
+        for branch in schema["properties"][name].get("anyOf", []):
+            if branch.get("type") == "object":
+                branch["additionalProperties"] = False
+
+
+class _FilterFields(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_closed_maps)
+
+    path_prefix: PathValues | None = Field(
         None,
-        max_length=4096,
-        pattern=NOT_BLANK,
-        description="Only files under this path (whole path components) on the server.",
+        description="Only files under this path (whole path components) on the server; or any of a list.",
     )
-    modality: Literal["page", "image", "video"] | None = None
-    doc_id: str | None = Field(None, max_length=64)
+    modality: ModalityValues | None = None
+    doc_id: IdValues | None = None
     ingested_after: datetime | None = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
     ingested_before: datetime | None = None
+    collection: TextValues | None = Field(None, description="Only these collections (within yours).")
+    name: TextValues | None = Field(None, description="Documents of these names.")
+    groups: TextValues | None = Field(None, description="Documents shared with any of these groups.")
+    metadata: dict[MetadataKey, MetadataValue | MetadataValues] | None = Field(
+        None, max_length=MAX_FILTER_CONDITIONS,
+        description="`{KEY: value}` equality, `{KEY: [values]}` any of them (a list field matches when one "
+        "of its elements does). Keys: letters, digits, `_`, `-`.",
+    )  # fmt: skip
+    metadata_ranges: dict[MetadataKey, RangeIn] | None = Field(
+        None, max_length=MAX_FILTER_CONDITIONS,
+        description="`{KEY: {gte, gt, lte, lt}}`: numbers, or dates compared with date strings.",
+    )  # fmt: skip
+
+    def _filters(self, not_: Filters | None = None) -> Filters:
+        ranges = (
+            {key: r.bounds() for key, r in self.metadata_ranges.items()} if self.metadata_ranges else None
+        )
+        return Filters(
+            path_prefix=self.path_prefix, modality=self.modality, doc_id=self.doc_id,
+            ingested_after=_unix(self.ingested_after), ingested_before=_unix(self.ingested_before),
+            collection=self.collection, name=self.name, groups=self.groups, metadata=self.metadata,
+            metadata_ranges=ranges, not_=not_,
+        )  # fmt: skip
+
+
+class NotFiltersIn(_FilterFields):
+    """Conditions to exclude: a point matching any of them is left out."""
+
+
+class FiltersIn(_FilterFields):
+    """What a search (or listing) is restricted to: every given condition must hold; `not` leaves out what
+    matches any of its conditions. Bounded: at most 32 conditions, 100 values per list, 32 KiB of text.
+    Nothing here reaches outside what the caller may see."""
+
+    not_: NotFiltersIn | None = Field(None, alias="not", description="Leave out what matches any of these.")
+    _built: Filters | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _check(self) -> FiltersIn:
+        try:
+            built = self._filters(self.not_._filters() if self.not_ is not None else None)
+        except QueryError as exc:
+            raise ValueError(str(exc)) from exc
+        self._built = None if built.is_empty else built
+        return self
 
     def to_filters(self) -> Filters | None:
-        filters = Filters(
-            path_prefix=self.path_prefix,
-            modality=self.modality,
-            doc_id=self.doc_id,
-            ingested_after=_unix(self.ingested_after),
-            ingested_before=_unix(self.ingested_before),
-        )
-        return None if filters.is_empty else filters
+        return self._built
+
+
+# What a search may filter on (``FiltersIn``'s fields as sent; ``not`` is ``Filters.not_``), and those a
+# multipart search form may also give as flat fields, one value each (the rest: the ``filters`` JSON part).
+FILTER_FIELDS: tuple[str, ...] = tuple(f.alias or name for name, f in FiltersIn.model_fields.items())
+FORM_FILTER_FIELDS: tuple[str, ...] = tuple(
+    name for name in FILTER_FIELDS if name not in ("metadata", "metadata_ranges", "not")
+)
+
+
+def filters_body(filters: Filters) -> dict[str, Any]:
+    """``filters`` as a ``FiltersIn`` JSON object (the CLI's ``--server``); the scope is never sent."""
+
+    def own(f: Filters) -> dict[str, Any]:
+        out: dict[str, Any] = {name: list(f.values(name)) or None for name in LIST_FIELDS}
+        out.update(ingested_after=f.ingested_after, ingested_before=f.ingested_before)
+        out["metadata"] = {k: list(v) for k, v in f.metadata_values().items()} or None
+        ranges = (f.metadata_ranges or {}).items()
+        out["metadata_ranges"] = {k: _bounds_body(b) for k, b in ranges} or None
+        return {k: v for k, v in out.items() if v is not None}
+
+    body = own(filters)
+    if filters.not_ is not None:
+        body["not"] = own(filters.not_)
+    return body
+
+
+def _bounds_body(bounds: Bounds) -> dict[str, Any]:
+    given = {"gte": bounds.gte, "gt": bounds.gt, "lte": bounds.lte, "lt": bounds.lt}
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in given.items() if v is not None}
 
 
 def _unix(moment: datetime | None) -> float | None:
@@ -191,10 +355,23 @@ class InfoResponse(BaseModel):
     max_query_chars: int
 
 
+class QuotaOut(BaseModel):
+    """The limit a 507 ran into (``services/ledger.py``)."""
+
+    name: str = Field(description="The setting: server.collection_quotas_mb.NAME, server.collection_quota_mb, "
+                      "server.uploads_quota_mb or server.min_free_disk_mb.")  # fmt: skip
+    collection: str = Field(description="The collection the upload went to.")
+    limit_bytes: int = Field(description="The quota (for the disk: its free space beyond the reserve).")
+    used_bytes: int = Field(description="Used by documents and other uploads in flight (for the disk: "
+                            "reserved by other uploads in flight, not yet written).")  # fmt: skip
+    asked_bytes: int = Field(description="What this upload needs.")
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     details: list[dict[str, str]] | None = None
+    quota: QuotaOut | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -202,7 +379,8 @@ class ErrorResponse(BaseModel):
 
 
 ERRORS = {
-    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    status: {"model": ErrorResponse}
+    for status in (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503, 507)
 }
 
 

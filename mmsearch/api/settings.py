@@ -54,6 +54,23 @@ class ApiSettings(BaseModel):
         description="Disk space an upload must leave free beside data_dir/uploads (never fill the disk); "
         "an upload that would leave less: 507.",
     )  # fmt: skip
+    collection_quota_mb: float | None = Field(
+        None, gt=0,
+        description="Size each collection may keep under data_dir/uploads (originals + uploads waiting), "
+        "unless collection_quotas_mb names it; null = no quota per collection, only uploads_quota_mb; "
+        "more: 507.",
+    )  # fmt: skip
+    collection_quotas_mb: dict[str, float] = Field(
+        default_factory=dict,
+        description="Quotas of named collections, overriding collection_quota_mb: {finance: 10240}.",
+    )
+    max_queued_jobs: int = Field(
+        200, ge=1, le=100_000, description="Ingest jobs waiting or running at once; more uploads: 429."
+    )
+    max_queued_jobs_per_principal: int = Field(
+        20, ge=1, le=100_000,
+        description="Ingest jobs one principal (a key, a signed-in user) may have waiting or running; more: 429.",
+    )  # fmt: skip
     keep_finished_jobs: int = Field(
         1000,
         ge=1,
@@ -81,7 +98,11 @@ class ApiSettings(BaseModel):
         description="Signs image/file URLs in search results (for <img>/<video> tags that cannot send "
         "a key). null = a random secret per process; set it when several API replicas share a router.",
     )
-    url_ttl_s: int = Field(3600, ge=60, description="Lifetime of a signed image/file URL.")
+    url_ttl_s: int = Field(
+        300, ge=60, le=86400,
+        description="A signed image/file URL lives between this and twice this (rounded, so browsers can "
+        "cache): 300 = 5 to 10 minutes.",
+    )  # fmt: skip
     log_level: str = Field(
         "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
     )
@@ -98,6 +119,15 @@ class ApiSettings(BaseModel):
                         f"not a JSON list ({exc.msg}); give a JSON list or comma-separated keys"
                     ) from exc
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("collection_quotas_mb")
+    @classmethod
+    def _positive_quotas(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {name: mb for name, mb in value.items() if not name.strip() or not mb > 0}
+        if bad:
+            name, mb = next(iter(bad.items()))
+            raise ValueError(f"a quota must name its collection and be above 0 MiB (got {name!r}: {mb})")
         return value
 
     @field_validator("read_keys", "write_keys")

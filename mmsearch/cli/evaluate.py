@@ -12,10 +12,13 @@ import click
 from rich.console import Console
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.cli.filter_flags import HELP as FILTER_HELP
+from mmsearch.cli.filter_flags import parse_filters
 from mmsearch.config import Settings
 
 if TYPE_CHECKING:
     from mmsearch.eval.runner import EvalConfig
+    from mmsearch.index.store import Filters
 
 COMPARE_KEYS = ("dim", "prefetch", "rerank", "candidates")
 DEFAULT_PREFETCH = 256
@@ -35,6 +38,11 @@ _ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0", "none")
     "--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default search.candidates)."
 )
 @click.option("--no-rerank", is_flag=True, help="First stage only (no reranker model is loaded).")
+@click.option(
+    "--filter", "filters", multiple=True, metavar="KEY=VALUE",
+    help=f"Restrict every query's search, as `mmsearch query --filter`: {FILTER_HELP} (A query's own "
+    '"filters" in queries.jsonl do the same per query; the two are not combined.)',
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI).")
 @click.option(
     "--make-sample", type=click.Path(path_type=Path, file_okay=False),
@@ -49,6 +57,7 @@ def evaluate(
     compare: tuple[str, ...],
     candidates: int | None,
     no_rerank: bool,
+    filters: tuple[str, ...],
     as_json: bool,
     make_sample: Path | None,
 ) -> None:
@@ -67,6 +76,7 @@ def evaluate(
       mmsearch eval ./evalset --group exact --no-rerank
       mmsearch eval ./docvqa --compare dim=256,1024 --compare candidates=20,50,100
       mmsearch eval ./docvqa --compare prefetch=off,on --compare rerank=on,off --json
+      mmsearch eval ./evalset --filter modality=page --filter 'metadata.year>=2023'
     """
     if make_sample is not None:
         from mmsearch.eval.sample import make_eval_sample
@@ -79,7 +89,8 @@ def evaluate(
         return
     if dataset is None:
         raise click.UsageError("give a DATASET folder (or --make-sample DIR)")
-    _run(app, dataset, split, group, compare, candidates, no_rerank, as_json)
+    restrict = parse_filters(filters)  # a bad flag is a usage error before anything loads
+    _run(app, dataset, split, group, compare, candidates, no_rerank, as_json, restrict)
 
 
 def _run(
@@ -91,6 +102,7 @@ def _run(
     candidates: int | None,
     no_rerank: bool,
     as_json: bool,
+    filters: Filters | None = None,
 ) -> None:
     from mmsearch import components
     from mmsearch.eval import report
@@ -100,7 +112,7 @@ def _run(
     from mmsearch.index.store_registry import open_store
 
     settings = app.settings()
-    data = load_dataset(root, split).only_group(group)
+    data = load_dataset(root, split).only_group(group).with_filters(filters)
     console = Console(stderr=True, quiet=as_json)
     axes = parse_compare(compare, settings, candidates, rerank=not no_rerank)  # before any model loads
     full = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"dim": None})})

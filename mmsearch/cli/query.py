@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 import click
 from rich.console import Console
@@ -13,14 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from mmsearch.cli.app import AppContext, pass_app
+from mmsearch.cli.filter_flags import HELP as FILTER_HELP
+from mmsearch.cli.filter_flags import parse_filters
 from mmsearch.config import Settings
 from mmsearch.errors import QueryError
 from mmsearch.index.store import Filters
 from mmsearch.ingest.names import DEFAULT_COLLECTION
-from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
-
-FILTER_KEYS = ("path", "modality", "doc", "after", "before")
 
 
 @click.command()
@@ -42,10 +39,7 @@ FILTER_KEYS = ("path", "modality", "doc", "after", "before")
     help="Vector hits to rerank (config search.candidates, default 50); at least --top-k.",
 )  # fmt: skip
 @click.option("--no-rerank", is_flag=True, help="Keep the vector order (no reranker model is loaded).")
-@click.option(
-    "--filter", "filters", multiple=True, metavar="KEY=VALUE",
-    help="path=PREFIX, modality=page|image|video, doc=ID, after=DATE, before=DATE (ingest time). Repeatable.",
-)  # fmt: skip
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (hits, scores, timings).")
 @click.option(
     "--server", metavar="URL",
@@ -73,6 +67,8 @@ def query(
       mmsearch query "gross margin by quarter"
       mmsearch query --image photo.jpg --top-k 5
       mmsearch query "safety briefing" --filter modality=video --json
+      mmsearch query "contract" --filter collection=finance,legal --filter '!group=execs'
+      mmsearch query "budget" --filter 'metadata.year>=2023' --filter metadata.dept=fin,ops
       mmsearch query --video clip.mp4 --filter modality=video
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
       mmsearch query "invoice total" --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
@@ -144,46 +140,6 @@ def _query_server(
 
 def _where(settings: Settings) -> str:
     return settings.store.url or str(settings.store_path)
-
-
-def parse_filters(items: tuple[str, ...]) -> Filters | None:
-    """``KEY=VALUE`` flags → ``Filters``; unknown keys and bad values are usage errors."""
-    if not items:
-        return None
-    values: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not value:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--filter")
-        if key not in FILTER_KEYS:
-            raise click.BadParameter(
-                f"unknown key {key!r}; valid: {', '.join(FILTER_KEYS)}", param_hint="--filter"
-            )
-        values[key] = value
-    try:
-        return Filters(
-            path_prefix=str(Path(values["path"]).expanduser().resolve()) if "path" in values else None,
-            modality=cast(Modality | None, values.get("modality")),  # Filters checks the value
-            doc_id=values.get("doc"),
-            ingested_after=_timestamp(values.get("after")),
-            ingested_before=_timestamp(values.get("before")),
-        )
-    except QueryError as exc:
-        raise click.BadParameter(str(exc), param_hint="--filter") from exc
-
-
-def _timestamp(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO date (YYYY-MM-DD[THH:MM])", param_hint="--filter"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def where(hit: Hit) -> str:

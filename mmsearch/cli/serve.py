@@ -33,6 +33,7 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     import uvicorn
 
     from mmsearch.api.app import create_app
+    from mmsearch.api.edge.access_log import log_config, protect_root
     from mmsearch.api.edge.auth import KeyRing
     from mmsearch.api.edge.guard import HostRule
     from mmsearch.api.services.parts import open_services
@@ -45,6 +46,8 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     try:
         warn_if_preprocessing_differs(services.store, settings)
         application = create_app(settings, services)
+        secrets = [*server.read_keys, *server.write_keys, *_configured_secrets(settings)]
+        protect_root(secrets)
         log.info("mmsearch on http://%s:%d (web page at /, API docs at /docs)", server.host, server.port)
         uvicorn.run(
             application,
@@ -54,9 +57,17 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
             proxy_headers=proxy_headers,
             forwarded_allow_ips="*" if proxy_headers else None,
             timeout_graceful_shutdown=30,
+            access_log=False,  # mmsearch's own (edge/access_log.py): with the principal, no signature
+            log_config=log_config(server.log_level, secrets),
         )
     finally:
         services.close()
+
+
+def _configured_secrets(settings: Settings) -> list[str]:
+    """Secrets from the configuration that no log line may show (keys are added by the caller)."""
+    found = [settings.server.url_secret, settings.access.oidc.client_secret]
+    return [s for s in found if s]
 
 
 def warn_if_preprocessing_differs(store: Store, settings: Settings) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, get_args
 
+from mmsearch.api.schemas import filters_body
 from mmsearch.cli.client import ServerClient
 from mmsearch.index.listing import ListedDocument
 from mmsearch.index.store import Filters
@@ -81,7 +82,7 @@ def search_request(
     ``video`` is given (the API reads a clip only from a file part)."""
     fields: dict[str, Any] = {"text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank}
     if filters is not None:
-        fields["filters"] = {k: v for k, v in asdict(filters).items() if v is not None}
+        fields["filters"] = filters_body(filters)
     fields = {k: v for k, v in fields.items() if v is not None}
     if video is None:
         if image is not None:

@@ -8,15 +8,21 @@ them, with corpus rows that may name a file instead of carrying text::
                    {"_id": "d3", "image": "img/chart.png"}                  an image ("image" = "file")
                    {"_id": "d4", "file": "talk.mp4", "segment": 1}          one video segment (0-based)
                    {"_id": "d5", "title": "Intro", "text": "Our mission…"}   a text passage
+                   {"_id": "d6", "file": "q3.pdf", "collection": "finance", "metadata": {"year": 2024}}
     queries.jsonl  {"_id": "q1", "text": "gross margin 2023"}
                    {"_id": "q2", "image": "queries/crop.png", "group": "crop"}
                    {"_id": "q3", "video": "queries/clip.mp4", "as_document": true}
+                   {"_id": "q4", "text": "margin", "filters": {"metadata_ranges": {"year": {"gte": 2024}}}}
     qrels/test.tsv query-id <TAB> corpus-id <TAB> score   (a header line is allowed)
 
 Paths are relative to the dataset folder. ``group`` (optional) names a subset of queries that can be
 evaluated alone (``mmsearch eval --group``); ``instruction`` (optional) replaces the configured query
 instruction for that query, and ``"as_document": true`` embeds the query with the configured document
 instruction instead (so a query that is an exact copy of a document gets the document's very vector).
+A corpus row may carry a ``collection`` and flat ``metadata`` (strings, numbers, booleans, lists of
+strings), stored with its units; a query's ``filters`` (the API's ``filters`` object: any-of lists,
+``metadata``, ``metadata_ranges``, ``not``) restrict its search, as ``mmsearch eval --filter`` does for
+every query.
 
 **ViDoRe** (one row per question, as the ``vidore/*`` datasets on the Hub store them: query, page image,
 answer), exported to ``vidore.jsonl`` plus the image files::
@@ -33,12 +39,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from mmsearch.api.schemas import FiltersIn
 from mmsearch.errors import DatasetError
+from mmsearch.index.store import Filters
 
 BEIR_CORPUS = "corpus.jsonl"
 BEIR_QUERIES = "queries.jsonl"
@@ -54,6 +64,8 @@ class CorpusRow:
     page: int | None = None  # 1-based, PDFs
     segment: int | None = None  # 0-based, videos
     text: str | None = None  # a text passage (with its title prepended, as BEIR does)
+    collection: str | None = None  # None: the default collection
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def claims(self, page: int | None, segment: int | None) -> bool:
         """Whether a unit of this row's file at ``page``/``segment`` belongs to this row."""
@@ -73,6 +85,7 @@ class EvalQuery:
     instruction: str | None = None  # None: the configured query instruction
     group: str | None = None
     as_document: bool = False  # embed with the document instruction
+    filters: Filters | None = None  # restricts this query's search
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,20 @@ class Dataset:
         if not chosen:
             known = ", ".join(self.groups) or "none"
             raise DatasetError(f"{self.name}: no query is in group {group!r} (groups: {known})")
+        return Dataset(self.name, self.root, self.layout, self.corpus, chosen, self.qrels)
+
+    def with_filters(self, filters: Filters | None) -> Dataset:
+        """Every query restricted by ``filters`` (``mmsearch eval --filter``); a query with filters of
+        its own is refused rather than silently given one or the other."""
+        if filters is None:
+            return self
+        own = [q.id for q in self.queries if q.filters is not None]
+        if own:
+            raise DatasetError(
+                f'{self.name}: --filter and the queries\' own "filters" are not combined, and query '
+                f"{own[0]} has its own: drop one or the other"
+            )
+        chosen = tuple(replace(q, filters=filters) for q in self.queries)
         return Dataset(self.name, self.root, self.layout, self.corpus, chosen, self.qrels)
 
 
@@ -182,12 +209,47 @@ def _corpus_row(root: Path, row: dict[str, Any], where: str) -> CorpusRow:
     if name is not None:
         if page is not None and segment is not None:
             raise DatasetError(f'{where}: give "page" (PDF) or "segment" (video), not both')
-        return CorpusRow(rid, file=_path(root, name, where), page=page, segment=segment)
+        return CorpusRow(
+            rid, file=_path(root, name, where), page=page, segment=segment,
+            collection=_text(row, "collection", where), metadata=_metadata(row, where),
+        )  # fmt: skip
     title, body = _text(row, "title", where), _text(row, "text", where)
     text = " ".join(part for part in (title, body) if part and part.strip())
     if not text:
         raise DatasetError(f'{where}: corpus row {rid} has neither a "file"/"image" nor any "text"')
-    return CorpusRow(rid, text=text)
+    return CorpusRow(
+        rid, text=text, collection=_text(row, "collection", where), metadata=_metadata(row, where)
+    )
+
+
+def _metadata(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A row's flat ``metadata``: strings, numbers, booleans and lists of strings."""
+    value = row.get("metadata", {})
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and (_scalar(v) or (isinstance(v, list) and all(isinstance(i, str) for i in v)))
+        for k, v in value.items()
+    ):
+        raise DatasetError(
+            f'{where}: "metadata" must be a flat JSON object of strings, numbers, booleans and lists of strings'
+        )
+    return value
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _filters(row: dict[str, Any], where: str) -> Filters | None:
+    """A query's ``filters``: the API's ``filters`` object (``api.schemas.FiltersIn``)."""
+    if "filters" not in row:
+        return None
+    try:
+        return FiltersIn.model_validate(row["filters"]).to_filters()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'filters'}: {e['msg']}" for e in exc.errors()
+        )
+        raise DatasetError(f'{where}: bad "filters": {problems}') from exc
 
 
 def _query(root: Path, row: dict[str, Any], where: str) -> EvalQuery:
@@ -202,6 +264,7 @@ def _query(root: Path, row: dict[str, Any], where: str) -> EvalQuery:
         instruction=_text(row, "instruction", where),
         group=_text(row, "group", where),
         as_document=_bool(row, "as_document", where),
+        filters=_filters(row, where),
     )
     if query.text is None and query.image is None and query.video is None:
         raise DatasetError(f'{where}: query {qid} has no "text", "image" or "video"')

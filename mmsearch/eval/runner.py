@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from mmsearch.eval.metrics import evaluate
 from mmsearch.index.embedder import Embedder, mrl
 from mmsearch.index.inputs import Content, VideoClip, unit_content
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Payload, Point, ScoredPoint, Store
+from mmsearch.index.store import DEFAULT_COLLECTION, Payload, Point, ScoredPoint, Store
 from mmsearch.ingest.image import load_query_image
 from mmsearch.ingest.media import load_media
 from mmsearch.ingest.reader import read_query_video
@@ -163,6 +164,7 @@ class EvalRunner:
         self.rerank_instruction = rerank_instruction
         self.tick = tick or (lambda _what: None)
         self._rerank_cache: dict[tuple[str, tuple[str, ...]], tuple[list[float], float]] = {}
+        self.rows_by_id = {row.id: row for row in dataset.corpus}
 
     def run(self, configs: Sequence[EvalConfig]) -> EvalReport:
         queries = [self._embed_query(q) for q in self.dataset.queries]
@@ -227,7 +229,7 @@ class EvalRunner:
             vectors = mrl(self.corpus.vectors, dim)
             store.upsert(
                 [
-                    Point(pid, vector, replace(payload, dim=dim))
+                    Point(pid, vector, replace(payload, dim=dim, **self._labels(pid)))
                     for pid, vector, payload in zip(
                         self.corpus.point_ids, vectors, self.corpus.payloads, strict=True
                     )
@@ -238,12 +240,23 @@ class EvalRunner:
             raise
         return store
 
+    def _labels(self, point_id: str) -> dict[str, Any]:
+        """The collection and metadata the corpus rows claiming a point give it (a filtered query's
+        search sees them; the cached vectors and payloads do not depend on them)."""
+        rows = self.rows_by_id
+        claimed = [rows[r] for r in self.corpus.rows.get(point_id, ()) if r in rows]
+        metadata: dict[str, Any] = {}
+        for row in claimed:
+            metadata.update(row.metadata)
+        collection = next((row.collection for row in claimed if row.collection), DEFAULT_COLLECTION)
+        return {"collection": collection, "metadata": metadata}
+
     def _search(
         self, store: Store, query: _QueryRun, dim: int, depth: int
     ) -> tuple[list[ScoredPoint], float]:
         vector = mrl(query.vector[None, :], dim)[0]
         started = time.perf_counter()
-        points = store.search(vector, limit=depth)
+        points = store.search(vector, limit=depth, filters=query.query.filters)
         elapsed = (time.perf_counter() - started) * 1000.0
         self.tick("search")
         return points, elapsed

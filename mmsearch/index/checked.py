@@ -3,38 +3,61 @@ guard, checked and batched upserts, and every ``Store`` operation whose logic do
 engine.
 
 A store says how to read its collection's ``Layout``, how to create the collection, how to write one
-batch of points, and gives a few engine primitives (a filter on one payload key, count, scroll, fetch
-by id, delete by ids or by filter, search one layout, and ``_calling``, which serialises a call and
-translates the engine's failures into ``StoreError``). This base makes sure that a collection is only
+batch of points, and gives a few engine primitives (how it writes a filter: ``conditions.Builders``; count,
+scroll, fetch by id, delete by ids or by filter, search one layout, and ``_calling``, which serialises a
+call and translates the engine's failures into ``StoreError``). This base makes sure that a collection is only
 ever used with the model, dimension and prefetch dimension it was made with (``schema.mismatch``), that
 every vector is finite, of the right length and unit norm before anything is written, that a batch of
 points is written in ``index.upsert_batch`` slices, and builds the rest of the ``Store`` protocol
 (stale and document deletes, payload reads, listings, counts, stats, the context manager) on the
 primitives, once.
+
+Filters reach an engine one way: ``filter_condition`` turns ``Filters`` into one ``conditions.Condition``
+— the client's conditions ANDed with the caller's ``Scope`` (``scope_condition``), so no condition a
+client sends, negations included, can reach outside the scope — and each store compiles it
+(``engine_filter``) for search, count and listing alike.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
+from itertools import islice
 from pathlib import PurePath
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import numpy as np
 
 from mmsearch.errors import DimensionMismatch, QueryError, StoreError
+from mmsearch.index.conditions import (
+    AnyOf,
+    Bounds,
+    Builders,
+    Condition,
+    Either,
+    IsEmpty,
+    Not,
+    Range,
+    compile_filter,
+    conjunction,
+    metadata_key,
+)
 from mmsearch.index.schema import PATH_PREFIXES, SCROLL_PAGE, Layout, check_dims, mismatch, unit_vector
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
+    DEFAULT_COLLECTION,
     MODALITIES,
     DocumentInfo,
     Filters,
     Mode,
     Payload,
     Point,
+    Scope,
     ScoredPoint,
     StoreStats,
     check_point_id,
@@ -42,39 +65,76 @@ from mmsearch.index.store import (
 
 log = logging.getLogger(__name__)
 
-Condition = TypeVar("Condition")
-Filter = TypeVar("Filter")
-
 # The payload fields a ``stats --documents`` row is read from.
-DOCUMENT_FIELDS = ["doc_id", "source_path", "modality", "ingest_time", "source_sha256"]
+DOCUMENT_FIELDS = [
+    "doc_id", "source_path", "modality", "ingest_time", "source_sha256", "collection", "name", "groups",
+    "metadata",
+]  # fmt: skip
 
 
-def engine_filter(
-    filters: Filters | None,
-    match: Callable[[str, str], Condition],
-    ingest_time: Callable[[float | None, float | None], Condition],
-    combine: Callable[[list[Condition]], Filter],
-) -> Filter | None:
-    """``filters`` in an engine's own types, all conditions must hold (``combine``): an exact keyword
-    ``match`` (payload key, value) each, and an ``ingest_time`` range ``after <= t < before``; None when
-    it restricts nothing. A path prefix is one match on ``path_prefixes`` (a stored point lists its path
-    and each ancestor folder)."""
-    if filters is None or filters.is_empty:
+# What a point stored before collections lacks (``upgrade``); the fields its patch is made from.
+UPGRADE_NEEDED = Either((IsEmpty("collection"), IsEmpty("name"), AnyOf("name", ("",))))
+UPGRADE_FIELDS = ["source_path", "collection", "name", "groups", "metadata"]
+
+
+def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload keys a point stored before collections gets (``CheckedStore.upgrade``)."""
+    patch: dict[str, Any] = {}
+    if not payload.get("collection"):
+        patch["collection"] = DEFAULT_COLLECTION
+    if not payload.get("name"):
+        patch["name"] = PurePath(str(payload.get("source_path") or "")).name or "unnamed"
+    if payload.get("groups") is None:
+        patch["groups"] = []
+    if payload.get("metadata") is None:
+        patch["metadata"] = {}
+    return patch
+
+
+def filter_condition(filters: Filters | None) -> Condition | None:
+    """``filters`` as one condition: the client's conditions (``not_`` as a negation) and the scope, all
+    of which must hold; None when it restricts nothing. A path prefix is a match on ``path_prefixes`` (a
+    stored point lists its path and each ancestor folder)."""
+    if filters is None:
         return None
-    if filters.scope is not None and not filters.scope.is_everything:
-        # Placeholder of the issue-19 contract: the filter algebra that can express a scope lands next.
-        # Until then a scoped query is refused, never run without its scope.
-        raise StoreError("this store cannot yet restrict a query to a principal's scope")
-    must: list[Condition] = []
-    if filters.path_prefix is not None:
-        must.append(match(PATH_PREFIXES, str(PurePath(filters.path_prefix))))
-    if filters.modality is not None:
-        must.append(match("modality", filters.modality))
-    if filters.doc_id is not None:
-        must.append(match("doc_id", filters.doc_id))
+    parts = _own_conditions(filters)
+    if filters.not_ is not None:
+        excluded = _own_conditions(filters.not_)
+        if excluded:
+            parts.append(Not(excluded[0] if len(excluded) == 1 else Either(tuple(excluded))))
+    return conjunction([c for c in (scope_condition(filters.scope), conjunction(parts)) if c is not None])
+
+
+def scope_condition(scope: Scope | None) -> Condition | None:
+    """What ``scope`` admits (``Scope.admits``): its collections, and documents with no groups or one of
+    its groups. None when it admits everything."""
+    if scope is None or scope.is_everything:
+        return None
+    parts: list[Condition] = []
+    if scope.collections is not None:
+        parts.append(AnyOf("collection", tuple(sorted(scope.collections))))
+    if scope.groups is not None:
+        ungrouped = IsEmpty("groups")
+        shared = AnyOf("groups", tuple(sorted(scope.groups)))
+        parts.append(Either((ungrouped, shared)) if scope.groups else ungrouped)
+    return conjunction(parts)
+
+
+def _own_conditions(filters: Filters) -> list[Condition]:
+    parts: list[Condition] = []
+    prefixes = filters.values("path_prefix")
+    if prefixes:
+        parts.append(AnyOf(PATH_PREFIXES, tuple(dict.fromkeys(str(PurePath(p)) for p in prefixes))))
+    for name in ("modality", "doc_id", "collection", "name", "groups"):
+        if filters.values(name):
+            parts.append(AnyOf(name, filters.values(name)))
     if filters.ingested_after is not None or filters.ingested_before is not None:
-        must.append(ingest_time(filters.ingested_after, filters.ingested_before))
-    return combine(must)
+        parts.append(Range("ingest_time", Bounds(gte=filters.ingested_after, lt=filters.ingested_before)))
+    for key, values in filters.metadata_values().items():
+        parts.append(AnyOf(metadata_key(key), values))
+    for key, bounds in (filters.metadata_ranges or {}).items():
+        parts.append(Range(metadata_key(key), bounds))
+    return parts
 
 
 class CheckedStore(ABC):
@@ -82,6 +142,7 @@ class CheckedStore(ABC):
     location: str
     index: IndexSettings
     mode: Mode
+    _upgraded: bool = False  # ``upgrade`` has run on this store
 
     # -- what each engine provides ---------------------------------------------------------------
     # ``Filter`` and records are the engine's own types (qdrant-edge or qdrant-client models); a record
@@ -103,9 +164,10 @@ class CheckedStore(ABC):
     def _calling(self, action: str) -> AbstractContextManager[None]:
         """Serialise one engine call and translate its failures into ``StoreError`` naming ``action``."""
 
+    @property
     @abstractmethod
-    def _match(self, key: str, value: str) -> Any:
-        """The engine's filter for payload ``key`` == ``value``."""
+    def _builders(self) -> Builders[Any, Any]:
+        """How this engine writes a ``Condition`` (``conditions.compile_filter``)."""
 
     @abstractmethod
     def _count(self, flt: Any) -> int:
@@ -120,6 +182,14 @@ class CheckedStore(ABC):
         """The records (with payload) of the points among ``ids`` that exist."""
 
     @abstractmethod
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        """Set these payload keys (others kept) on these points (at most ``SCROLL_PAGE``)."""
+
+    def _ensure_payload_indexes(self) -> None:
+        """Create the payload indexes this version wants that the collection lacks (where the engine
+        keeps them); nothing by default."""
+
+    @abstractmethod
     def _delete_ids(self, ids: list[str]) -> None:
         """Delete these points (at most ``SCROLL_PAGE``)."""
 
@@ -128,10 +198,9 @@ class CheckedStore(ABC):
         """Delete every point matching ``flt``."""
 
     @abstractmethod
-    def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
-    ) -> list[ScoredPoint]:
-        """The ``limit`` nearest points to the checked unit ``query`` in a collection of ``layout``."""
+    def _search(self, query: np.ndarray, layout: Layout, limit: int, flt: Any) -> list[ScoredPoint]:
+        """The ``limit`` nearest points to the checked unit ``query`` in a collection of ``layout`` among
+        those matching the engine filter ``flt`` (None: all)."""
 
     def _indexed_points(self, layout: Layout) -> int | None:
         """Points inside the HNSW graph, where the engine says (``StoreStats.indexed_points``)."""
@@ -151,6 +220,47 @@ class CheckedStore(ABC):
             if layout is None:
                 raise StoreError(f"collection '{self.collection}' at {self.location} vanished after creation")
         self._check(layout, model_id, dim)
+        if not self._upgraded:
+            self.upgrade()
+
+    def upgrade(self) -> int:
+        """Bring a collection written by an older version up to this one, in place, without re-embedding:
+        the payload indexes it lacks, and on every point stored before collections existed
+        ``collection: "default"``, ``groups: []``, ``metadata: {}`` and a ``name`` (its file's base name,
+        never the server path). Each page is one write per distinct patch and the points are found by
+        what they lack, so a run cut short is finished by the next (``ensure_collection`` runs it once
+        per store: every writer and the server go through it). Returns the points changed."""
+        if self._read_layout() is None:
+            return 0
+        self._ensure_payload_indexes()
+        flt = compile_filter(UPGRADE_NEEDED, self._builders)
+        changed = 0
+        seen: set[str] = set()
+        while True:
+            page = list(islice(self._scroll(flt, UPGRADE_FIELDS), SCROLL_PAGE))
+            if not page:
+                break
+            patches: dict[str, tuple[dict[str, Any], list[str]]] = {}
+            for record in page:
+                point_id = str(record.id)
+                if point_id in seen:  # a write that did not take: never loop
+                    raise StoreError(f"upgrading collection '{self.collection}': point {point_id} kept "
+                                     "its old payload after it was rewritten")  # fmt: skip
+                seen.add(point_id)
+                patch = upgrade_patch(record.payload or {})
+                patches.setdefault(json.dumps(patch, sort_keys=True), (patch, []))[1].append(point_id)
+            for patch, ids in patches.values():
+                with self._calling(f"upgrade {len(ids)} points to collections"):
+                    self._set_payload(ids, patch)
+            changed += len(page)
+            log.info("collection '%s': %d points upgraded to collections so far", self.collection, changed)
+        if changed:
+            log.info(
+                "upgraded collection '%s' at %s in place: %d points now in collection '%s', named by their "
+                "file name (nothing re-embedded)", self.collection, self.location, changed, DEFAULT_COLLECTION,
+            )  # fmt: skip
+        self._upgraded = True
+        return changed
 
     def verify(self, model_id: str, dim: int) -> None:
         layout = self._read_layout()
@@ -196,7 +306,8 @@ class CheckedStore(ABC):
         if layout is None:
             return []
         self._check(layout, None, None)
-        return self._search(unit_vector(vector, layout.dim, "the query vector"), layout, limit, filters)
+        flt = self.engine_filter(filters)
+        return self._search(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
         wanted = [check_point_id(i, QueryError) for i in ids]
@@ -204,19 +315,19 @@ class CheckedStore(ABC):
             return {}
         return {str(r.id): self._payload(r.id, r.payload) for r in self._records(wanted)}
 
-    def documents(self) -> list[DocumentInfo]:
+    def documents(self, filters: Filters | None = None) -> list[DocumentInfo]:
         if self._read_layout() is None:  # no collection yet: nothing ingested
             return []
         docs: dict[str, DocumentInfo] = {}
-        for record in self._scroll(None, DOCUMENT_FIELDS):
+        for record in self._scroll(self.engine_filter(filters), DOCUMENT_FIELDS):
             p = record.payload or {}
             seen = docs.get(p["doc_id"])
-            units = seen.units + 1 if seen else 1
-            latest = max(seen.ingest_time, p["ingest_time"]) if seen else p["ingest_time"]
-            docs[p["doc_id"]] = DocumentInfo(
-                p["doc_id"], p["source_path"], p["modality"], units, latest, p["source_sha256"]
-            )
-        return sorted(docs.values(), key=lambda d: (d.source_path, d.doc_id))
+            if seen is not None:
+                latest = max(seen.ingest_time, p["ingest_time"])
+                docs[p["doc_id"]] = replace(seen, units=seen.units + 1, ingest_time=latest)
+            else:
+                docs[p["doc_id"]] = _document(p)
+        return sorted(docs.values(), key=lambda d: (d.collection, d.name, d.source_path, d.doc_id))
 
     def stats(self) -> StoreStats:
         layout = self._read_layout()
@@ -229,10 +340,18 @@ class CheckedStore(ABC):
             layout.prefetch_dim, self._count(None), documents, by_modality, self._indexed_points(layout),
         )  # fmt: skip
 
-    def count(self) -> int:
+    def count(self, filters: Filters | None = None) -> int:
         if self._read_layout() is None:
             return 0
-        return self._count(None)
+        return self._count(self.engine_filter(filters))
+
+    def engine_filter(self, filters: Filters | None) -> Any:
+        """``filters`` (scope included) in this engine's types; None when it restricts nothing."""
+        condition = filter_condition(filters)
+        return None if condition is None else compile_filter(condition, self._builders)
+
+    def _match(self, key: str, value: str) -> Any:
+        return compile_filter(AnyOf(key, (value,)), self._builders)
 
     def __enter__(self) -> Self:
         return self
@@ -278,3 +397,15 @@ class CheckedStore(ABC):
                 f"{payload.dim}-d, but collection '{self.collection}' holds {layout.describe()}"
             )
         return unit_vector(point.vector, layout.dim, f"point {point.id}")
+
+
+def _document(p: dict[str, Any]) -> DocumentInfo:
+    """A listing row from one point's ``DOCUMENT_FIELDS`` (a point stored before collections: in
+    ``default``, named by its file's base name)."""
+    return DocumentInfo(
+        p["doc_id"], p["source_path"], p["modality"], 1, p["ingest_time"], p["source_sha256"],
+        collection=p.get("collection") or DEFAULT_COLLECTION,
+        name=p.get("name") or PurePath(p["source_path"]).name,
+        groups=tuple(p.get("groups") or ()),
+        metadata=dict(p.get("metadata") or {}),
+    )  # fmt: skip

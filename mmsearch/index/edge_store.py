@@ -14,8 +14,10 @@ One collection is one Edge shard. Layout of the store folder (``store.path``, de
 
 Schema (the same as on a server, so ``mmsearch migrate`` copies points as they are): named vectors
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
-payload indexes on ``doc_id``, ``modality``, ``path_prefixes`` and a float index on ``ingest_time`` — every
-field a ``Filters`` can name. A prefetch search is one Query API call (prefetch on the small vector, then
+payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
+server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
+``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys. A collection made
+before some of them gets the missing ones when it is next opened for writing (``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
 the full vector rescored), run inside the engine.
 
 Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
@@ -30,7 +32,13 @@ acknowledged point (the manifest marks a file done only after that); ``close()``
 
 **Missing in qdrant-edge 0.9** besides metadata: there is no way to create a snapshot (it only restores a
 server's), so moving up is a point copy (``mmsearch migrate``); the engine holds the GIL while it searches
-(one search at a time per process; calls are serialised here with a lock).
+(one search at a time per process; calls are serialised here with a lock); and its Python binding reads
+``True``/``False`` in a match as 1/0, so a filter on a boolean metadata value is refused here
+(``conditions.py``; ``EDGE_FILTERS.booleans``) rather than answered with nothing.
+
+Filters: ``Filters`` (the caller's scope included) become one ``conditions.Condition`` in ``checked.py``
+and are compiled here by ``EDGE_FILTERS`` (``qe.Filter`` with must/should/must_not, ``MatchAny``,
+``RangeFloat``/``RangeDateTime``, ``IsEmptyCondition``).
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, engine_filter
+from mmsearch.index.checked import CheckedStore, filter_condition
+from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -76,8 +85,9 @@ log = logging.getLogger(__name__)
 
 ENGINE = "qdrant-edge-py"
 EDGE_DIR = "edge"
-KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES)
+KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups")
 FLOAT_FIELDS = ("ingest_time",)
+TENANT_FIELD = "collection"  # a keyword index with is_tenant: Edge keeps each collection's points together
 LEGACY_META = "meta.json"  # qdrant-client local mode's folder index
 
 
@@ -200,10 +210,8 @@ class EdgeStore(CheckedStore):
     def _create(self, model_id: str, dim: int) -> None:
         with self._calling("create the collection"):
             self._shard = qe.EdgeShard.create(str(self.shard_dir), edge_config(self.index, dim))
-            for name in KEYWORD_FIELDS:
-                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-            for name in FLOAT_FIELDS:
-                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+            for name, schema in payload_indexes().items():
+                self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
             self._shard.flush()
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
             self._layout = Layout(dim, self.index.prefetch_dim, model_id)
@@ -266,6 +274,28 @@ class EdgeStore(CheckedStore):
         with self._calling(f"store {len(points)} points"):
             self._open_shard().update(qe.UpdateOperation.upsert_points(list(points)))
 
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        batch: list[qe.PointId] = list(ids)
+        self._open_shard().update(qe.UpdateOperation.set_payload(batch, values))
+
+    def _ensure_payload_indexes(self) -> None:
+        with self._calling("read the payload indexes"):
+            shard = self._open_shard()
+            missing = {k: v for k, v in payload_indexes().items() if k not in shard.info().payload_schema}
+            for name, schema in missing.items():
+                shard.update(qe.UpdateOperation.create_field_index(name, schema))
+            if missing:
+                shard.flush()
+        if missing:
+            log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
+
+    def payload_index_types(self) -> dict[str, str]:
+        """Each indexed payload field and its type (``keyword``, ``float``…), as the shard reports them."""
+        self._require_layout("read the payload indexes")
+        with self._calling("read the payload indexes"):
+            schema = self._open_shard().info().payload_schema
+        return {name: str(info.data_type).rsplit(".", 1)[-1].lower() for name, info in schema.items()}
+
     def _delete_ids(self, ids: list[str]) -> None:
         batch: list[qe.PointId] = list(ids)
         self._open_shard().update(qe.UpdateOperation.delete_points(batch))
@@ -286,9 +316,9 @@ class EdgeStore(CheckedStore):
     # -- reads -------------------------------------------------------------------------------------
 
     def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
     ) -> list[ScoredPoint]:
-        request = search_request(self.index, layout, query, limit, build_edge_filter(filters))
+        request = search_request(self.index, layout, query, limit, flt)
         with self._calling("search"):
             found = self._open_shard().query(request)
         hits = []
@@ -321,8 +351,9 @@ class EdgeStore(CheckedStore):
         with self._calling("count points"):
             return int(self._open_shard().count(qe.CountRequest(exact=True, filter=flt)))
 
-    def _match(self, key: str, value: str) -> qe.Filter:
-        return _match(key, value)
+    @property
+    def _builders(self) -> Builders[Any, qe.Filter]:
+        return EDGE_FILTERS
 
     def _scroll(
         self,
@@ -509,19 +540,52 @@ def edge_point(
 
 
 def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
-    return engine_filter(filters, _field_match, _ingest_time, lambda must: qe.Filter(must=list(must)))
+    """``filters`` (scope included) as a Qdrant Edge filter; None when it restricts nothing (for tools
+    that build their own requests: ``search_request``)."""
+    condition = filter_condition(filters)
+    return None if condition is None else compile_filter(condition, EDGE_FILTERS)
 
 
-def _ingest_time(after: float | None, before: float | None) -> qe.FieldCondition:
-    return qe.FieldCondition(key="ingest_time", range=qe.RangeFloat(gte=after, lt=before))
+def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
+    """The payload indexes of a collection: every field a ``Filters`` names but metadata (its keys are
+    the users'), the collection as the tenant."""
+    indexes: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
+        TENANT_FIELD: qe.KeywordIndexParams(is_tenant=True)
+    }
+    indexes.update({name: qe.PayloadSchemaType.Keyword for name in KEYWORD_FIELDS})
+    indexes.update({name: qe.PayloadSchemaType.Float for name in FLOAT_FIELDS})
+    return indexes
 
 
-def _match(key: str, value: str) -> qe.Filter:
-    return qe.Filter(must=[_field_match(key, value)])
+def _edge_range(key: str, bounds: Bounds) -> qe.FieldCondition:
+    if bounds.dates:
+        dates = qe.RangeDateTime(
+            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
+        )
+        return qe.FieldCondition(key=key, range=dates)
+    numbers = qe.RangeFloat(
+        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
+    )
+    return qe.FieldCondition(key=key, range=numbers)
 
 
-def _field_match(key: str, value: str) -> qe.FieldCondition:
-    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+def _edge_match(key: str, value: Scalar) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))  # type: ignore[arg-type]
+
+
+def _edge_filter(must: list[Any], should: list[Any], must_not: list[Any]) -> qe.Filter:
+    return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
+
+
+EDGE_FILTERS: Builders[Any, qe.Filter] = Builders(
+    match=_edge_match,
+    match_any=lambda key, values: qe.FieldCondition(key=key, match=qe.MatchAny(values)),
+    range=_edge_range,
+    is_empty=qe.IsEmptyCondition,
+    filter=_edge_filter,
+    booleans=False,  # qdrant-edge 0.9 reads True/False in a match as 1/0 (conditions.py)
+    engine="the embedded store (Qdrant Edge 0.9)",
+)
 
 
 def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmsearch.index.store import Store
+from mmsearch.index.store import Filters, Store
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.units import Modality
 
@@ -35,20 +35,20 @@ class ListedDocument:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-def committed_documents(store: Store, manifest: Manifest) -> list[ListedDocument]:
-    """The store's documents that have a committed version, as that version, by collection and name."""
-    entries = {e.doc_id: e for e in manifest.documents() if e.sha256 is not None and e.unit_ids}
-    stored = {d.doc_id: d for d in store.documents() if d.doc_id in entries}
-    firsts = store.retrieve(sorted(entries[doc_id].unit_ids[0] for doc_id in stored))
+def committed_documents(
+    store: Store, manifest: Manifest, filters: Filters | None = None
+) -> list[ListedDocument]:
+    """The store's documents (those matching ``filters``: a caller's scope) that have a committed version,
+    as that version (units, hash), under the (collection, name) the manifest records, by collection and name."""
+    entries = {e.doc_id: e for e in manifest.documents() if e.sha256 is not None}
     out = []
-    for doc_id, d in stored.items():
-        entry = entries[doc_id]
-        payload = firsts.get(entry.unit_ids[0])
-        out.append(
-            ListedDocument(
-                doc_id, entry.collection, entry.name, entry.path, d.modality, entry.units, d.ingest_time,
-                str(entry.sha256), tuple(payload.groups) if payload else (),
-                dict(payload.metadata) if payload else {},
-            )
-        )  # fmt: skip
+    for d in store.documents(filters):
+        entry = entries.get(d.doc_id)
+        if entry is not None:
+            out.append(
+                ListedDocument(
+                    d.doc_id, entry.collection, entry.name, entry.path, d.modality, entry.units, d.ingest_time,
+                    str(entry.sha256), tuple(d.groups), dict(d.metadata),
+                )
+            )  # fmt: skip
     return sorted(out, key=lambda d: (d.collection, d.name, d.doc_id))

@@ -17,7 +17,8 @@ Schema of a collection:
   vector configuration itself.
 
 Server-only parts (local mode is an exact brute-force search that would ignore them): payload indexes on
-the filter fields, quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
+the filter fields (``PAYLOAD_INDEXES``; ``collection`` with ``is_tenant``, created on a collection that
+lacks them when it is next opened for writing), quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
 ``shard_number`` and ``replication_factor``. In embedded mode they are skipped with a logged note.
 
 Embedded mode: qdrant-client locks the folder (``<path>/.lock``, an exclusive non-blocking lock) for the
@@ -42,7 +43,8 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, engine_filter
+from mmsearch.index.checked import CheckedStore
+from mmsearch.index.conditions import Bounds, Builders, Scalar
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -58,7 +60,6 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
-    Filters,
     Mode,
     Point,
     ScoredPoint,
@@ -67,10 +68,15 @@ from mmsearch.index.store import (
 log = logging.getLogger(__name__)
 
 META_KEY = "mmsearch"
-PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
+# Every field a ``Filters`` names but the users' metadata keys; the collection is the tenant (Qdrant's
+# multitenancy guidance: one collection, a tenant payload field indexed with ``is_tenant``).
+PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "collection": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
     "doc_id": models.PayloadSchemaType.KEYWORD,
     "modality": models.PayloadSchemaType.KEYWORD,
     PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
+    "name": models.PayloadSchemaType.KEYWORD,
+    "groups": models.PayloadSchemaType.KEYWORD,
     "ingest_time": models.PayloadSchemaType.FLOAT,
 }
 
@@ -195,10 +201,23 @@ class QdrantStore(CheckedStore):
             self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim),
         )  # fmt: skip
 
-    def _create_payload_indexes(self) -> None:
-        for name, schema in PAYLOAD_INDEXES.items():
+    def _create_payload_indexes(self, names: Sequence[str] = tuple(PAYLOAD_INDEXES)) -> None:
+        for name in names:
             with self._calling(f"index the payload field {name}"):
-                self.client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+                self.client.create_payload_index(
+                    self.collection, name, field_schema=PAYLOAD_INDEXES[name], wait=True
+                )
+
+    def _ensure_payload_indexes(self) -> None:
+        """On a server, the indexes a collection made by an older version lacks (local mode keeps none)."""
+        if self.mode != "server":
+            return
+        with self._calling("read the payload indexes"):
+            have = self.client.get_collection(self.collection).payload_schema or {}
+        missing = [name for name in PAYLOAD_INDEXES if name not in have]
+        self._create_payload_indexes(missing)
+        if missing:
+            log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
 
     def exists(self) -> bool:
         with self._calling("look up the collection"):
@@ -271,6 +290,9 @@ class QdrantStore(CheckedStore):
         with self._calling(f"store {len(structs)} points"):
             self.client.upsert(self.collection, points=structs, wait=True)
 
+    def _set_payload(self, ids: list[str], values: dict[str, Any]) -> None:
+        self.client.set_payload(self.collection, values, points=list(ids), wait=True)
+
     def _delete_ids(self, ids: list[str]) -> None:
         self.client.delete(self.collection, models.PointIdsList(points=list(ids)), wait=True)
 
@@ -280,9 +302,8 @@ class QdrantStore(CheckedStore):
     # -- reads -------------------------------------------------------------------------------------
 
     def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, filters: Filters | None
+        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
     ) -> list[ScoredPoint]:
-        flt = build_filter(filters)
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt)
         prefetch = None
@@ -337,8 +358,9 @@ class QdrantStore(CheckedStore):
         with self._calling("count points"):
             return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def _match(self, key: str, value: str) -> models.Filter:
-        return _match(key, value)
+    @property
+    def _builders(self) -> Builders[Any, models.Filter]:
+        return QDRANT_FILTERS
 
     def _scroll(self, flt: models.Filter | None, payload: list[str] | bool) -> Iterator[models.Record]:
         offset: Any = None
@@ -426,12 +448,34 @@ def search_params(index: IndexSettings) -> models.SearchParams:
     return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
 
 
-def build_filter(filters: Filters | None) -> models.Filter | None:
-    return engine_filter(filters, _field_match, _ingest_time, lambda must: models.Filter(must=list(must)))
+def _range(key: str, bounds: Bounds) -> models.FieldCondition:
+    if bounds.dates:
+        dates = models.DatetimeRange(
+            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
+        )
+        return models.FieldCondition(key=key, range=dates)
+    numbers = models.Range(
+        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
+    )
+    return models.FieldCondition(key=key, range=numbers)
 
 
-def _ingest_time(after: float | None, before: float | None) -> models.FieldCondition:
-    return models.FieldCondition(key="ingest_time", range=models.Range(gte=after, lt=before))
+def _filter(must: list[Any], should: list[Any], must_not: list[Any]) -> models.Filter:
+    return models.Filter(must=must or None, should=should or None, must_not=must_not or None)
+
+
+def _field_match(key: str, value: Scalar) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+QDRANT_FILTERS: Builders[Any, models.Filter] = Builders(
+    match=_field_match,
+    match_any=lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
+    range=_range,
+    is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
+    filter=_filter,
+    engine="Qdrant",
+)
 
 
 def _struct(point: Point, vector: np.ndarray, prefetch_dim: int | None) -> models.PointStruct:
@@ -445,14 +489,6 @@ def _named_vector(vectors: Any, name: str) -> list[float]:
     if not isinstance(vectors, dict) or not isinstance(vectors.get(name), list):
         raise StoreError(f"Qdrant returned no '{name}' vector for a search candidate")
     return vectors[name]
-
-
-def _match(key: str, value: str) -> models.Filter:
-    return models.Filter(must=[_field_match(key, value)])
-
-
-def _field_match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def _meta(model_id: str, dim: int, prefetch_dim: int | None) -> dict[str, Any]:

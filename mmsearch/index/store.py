@@ -11,15 +11,17 @@ them and opens the configured one (``open_store``), so nothing here imports a ba
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self, get_args
+from typing import Any, Literal, Protocol, Self, cast, get_args
 
 import numpy as np
 
 from mmsearch.errors import QueryError, StoreError
+from mmsearch.index.conditions import Bounds, Scalar, metadata_key
 from mmsearch.ingest.names import DEFAULT_COLLECTION  # the collection of a document given none
 from mmsearch.ingest.units import Modality
 
@@ -136,37 +138,139 @@ class Scope:
         return self.collections is None and self.groups is None
 
 
+# Bounds on one search's filters (a request is refused past them: ``QueryError``, a 400/422 in the API).
+MAX_FILTER_CONDITIONS = 32  # fields, metadata keys and ranges given, ``not_`` included
+MAX_FILTER_VALUES = 100  # values in one any-of list
+MAX_FILTER_VALUE_CHARS = 1024  # one value (a path prefix: 4096)
+MAX_FILTER_BYTES = 32 * 1024  # every string value together, UTF-8
+LIST_FIELDS = ("path_prefix", "modality", "doc_id", "collection", "name", "groups")
+
+
 @dataclass(frozen=True)
 class Filters:
-    """Restrict a search. All given conditions must hold.
+    """Restrict a search or a listing. All given conditions must hold.
 
-    ``path_prefix`` matches whole path components: ``/docs`` matches ``/docs/a.pdf`` and ``/docs`` itself,
-    not ``/docs2/a.pdf``. The ingest-time range is ``ingested_after <= t < ingested_before`` (unix times).
+    Each of ``LIST_FIELDS`` takes one value or a list (any of them): ``path_prefix`` matches whole path
+    components (``/docs`` matches ``/docs/a.pdf`` and ``/docs`` itself, not ``/docs2/a.pdf``);
+    ``groups``: the document has one of them. ``metadata``: ``KEY`` equals a value (or one of a list; a
+    list-valued field matches when one of its elements does). ``metadata_ranges``: ``KEY`` within the
+    ``Bounds`` (numbers, or dates against ISO 8601 strings). The ingest-time range is ``ingested_after <= t
+    < ingested_before`` (unix times). ``not_``: a point matching any of its conditions is left out (one
+    level: it has no ``not_`` or scope of its own). ``scope``: set by the server (``dataclasses.replace``),
+    never parsed from a request; it is added to everything else, so nothing here can widen it.
     """
 
-    path_prefix: str | None = None
-    modality: Modality | None = None
-    doc_id: str | None = None
+    path_prefix: str | Sequence[str] | None = None
+    modality: Modality | Sequence[Modality] | None = None
+    doc_id: str | Sequence[str] | None = None
     ingested_after: float | None = None
     ingested_before: float | None = None
-    # The caller's scope: set by the server from the principal (``dataclasses.replace``), never parsed
-    # from a request. None (or a scope that admits everything): no restriction.
+    collection: str | Sequence[str] | None = None
+    name: str | Sequence[str] | None = None
+    groups: str | Sequence[str] | None = None
+    metadata: Mapping[str, Scalar | Sequence[Scalar]] | None = None
+    metadata_ranges: Mapping[str, Bounds] | None = None
+    not_: Filters | None = None
     scope: Scope | None = None
 
     def __post_init__(self) -> None:
-        if self.modality is not None and self.modality not in MODALITIES:
-            raise QueryError(f"filter modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
-        if self.path_prefix is not None and not self.path_prefix.strip():
+        for name in LIST_FIELDS:
+            object.__setattr__(self, name, _values(name, getattr(self, name)))
+        for modality in self.values("modality"):
+            if modality not in MODALITIES:
+                raise QueryError(f"filter modality {modality!r} is not one of {', '.join(MODALITIES)}")
+        if any(not p.strip() for p in self.values("path_prefix")):
             raise QueryError("filter path prefix is empty: give a folder or file path, or no path filter")
         after, before = self.ingested_after, self.ingested_before
         if after is not None and before is not None and after >= before:
             raise QueryError(f"filter time range is empty: after ({after}) is not before ({before})")
+        if self.metadata is not None:
+            object.__setattr__(self, "metadata", _metadata(self.metadata))
+        if self.metadata_ranges is not None:
+            object.__setattr__(self, "metadata_ranges", _ranges(self.metadata_ranges))
+        if self.not_ is not None and (self.not_.not_ is not None or self.not_.scope is not None):
+            raise QueryError("filter `not` goes one level deep: it holds no `not` (or scope) of its own")
+        _check_size(self)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """The any-of values of list field ``name`` (empty when not given)."""
+        given = getattr(self, name)
+        return given if isinstance(given, tuple) else ()
+
+    def metadata_values(self) -> dict[str, tuple[Scalar, ...]]:
+        """``metadata`` as the any-of values of each key (empty when not given)."""
+        return cast(dict[str, tuple[Scalar, ...]], self.metadata or {})
+
+    @property
+    def conditions(self) -> int:
+        """How many conditions are given (the scope not counted)."""
+        own = sum(getattr(self, n) is not None for n in (*LIST_FIELDS, "ingested_after", "ingested_before"))
+        own += len(self.metadata or {}) + len(self.metadata_ranges or {})
+        return own + (self.not_.conditions if self.not_ is not None else 0)
 
     @property
     def is_empty(self) -> bool:
         if self.scope is not None and not self.scope.is_everything:
             return False
-        return all(value is None for key, value in asdict(self).items() if key != "scope")
+        return self.conditions == 0
+
+
+def _values(name: str, given: object) -> tuple[str, ...] | None:
+    if given is None:
+        return None
+    values = (given,) if isinstance(given, str) else tuple(cast(Iterable[Any], given))
+    if not values:
+        raise QueryError(f"filter {name} is an empty list: give at least one value, or leave it out")
+    if len(values) > MAX_FILTER_VALUES:
+        raise QueryError(f"filter {name} has {len(values)} values; at most {MAX_FILTER_VALUES}")
+    limit = 4096 if name == "path_prefix" else MAX_FILTER_VALUE_CHARS
+    for value in values:
+        if not isinstance(value, str) or not value or len(value) > limit:
+            raise QueryError(f"filter {name}: each value is a non-empty string of at most {limit} characters")
+    return tuple(dict.fromkeys(values))
+
+
+def _metadata(given: Mapping[str, Any]) -> dict[str, tuple[Scalar, ...]]:
+    out: dict[str, tuple[Scalar, ...]] = {}
+    for key, value in given.items():
+        metadata_key(key)
+        values = tuple(value) if isinstance(value, list | tuple) else (value,)
+        if not values or len(values) > MAX_FILTER_VALUES:
+            raise QueryError(f"filter metadata.{key}: give 1 to {MAX_FILTER_VALUES} values")
+        for item in values:
+            bad_text = isinstance(item, str) and len(item) > MAX_FILTER_VALUE_CHARS
+            bad_number = isinstance(item, float) and not math.isfinite(item)
+            if not isinstance(item, str | int | float) or bad_text or bad_number:
+                raise QueryError(
+                    f"filter metadata.{key}: a value is a string (at most {MAX_FILTER_VALUE_CHARS} "
+                    f"characters), a finite number or true/false, not {item!r}"
+                )
+        out[key] = tuple(dict.fromkeys(values))
+    return out
+
+
+def _ranges(given: Mapping[str, Bounds]) -> dict[str, Bounds]:
+    for key, bounds in given.items():
+        metadata_key(key)
+        if not isinstance(bounds, Bounds):
+            raise QueryError(f"filter range on metadata.{key} is not a range (gte, gt, lte, lt)")
+    return dict(given)
+
+
+def _check_size(filters: Filters) -> None:
+    if filters.conditions > MAX_FILTER_CONDITIONS:
+        raise QueryError(f"filters give {filters.conditions} conditions; at most {MAX_FILTER_CONDITIONS}")
+    size = _text_bytes(filters)
+    if size > MAX_FILTER_BYTES:
+        raise QueryError(f"filters hold {size} bytes of text; at most {MAX_FILTER_BYTES}")
+
+
+def _text_bytes(filters: Filters) -> int:
+    size = sum(len(v.encode()) for name in LIST_FIELDS for v in filters.values(name))
+    for key, values in filters.metadata_values().items():
+        size += len(key) + sum(len(v.encode()) for v in values if isinstance(v, str))
+    size += sum(len(key) for key in filters.metadata_ranges or {})
+    return size + (_text_bytes(filters.not_) if filters.not_ is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -179,6 +283,10 @@ class DocumentInfo:
     units: int
     ingest_time: float  # the latest of its units
     source_sha256: str
+    collection: str = DEFAULT_COLLECTION
+    name: str = ""  # what the client called it; a store not yet upgraded: the file's base name
+    groups: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -230,11 +338,15 @@ class Store(Protocol):
         """Payloads of the points that exist among ``ids``."""
         ...
 
-    def documents(self) -> list[DocumentInfo]: ...
+    def documents(self, filters: Filters | None = None) -> list[DocumentInfo]:
+        """One row per document with a point matching ``filters`` (its units: those points)."""
+        ...
 
     def stats(self) -> StoreStats: ...
 
-    def count(self) -> int: ...
+    def count(self, filters: Filters | None = None) -> int:
+        """Points matching ``filters`` (all when None)."""
+        ...
 
     def drop(self) -> bool:
         """Delete the whole collection (for a re-index with another model); True if it existed."""

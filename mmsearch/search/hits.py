@@ -27,6 +27,7 @@ class Hit:
     snippet: str
     media_paths: tuple[str, ...]  # relative to data_dir; media_paths[preview_index] is the preview
     preview_index: int = 0
+    source_sha256: str = ""  # the document's version: its URLs are bound to it (api/edge/signing.py)
     # The document as clients know it (``source_path`` is where its bytes were read on the server: the
     # API never shows it). ``name`` "" for a point of a store not yet upgraded to names.
     collection: str = DEFAULT_COLLECTION

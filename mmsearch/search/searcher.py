@@ -205,6 +205,7 @@ def _rank(
                 snippet=make_snippet(payload.text or "", query_text),
                 media_paths=tuple(payload.media_paths),
                 preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
+                source_sha256=payload.source_sha256,
             )
         )
     return tuple(hits)

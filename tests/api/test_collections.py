@@ -122,7 +122,12 @@ def test_the_same_name_in_two_collections_is_two_documents(
     assert original.content == contracts["legal"]
     assert 'filename="contract.pdf"' in original.headers["content-disposition"]
     jobs = client.get("/v1/jobs")
-    no_server_path(settings, listing, search, jobs, client.get(finance["url"]))
+    broken = follow(client, client.post("/v1/documents", params={"collection": "finance"},
+                    files=[("files", ("broken.pdf", b"%PDF-1.7\n" + b"\x00" * 300))]))  # fmt: skip
+    assert broken["files"][0]["code"] == "corrupt_file" and "broken.pdf" in broken["files"][0]["message"]
+    missing = client.get(f"/v1/documents/{doc_id_for('finance', 'nope.pdf')}/file")
+    no_server_path(settings, listing, search, jobs, client.get(finance["url"]), client.get(broken["url"]),
+                   client.get("/readyz"), client.get("/v1/info"), missing)  # fmt: skip
 
 
 def test_the_same_name_again_replaces_and_says_so_and_replace_false_is_409(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from typing import Any
 
 import httpx
@@ -46,9 +47,12 @@ async def test_text_search_returns_ranked_hits_with_urls(indexed: Indexed) -> No
     assert scores == sorted(scores, reverse=True)
     for hit in hits:
         assert hit["rerank_score"] == hit["score"]
-        assert hit["image_url"] == f"http://localhost/v1/images/{hit['point_id']}"
-        assert hit["thumbnail_url"].startswith(hit["image_url"] + "?w=")
-        assert hit["file_url"] == f"http://localhost/v1/documents/{hit['doc_id']}/file"
+        version = re.fullmatch(r".*\?v=([0-9a-f]{16})", hit["file_url"])  # the document's version
+        assert version is not None, hit["file_url"]
+        v = version.group(1)
+        assert hit["image_url"] == f"http://localhost/v1/images/{hit['point_id']}?v={v}"
+        assert hit["thumbnail_url"] == f"http://localhost/v1/images/{hit['point_id']}?w=480&v={v}"
+        assert hit["file_url"] == f"http://localhost/v1/documents/{hit['doc_id']}/file?v={v}"
         assert "media_paths" not in hit and hit["image_base64"] is None
         if hit["modality"] == "page":
             assert hit["link"] == f"{hit['file_url']}#page={hit['page']}"

@@ -12,6 +12,7 @@ from PIL import Image
 from mmsearch.errors import DatasetError
 from mmsearch.eval.dataset import load_dataset
 from mmsearch.eval.metrics import evaluate
+from mmsearch.index.store import Filters
 
 
 def _beir(root: Path, corpus: Sequence[object], queries: Sequence[object], qrels: str) -> Path:
@@ -130,3 +131,44 @@ def test_metrics_come_from_trec_eval_in_our_order() -> None:
     half = evaluate(qrels, {"q1": ["a"], "q2": ["z", "y"]})  # q2 finds nothing
     assert half["recall@1"] == pytest.approx(0.5) and half["recall@50"] == pytest.approx(0.5)
     assert evaluate(qrels, {"q1": [], "q2": ["b"]})["recall@10"] == pytest.approx(0.25)
+
+
+def test_corpus_metadata_and_query_filters_are_read(tmp_path: Path) -> None:
+    corpus = [
+        {"_id": "d1", "image": "a.png", "collection": "finance", "metadata": {"year": 2024, "tags": ["a"]}},
+        {"_id": "d2", "text": "body"},
+    ]
+    queries = [
+        {"_id": "q1", "text": "x", "filters": {"collection": ["finance"], "not": {"metadata": {"year": 2023}}}},
+        {"_id": "q2", "text": "y"},
+    ]  # fmt: skip
+    data = load_dataset(_beir(tmp_path / "set", corpus, queries, "q1\td1\t1\nq2\td2\t1\n"))
+    assert (data.corpus[0].collection, data.corpus[0].metadata) == ("finance", {"year": 2024, "tags": ["a"]})
+    assert (data.corpus[1].collection, data.corpus[1].metadata) == (None, {})
+    assert data.queries[0].filters == Filters(collection="finance", not_=Filters(metadata={"year": 2023}))
+    assert data.queries[1].filters is None
+    with pytest.raises(DatasetError, match="not combined, and query q1 has its own"):
+        data.with_filters(Filters(modality="page"))
+    only_q2 = data.only_group(None)
+    assert only_q2.with_filters(None) is only_q2
+
+
+@pytest.mark.parametrize(
+    ("corpus", "queries", "message"),
+    [
+        ([{"_id": "d1", "image": "a.png", "metadata": {"k": {"nested": 1}}}], GOOD_QUERIES, '"metadata" must be a flat'),
+        ([{"_id": "d1", "text": "t", "metadata": ["x"]}], GOOD_QUERIES, '"metadata" must be a flat'),
+        (GOOD_CORPUS, [{"_id": "q1", "text": "x", "filters": {"colour": "red"}}], 'bad "filters": colour: Extra'),
+        (GOOD_CORPUS, [{"_id": "q1", "text": "x", "filters": {"modality": "audio"}}], "bad \"filters\": modality"),
+        (
+            GOOD_CORPUS,
+            [{"_id": "q1", "text": "x", "filters": {"metadata_ranges": {"y": {"gte": 3, "lt": 1}}}}],
+            "range is empty",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_metadata_and_filters_name_the_row(
+    tmp_path: Path, corpus: list[object], queries: list[object], message: str
+) -> None:
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(_beir(tmp_path / "set", corpus, queries, "q1\td1\t1\n"))

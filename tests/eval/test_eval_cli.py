@@ -113,3 +113,48 @@ def test_bad_options_are_refused_by_name(
 def test_a_folder_that_is_no_dataset(work: Path, env: dict[str, str]) -> None:
     done = run_cli(["eval", str(work / "cwd"), "--json"], env, work / "cwd")
     assert done.returncode == 1 and json.loads(done.stdout)["error"]["code"] == "dataset_error"
+
+
+@pytest.fixture(scope="module")
+def labelled(work: Path) -> Path:
+    """Three pictures with a year each; every query is an exact copy of one (as_document), so without
+    a filter each finds its own picture first: a filter that keeps it keeps recall@1 at 1, one that
+    leaves it out drops it to 0."""
+    from PIL import Image
+
+    root = work / "labelled"
+    root.mkdir()
+    rows, queries = [], []
+    for i, (year, colour) in enumerate([(2022, (200, 30, 30)), (2023, (30, 200, 30)), (2024, (30, 30, 200))]):
+        Image.new("RGB", (64, 48), colour).save(root / f"p{i}.png")
+        rows.append({"_id": f"d{i}", "image": f"p{i}.png", "metadata": {"year": year}})
+    queries = [
+        {"_id": "q0", "image": "p0.png", "as_document": True, "group": "own", "filters": {"metadata": {"year": 2022}}},
+        {"_id": "q1", "image": "p1.png", "as_document": True, "group": "own", "filters": {"not": {"metadata": {"year": 2023}}}},
+        {"_id": "q2", "image": "p2.png", "as_document": True, "group": "own", "filters": {"metadata_ranges": {"year": {"gte": 2024}}}},
+        {"_id": "q3", "image": "p2.png", "as_document": True, "group": "plain"},
+    ]  # fmt: skip
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels").mkdir()
+    (root / "qrels" / "test.tsv").write_text("q0\td0\t1\nq1\td1\t1\nq2\td2\t1\nq3\td2\t1\n")
+    return root
+
+
+def test_query_filters_and_the_filter_flag_restrict_the_eval(
+    labelled: Path, env: dict[str, str], work: Path
+) -> None:
+    own = _eval([str(labelled), "--group", "own", "--no-rerank"], env, work)
+    assert own["results"][0]["first_stage"]["recall@1"] == pytest.approx(2 / 3)  # q1 filtered its own out
+    kept = _eval(
+        [str(labelled), "--group", "plain", "--no-rerank", "--filter", "metadata.year>=2024"], env, work
+    )
+    assert kept["results"][0]["first_stage"]["recall@1"] == 1.0
+    gone = _eval(
+        [str(labelled), "--group", "plain", "--no-rerank", "--filter", "!metadata.year=2024"], env, work
+    )
+    assert gone["results"][0]["first_stage"]["recall@50"] == 0.0
+    both = run_cli(["eval", str(labelled), "--no-rerank", "--filter", "modality=image"], env, work / "cwd")
+    assert both.returncode == 1 and "not combined" in both.stderr
+    bad = run_cli(["eval", str(labelled), "--filter", "metadata.year>=soon"], env, work / "cwd")
+    assert bad.returncode == 2 and "--filter" in bad.stderr

@@ -17,7 +17,7 @@ from mmsearch.index import pipeline
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.listing import committed_documents
 from mmsearch.index.reconcile import reconcile
-from mmsearch.index.store import ScoredPoint, Store
+from mmsearch.index.store import Filters, Scope, ScoredPoint, Store
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import Source, Unit, doc_id_for
@@ -101,6 +101,9 @@ def test_a_new_version_is_invisible_until_committed_and_reconcile_removes_it(
         assert len(searched(settings, embedder, store)) == 3
         [(old_sha, _)] = old  # listings follow searches: the committed version, 3 pages
         assert [(d.units, d.source_sha256) for d in committed_documents(store, manifest)] == [(3, old_sha)]
+        [row] = committed_documents(store, manifest, Filters(collection="default"))  # a scope passes through
+        assert (row.units, row.collection, row.name) == (3, "default", "report.pdf")
+        assert committed_documents(store, manifest, Filters(scope=Scope(frozenset({"legal"})))) == []
         media = settings.data_dir / "media"
         assert len(list(media.rglob("*.jpg"))) == 8
 

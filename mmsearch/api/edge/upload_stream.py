@@ -4,12 +4,15 @@ Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arr
 the request never holds more than a network chunk in memory. Its file name is the document's name,
 normalised (``ingest.names.normalise_name``; a name that cannot be one is a 422 before any byte is
 stored). The form fields ``LABEL_FIELDS`` (collection, groups, metadata, replace) must come before the
-first file, so the upload's target is known while it streams: ``on_fields`` receives them when the first
-file part begins (a field after a file is a 422). Bounds, all checked while streaming:
-the request body (``server.max_upload_mb``, 413), the total kept under ``uploads/`` (the quota,
-``server.uploads_quota_mb``, 507) and the free disk space (``server.min_free_disk_mb`` stays free, 507).
-Any failure — a limit, a malformed body, a client that goes away — removes the staging folder before the
-error leaves, so an upload that did not become a job leaves no file behind.
+first file (a field after a file is a 422), so the upload's target is known while it streams:
+``on_fields`` receives them as the first file part begins and answers the collection. Bounds, all
+checked while streaming:
+the request body (``server.max_upload_mb``, 413), and the quotas and the free-space reserve (507): the
+bytes are reserved in the ledger (``services/ledger.py``) ahead of their arrival, against the quota of the
+collection named by a ``collection`` field before the files (``default`` without one), the global quota and
+the disk's reserve at once, so parallel uploads cannot pass them together.
+Any failure — a limit, a malformed body, a client that goes away — removes the staging folder and gives the
+reservation back before the error leaves, so an upload that did not become a job leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from mmsearch.api.edge.body import limited
 from mmsearch.api.errors import ApiError, invalid_request
-from mmsearch.ingest.names import normalise_name
+from mmsearch.api.services.ledger import Claim
+from mmsearch.ingest.names import DEFAULT_COLLECTION, check_collection, normalise_name
 
 UPLOAD_FIELDS = ("files", "file")
 LABEL_FIELDS = ("collection", "groups", "metadata", "replace")
@@ -37,9 +41,16 @@ Fields = dict[str, list[str]]
 
 @dataclass(frozen=True)
 class Received:
-    name: str  # cleaned
+    name: str  # normalised (``ingest.names.normalise_name``)
     path: Path  # the staged bytes
     size: int
+
+
+@dataclass(frozen=True)
+class Upload:
+    collection: str
+    files: list[Received]
+    claim: Claim  # what the files hold in the ledger: ``keep`` it once they are a job
 
 
 @dataclass
@@ -56,15 +67,17 @@ class _Intake:
     """python-multipart callbacks → files under ``staging``; the writes happen off the event loop."""
 
     def __init__(
-        self, staging: Path, max_files: int, room: int, quota_note: str,
-        on_fields: Callable[[Fields], None] | None = None,
+        self, staging: Path, max_files: int, claim_for: Callable[[str], Claim], declared: int | None,
+        on_fields: Callable[[Fields], str] | None = None,
     ) -> None:  # fmt: skip
         self.staging = staging
-        self.fields: Fields = {}
-        self.on_fields = on_fields
+        self.fields: Fields = {}  # the label fields, as sent (each a list of values)
+        self.on_fields = on_fields  # the fields → the collection (checked), as the first file begins
         self.max_files = max_files
-        self.room = room  # bytes the quota (or the disk) still allows
-        self.quota_note = quota_note
+        self.claim_for = claim_for  # the upload's hold in the ledger, for its collection
+        self.declared = declared  # the request's Content-Length, reserved up front
+        self.claim: Claim | None = None  # taken at the first file part
+        self.collection = DEFAULT_COLLECTION
         self.files: list[Received] = []
         self.unknown: list[str] = []
         self.part = _Part()
@@ -110,14 +123,25 @@ class _Intake:
         if len(self.files) >= self.max_files:
             raise invalid_request([{"field": "form.files", "message": f"more than {self.max_files} files in "
                                     "one upload (server.max_upload_files): send them in several requests"}])  # fmt: skip
-        if not self.files and self.on_fields is not None:
-            self.on_fields(self.fields)  # the target is known before the first byte is stored
-        self.part.name = normalise_name(options[b"filename"].decode("utf-8", "replace"))
+        self.part.name = normalise_name(
+            options[b"filename"].decode("utf-8", "replace")
+        )  # 422 before any byte
+        if self.claim is None:  # the target is known before the first byte is stored
+            self.collection = self._target()
+            self.claim = self.claim_for(self.collection)
+            if self.declared is not None:
+                self.claim.expect(self.declared)  # 507 before a byte is stored when it cannot fit
         path = self.staging / str(len(self.files)) / self.part.name.rsplit("/", 1)[-1]
         path.parent.mkdir()
         self.part.out = open(path, "xb")  # noqa: SIM115 - closed by flush or _discard
         self.files.append(Received(self.part.name, path, 0))
         self.in_file = True
+
+    def _target(self) -> str:
+        if self.on_fields is not None:
+            return self.on_fields(self.fields)
+        given = self.fields.get("collection", [])
+        return check_collection(given[-1] if given else None)
 
     def data(self, data: bytes, start: int, end: int) -> None:
         if self.part.label is not None:
@@ -126,12 +150,11 @@ class _Intake:
                 raise invalid_request([{"field": f"form.{self.part.label}",
                                         "message": f"longer than {MAX_FIELD_BYTES} bytes"}])  # fmt: skip
             return
-        if self.part.out is None:
+        if self.part.out is None or self.claim is None:
             return  # a field that is not a file: reported as unknown, its value ignored
         chunk = data[start:end]
         self.written += len(chunk)
-        if self.written > self.room:
-            raise ApiError(507, "insufficient_storage", self.quota_note)
+        self.claim.need(self.written)  # 507 when the quotas or the disk cannot take these bytes
         self.part.size += len(chunk)
         self.pending.append((self.part.out, chunk))
 
@@ -151,6 +174,8 @@ class _Intake:
         for out, chunk in self.pending:
             if chunk:
                 out.write(chunk)
+                if self.claim is not None:
+                    self.claim.wrote(len(chunk))
             else:
                 out.close()
         self.pending.clear()
@@ -162,34 +187,26 @@ async def receive_files(
     *,
     max_bytes: int,
     max_files: int,
-    quota_left: int,
-    quota_mb: float,
-    min_free_bytes: int,
-    on_fields: Callable[[Fields], None] | None = None,
-) -> list[Received]:
-    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), leaving
-    ``min_free_bytes`` free on its disk (``server.min_free_disk_mb``). ``on_fields``: called with the label
-    fields (``LABEL_FIELDS``, each a list of values) as the first file part begins; it may raise."""
-    free = shutil.disk_usage(staging.parent).free - min_free_bytes
-    room = min(quota_left, free)
-    note = (
-        f"the upload does not fit: the uploads quota (server.uploads_quota_mb = {quota_mb:g} MiB) has "
-        f"{max(quota_left, 0) / 2**20:.1f} MiB left and the disk {max(free, 0) / 2**20:.1f} MiB (beyond "
-        f"server.min_free_disk_mb = {min_free_bytes / 2**20:g} MiB kept free); delete documents or raise the quota"
-    )
+    claim_for: Callable[[str], Claim],
+    on_fields: Callable[[Fields], str] | None = None,
+) -> Upload:
+    """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), each
+    byte reserved first in ``claim_for(collection)`` (given back on any failure). ``on_fields``: called
+    with the label fields (``LABEL_FIELDS``, each a list of values) as the first file part begins; it
+    checks them (it may raise) and answers the collection (without it: the ``collection`` field's, checked)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        limited(request, max_bytes)  # raises the usual 413
-    if declared.isdigit() and int(declared) > room:
-        raise ApiError(507, "insufficient_storage", note)
+    size = int(declared) if declared.isascii() and declared.isdigit() else None
+    body = limited(request, max_bytes)  # a declared length over the limit: 413 at once
     staging.mkdir(parents=True)
-    intake = _Intake(staging, max_files, room, note, on_fields)
+    intake = _Intake(staging, max_files, claim_for, size, on_fields)
     try:
-        await _parse(limited(request, max_bytes), intake)
+        await _parse(body, intake)
+        files = _checked(intake, staging)
     except BaseException:
         await anyio.to_thread.run_sync(_discard, intake, staging)
         raise
-    return _checked(intake, staging)
+    assert intake.claim is not None  # there are files, so the first one took it
+    return Upload(intake.collection, files, intake.claim)
 
 
 async def _parse(request: Request, intake: _Intake) -> None:
@@ -217,12 +234,10 @@ def _checked(intake: _Intake, staging: Path) -> list[Received]:
     if intake.in_file:
         problems.append({"field": "form.files", "message": "the body ended inside a file part"})
     if problems:
-        _discard(intake, staging)
         raise invalid_request(problems)
     names = [f.name for f in intake.files]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:  # a well-formed body whose parts claim one document twice: a conflict, not a bad field
-        _discard(intake, staging)
         raise ApiError(409, "duplicate_name",
                        f"file name sent twice: {', '.join(twice[:5])}; each part names its own document")  # fmt: skip
     return intake.files
@@ -234,3 +249,5 @@ def _discard(intake: _Intake, staging: Path) -> None:
     if intake.part.out is not None:
         intake.part.out.close()
     shutil.rmtree(staging, ignore_errors=True)
+    if intake.claim is not None:  # the files are gone: so is their reservation
+        intake.claim.give_back()

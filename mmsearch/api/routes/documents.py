@@ -27,13 +27,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from mmsearch import components
+from mmsearch.access.principal import ANONYMOUS, Principal
 from mmsearch.api.edge.body import content_type
 from mmsearch.api.edge.file_types import MEDIA_TYPES, OPAQUE, served_type
 from mmsearch.api.edge.headers import file_headers
 from mmsearch.api.edge.upload_stream import Fields, receive_files
 from mmsearch.api.errors import ApiError, not_found
 from mmsearch.api.routes.jobs import job_out
-from mmsearch.api.routes.links import file_path, file_url
+from mmsearch.api.routes.links import cache_control, check_version, file_path, file_url
 from mmsearch.api.schemas import (
     ERRORS,
     DeleteResponse,
@@ -43,10 +44,12 @@ from mmsearch.api.schemas import (
     binary,
     with_errors,
 )
+from mmsearch.api.services.audit_trail import record_document, record_upload
 from mmsearch.api.services.context import ApiContext, Context, Reader, Writer, check_signed
 from mmsearch.api.services.job_store import new_job_id
+from mmsearch.api.services.ledger import Claim, Limits
 from mmsearch.api.services.parts import Services
-from mmsearch.api.services.uploads import staging_dir, uploads_dir, usage
+from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
 from mmsearch.config import Settings
 from mmsearch.errors import InvalidLabel, NameTaken
 from mmsearch.index.listing import ListedDocument, committed_documents
@@ -56,6 +59,7 @@ from mmsearch.ingest.names import Labels, check_collection, normalise_name
 router = APIRouter(tags=["documents"])
 
 FILE_TYPES = sorted({*MEDIA_TYPES.values(), OPAQUE})
+FILE_CACHE_S = 3600  # a versioned URL's bytes never change; a signed one: at most its life
 
 
 @router.get("/v1/documents", response_model=DocumentsResponse, responses=ERRORS)  # type: ignore[arg-type]
@@ -83,7 +87,7 @@ def _document_out(request: Request, ctx: ApiContext, doc: ListedDocument) -> Doc
         units=doc.units,
         ingest_time=doc.ingest_time,
         source_sha256=doc.source_sha256,
-        file_url=file_url(request, ctx, doc.doc_id),
+        file_url=file_url(request, ctx, doc.doc_id, doc.source_sha256),
     )
 
 
@@ -127,15 +131,19 @@ async def upload(
     """Upload PDFs, images and videos as `files` parts. They are stored on the server and the reply,
     `202` with a job, comes at once; follow it at `GET /v1/jobs/{job_id}` (its `url`).
 
-    Each file is a document named by its file name (normalised to NFC with compatibility characters
-    folded, invisible characters removed; a name that cannot be one is a 422) in `collection`
-    (default `default`), readable by `groups` (comma list; none: everyone who may use the collection),
-    with `metadata` (a flat JSON object). These, and `replace` (default true; false: a name already in
-    the collection is a 409), come as form fields BEFORE the files, or as query parameters. A file whose
-    name is taken replaces that document: the job says so per file (`replaces`).
-
-    The whole body may be at most `server.max_upload_mb` (413, checked while it streams); everything
-    kept under uploads at most `server.uploads_quota_mb` (507). The job lists every file: `indexed`,
+    Each file is a document named by its file name (normalised: NFKC, so NFC and NFD spellings and
+    compatibility look-alikes are one name; invisible characters removed; a name that cannot be one is a
+    422) in `collection` (default `default`), readable by `groups` (comma list; none: everyone who may
+    use the collection), with `metadata` (a flat JSON object). These, and `replace` (default true;
+    false: a name already in the collection is a 409), come as form fields BEFORE the files, or as query
+    parameters. A file whose name is taken replaces that document: the job says so per file (`replaces`).
+    The whole body may be at most `server.max_upload_mb` (413, checked while it streams); what the
+    collection keeps at most its quota (`server.collection_quotas_mb`, `server.collection_quota_mb`),
+    everything kept at most `server.uploads_quota_mb`, and `server.min_free_disk_mb` stays free on the
+    disk (507 naming the quota, with its numbers in `error.quota`: parallel uploads reserve their bytes as
+    they arrive, so together they cannot pass it either). A principal may have
+    `server.max_queued_jobs_per_principal` jobs waiting or running, everyone `server.max_queued_jobs`
+    (429 with `Retry-After`, before the body is read). The job lists every file: `indexed`,
     `unchanged` (same bytes already indexed), `failed` with an error `code` and `message`, or
     `cancelled`; one bad file does not stop the others.
     """
@@ -143,38 +151,49 @@ async def upload(
     if content_type(request) != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "upload files as multipart/form-data `files` parts")
     server = ctx.settings.server
-    uploads = uploads_dir(ctx.settings)
-    quota = int(server.uploads_quota_mb * 2**20)
-    used = await anyio.to_thread.run_sync(usage, uploads)
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS)  # set by the auth layer
+    runner = services.jobs
+    caps = (server.max_queued_jobs_per_principal, server.max_queued_jobs)
+    await anyio.to_thread.run_sync(runner.admit, principal.name, *caps)  # else 429, before the body is read
+    limits = Limits.of(server)
     job_id = new_job_id()
-    staging = staging_dir(uploads, job_id)
+    staging = staging_dir(uploads_dir(ctx.settings), job_id)
     query = {"collection": collection, "groups": groups, "metadata": metadata, "replace": replace}
     target: dict[str, tuple[Labels, bool]] = {}
 
-    def on_fields(fields: Fields) -> None:
+    def on_fields(fields: Fields) -> str:
         target["labels"] = upload_labels(query, fields)
+        return target["labels"][0].collection
 
-    files = await receive_files(
-        request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
-        quota_left=quota - used, quota_mb=server.uploads_quota_mb,
-        min_free_bytes=int(server.min_free_disk_mb * 2**20), on_fields=on_fields,
-    )  # fmt: skip
+    try:
+        upload = await receive_files(
+            request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
+            claim_for=lambda collection: Claim(runner.ledger, collection, limits), on_fields=on_fields,
+        )  # fmt: skip
+    except BaseException:
+        runner.withdraw(principal.name)
+        raise
+    files = [(f.name, f.size) for f in upload.files]
     try:
         labels, may_replace = target.get("labels") or upload_labels(query, {})
-        names = [f.name for f in files]
-        taken = await anyio.to_thread.run_sync(_taken, ctx.settings, labels.collection, names)
+        taken = await anyio.to_thread.run_sync(_taken, ctx.settings, labels.collection, [n for n, _ in files])
         if taken and not may_replace:
             raise NameTaken(
                 f"already in {labels.collection}: {', '.join(sorted(taken)[:5])}; upload with replace=true to "
                 "replace them, or under other names"
             )
-        sizes = [(f.name, f.size) for f in files]
         job = await anyio.to_thread.run_sync(
-            lambda: services.jobs.submit(job_id, sizes, labels, may_replace, frozenset(taken))
+            lambda: runner.submit(
+                job_id, files, labels, may_replace, frozenset(taken), principal=principal.name
+            )
         )
     except BaseException:
+        runner.withdraw(principal.name)
         await anyio.to_thread.run_sync(_remove_tree, staging)
+        upload.claim.give_back()
         raise
+    upload.claim.keep(sum(size for _, size in files))
+    record_upload(request, job_id=job_id, collection=upload.collection, names=[name for name, _ in files])
     out = job_out(request, job)
     return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": out.url})
 
@@ -218,15 +237,16 @@ def _taken(settings: Settings, collection: str, names: Sequence[str]) -> set[str
 
 
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def delete_document(doc_id: str, ctx: Writer) -> DeleteResponse:
+async def delete_document(request: Request, doc_id: str, ctx: Writer) -> DeleteResponse:
     """Remove a document: its points, its stored page/frame images, its manifest entry, and the
     uploaded original when it came through `POST /v1/documents`. A document that an ingest job is
     writing right now is refused (409): cancel the job first, or wait for it."""
-    return await _delete_found(ctx, await _find(ctx, doc_id))
+    return await _delete_found(request, ctx, await _find(ctx, doc_id))
 
 
 @router.delete("/v1/documents", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def delete_by_name(
+    request: Request,
     ctx: Writer,
     name: Annotated[str, Query(min_length=1, max_length=1024, description="The document's name.")],
     collection: Annotated[str | None, Query(description="Its collection (default: default).")] = None,
@@ -236,17 +256,18 @@ async def delete_by_name(
     wanted = (check_collection(collection), normalise_name(name))
     for doc in await _documents(ctx):
         if (doc.collection, doc.name) == wanted:
-            return await _delete_found(ctx, doc)
+            return await _delete_found(request, ctx, doc)
     raise not_found(
         f"no document {wanted[1][:80]!r} in collection {wanted[0]!r} (GET /v1/documents lists them)"
     )
 
 
-async def _delete_found(ctx: ApiContext, doc: ListedDocument) -> DeleteResponse:
+async def _delete_found(request: Request, ctx: ApiContext, doc: ListedDocument) -> DeleteResponse:
     services = ctx.ready_services()
     removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
     ctx.documents.pop(doc.doc_id, None)
     ctx.metrics.deleted.inc()
+    record_document(request, "delete", **_named(doc), points=removed)
     return DeleteResponse(doc_id=doc.doc_id, collection=doc.collection, name=doc.name, deleted_points=removed)
 
 
@@ -260,8 +281,11 @@ def _delete(settings: Settings, services: Services, doc: ListedDocument) -> int:
         with components.build_manifest(settings) as manifest:
             manifest.forget(doc.doc_id)
         original = Path(doc.path)
-        if original.is_relative_to(uploads_dir(settings)):
+        uploads = uploads_dir(settings)
+        if original.is_relative_to(uploads):
+            size = original.stat().st_size if original.is_file() else 0
             original.unlink(missing_ok=True)
+            services.jobs.ledger.release(collection_of(uploads, original), size)  # its quota is free again
         removed = services.store.delete_document(doc.doc_id)
         delete_media(doc.doc_id, settings.data_dir)
     return removed
@@ -310,16 +334,32 @@ async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResp
     Served as the type its content has (PDF, image or video), whatever its name says, with
     `X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy; content that is none
     of those (changed since it was ingested) comes as `application/octet-stream`, to download."""
-    check_signed(request, ctx, file_path(doc_id))
+    signed_by = check_signed(request, ctx, file_path(doc_id))
     doc = await _find(ctx, doc_id)
+    check_version(request, doc.source_sha256, "this document")
     path = Path(doc.path)
     if not path.is_file():
         raise not_found(f"the original of {doc.name} is no longer on the server (moved or deleted?)")
     served = await anyio.to_thread.run_sync(served_type, path)
+    if _opens(request):
+        record_document(request, "file", **_named(doc), signed_by=signed_by)
+    versioned = "v" in request.query_params  # these bytes, for as long as the URL lives; else revalidate
+    cache = cache_control(ctx, request, signed_by, FILE_CACHE_S) if versioned else "private, no-cache"
     return FileResponse(
         path,
         media_type=served.media_type,
         filename=PurePosixPath(doc.name).name,
         content_disposition_type="inline" if served.inline else "attachment",
-        headers=file_headers(served.media_type),
+        headers={**file_headers(served.media_type), "Cache-Control": cache},
     )
+
+
+def _named(doc: ListedDocument) -> dict[str, str]:
+    """What the audit trail names a document by."""
+    return {"doc_id": doc.doc_id, "collection": doc.collection, "name": doc.name}
+
+
+def _opens(request: Request) -> bool:
+    """A request that opens the file (recorded once), not a player's next Range of it."""
+    first = request.headers.get("range", "bytes=0-").partition("=")[2].split(",")[0].strip()
+    return first.startswith("0-") or first == ""

@@ -2,7 +2,8 @@
 
 Point id → stored payload → media path (relative to ``data_dir``) → file checked to lie under
 ``data_dir/media``. Nothing the client sends is used as a path; anything that is not a known point id
-is a 404. Point ids are derived from content, so an image never changes: responses are cacheable.
+is a 404. Point ids are derived from content, so an image never changes: responses are cacheable (for
+as long as a signed URL lives). A URL naming another version of the document (``v``) is a 404 too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import mimetypes
 import uuid
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated
 
 import anyio.to_thread
@@ -22,14 +23,15 @@ from PIL import Image
 from mmsearch.api.edge.headers import file_headers
 from mmsearch.api.edge.paths import media_file
 from mmsearch.api.errors import not_found
-from mmsearch.api.routes.links import image_path
+from mmsearch.api.routes.links import cache_control, check_version, image_path
 from mmsearch.api.schemas import binary, with_errors
+from mmsearch.api.services.audit_trail import record_document
 from mmsearch.api.services.context import ApiContext, Context, check_signed
 from mmsearch.index.store import Payload
 
 router = APIRouter(tags=["images"])
 
-CACHE = "private, max-age=86400, immutable"
+CACHE_S = 86400  # a point's image never changes (its id comes from its content); a signed URL: its life
 IMAGE_TYPES = ("image/jpeg", "image/webp", "image/png")  # what ingest stores (ingest/media.py), thumbnails
 THUMBNAIL_QUALITY = 85
 
@@ -58,11 +60,17 @@ async def image(
     ] = None,
 ) -> Response:
     """The image the models saw for this point. Needs a read key, or the signed URL from a search."""
-    check_signed(request, ctx, image_path(point_id))
-    path = await _locate(ctx, point_id, frame)
+    signed_by = check_signed(request, ctx, image_path(point_id))
+    payload, path = await _locate(ctx, point_id, frame)
+    check_version(request, payload.source_sha256, "this image's document")
     etag = f'"{point_id}-{frame}-{w}"'
     media_type = "image/jpeg" if w is not None else _media_type(path)
-    headers = {"Cache-Control": CACHE, "ETag": etag, **file_headers(media_type)}
+    headers = {"Cache-Control": cache_control(ctx, request, signed_by, CACHE_S) + ", immutable",
+               "ETag": etag, **file_headers(media_type)}  # fmt: skip
+    if w is None:  # a thumbnail is not recorded: the search that showed it is
+        name = payload.name or PurePath(payload.source_path).name
+        record_document(request, "image", doc_id=payload.doc_id, collection=payload.collection, name=name,
+                        signed_by=signed_by, point_id=point_id)  # fmt: skip
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if w is None:
@@ -71,7 +79,7 @@ async def image(
     return Response(data, media_type=media_type, headers=headers)
 
 
-async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> Path:
+async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> tuple[Payload, Path]:
     try:
         point_id = str(uuid.UUID(point_id))
     except ValueError as exc:
@@ -80,7 +88,7 @@ async def _locate(ctx: ApiContext, point_id: str, frame: int | None) -> Path:
     payload = (await anyio.to_thread.run_sync(store.retrieve, [point_id])).get(point_id)
     if payload is None:
         raise not_found(f"no point {point_id} in the index (deleted or re-ingested?)")
-    return media_file(ctx.settings.data_dir, _pick(payload, frame))
+    return payload, media_file(ctx.settings.data_dir, _pick(payload, frame))
 
 
 def _pick(payload: Payload, frame: int | None) -> str:

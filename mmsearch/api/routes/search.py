@@ -1,8 +1,9 @@
 """``POST /v1/search``: text, image and/or video clip in, ranked hits with image and file URLs out.
 
 Two body types: JSON (``SearchRequest``; the image as base64) or multipart/form-data (an ``image`` file
-part, a ``video`` file part, and the same fields as form fields; ``filters`` as a JSON string or as flat
-fields). A video clip is sampled as ``mmsearch query --video`` samples it (:func:`inputs.query_clip`).
+part, a ``video`` file part, and the same fields as form fields; ``filters`` as a JSON string, or its
+one-value fields flat: ``FORM_FILTER_FIELDS``). A video clip is sampled as ``mmsearch query --video``
+samples it (:func:`inputs.query_clip`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from starlette.datastructures import UploadFile
 from mmsearch.api.edge.body import content_type, read_form, read_model
 from mmsearch.api.errors import ApiError, describe_validation, invalid_request
 from mmsearch.api.routes.links import hit_out, inline_image
-from mmsearch.api.schemas import ERRORS, FILTER_FIELDS, SearchRequest, SearchResponse
+from mmsearch.api.schemas import ERRORS, FORM_FILTER_FIELDS, SearchRequest, SearchResponse
+from mmsearch.api.services.audit_trail import record_search
 from mmsearch.api.services.context import ApiContext, Reader
 from mmsearch.api.services.parts import Services
 from mmsearch.index.inputs import query_clip
@@ -37,7 +39,7 @@ from mmsearch.search.searcher import Query
 router = APIRouter(tags=["search"])
 
 SEARCH_LIMIT = "server.max_search_mb"
-FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FILTER_FIELDS)
+FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FORM_FILTER_FIELDS)
 
 
 @router.post(
@@ -79,6 +81,10 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
             if video is not None:
                 video.unlink(missing_ok=True)
     ctx.metrics.observe_search(result.timings_ms, result.reranked)
+    kinds = [
+        kind for kind, given in (("text", text), ("image", image), ("video", video)) if given is not None
+    ]
+    record_search(request, text, kinds, [hit.doc_id for hit in result.hits])
     return SearchResponse(
         hits=[
             hit_out(request, ctx, hit, inlined[i] if inlined else None) for i, hit in enumerate(result.hits)
@@ -140,7 +146,7 @@ async def _read_form(request: Request, limit: int) -> tuple[SearchRequest, bytes
     if unknown:
         raise invalid_request([{"field": f"form.{name}", "message": "unknown field"} for name in unknown])
     fields: dict[str, Any] = {k: v for k, v in form.items() if k in FORM_FIELDS and isinstance(v, str)}
-    flat = {k: fields.pop(k) for k in FILTER_FIELDS if k in fields}
+    flat = {k: fields.pop(k) for k in FORM_FILTER_FIELDS if k in fields}
     if "filters" in fields or flat:
         fields["filters"] = {**_json_object(fields.pop("filters", "{}")), **flat}
     try:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mmsearch.access.audit import AuditLog, open_audit_log
 from mmsearch.api.edge.auth import Access, KeyRing
 from mmsearch.api.edge.gate import Gate
 from mmsearch.api.edge.guard import HostRule
@@ -32,6 +33,7 @@ class ApiContext:
     # Query images are decoded on these few threads only: at most that many at once, and the memory
     # the C allocator keeps after a decode stays in their few arenas instead of one per search thread.
     decoder: ThreadPoolExecutor
+    audit: AuditLog  # the audit trail (``api/services/audit_trail.py`` records into it)
     services: Services | None = None  # set by the lifespan once the parts are open
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[ListedDocument, float]] = field(default_factory=dict)
@@ -47,10 +49,13 @@ class ApiContext:
             searches=Gate(server.max_concurrent_searches, server.max_queued_searches),
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
+            audit=open_audit_log(settings.access.audit, settings.data_dir),
         )
 
     def observe_job(self, job: Job) -> None:
-        """Called by the ingest worker when a job ends: count its files and units."""
+        """Called by the ingest worker when a job ends: count its files and units, and forget the cached
+        listing (a replaced document is another version: its old URLs must answer 404 at once)."""
+        self.documents = {}
         self.metrics.observe_ingest([f.state for f in job.files], sum(f.units for f in job.files))
 
     def ready_services(self) -> Services:
@@ -88,14 +93,17 @@ def writer(request: Request, _: Credentials = None) -> ApiContext:
     return ctx
 
 
-def check_signed(request: Request, ctx: ApiContext, resource: str) -> None:
+def check_signed(request: Request, ctx: ApiContext, resource: str) -> str | None:
     """For images and files: a read key, or a valid signature for ``resource`` (the route's own path,
-    e.g. ``/v1/images/<id>``, without any mount prefix)."""
+    e.g. ``/v1/images/<id>``, without any mount prefix). The name the URL was issued to (its ``by``) when
+    the signature admitted the request, else None (a key did, or the server has no auth)."""
     if not ctx.keys.required:
-        return
+        return None
     query = request.query_params
-    if not ctx.signer.verify(resource, query.get("exp"), query.get("sig")):
-        ctx.keys.check(request, Access.READ)
+    if ctx.signer.verify(resource, query):
+        return query.get("by", "")
+    ctx.keys.check(request, Access.READ)
+    return None
 
 
 Context = Annotated[ApiContext, Depends(context)]

@@ -1,10 +1,11 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request: the collection it writes to, the groups and metadata it gives its documents,
-whether it may replace a document of the same name, and its files (names normalised by
-``ingest.names.normalise_name``; each says whether it replaces a document), each waiting as
-``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into place.
-A job list written before collections is given the columns in place (its jobs are ``default``'s). States:
+One job per upload request, with the name of the principal that sent it: the collection it writes to,
+the groups and metadata it gives its documents, whether it may replace a document of the same name, and
+its files (names normalised by ``ingest.names.normalise_name``; each says whether it replaces a
+document), each waiting as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it
+and moves it into place. A job list written before these columns gets them in place (its jobs are
+``default``'s). States:
 
     job:  queued → running → done | cancelled | failed        (failed: the job itself broke, not a file)
     file: queued → running → indexed | unchanged | failed | cancelled
@@ -66,8 +67,11 @@ _ADDED = (
     ("jobs", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
     ("jobs", "replace", "INTEGER NOT NULL DEFAULT 1"),
     ("job_files", "replaces", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "principal", "TEXT NOT NULL DEFAULT ''"),
 )
-_JOB_COLUMNS = "id, state, created, started, finished, cancel, error, collection, groups, metadata, replace"
+_JOB_COLUMNS = (
+    "id, state, created, started, finished, cancel, error, collection, groups, metadata, replace, principal"
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class Job:
     files: tuple[JobFile, ...]
     labels: Labels = field(default_factory=Labels)  # the collection, groups and metadata it writes
     replace: bool = True  # False: a file whose name is taken fails (``name_taken``) instead of replacing
+    principal: str = ""  # the name of who sent it ("" before jobs recorded it)
 
     @property
     def collection(self) -> str:
@@ -130,17 +135,12 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._add_columns()
+            for table, column, declaration in _ADDED:
+                _add_column(self._db, table, column, declaration)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
             ) from exc
-
-    def _add_columns(self) -> None:
-        for table, column, declaration in _ADDED:
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -158,17 +158,17 @@ class JobStore:
 
     def create(
         self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
-        replaces: frozenset[str] = frozenset(),
+        replaces: frozenset[str] = frozenset(), *, principal: str = "",
     ) -> Job:  # fmt: skip
-        """A queued job of ``files`` (name, size), in order, writing ``labels``; ``replaces``: the names
-        that are documents already."""
+        """A queued job of ``files`` (name, size), in order, writing ``labels``, sent by ``principal`` (its
+        name); ``replaces``: the names that are documents already."""
         labels = labels or Labels()
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO jobs (id, state, created, collection, groups, metadata, replace) "
-                "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, created, collection, groups, metadata, replace, principal) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
                 (job_id, time.time(), labels.collection, json.dumps(list(labels.groups)),
-                 json.dumps(dict(labels.metadata)), int(replace)),
+                 json.dumps(dict(labels.metadata)), int(replace), principal),
             )  # fmt: skip
             db.executemany(
                 "INSERT INTO job_files (job_id, idx, name, size, state, replaces) VALUES (?, ?, ?, ?, 'queued', ?)",
@@ -246,6 +246,18 @@ class JobStore:
         jobs = self._select("WHERE state = 'queued' ORDER BY seq LIMIT 1", ())
         return jobs[0] if jobs else None
 
+    def active_counts(self, principal: str) -> tuple[int, int]:
+        """Jobs waiting or running: ``principal``'s, and everyone's."""
+        with self._lock:
+            try:
+                mine, total = self._db.execute(
+                    "SELECT COALESCE(SUM(principal = ?), 0), COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+                    (principal,),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"the job list {self.path} failed: {exc}") from exc
+        return int(mine), int(total)
+
     def jobs(self, limit: int = 100, active_only: bool = False) -> list[Job]:
         """Newest first (active ones oldest first, the order they run in)."""
         if active_only:
@@ -277,7 +289,7 @@ class JobStore:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
         return [
             Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]),
-                Labels(str(r[7]), tuple(json.loads(r[8])), json.loads(r[9])), bool(r[10]))
+                Labels(str(r[7]), tuple(json.loads(r[8])), json.loads(r[9])), bool(r[10]), str(r[11]))
             for r in rows
         ]  # fmt: skip
 
@@ -292,6 +304,12 @@ class JobStore:
         for job_id in old:
             db.execute("DELETE FROM job_files WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Upgrade a job list made by an older version in place: add ``column`` unless it is there."""
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 class _Transaction:

@@ -4,20 +4,22 @@ while they wait for the ingest worker.
 An upload streams into its job's staging folder; the worker ingests it from there and moves it to
 ``uploads/<collection>/<name>`` only at the commit (``Indexer.index_staged``), so the version in place is
 always the one searches show, and one collection's file never overwrites another's. A job's staging
-folder goes when the job ends. Names reach here normalised (``ingest.names.normalise_name``: no empty,
-``.`` or ``..`` part, no control character, at most 255 bytes), and a collection name is
-``[a-z0-9][a-z0-9_-]*``, so it never meets ``.incoming``; files uploaded before collections existed lie
-at ``uploads/<name>`` (``legacy_upload_path``).
+folder goes when the job ends. What is stored counts against the quota of its collection
+(``usage_by_collection``, from which the reservation ledger starts). Names reach here normalised
+(``ingest.names.normalise_name``: no empty, ``.`` or ``..`` part, no control character, at most 255
+bytes), and a collection name is ``[a-z0-9][a-z0-9_-]*``, so it never meets ``.incoming``; files uploaded
+before collections existed lie at ``uploads/<name>`` (``legacy_upload_path``; they count as ``default``'s).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from mmsearch.config import Settings
+from mmsearch.index.store import DEFAULT_COLLECTION
 
 INCOMING = ".incoming"
 
@@ -58,6 +60,40 @@ def usage(uploads: Path) -> int:
             except OSError:
                 continue  # removed meanwhile
     return total
+
+
+def collection_of(uploads: Path, path: Path) -> str:
+    """The collection whose quota a stored original counts against: ``uploads/<collection>/<name>``; a file
+    straight under ``uploads`` (stored before collections) is ``default``'s."""
+    parts = path.relative_to(uploads).parts
+    return parts[0] if len(parts) > 1 else DEFAULT_COLLECTION
+
+
+def usage_by_collection(uploads: Path, staged: Mapping[str, str]) -> dict[str, int]:
+    """Bytes under ``uploads`` per collection: stored originals by ``collection_of``, and the staging folder
+    of each job in ``staged`` (job id -> its collection); a staging folder of no job there counts for
+    ``default`` (the start-up sweep removes those first)."""
+    totals: dict[str, int] = {}
+    incoming = uploads / INCOMING
+    for folder, _, names in os.walk(uploads):
+        here = Path(folder)
+        for name in names:
+            try:
+                size = os.lstat(here / name).st_size
+            except OSError:
+                continue  # removed meanwhile
+            if here == incoming or incoming in here.parents:
+                job = (here / name).relative_to(incoming).parts[0]
+                collection = staged.get(job, DEFAULT_COLLECTION)
+            else:
+                collection = collection_of(uploads, here / name)
+            totals[collection] = totals.get(collection, 0) + size
+    return totals
+
+
+def tree_size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 when it is gone)."""
+    return usage(folder) if folder.is_dir() else 0
 
 
 def sweep(uploads: Path, active_jobs: Collection[str], keep: Collection[str]) -> int:

@@ -13,6 +13,11 @@ running file there too, leaving its uncommitted (so invisible) points for the jo
 resumed at the next start, or for ``reconcile`` to remove. ``start`` first
 reconciles (``index.reconcile``, embedded store only) and sweeps the uploads folder, so what a
 ``kill -9`` left behind is finished or removed before anything is served.
+
+It also holds the limits (``ledger.py``): the reservation ledger, derived from the uploads folder by ``start``
+and given back what leaves it (an old version a new one replaced, the staged files of an ended or cancelled
+job), and the places in the queue (``admit``: ``server.max_queued_jobs_per_principal`` and
+``server.max_queued_jobs``, 429), taken before an upload streams in and turned into its job by ``submit``.
 """
 
 from __future__ import annotations
@@ -30,14 +35,19 @@ from typing import Any
 import numpy as np
 
 from mmsearch import components
+from mmsearch.api.errors import ApiError
 from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
+from mmsearch.api.services.ledger import Ledger
+from mmsearch.api.services.local_ledger import LocalLedger, disk_free
 from mmsearch.api.services.uploads import (
     legacy_upload_path,
     staged_file,
     staging_dir,
     sweep,
+    tree_size,
     upload_path,
     uploads_dir,
+    usage_by_collection,
 )
 from mmsearch.config import Settings
 from mmsearch.errors import IngestError, PreprocessingMismatch
@@ -55,6 +65,16 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Job], None]
 CHUNK_UNITS = 8  # units per embedding call: what a search may have to wait for
 MAX_YIELD_S = 5.0
+RETRY_AFTER_S = 10  # what a 429 (the queue is full) asks a client to wait
+
+
+class QueueFull(ApiError):
+    """429: the principal (or everyone) has as many ingest jobs waiting or running as the server takes."""
+
+    http_status = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__(429, "too_many_jobs", message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 class Cancelled(IngestError):
@@ -85,6 +105,13 @@ class JobRunner:
         self._cancel: set[str] = set()
         self._thread: threading.Thread | None = None
         self._made_by: Fingerprint | None = None
+        # The limits (services/ledger.py): bytes under uploads per collection, derived from disk by ``start``;
+        # the collection each job's upload was charged to; queue places held by uploads still streaming.
+        self.ledger: Ledger = LocalLedger({}, disk_free(self.uploads))
+        self._charged: dict[str, str] = {}
+        self._admitted: dict[str, int] = {}
+        self._admit = threading.Lock()  # held to count the queue and take a place in it, or to submit
+        self._staging = threading.Lock()  # held to measure and remove a job's staging folder
 
     # -- life --------------------------------------------------------------------------------------
 
@@ -105,6 +132,8 @@ class JobRunner:
         removed = sweep(self.uploads, {job.id for job in active}, keep)
         if removed:
             log.warning("removed %d stray upload files left by an unclean stop", removed)
+        self._charged = {job.id: job.collection for job in active}
+        self.ledger = LocalLedger(usage_by_collection(self.uploads, self._charged), disk_free(self.uploads))
         if active:
             log.info("resuming %d unfinished ingest jobs", len(active))
         self._thread = threading.Thread(target=self._loop, name="mmsearch-ingest", daemon=True)
@@ -139,21 +168,69 @@ class JobRunner:
 
     # -- requests ----------------------------------------------------------------------------------
 
+    def admit(self, principal: str, per_principal: int, overall: int) -> None:
+        """Hold a place in the queue for an upload by ``principal`` about to stream in, or raise ``QueueFull``
+        (429) when it already has ``per_principal`` jobs waiting or running, or everyone ``overall`` (uploads
+        admitted but still streaming count too). ``submit`` turns the place into a job; ``withdraw`` frees it."""
+        with self._admit:
+            mine, total = self.jobs.active_counts(principal)
+            mine += self._admitted.get(principal, 0)
+            total += sum(self._admitted.values())
+            if mine >= per_principal:
+                raise QueueFull(f"{mine} ingest jobs of yours ({principal}) are waiting or running, as many as "
+                                f"the server takes (server.max_queued_jobs_per_principal = {per_principal}); "
+                                "retry when they are done (GET /v1/jobs)")  # fmt: skip
+            if total >= overall:
+                raise QueueFull(f"{total} ingest jobs are waiting or running, as many as the server takes "
+                                f"(server.max_queued_jobs = {overall}); retry later")  # fmt: skip
+            self._admitted[principal] = self._admitted.get(principal, 0) + 1
+
+    def withdraw(self, principal: str) -> None:
+        """An admitted upload that did not become a job: free its place."""
+        with self._admit:
+            self._leave(principal)
+
     def submit(
         self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
-        replaces: frozenset[str] = frozenset(),
+        replaces: frozenset[str] = frozenset(), *, principal: str = "",
     ) -> Job:  # fmt: skip
-        job = self.jobs.create(job_id, files, labels, replace, replaces)
+        """Queue the job of an upload (in the place ``admit`` held, if any) writing ``labels`` (its bytes are
+        counted for ``labels.collection`` in the ledger); ``replace`` False: a name already taken fails;
+        ``replaces``: the names that are documents already."""
+        labels = labels or Labels()
+        self._charged[job_id] = labels.collection  # before the worker can see the job (and end it)
+        with self._admit:
+            try:
+                job = self.jobs.create(job_id, files, labels, replace, replaces, principal=principal)
+            except BaseException:
+                self._charged.pop(job_id, None)
+                raise
+            self._leave(principal)
         self._wake.set()
         return job
+
+    def _leave(self, principal: str) -> None:
+        held = self._admitted.pop(principal, 0) - 1
+        if held > 0:
+            self._admitted[principal] = held
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.request_cancel(job_id)
         if job is not None and job.state == "running":
             self._cancel.add(job_id)  # the worker stops it at its next chunk
         elif job is not None and job.cancel:
-            shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
+            self._drop_staging(job_id)
         return job
+
+    def _drop_staging(self, job_id: str) -> None:
+        """Remove a job's staging folder and stop counting what it held (once, whoever comes first)."""
+        with self._staging:
+            folder = staging_dir(self.uploads, job_id)
+            size = tree_size(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            collection = self._charged.pop(job_id, DEFAULT_COLLECTION)
+            if size:
+                self.ledger.release(collection, size)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -215,7 +292,7 @@ class JobRunner:
         return self._made_by
 
     def _finished(self, job_id: str) -> None:
-        shutil.rmtree(staging_dir(self.uploads, job_id), ignore_errors=True)
+        self._drop_staging(job_id)
         self._cancel.discard(job_id)
         job = self.jobs.get(job_id)
         for listener in list(self.listeners):
@@ -256,6 +333,7 @@ class JobRunner:
         self.jobs.update_file(job.id, self._running)
         t0 = time.perf_counter()
         staged = staged_file(self.uploads, job.id, file.idx, file.name)
+        replaced = final.stat().st_size if staged.is_file() and final.is_file() else 0
         try:
             if indexer.on_progress is not None:
                 indexer.on_progress(Progress("file_start", str(final)))
@@ -266,6 +344,8 @@ class JobRunner:
             with self.guard:
                 self.current_doc = None
                 self._running = None
+        if replaced and not staged.exists():  # moved over the previous version, whose bytes are gone
+            self.ledger.release(self._charged.get(job.id, DEFAULT_COLLECTION), replaced)
         if result.code == "interrupted" and self._stop.is_set():
             return  # stays "running"; requeued by the caller, done again at the next start
         self.jobs.update_file(job.id, _outcome(file, result, (final, staged), time.perf_counter() - t0))
