@@ -99,6 +99,11 @@ def principal_from_claims(
     return Principal(f"{via}:{name}", role, collections, groups, via)
 
 
+def idp_groups(claims: Mapping[str, Any], groups_claim: str) -> list[str]:
+    """The IdP groups a token's claims name under ``groups_claim`` (a dotted path), strings only."""
+    return list(_strings(_claim(claims, groups_claim)))
+
+
 def _claim(claims: Mapping[str, Any], path: str) -> Any:
     """A claim by dotted path (``realm_access.roles`` in Keycloak), or None."""
     value: Any = claims

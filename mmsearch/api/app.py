@@ -26,7 +26,7 @@ from mmsearch.api.edge.access_log import AccessLog
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import documents, health, images, jobs, search
+from mmsearch.api.routes import auth, documents, health, images, jobs, search
 from mmsearch.api.services.audit_trail import principal_name, record_denied
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
@@ -76,11 +76,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app, on_refused=record_denied)
-    # Inside the metrics, so refusals are counted. With auth on, writes need a key: no Origin check.
+    # Inside the metrics, so refusals are counted. With auth on, writes need a key, or a session cookie,
+    # which the guard checks (the Origin rule) whenever a request carries one.
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.keys.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(AccessLog, principal_name=principal_name)  # outermost: every request, its principal
-    for module in (search, images, documents, jobs, health):
+    for module in (search, images, documents, jobs, health, auth):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)

@@ -348,6 +348,7 @@ class InfoResponse(BaseModel):
     name: str
     version: str
     auth_required: bool
+    sign_in: bool = Field(False, description="Whether the web page can sign in (OIDC) at /auth/login.")
     embedding_model: str | None
     dim: int | None
     reranker: str | None

@@ -169,9 +169,18 @@ def test_key_flow_when_the_server_needs_keys(indexed: Indexed, page: Any) -> Non
         page.wait_for_selector(".card")
         page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
         assert loaded(page, ".card img")  # signed image URLs work in <img> without a header
-        # The key stays in the page's memory: nothing a later script on this origin could read back.
-        assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+        # The key is kept for this tab only (sessionStorage): never in localStorage or a cookie.
+        assert page.evaluate("localStorage.length") == 0
         assert READ_KEY not in page.evaluate("document.cookie")
+        page.reload()  # a reload keeps it: the search runs again without asking
+        page.fill("#query", "birds")
+        page.press("#query", "Enter")
+        page.wait_for_selector(".card")
+        assert page.is_hidden("#key-dialog")
+        other = page.context.new_page()  # another tab does not have it
+        other.goto(server.url + "/")
+        other.wait_for_selector("#notice:not([hidden])")
+        assert other.evaluate("sessionStorage.length") == 0 and "API key" in other.inner_text("#notice")
 
 
 def test_api_docs_render_from_this_server_alone(indexed: Indexed, page: Any) -> None:

@@ -12,7 +12,9 @@ signed URL is ever built on a foreign host. A server on a non-loopback address m
 cross-site only after a CORS preflight this server never grants), or ``Sec-Fetch-Site: same-origin``,
 or, from browsers without Fetch Metadata, an ``Origin`` equal to the server's own. This holds with auth
 off; programs send ``Authorization: Bearer <key>`` (any value when the server has no keys). With auth on
-every such route already needs a key in that header, so a request without one gets the clearer 401.
+it holds for every request that carries the web sign-in's session cookie (``cookies.py``), the one
+credential a browser adds by itself; other writes need a key in that header, so a request with neither
+gets the clearer 401.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mmsearch.api.edge.cookies import carries_session
 from mmsearch.api.errors import error_response
 from mmsearch.api.settings import LOOPBACK_NAMES, ApiSettings
 from mmsearch.errors import ConfigError
@@ -90,7 +93,7 @@ class RequestGuard:
     def __init__(self, app: ASGIApp, hosts: HostRule, check_origin: bool) -> None:
         self.app = app
         self.hosts = hosts
-        self.check_origin = check_origin  # off when every write needs a key anyway (auth on)
+        self.check_origin = check_origin  # off when every write needs a key or a session cookie (auth on)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -108,7 +111,8 @@ class RequestGuard:
             await response(scope, receive, send)
             return
         method = str(scope.get("method", "GET"))
-        if self.check_origin and method not in SAFE_METHODS and not same_origin(headers):
+        checked = self.check_origin or carries_session(headers)
+        if checked and method not in SAFE_METHODS and not same_origin(headers):
             response = error_response(
                 403, "cross_origin",
                 f"{method[:20]} refused: it came from another site's page, or from a program that "

@@ -127,6 +127,7 @@ async def info(ctx: Context) -> InfoResponse:
         name="mmsearch",
         version=__version__,
         auth_required=ctx.keys.required,
+        sign_in=ctx.signin is not None,
         embedding_model=services.embedder.model_id if services else None,
         dim=services.embedder.dim if services else None,
         reranker=services.reranker.model_id if services and services.reranker else None,

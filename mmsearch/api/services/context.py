@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mmsearch.access.audit import AuditLog, open_audit_log
-from mmsearch.api.edge.auth import Access, KeyRing
+from mmsearch.access.principal import Role
+from mmsearch.api.edge.auth import Access, KeyRing, bearer_token
 from mmsearch.api.edge.gate import Gate
 from mmsearch.api.edge.guard import HostRule
 from mmsearch.api.edge.signing import UrlSigner
@@ -18,6 +19,7 @@ from mmsearch.api.errors import ApiError
 from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
+from mmsearch.api.services.signin import SignIn, session_principal
 from mmsearch.config import Settings
 from mmsearch.index.listing import ListedDocument
 
@@ -35,6 +37,7 @@ class ApiContext:
     decoder: ThreadPoolExecutor
     audit: AuditLog  # the audit trail (``api/services/audit_trail.py`` records into it)
     services: Services | None = None  # set by the lifespan once the parts are open
+    signin: SignIn | None = None  # the web sign-in, when access.oidc is configured
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[ListedDocument, float]] = field(default_factory=dict)
 
@@ -50,6 +53,7 @@ class ApiContext:
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
             audit=open_audit_log(settings.access.audit, settings.data_dir),
+            signin=SignIn.create(settings),
         )
 
     def observe_job(self, job: Job) -> None:
@@ -80,17 +84,30 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
 def reader(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a read key (or open server) is needed."""
+    """Dependency: a read key, a signed-in session (or open server) is needed."""
     ctx = context(request)
-    ctx.keys.check(request, Access.READ)
+    _check(request, ctx, Access.READ)
     return ctx
 
 
 def writer(request: Request, _: Credentials = None) -> ApiContext:
-    """Dependency: a write key (or open server) is needed."""
+    """Dependency: a write key, a session of a writer (or open server) is needed."""
     ctx = context(request)
-    ctx.keys.check(request, Access.WRITE)
+    _check(request, ctx, Access.WRITE)
     return ctx
+
+
+def _check(request: Request, ctx: ApiContext, needed: Access) -> None:
+    """A request without an Authorization header may come with a session cookie of the web sign-in."""
+    principal = session_principal(request) if bearer_token(request) is None else None
+    if principal is None:
+        ctx.keys.check(request, needed)
+        return
+    request.state.principal = principal  # who the audit trail and the access log name
+    if needed == Access.WRITE and principal.role < Role.WRITER:
+        raise ApiError(
+            403, "forbidden", f"{principal.name} may only search: adding and deleting need a writer"
+        )
 
 
 def check_signed(request: Request, ctx: ApiContext, resource: str) -> str | None:
@@ -102,7 +119,7 @@ def check_signed(request: Request, ctx: ApiContext, resource: str) -> str | None
     query = request.query_params
     if ctx.signer.verify(resource, query):
         return query.get("by", "")
-    ctx.keys.check(request, Access.READ)
+    _check(request, ctx, Access.READ)
     return None
 
 

@@ -3,12 +3,16 @@
 
 const $ = (id) => document.getElementById(id);
 
-// The API key lives in this page's memory only: never in localStorage or sessionStorage, where any
-// script that ever ran on this origin could read it. Reloading the page forgets it.
-let apiKeyInMemory = "";
+// The API key is kept in this tab's sessionStorage: a reload keeps it, closing the tab forgets it, and
+// no other tab sees it. Never localStorage (it would outlive the tab); only this server's own scripts
+// run on this origin (its Content-Security-Policy allows no other). With web sign-in (OIDC) the page
+// holds no secret at all: the session cookie is HttpOnly.
+const KEY_SLOT = "mmsearch.apiKey";
 
 const state = {
   authRequired: false,
+  signIn: false, // the server offers web sign-in at auth/login
+  me: null, // GET v1/me: {name, role, collections, can_write (or may_write), all_collections?}, or null
   queryImage: null, // a File/Blob chosen, dropped or pasted
   queryVideo: null, // a video File chosen (the server samples its first segment)
   searching: false,
@@ -17,7 +21,20 @@ const state = {
 // ---------- API ----------
 
 function apiKey() {
-  return apiKeyInMemory;
+  try {
+    return sessionStorage.getItem(KEY_SLOT) || "";
+  } catch {
+    return ""; // storage disabled: the page works with sign-in only
+  }
+}
+
+function setApiKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_SLOT, key);
+    else sessionStorage.removeItem(KEY_SLOT);
+  } catch {
+    showNotice("This browser keeps no data for this page: the key cannot be stored.");
+  }
 }
 
 async function api(path, options = {}) {
@@ -43,6 +60,8 @@ function searchRequest() {
   const prefix = $("path-prefix").value.trim();
   const filters = {};
   if (modality) filters.modality = modality;
+  const collection = $("collection").value;
+  if (collection) filters.collection = [collection];
   if (prefix) filters.path_prefix = prefix;
   const fields = {
     text: text || null,
@@ -74,8 +93,8 @@ async function runSearch() {
     $("query").focus();
     return;
   }
-  if (state.authRequired && !apiKey()) {
-    openKeyDialog();
+  if (needsCredentials()) {
+    askForCredentials();
     return;
   }
   rememberQuery(fields);
@@ -88,8 +107,8 @@ async function runSearch() {
     renderResults(result, performance.now() - started);
   } catch (error) {
     renderResults(null);
-    if (error.status === 401) openKeyDialog();
     showNotice(error.message);
+    if (error.status === 401) askForCredentials();
   } finally {
     setSearching(false);
   }
@@ -330,11 +349,18 @@ function wireImageInput() {
 
 async function uploadFiles(files) {
   if (!files.length) return;
-  if (state.authRequired && !apiKey()) {
-    openKeyDialog();
+  if (needsCredentials()) {
+    askForCredentials();
+    return;
+  }
+  const collection = $("collection").value;
+  if (!collection && state.me?.collections?.length && !state.me.all_collections) {
+    showNotice("Choose the collection to add the files to (the “In” picker under the search box).");
+    $("collection").focus();
     return;
   }
   const form = new FormData();
+  if (collection) form.append("collection", collection); // before the files: the server reads it first
   for (const file of files) form.append("files", file, file.name);
   showNotice(`Uploading ${files.length} file(s)…`, "info");
   try {
@@ -342,8 +368,8 @@ async function uploadFiles(files) {
     await followJob(job);
     loadInfo();
   } catch (error) {
-    if (error.status === 401) openKeyDialog();
     showNotice(error.message);
+    if (error.status === 401) askForCredentials();
   }
 }
 
@@ -367,7 +393,62 @@ async function followJob(job) {
   showNotice(summary + details + error, failed.length || job.error ? "error" : "info");
 }
 
-// ---------- key, notices, info ----------
+// ---------- who is searching: key, sign-in, collections ----------
+
+function needsCredentials() {
+  return state.authRequired && !apiKey() && !state.me;
+}
+
+// A request was refused for want of credentials: sign in where the server offers it, else ask for a key.
+function askForCredentials() {
+  if (state.signIn && !apiKey()) {
+    state.me = null;
+    renderMe();
+    showNotice("Sign in to search: click “Sign in”.", "info");
+  } else {
+    openKeyDialog();
+  }
+}
+
+async function loadMe() {
+  try {
+    state.me = await api("v1/me");
+  } catch (error) {
+    state.me = null;
+    if (error.status !== 401) showNotice(`The server did not say who you are: ${error.message}`);
+  }
+  renderMe();
+  if (!state.me && state.authRequired) {
+    const how = state.signIn ? "Sign in to search: click “Sign in”." : "This server needs an API key: click “API key” to enter yours.";
+    showNotice(how, "info");
+  }
+}
+
+// The header and the picker for who this is: the name, sign in or out, "Add files" only for those who
+// may write, and only the collections they may search.
+function renderMe() {
+  const me = state.me;
+  const session = Boolean(me && state.signIn && state.authRequired && !apiKey());
+  $("sign-in").hidden = !state.signIn || session;
+  $("sign-out").hidden = !session;
+  $("who").hidden = !(me && state.authRequired);
+  $("who").textContent = me ? me.name.replace(/^oidc:/, "") : "";
+  $("upload-button").hidden = Boolean(me && !(me.can_write ?? me.may_write));
+  renderCollections(me?.collections ?? null, Boolean(me?.all_collections));
+}
+
+// ``all``: the principal may use every collection (``collections`` then lists those that exist, if any).
+function renderCollections(collections, all) {
+  const select = $("collection");
+  const chosen = select.value;
+  select.replaceChildren();
+  $("collection-picker").hidden = !collections?.length;
+  if (!collections?.length) return; // nothing to pick: the server's own scope applies
+  if (all) select.append(new Option("All collections", ""));
+  else if (collections.length > 1) select.append(new Option("All my collections", ""));
+  for (const name of collections) select.append(new Option(name, name));
+  if (collections.includes(chosen)) select.value = chosen;
+}
 
 function openKeyDialog() {
   $("key-input").value = "";
@@ -379,14 +460,16 @@ function wireKeyDialog() {
   $("key-button").addEventListener("click", openKeyDialog);
   $("key-form").addEventListener("submit", () => {
     const key = $("key-input").value.trim();
-    if (key) apiKeyInMemory = key;
+    if (key) setApiKey(key);
     $("key-input").value = "";
     hideNotice();
+    loadMe();
   });
   $("key-forget").addEventListener("click", () => {
-    apiKeyInMemory = "";
+    setApiKey("");
     $("key-input").value = "";
     $("key-dialog").close();
+    loadMe();
   });
 }
 
@@ -405,13 +488,11 @@ async function loadInfo() {
   try {
     const info = await api("v1/info");
     state.authRequired = info.auth_required;
+    state.signIn = Boolean(info.sign_in);
     $("key-button").hidden = !info.auth_required;
     const reranker = info.reranker ? ` · reranker ${info.reranker.split("/").pop()}` : "";
     const model = info.embedding_model ? info.embedding_model.split("/").pop() : "starting…";
     $("model-info").textContent = `${model}${info.dim ? ` (${info.dim}d)` : ""}${reranker}`;
-    if (info.auth_required && !apiKey()) {
-      showNotice("This server needs an API key: click “API key” to enter yours.", "info");
-    }
   } catch (error) {
     showNotice(`The server did not answer: ${error.message}`);
   }
@@ -441,7 +522,10 @@ function start() {
   wireImageInput();
   wireVideoInput();
   wireKeyDialog();
-  loadInfo().then(() => {
+  $("collection").addEventListener("change", () => {
+    if ($("results").childElementCount) runSearch();
+  });
+  loadInfo().then(loadMe).then(() => {
     const q = new URL(window.location.href).searchParams.get("q");
     if (q) {
       $("query").value = q;
