@@ -43,7 +43,9 @@ MAX_EXTENSION = 16
 MAX_GROUPS = 32
 MAX_GROUP_CHARS = 128
 MAX_METADATA_KEYS = 32
-METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A metadata key: what a Qdrant JSON path reads as one plain segment, so ``metadata.KEY`` filters can name
+# it (``index.conditions`` uses this pattern).
+METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_METADATA_STRING = 1024  # characters of one string value
 MAX_METADATA_LIST = 64  # strings in one list value
 MAX_METADATA_BYTES = 8192  # of the whole object as compact JSON
@@ -135,7 +137,7 @@ def check_metadata(raw: object) -> dict[str, MetadataValue]:
     for key, value in raw.items():
         if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise InvalidLabel(
-                f"metadata key {str(key)[:80]!r}: use 1-64 letters, digits or '_', not starting with a digit"
+                f"metadata key {str(key)[:80]!r}: use 1-64 letters, digits, '_' or '-' (it is filtered as metadata.KEY)"
             )
         out[key] = _metadata_value(key, value)
     size = len(json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
