@@ -258,3 +258,23 @@ def test_delete_by_name_and_by_id(
     left = {(d["collection"], d["name"]) for d in client.get("/v1/documents").json()["documents"]}
     assert not {("ops", "plan.pdf"), ("sales", "plan.pdf")} & left
     no_server_path(settings, gone, by_id)
+
+
+def test_replace_false_holds_for_two_uploads_of_one_name_in_flight(
+    client: httpx.Client, contracts: dict[str, bytes]
+) -> None:
+    """Both may be accepted while neither is indexed; the job that comes second then fails that file
+    (``name_taken``) instead of replacing the first: the check is made again when the file is ingested."""
+    params = {"collection": "race", "replace": "false"}
+    first = client.post("/v1/documents", params=params, files=[("files", ("one.pdf", contracts["finance"]))])
+    second = client.post("/v1/documents", params=params, files=[("files", ("one.pdf", contracts["legal"]))])
+    assert follow(client, first)["files"][0]["status"] == "indexed"
+    if second.status_code == 409:  # the first was already indexed when the second arrived
+        assert second.json()["error"]["code"] == "name_taken"
+    else:
+        late = follow(client, second)["files"][0]
+        assert (late["status"], late["code"]) == ("failed", "name_taken")
+    docs = [d for d in client.get("/v1/documents").json()["documents"] if d["collection"] == "race"]
+    assert [(d["name"], d["doc_id"]) for d in docs] == [("one.pdf", doc_id_for("race", "one.pdf"))]
+    original = client.get(docs[0]["file_url"])
+    assert original.content == contracts["finance"]  # the first one's bytes stayed
