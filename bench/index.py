@@ -169,7 +169,7 @@ def numpy_row(data: np.ndarray, queries: np.ndarray, truth: Truth, limit: int) -
     def search(q: np.ndarray, f: Filters | None) -> list[str]:
         scores = data @ q
         if f is not None:
-            scores = np.where(masks[int(str(f.path_prefix).rsplit("g", 1)[1])], scores, -np.inf)
+            scores = np.where(masks[int(f.values("path_prefix")[0].rsplit("g", 1)[1])], scores, -np.inf)
         top = np.argpartition(-scores, limit)[:limit]
         return [point_id(i) for i in top[np.argsort(-scores[top])]]
 

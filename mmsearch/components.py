@@ -40,9 +40,9 @@ def build_manifest(settings: Settings) -> Manifest:
 
 
 def build_committed(settings: Settings) -> Callable[[Collection[str]], dict[str, str]]:
-    """What a searcher asks to hide uncommitted versions: the manifest's committed sha256 per path."""
+    """What a searcher asks to hide uncommitted versions: the manifest's committed sha256 per document id."""
     path = manifest_path(settings)
-    return lambda paths: committed_versions(path, paths)
+    return lambda doc_ids: committed_versions(path, doc_ids)
 
 
 def build_key_store(settings: Settings) -> KeyStore:

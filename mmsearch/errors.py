@@ -5,6 +5,7 @@
      ├── IngestError              422  one input file could not be turned into units
      │    ├── UnsupportedFile     415  not a PDF, image or video we can read
      │    ├── CorruptFile         422  looks like a supported type but cannot be decoded (or is encrypted)
+     │    ├── InvalidName         422  a document name that cannot be used (empty, no extension, control characters, ...)
      │    └── LimitExceeded       413  over a configured bound (pages per file, video length); names it
      ├── ModelNotFound            500  no embedding/reranker model at the configured id or path
      ├── EmbedderError            503  the embedding model or server failed
@@ -16,7 +17,9 @@
      ├── RerankerError            503  the reranker could not be loaded or run
      ├── QueryError               400  a query cannot be run as asked (bad image, ...)
      │    └── EmptyCollection     409  nothing is indexed yet
-     ├── NotFound                 404  a document asked for by path or id is not in the index
+     ├── InvalidLabel             422  a collection, access group or metadata value out of bounds
+     ├── NameTaken                409  a document of that name exists and the caller asked not to replace it
+     ├── NotFound                 404  a document asked for by name or id is not in the index
      └── DatasetError             422  an evaluation dataset is missing a file or has a malformed row
 
 Each class states its status as ``http_status`` (datasette's ``handle_exception`` reads it the same way),
@@ -60,6 +63,13 @@ class UnsupportedFile(IngestError):
 
 class CorruptFile(IngestError):
     code = "corrupt_file"
+    http_status = 422
+
+
+class InvalidName(IngestError):
+    """A document name that ``ingest.names.normalise_name`` refuses."""
+
+    code = "invalid_name"
     http_status = 422
 
 
@@ -113,6 +123,20 @@ class RerankerError(MmsearchError):
 class QueryError(MmsearchError):
     code = "query_error"
     http_status = 400
+
+
+class InvalidLabel(MmsearchError):
+    """A collection, group list or metadata object that ``ingest.names`` refuses."""
+
+    code = "invalid_label"
+    http_status = 422
+
+
+class NameTaken(MmsearchError):
+    """``replace=false`` and a document of that (collection, name) is already there."""
+
+    code = "name_taken"
+    http_status = 409
 
 
 class NotFound(MmsearchError):

@@ -105,7 +105,7 @@ def test_query_by_image_and_stats_and_delete(work: Path, env: dict[str, str], co
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(deleted.stdout)["results"][0]["deleted"] == 3
     assert json.loads(cli(["stats", "--json"], env, work).stdout)["points"] == 4
-    doc = doc_id_for(str((corpus / "finance.pdf").resolve()))
+    doc = doc_id_for("default", "finance.pdf")
     assert not list((work / "data" / "media").rglob(f"*{doc}*"))  # its page images went too
     assert cli(["delete", str(corpus / "finance.pdf")], env, work).returncode == 1  # already gone
     again = json.loads(cli(["ingest", str(corpus), "--json"], env, work).stdout)  # manifest forgot it
@@ -242,7 +242,7 @@ def test_two_files_of_one_name_ids_and_unknown_deletes_as_a_user_sees_them(
     assert table.returncode == 0, table.stderr
     assert "conf-a/talk.mp4" in table.stdout and "conf-b/talk.mp4" in table.stdout
 
-    ids = [doc_id_for(str((work / "talks" / c / "talk.mp4").resolve())) for c in ("conf-a", "conf-b")]
+    ids = [doc_id_for("default", f"{c}/talk.mp4") for c in ("conf-a", "conf-b")]
     for columns in ("40", "70", "160"):
         listing = cli(["stats", "--documents"], dict(env, COLUMNS=columns), work)
         assert listing.returncode == 0, listing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from rich.console import Console
 
 from mmsearch.cli.admin import print_documents
 from mmsearch.cli.query import print_hits, short_names
-from mmsearch.index.store import DocumentInfo
-from mmsearch.ingest.units import doc_id_for
+from mmsearch.index.listing import ListedDocument
+from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.search.hits import Hit, SearchResult
 from tests.support import run_cli
 
@@ -79,8 +80,19 @@ def test_short_names_tell_files_of_one_name_apart() -> None:
 
 
 def _hit(rank: int, path: str) -> Hit:
-    return Hit(rank, f"p{rank}", 0.5, 0.5, None, doc_id_for(path), path, "video", None, None, 0.0, 30.0,
-               "", ())  # fmt: skip
+    return Hit(rank, f"p{rank}", 0.5, 0.5, None, legacy_doc_id(path), path, "video", None, None, 0.0, 30.0,
+               "", ())  # fmt: skip  # a point stored before names: shown by its path
+
+
+def test_query_table_shows_names_and_collections() -> None:
+    named = [
+        replace(_hit(1, "/srv/uploads/finance/q3/report.pdf"), collection="finance", name="q3/report.pdf"),
+        replace(_hit(2, "/srv/uploads/default/memo.pdf"), name="memo.pdf"),
+    ]
+    text = _render(
+        120, lambda console: print_hits(SearchResult(tuple(named), False, None, 2), False, console)
+    )
+    assert "finance:q3/report.pdf" in text and "memo.pdf" in text and "/srv/uploads" not in text
 
 
 def _render(width: int, draw: object) -> str:
@@ -102,8 +114,8 @@ def test_query_table_shows_which_talk_mp4() -> None:
 @pytest.mark.parametrize("width", [30, 60, 80, 200])
 def test_stats_documents_never_cuts_ids(width: int) -> None:
     docs = [
-        DocumentInfo(doc_id_for(f"/very/long/folder/[name]/number/{i}/report-{i}.pdf"),
-                     f"/very/long/folder/[name]/number/{i}/report-{i}.pdf", "page", 12, 0.0, "ab" * 32)
+        ListedDocument(doc_id_for("default", f"very/long/folder/[name]/number/{i}/report-{i}.pdf"), "default",
+                       f"very/long/folder/[name]/number/{i}/report-{i}.pdf", "/srv/x.pdf", "page", 12, 0.0, "ab" * 32)
         for i in range(3)
     ]  # fmt: skip
     text = _render(width, lambda console: print_documents(console, docs))
@@ -112,4 +124,4 @@ def test_stats_documents_never_cuts_ids(width: int) -> None:
         assert doc.doc_id in text
     assert "[name]" in text  # a path is text, never rich markup
     if width < 60:  # the one-block-per-document layout: paths whole too (the terminal wraps them)
-        assert all(doc.source_path in text for doc in docs)
+        assert all(doc.name in text for doc in docs)

@@ -247,8 +247,13 @@ class HitOut(BaseModel):
     vector_score: float
     rerank_score: float | None
     doc_id: str
-    source_path: str
-    file_name: str
+    collection: str = Field(description="The collection the document belongs to.")
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    groups: list[str] = Field(
+        description="Who may read the document (empty: everyone who may use its collection)."
+    )
+    metadata: dict[str, Any] = Field(description="The document's metadata, as given at ingest.")
     modality: Literal["page", "image", "video"]
     page: int | None
     page_count: int | None
@@ -274,8 +279,11 @@ class SearchResponse(BaseModel):
 
 class DocumentOut(BaseModel):
     doc_id: str
-    source_path: str
-    file_name: str
+    collection: str
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    groups: list[str]
+    metadata: dict[str, Any]
     modality: Literal["page", "image", "video"]
     units: int
     ingest_time: float
@@ -289,8 +297,11 @@ class DocumentsResponse(BaseModel):
 
 
 class FileResultOut(BaseModel):
-    name: str = Field(description="The uploaded file's name.")
+    name: str = Field(description="The document's name (the uploaded file's name, normalised).")
     status: Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
+    replaces: bool = Field(
+        description="A document of this name is in the collection: this file replaces it (once indexed: it did)."
+    )
     doc_id: str | None
     kind: str | None
     units: int = Field(description="Units indexed (while running: done so far).")
@@ -308,6 +319,7 @@ class JobProgress(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
+    collection: str = Field(description="The collection the job's files go to.")
     state: Literal["queued", "running", "done", "cancelled", "failed"]
     created: float
     started: float | None
@@ -327,7 +339,8 @@ class JobsResponse(BaseModel):
 
 class DeleteResponse(BaseModel):
     doc_id: str
-    source_path: str
+    collection: str
+    name: str
     deleted_points: int
 
 

@@ -16,7 +16,8 @@ from rich.text import Text
 from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.config import Settings
 from mmsearch.errors import NotFound
-from mmsearch.index.store import DocumentInfo
+from mmsearch.index.listing import ListedDocument
+from mmsearch.ingest.manifest import Manifest, ManifestEntry
 
 
 @click.command()
@@ -106,62 +107,86 @@ def unindexed(stats: dict[str, Any], exact_below: int) -> int:
     return max(0, points - indexed)
 
 
-def print_documents(console: Console, docs: list[DocumentInfo]) -> None:
+def print_documents(console: Console, docs: list[ListedDocument]) -> None:
     """A table whose doc ids are never cut; on a terminal too narrow for that, one block per document."""
     id_width = max(len(d.doc_id) for d in docs)
-    if console.width < id_width + len("modality") + len("units") + 24:  # borders, padding, a bit of path
+    collection_width = max(len("collection"), *(len(d.collection) for d in docs))
+    if (
+        console.width < id_width + collection_width + len("modality") + len("units") + 30
+    ):  # borders, padding, a bit of name
         for d in docs:
-            console.print(f"{d.doc_id}\n  {d.modality}, {d.units} units\n  {d.source_path}",
+            console.print(f"{d.doc_id}\n  {d.modality}, {d.units} units\n  {d.collection}/{d.name}",
                           soft_wrap=True, markup=False, highlight=False)  # fmt: skip
         return
-    table = Table("doc id", "source", "modality", "units")
+    table = Table("doc id", "collection", "name", "modality", "units")
     table.columns[0].no_wrap = True
     table.columns[0].min_width = id_width
-    table.columns[1].overflow = "fold"
+    table.columns[1].min_width = collection_width
+    table.columns[2].overflow = "fold"
     for d in docs:
-        table.add_row(d.doc_id, Text(d.source_path), d.modality, str(d.units))
+        table.add_row(d.doc_id, Text(d.collection), Text(d.name), d.modality, str(d.units))
     console.print(table)
 
 
 @click.command()
 @click.argument("sources", nargs=-1, required=True)
+@click.option("--collection", metavar="NAME", default=None,
+              help="The collection of the names given (default: default).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def delete(app: AppContext, sources: tuple[str, ...], as_json: bool) -> None:
-    """Remove documents (by source path or document id): their points, page images and manifest entry.
+def delete(app: AppContext, sources: tuple[str, ...], collection: str | None, as_json: bool) -> None:
+    """Remove documents (by name, document id, or the path of a file ingested here): their points, page
+    images and manifest entry. Nothing is deleted unless every one is found.
 
     \b
     Examples:
-      mmsearch delete ~/reports/old.pdf
+      mmsearch delete q3/report.pdf --collection finance
       mmsearch delete 3f2c9a1e-…                     # a doc id from `mmsearch stats --documents`
+      mmsearch delete ~/reports/old.pdf              # a file as it was ingested on this machine
     """
     from mmsearch import components
     from mmsearch.ingest.media import delete_media
+    from mmsearch.ingest.names import check_collection
 
     settings = app.settings()
+    chosen_collection = check_collection(collection)
     results = []
     with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
-        known = {d.doc_id: d.source_path for d in store.documents()}
-        chosen = {source: _doc_id(source, known) for source in sources}
-        missing = [source for source, doc_id in chosen.items() if doc_id not in known]
+        stored = {d.doc_id for d in store.documents()}
+        chosen = {source: _entry(manifest, source, chosen_collection) for source in sources}
+        missing = [s for s, entry in chosen.items() if entry is None or entry.doc_id not in stored]
         if missing:
             raise NotFound(
-                f"not in the index: {', '.join(missing)} (nothing was deleted). Give a source path as it "
-                "was ingested or a doc id; `mmsearch stats --documents` lists both"
+                f"not in the index: {', '.join(missing)} (nothing was deleted). Give a name (with "
+                "--collection), a doc id, or the path of a file ingested here; `mmsearch stats --documents` "
+                "lists names and ids"
             )
-        for doc_id in dict.fromkeys(chosen.values()):
-            removed = store.delete_document(doc_id)
-            delete_media(doc_id, settings.data_dir)
-            manifest.forget(known[doc_id])
-            results.append({"source": known[doc_id], "doc_id": doc_id, "deleted": removed})
+        for entry in {e.doc_id: e for e in chosen.values() if e is not None}.values():
+            removed = store.delete_document(entry.doc_id)
+            delete_media(entry.doc_id, settings.data_dir)
+            manifest.forget(entry.doc_id)
+            results.append({"collection": entry.collection, "name": entry.name, "doc_id": entry.doc_id,
+                            "deleted": removed})  # fmt: skip
     if as_json:
         click.echo(json.dumps({"results": results}, indent=2))
     else:
         for r in results:
-            click.echo(f"deleted {r['deleted']} points of {r['source']}")
+            click.echo(f"deleted {r['deleted']} points of {r['collection']}/{r['name']}")
 
 
-def _doc_id(source: str, known: dict[str, str]) -> str:
-    from mmsearch.ingest.units import doc_id_for
+def _entry(manifest: Manifest, source: str, collection: str) -> ManifestEntry | None:
+    """The document ``source`` means: a doc id, a name in ``collection``, or a local file ingested into it."""
+    from mmsearch.errors import InvalidName
+    from mmsearch.ingest.names import normalise_name
 
-    return source if source in known else doc_id_for(str(Path(source).expanduser().resolve()))
+    entry = manifest.get(source)
+    if entry is not None:
+        return entry
+    try:
+        entry = manifest.find(collection, normalise_name(source))
+    except InvalidName:
+        entry = None
+    if entry is not None:
+        return entry
+    here = [e for e in manifest.at_path(Path(source).expanduser()) if e.collection == collection]
+    return here[0] if len(here) == 1 else None

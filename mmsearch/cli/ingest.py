@@ -20,6 +20,7 @@ from mmsearch.errors import DimensionMismatch
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.pipeline import IngestReport
 from mmsearch.index.store import Store
+from mmsearch.ingest.names import Labels, parse_meta_options
 
 if TYPE_CHECKING:
     from mmsearch.index.fingerprint import Fingerprint
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     help="Ingest through a running `mmsearch serve` (uploads the files) instead of the local store.",
 )  # fmt: skip
 @click.option("--api-key", envvar="MMSEARCH_API_KEY", help="Write key for --server (env MMSEARCH_API_KEY).")
+@click.option("--collection", metavar="NAME", default=None,
+              help="The collection the documents belong to (default: default).")  # fmt: skip
+@click.option("--groups", "groups", metavar="G1,G2", multiple=True,
+              help="Access groups of the documents (comma list; repeatable). None: all of the collection's users.")  # fmt: skip
+@click.option("--meta", "meta", metavar="KEY=VALUE", multiple=True,
+              help="Metadata of the documents (repeatable; numbers and true/false are typed, a key given twice is a list).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (no progress bar).")
 @pass_app
 def ingest(
@@ -43,12 +50,18 @@ def ingest(
     reindex: bool,
     server: str | None,
     api_key: str | None,
+    collection: str | None,
+    groups: tuple[str, ...],
+    meta: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Ingest files and folders: PDFs (one unit per page), images, videos (segments).
 
-    Files are recognised by content, not name. Unchanged files are skipped (see the manifest in
-    data_dir); a file that fails is reported and the rest go on; the exit code is 1 if any failed.
+    Files are recognised by content, not name. Each document is named by its path relative to the
+    folder given (a file given directly: its file name), in --collection; the same name in the same
+    collection replaces the document. Symlinks are never followed out of the folders given (each such
+    link is reported as skipped). Unchanged files are skipped (see the manifest in data_dir); a file that
+    fails is reported and the rest go on; the exit code is 1 if any failed.
 
     \b
     Examples:
@@ -56,6 +69,7 @@ def ingest(
       mmsearch ingest scan.pdf talk.mp4 --json
       mmsearch ingest ~/inbox --dry-run --json     # what would be embedded, and what fails
       mmsearch ingest new.pdf --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
+      mmsearch ingest ~/finance --collection finance --groups finance,execs --meta year=2024
 
     --reindex re-embeds the given files even when unchanged; if the collection was built with another
     embedding model or dimension, or by preprocessing this environment renders differently for a kind of
@@ -63,6 +77,7 @@ def ingest(
     re-ingested). Without --reindex an ingest into such a collection is refused.
     """
     settings = app.settings()
+    labels = Labels.checked(collection, groups, parse_meta_options(meta))
     if server and (dry_run or reindex):
         raise click.UsageError("--server uploads files to the server; --dry-run and --reindex are local only")
     waiting = "walking the files…" if dry_run or server else "opening the store, loading the model…"
@@ -70,20 +85,22 @@ def ingest(
         if dry_run:
             from mmsearch.index.pipeline import plan
 
-            report = plan(list(paths), settings.ingest, on_progress=progress)
+            report = plan(list(paths), settings.ingest, on_progress=progress, labels=labels)
         elif server:
             from mmsearch.cli.remote import RemoteIngest
 
             with RemoteIngest(server, api_key) as remote:
-                report = remote.run(list(paths), settings.ingest, on_progress=progress)
+                report = remote.run(list(paths), settings.ingest, on_progress=progress, labels=labels)
         else:
-            report = _run(settings, list(paths), reindex, progress)
+            report = _run(settings, list(paths), reindex, progress, labels)
     _print_report(report, as_json, dry_run)
     if report.failed:
         raise SystemExit(1)
 
 
-def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestProgress) -> IngestReport:
+def _run(
+    settings: Settings, paths: list[Path], reindex: bool, progress: IngestProgress, labels: Labels
+) -> IngestReport:
     from mmsearch import components
 
     store = components.build_store(settings)  # first: a locked store fails before a model loads
@@ -94,6 +111,7 @@ def _run(settings: Settings, paths: list[Path], reindex: bool, progress: IngestP
         made_by = _check_preprocessing(store, settings, embedder, reindex)
         with components.build_manifest(settings) as manifest:
             indexer = components.build_indexer(settings, embedder, store, manifest, progress)
+            indexer.labels = labels
             report = indexer.run(paths, reindex=reindex)
         _record_preprocessing(store, made_by)  # a collection this ingest created gets it now
         if any(f.status == "indexed" for f in report.files):
@@ -177,7 +195,10 @@ def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:
         click.echo(json.dumps({"summary": summary, "files": [asdict(f) for f in report.files]}, indent=2))
     else:
         _print_table(report, summary, counts, dry_run)
-    for f in report.failed:  # on stderr in both modes: stdout stays the machine-readable report
+    for f in report.files:  # on stderr in both modes: stdout stays the machine-readable report
+        if f.status == "skipped":
+            click.echo(f"Skipped: {f.path}: {f.message}", err=True)
+    for f in report.failed:
         click.echo(f"Error: {f.path}: {f.message}", err=True)
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) failed.", err=True)
@@ -188,11 +209,12 @@ def _print_table(
 ) -> None:
     console = Console()
     table = Table(title="dry run: nothing embedded or stored" if dry_run else None)
-    for col in ("file", "status", "kind", "units", "seconds"):
+    for col in ("file", "name", "status", "kind", "units", "seconds"):
         table.add_column(col, justify="right" if col in ("units", "seconds") else "left")
     for f in report.files:
         style = "red" if f.status == "failed" else None
-        table.add_row(f.path, f.status, f.kind or "", str(f.units), f"{f.seconds:.2f}", style=style)
+        name = f"{f.collection}/{f.name}" if f.name else ""
+        table.add_row(f.path, name, f.status, f.kind or "", str(f.units), f"{f.seconds:.2f}", style=style)
     console.print(table)
     rate = f", {summary['units_per_s']} units/s" if summary["units_per_s"] else ""
     parts = ", ".join(f"{v} {k}" for k, v in counts.items())

@@ -16,6 +16,7 @@ from mmsearch.cli.filter_flags import parse_filters
 from mmsearch.config import Settings
 from mmsearch.errors import QueryError
 from mmsearch.index.store import Filters
+from mmsearch.ingest.names import DEFAULT_COLLECTION
 from mmsearch.search.hits import Hit, SearchResult
 
 
@@ -169,6 +170,14 @@ def short_names(paths: list[str]) -> dict[str, str]:
     return out
 
 
+def _shown(hit: Hit, short: dict[str, str]) -> str:
+    """A hit's document as the table shows it: its name (with its collection unless ``default``), or
+    for a point stored before names, the shortest distinct tail of its path."""
+    if not hit.name:
+        return short[hit.source_path]
+    return hit.name if hit.collection == DEFAULT_COLLECTION else f"{hit.collection}:{hit.name}"
+
+
 def print_hits(result: SearchResult, verbose: bool, console: Console | None = None) -> None:
     console = console or Console()
     if not result.hits:
@@ -178,13 +187,13 @@ def print_hits(result: SearchResult, verbose: bool, console: Console | None = No
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("vector", justify="right")
-    names = short_names([hit.source_path for hit in result.hits])
+    names = short_names([hit.source_path for hit in result.hits if not hit.name])
     table.add_column("file", overflow="fold")
     table.add_column("where")
     table.add_column("snippet", overflow="fold", max_width=60)
     for hit in result.hits:
         table.add_row(
-            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Text(names[hit.source_path]),
+            str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Text(_shown(hit, names)),
             where(hit), Text(hit.snippet[:160]),
         )  # fmt: skip
     console.print(table)

@@ -4,13 +4,15 @@ While ``mmsearch serve`` runs it owns the embedded store, so a second process ca
 client walks the paths exactly as a local ingest does (same file rules), uploads each file to
 ``POST /v1/documents`` and follows the ingest job the server answers with (``GET /v1/jobs/{id}``),
 feeding its progress to the same progress bar, and turns the results into the same ``IngestReport``
-the local ingest prints. Files are sent one per request, named by their path relative to the folder
-given, so two ``report.pdf`` in different folders stay two documents on the server. Interrupted
+the local ingest prints. Files are sent one per request, named as a local ingest names them (the path
+relative to the folder given), so two ``report.pdf`` in different folders stay two documents on the
+server, with the run's collection, groups and metadata as form fields ahead of the file. Interrupted
 (Ctrl-C), it cancels the job it was following.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -21,7 +23,9 @@ import httpx
 
 from mmsearch.cli.client import RemoteError, ServerClient
 from mmsearch.index.pipeline import FileResult, IngestReport, Progress, ProgressFn, Status, run_files
+from mmsearch.ingest.names import Labels
 from mmsearch.ingest.settings import IngestSettings
+from mmsearch.ingest.walk import WalkedFile
 
 FILE_ERRORS = (413, 415, 422, 507)  # the server refused this file's upload: a per-file failure
 
@@ -35,12 +39,17 @@ class RemoteIngest(ServerClient):
         self.poll_s = poll_s
 
     def run(
-        self, paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+        self,
+        paths: Sequence[Path],
+        settings: IngestSettings,
+        on_progress: ProgressFn | None = None,
+        labels: Labels | None = None,
     ) -> IngestReport:
         limit = self._upload_limit()
+        fields = _fields(labels or Labels())
 
-        def one_file(path: Path) -> FileResult:
-            return self._one(path, _upload_name(path, paths), limit, on_progress)
+        def one_file(found: WalkedFile) -> FileResult:
+            return self._one(found.path, found.name, limit, on_progress, fields)
 
         return run_files(paths, settings, one_file, on_progress)
 
@@ -48,7 +57,9 @@ class RemoteIngest(ServerClient):
         info = self.call("GET", "/v1/info")
         return int(float(info.get("max_upload_mb", 0)) * 2**20)
 
-    def _one(self, path: Path, name: str, limit: int, on_progress: ProgressFn | None) -> FileResult:
+    def _one(
+        self, path: Path, name: str, limit: int, on_progress: ProgressFn | None, fields: dict[str, str]
+    ) -> FileResult:
         t0 = time.perf_counter()
         size = path.stat().st_size
         if limit and size > limit:
@@ -57,8 +68,8 @@ class RemoteIngest(ServerClient):
                               f"({limit / 2**20:g} MiB, server.max_upload_mb)")  # fmt: skip
         with open(path, "rb") as handle:
             response = self.request(
-                "POST", "/v1/documents", allowed=FILE_ERRORS, files=[("files", (name, handle))]
-            )
+                "POST", "/v1/documents", allowed=FILE_ERRORS, data=fields, files=[("files", (name, handle))]
+            )  # httpx sends the data fields ahead of the files, as the server asks
         if response.status_code in FILE_ERRORS:
             error = self.json(response).get("error", {})
             return FileResult(str(path), "failed", code=error.get("code"), message=error.get("message"))
@@ -77,7 +88,8 @@ class RemoteIngest(ServerClient):
             message = f"the server's ingest job {job['job_id']} ended {job['state']}"
         return FileResult(
             str(path), status, reply.get("kind"), int(reply.get("units", 0)),
-            time.perf_counter() - t0, code, message,
+            time.perf_counter() - t0, code, message, name=reply.get("name"), collection=job.get("collection"),
+            doc_id=reply.get("doc_id"), replaced=bool(reply.get("replaces")),
         )  # fmt: skip
 
     def _follow(self, job: dict[str, Any], path: Path, on_progress: ProgressFn | None) -> dict[str, Any]:
@@ -94,14 +106,14 @@ class RemoteIngest(ServerClient):
             job = self.call("GET", f"/v1/jobs/{job['job_id']}")
 
 
-def _upload_name(item: Path, roots: Sequence[Path]) -> str:
-    """The name a file is stored under on the server: relative to the folder argument it came from
-    (``docs/q3/report.pdf`` for ``docs``), or its own name for a file argument."""
-    for root in roots:
-        base = root.expanduser().resolve()
-        if base.is_dir() and item.is_relative_to(base):
-            return (Path(base.name) / item.relative_to(base)).as_posix()
-    return item.name
+def _fields(labels: Labels) -> dict[str, str]:
+    """The upload's form fields for ``labels`` (sent before the files)."""
+    fields = {"collection": labels.collection}
+    if labels.groups:
+        fields["groups"] = ",".join(labels.groups)
+    if labels.metadata:
+        fields["metadata"] = json.dumps(dict(labels.metadata), ensure_ascii=False)
+    return fields
 
 
 def _emit(fn: ProgressFn | None, event: Progress) -> None:

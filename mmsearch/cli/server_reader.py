@@ -15,7 +15,8 @@ from typing import Any, get_args
 
 from mmsearch.api.schemas import filters_body
 from mmsearch.cli.client import ServerClient
-from mmsearch.index.store import DocumentInfo, Filters
+from mmsearch.index.listing import ListedDocument
+from mmsearch.index.store import Filters
 from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
 
@@ -35,13 +36,14 @@ class ServerReader(ServerClient):
         """A ``SearchResponse`` as the ``SearchResult`` the table printer takes."""
         hit_names = {f.name for f in fields(Hit)}
         hits = tuple(
-            Hit(**{k: v for k, v in h.items() if k in hit_names and k != "media_paths"}, media_paths=())
+            Hit(**{"source_path": "", **{k: v for k, v in h.items() if k in hit_names and k != "media_paths"},
+                   "groups": tuple(h.get("groups") or ()), "media_paths": ()})
             for h in reply["hits"]
-        )
+        )  # fmt: skip
         return SearchResult(hits, bool(reply["reranked"]), reply.get("reranker"), int(reply["candidates"]),
                             dict(reply.get("timings_ms") or {}))  # fmt: skip
 
-    def stats(self, docs: list[DocumentInfo]) -> dict[str, Any]:
+    def stats(self, docs: list[ListedDocument]) -> dict[str, Any]:
         """What ``stats --json`` prints locally, as far as the API tells it (``docs``: ``documents()``)."""
         info = self.call("GET", "/v1/info")
         return {
@@ -54,8 +56,8 @@ class ServerReader(ServerClient):
             "by_modality": {m: sum(d.units for d in docs if d.modality == m) for m in get_args(Modality)},
         }
 
-    def documents(self) -> list[DocumentInfo]:
-        out: list[DocumentInfo] = []
+    def documents(self) -> list[ListedDocument]:
+        out: list[ListedDocument] = []
         while True:
             page = self.call("GET", "/v1/documents", params={"limit": DOCUMENTS_PAGE, "offset": len(out)})
             out += [_document(d) for d in page["documents"]]
@@ -63,15 +65,12 @@ class ServerReader(ServerClient):
                 return out
 
 
-def _document(d: dict[str, Any]) -> DocumentInfo:
-    return DocumentInfo(
-        d["doc_id"],
-        d["source_path"],
-        d["modality"],
-        int(d["units"]),
-        float(d["ingest_time"]),
-        d["source_sha256"],
-    )
+def _document(d: dict[str, Any]) -> ListedDocument:
+    """A listed document as the server shows it (no server path: ``path`` is empty)."""
+    return ListedDocument(
+        d["doc_id"], d.get("collection", "default"), d.get("name", ""), "", d["modality"], int(d["units"]),
+        float(d["ingest_time"]), d["source_sha256"], tuple(d.get("groups", ())), dict(d.get("metadata", {})),
+    )  # fmt: skip
 
 
 def search_request(

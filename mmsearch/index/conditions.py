@@ -17,19 +17,17 @@ that says so (``Builders.booleans``) rather than answering nothing.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from mmsearch.errors import QueryError
+from mmsearch.ingest.names import METADATA_KEY  # a key ingest accepts is one a filter can name
 
 Scalar = str | int | float | bool
 Bound = float | datetime
 
-# A metadata key a filter can name: kept to what a Qdrant JSON path reads as one plain segment.
-METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 METADATA_PREFIX = "metadata."
 NOTHING_KEY = "doc_id"  # any key: an any-of with no values matches no point
 

@@ -20,25 +20,26 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from mmsearch.errors import IngestError, UnprocessableInput
+from mmsearch.errors import IngestError, InvalidName, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import unit_content
 from mmsearch.index.store import Payload, Point, Store
 from mmsearch.index.writer import StoreWriter
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.media import prune_media, prune_to_units, save_media
-from mmsearch.ingest.reader import identify_staged, read_file, read_units, snapshot
+from mmsearch.ingest.names import Labels, normalise_name
+from mmsearch.ingest.reader import identify, identify_staged, read_units, snapshot
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, SegmentUnit, Source, Unit
-from mmsearch.ingest.walk import FileFailure, walk
+from mmsearch.ingest.walk import FileFailure, Skipped, WalkedFile, walk
 
 log = logging.getLogger(__name__)
 
-Status = Literal["indexed", "unchanged", "failed", "planned"]
+Status = Literal["indexed", "unchanged", "failed", "planned", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,13 @@ class FileResult:
     kind: str | None = None
     units: int = 0
     seconds: float = 0.0
-    code: str | None = None  # error code when failed
+    code: str | None = None  # error code when failed (or why skipped)
     message: str | None = None
     unit_list: tuple[UnitSummary, ...] = ()
+    name: str | None = None  # the document's name (normalised), once known
+    collection: str | None = None
+    doc_id: str | None = None
+    replaced: bool = False  # indexed over a committed earlier version of this document
 
 
 @dataclass(frozen=True)
@@ -128,35 +133,54 @@ def summarise(unit: Unit) -> UnitSummary:
 def run_files(
     paths: Sequence[Path],
     settings: IngestSettings,
-    one_file: Callable[[Path], FileResult],
+    one_file: Callable[[WalkedFile], FileResult],
     on_progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """Walk ``paths`` and hand each file to ``one_file``; walk failures are results too. The loop every
-    ingest shares (dry run, local index, upload to a server), with its progress events."""
+    """Walk ``paths`` and hand each file, under its normalised name, to ``one_file``; walk failures, bad
+    names and two files of one name are results too, and so are skipped links. The loop every ingest
+    shares (dry run, local index, upload to a server), with its progress events."""
     started = time.perf_counter()
     results = []
     items = list(walk(paths, settings))
+    named: dict[str, str] = {}  # normalised name → the file that took it in this run
     _emit(on_progress, Progress("run_start", "", len(items)))
     for item in items:
-        if isinstance(item, FileFailure):
-            results.append(_failure(item.path, item.code, item.message))
+        if isinstance(item, FileFailure | Skipped):
+            status: Status = "skipped" if isinstance(item, Skipped) else "failed"
+            results.append(FileResult(item.path, status, code=item.code, message=item.message))
             continue
-        _emit(on_progress, Progress("file_start", str(item)))
-        result = one_file(item)
+        try:
+            name = normalise_name(item.name)
+        except InvalidName as exc:
+            results.append(_failure(str(item.path), exc.code, str(exc)))
+            continue
+        if name in named:
+            results.append(_failure(str(item.path), "duplicate_name", f"{item.name}: named {name!r}, like "
+                                    f"{named[name]} in this run; rename one of them"))  # fmt: skip
+            continue
+        named[name] = str(item.path)
+        _emit(on_progress, Progress("file_start", str(item.path)))
+        result = one_file(WalkedFile(item.path, name))
         results.append(result)
-        _emit(on_progress, Progress("file_end", str(item), result=result))
+        _emit(on_progress, Progress("file_end", str(item.path), result=result))
     return IngestReport(tuple(results), time.perf_counter() - started)
 
 
 def plan(
-    paths: Sequence[Path], settings: IngestSettings, on_progress: ProgressFn | None = None
+    paths: Sequence[Path],
+    settings: IngestSettings,
+    on_progress: ProgressFn | None = None,
+    labels: Labels | None = None,
 ) -> IngestReport:
     """The dry run: read every file into units and list them; no model, store or disk writes."""
 
-    def one_file(path: Path) -> FileResult:
+    def one_file(found: WalkedFile) -> FileResult:
         t0 = time.perf_counter()
+        path = found.path
         try:
-            source, units = read_file(path, settings)
+            collection = (labels or Labels()).collection
+            source = replace(identify(path, settings), collection=collection, name=found.name, doc_id="")
+            units = read_units(source, settings)
             listed = []
             for unit in units:
                 listed.append(summarise(unit))
@@ -165,7 +189,7 @@ def plan(
             return _failure(str(path), exc.code, str(exc))
         return FileResult(
             source.path, "planned", source.kind, len(listed), time.perf_counter() - t0,
-            unit_list=tuple(listed),
+            unit_list=tuple(listed), name=source.name, collection=source.collection, doc_id=source.doc_id,
         )  # fmt: skip
 
     return run_files(paths, settings, one_file, on_progress)
@@ -184,6 +208,7 @@ class Indexer:
     chunk_units: int = 16
     on_progress: ProgressFn | None = None
     writer_depth: int = 4  # embedded chunks waiting for the store at most (bounds memory)
+    labels: Labels = field(default_factory=Labels)  # the collection, groups and metadata of what it writes
     _fingerprint: str = field(init=False, default="")
     _writer: StoreWriter | None = field(init=False, default=None)
 
@@ -198,8 +223,9 @@ class Indexer:
         with StoreWriter(self.store, self.writer_depth) as self._writer:
             try:
                 return run_files(
-                    paths, self.settings, lambda path: self._one_file(path, reindex), self.on_progress
-                )
+                    paths, self.settings, lambda found: self._one_file(found.path, found.name, reindex),
+                    self.on_progress,
+                )  # fmt: skip
             finally:
                 self._writer = None
 
@@ -208,27 +234,46 @@ class Indexer:
         if self._writer is not None:
             self._writer.flush()
 
-    def index_file(self, path: Path) -> FileResult:
-        """One file, as ``run`` would ingest it (without walking or progress events for the run)."""
-        return self._one_file(path, reindex=False)
+    def index_file(self, path: Path, name: str, *former: Path) -> FileResult:
+        """One file as document ``name`` (normalised) of ``labels.collection``, as ``run`` would ingest it
+        (without walking or progress events for the run). ``former``: where a pre-name document of it
+        may have lived (``Manifest.identify``)."""
+        return self._one_file(path, name, reindex=False, former=former)
 
-    def index_staged(self, final: Path, staged: Path) -> FileResult:
-        """Ingest the private bytes at ``staged`` as the file ``final`` (an upload): the bytes are moved
-        to ``final`` at the commit, so the previous version stays in place until the new one is whole."""
-        return self._one_file(final, reindex=False, staged=staged)
+    def index_staged(self, final: Path, staged: Path, name: str, *former: Path) -> FileResult:
+        """Ingest the private bytes at ``staged`` as document ``name``, to live at ``final`` (an upload):
+        the bytes are moved to ``final`` at the commit, so the previous version stays in place until the
+        new one is whole."""
+        return self._one_file(final, name, reindex=False, staged=staged, former=former)
 
-    def _one_file(self, path: Path, reindex: bool, staged: Path | None = None) -> FileResult:
+    def document_id(self, path: Path, name: str, *former: Path) -> str:
+        """The id the file at ``path`` gets as document ``name`` of ``labels.collection``."""
+        return self.manifest.identify(self.labels.collection, name, path, *former)
+
+    def _one_file(
+        self, path: Path, name: str, reindex: bool, staged: Path | None = None, former: Sequence[Path] = ()
+    ) -> FileResult:
         t0 = time.perf_counter()
         source: Source | None = None
+        collection = self.labels.collection
+        doc_id = self.document_id(path, name, *former)
+        fingerprint = "-".join(filter(None, (self._fingerprint, self.labels.stamp())))
+
+        def named(result: FileResult) -> FileResult:
+            return replace(result, name=name, collection=collection, doc_id=doc_id)
+
         try:
-            if staged is None and not reindex and self.manifest.is_unchanged(path, self._fingerprint):
-                return FileResult(str(path), "unchanged", seconds=time.perf_counter() - t0)
-            with self._bytes_of(path, staged) as (source, data):
-                if not reindex and self.manifest.is_done(source.path, source.sha256, self._fingerprint):
+            if staged is None and not reindex and self.manifest.is_unchanged(doc_id, name, path, fingerprint):
+                return named(FileResult(str(path), "unchanged", seconds=time.perf_counter() - t0))
+            with self._bytes_of(path, staged) as (read, data):
+                source = replace(read, collection=collection, name=name, doc_id=doc_id)
+                if not reindex and self.manifest.is_done(doc_id, name, source.sha256, fingerprint):
                     if staged is not None:
                         _publish(staged, Path(source.path))
-                    self.manifest.refresh_stat(source)  # touched, same bytes: next run's cheap check holds
-                    return FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
+                    self.manifest.refresh_stat(source)  # touched or moved, same bytes: the cheap check holds
+                    return named(
+                        FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
+                    )
                 ids = self._index_units(source, read_units(source, self.settings, data))
                 if staged is not None:
                     _publish(staged, Path(source.path))
@@ -237,13 +282,18 @@ class Indexer:
             if source is not None:
                 self._roll_back(source)
             message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
-            self.manifest.mark_failed(str(path), f"{exc.code}: {message}")
-            return _failure(str(path), exc.code, message)
+            self.manifest.mark_failed(doc_id, collection, name, path, f"{exc.code}: {message}")
+            return named(_failure(str(path), exc.code, message))
         # The commit: from here searches show this version, so the old one can go.
-        self.manifest.mark_done(source, self._fingerprint, ids)
+        before = self.manifest.get(doc_id)
+        self.manifest.mark_done(source, fingerprint, ids, self.labels)
         self.store.delete_stale(source.doc_id, keep=set(ids))
         prune_to_units(source.doc_id, self.data_dir, set(ids))
-        return FileResult(source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0)
+        replaced = before is not None and before.sha256 is not None
+        indexed = FileResult(
+            source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0, replaced=replaced
+        )
+        return named(indexed)
 
     @contextmanager
     def _bytes_of(self, path: Path, staged: Path | None) -> Iterator[tuple[Source, Path]]:
@@ -258,7 +308,7 @@ class Indexer:
     def _roll_back(self, source: Source) -> None:
         """A file failed part-way: drop the points and page images this attempt added, keep its last
         good version (whose points, still stored, name the images to keep)."""
-        entry = self.manifest.get(source.path)
+        entry = self.manifest.get(source.doc_id)
         keep = set(entry.unit_ids) if entry is not None and entry.sha256 is not None else set()
         self.store.delete_stale(source.doc_id, keep=keep)
         kept = self.store.retrieve(sorted(keep)) if keep else {}
@@ -274,7 +324,7 @@ class Indexer:
                 save_media(unit, self.data_dir, self.settings.image_quality)
             vectors = self.embedder.embed([unit_content(u) for u in chunk], self.instruction)
             points = [
-                Point(id=u.id, vector=v, payload=payload_for(u, self.embedder, now))
+                Point(id=u.id, vector=v, payload=payload_for(u, self.embedder, now, self.labels))
                 for u, v in zip(chunk, vectors, strict=True)
             ]
             if self._writer is not None:
@@ -289,7 +339,10 @@ class Indexer:
         return ids
 
 
-def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
+def payload_for(unit: Unit, embedder: Embedder, ingest_time: float, labels: Labels | None = None) -> Payload:
+    """A unit's stored payload: where it came from, its document (collection, name), and ``labels``'s
+    groups and metadata (the collection is the unit's own, ``labels.collection`` when indexed here)."""
+    labels = labels or Labels()
     where: dict[str, Any] = {}
     if isinstance(unit, PageUnit):
         where = {"page": unit.page, "page_count": unit.page_count}
@@ -306,6 +359,10 @@ def payload_for(unit: Unit, embedder: Embedder, ingest_time: float) -> Payload:
         ingest_time=ingest_time,
         model_id=embedder.model_id,
         dim=embedder.dim,
+        collection=unit.source.collection,
+        name=unit.source.name,
+        groups=labels.groups,
+        metadata=dict(labels.metadata),
         **where,
     )
 

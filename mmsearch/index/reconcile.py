@@ -35,7 +35,7 @@ class Reconciled:
     points_removed: int
     documents_removed: int  # stored documents with no committed version
     media_removed: int  # image files and folders
-    lost: tuple[str, ...]  # committed paths whose points were gone (their rows are forgotten)
+    lost: tuple[ManifestEntry, ...]  # committed documents whose points were gone (their rows are forgotten)
 
     @property
     def changed(self) -> bool:
@@ -46,7 +46,7 @@ def reconcile(store: Store, manifest: Manifest, data_dir: Path) -> Reconciled:
     """Remove what no committed version owns (see the module docstring). Idempotent."""
     committed = {e.doc_id: e for e in manifest.documents() if e.sha256 is not None}
     points = documents = 0
-    lost: list[str] = []
+    lost: list[ManifestEntry] = []
     stored: set[str] = set()
     for doc in store.documents():
         stored.add(doc.doc_id)
@@ -62,7 +62,8 @@ def reconcile(store: Store, manifest: Manifest, data_dir: Path) -> Reconciled:
     for doc_id, entry in committed.items():
         if doc_id not in stored:
             _forget(store, manifest, entry, lost)
-    kept = {doc_id: e for doc_id, e in committed.items() if e.path not in lost}
+    gone = {e.doc_id for e in lost}
+    kept = {doc_id: e for doc_id, e in committed.items() if doc_id not in gone}
     media = _reconcile_media(data_dir, kept)
     shutil.rmtree(data_dir / SCRATCH, ignore_errors=True)
     done = Reconciled(points, documents, media, tuple(lost))
@@ -75,13 +76,13 @@ def reconcile(store: Store, manifest: Manifest, data_dir: Path) -> Reconciled:
     return done
 
 
-def _forget(store: Store, manifest: Manifest, entry: ManifestEntry, lost: list[str]) -> int:
+def _forget(store: Store, manifest: Manifest, entry: ManifestEntry, lost: list[ManifestEntry]) -> int:
     """A committed version with missing points cannot be shown whole: drop it entirely."""
-    log.warning("%s: %d committed points are missing from the store; it must be ingested again",
-                entry.path, entry.units)  # fmt: skip
+    log.warning("%s/%s: %d committed points are missing from the store; it must be ingested again",
+                entry.collection, entry.name, entry.units)  # fmt: skip
     removed = store.delete_document(entry.doc_id)
-    manifest.forget(entry.path)
-    lost.append(entry.path)
+    manifest.forget(entry.doc_id)
+    lost.append(entry)
     return removed
 
 

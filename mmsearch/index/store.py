@@ -22,11 +22,11 @@ import numpy as np
 
 from mmsearch.errors import QueryError, StoreError
 from mmsearch.index.conditions import Bounds, Scalar, metadata_key
+from mmsearch.ingest.names import DEFAULT_COLLECTION  # the collection of a document given none
 from mmsearch.ingest.units import Modality
 
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
-DEFAULT_COLLECTION = "default"  # the collection of a document given none (and of every pre-collection point)
 
 
 @dataclass(frozen=True)

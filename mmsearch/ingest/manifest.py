@@ -1,24 +1,34 @@
-"""The manifest: which source files are done, in ``data_dir/manifest.sqlite``.
+"""The manifest: which documents are done, in ``data_dir/manifest.sqlite``.
 
-One row per source path (absolute, symlinks resolved): sha256, size, mtime, the ``fingerprint`` of
-what the stored points depend on besides the bytes (the caller's hash of ingest settings + embedding
-model + dimension + instruction, so changing any of them re-processes the file), status (``done`` or
-``failed``), unit ids, last error, and when it was updated.
+One row per document, keyed by its id (``units.doc_id_for(collection, name)``, or the path-derived id a
+document indexed before names existed keeps): its collection and name, ``path`` (where its bytes live on
+this machine: absolute, symlinks resolved; never shown to a client), sha256, size, mtime, the
+``fingerprint`` of what the stored points depend on besides the bytes (the caller's hash of ingest
+settings + embedding model + dimension + instruction, so changing any of them re-processes the file),
+status (``done`` or ``failed``), unit ids, last error, and when it was updated.
 
 The manifest never decides anything is done: the caller (``index.pipeline``) calls ``mark_done`` only
 after the file's points are stored. sqlite in WAL mode with ``synchronous=NORMAL`` makes each call
 one atomic transaction: a crash or ``kill -9`` loses at most the last uncommitted mark, never corrupts
 the file. Checks, cheapest first:
 
-- ``is_unchanged(path, fingerprint)``: the file's current size and mtime match a done row with
-  this fingerprint, so it is skipped without even hashing it.
-- ``committed_versions(manifest, paths)``: for each path, the sha256 of the version whose points are searchable. A row's
-  ``sha256`` moves to a new version only in ``mark_done``, after all its points are stored (a failure
-  keeps the last good one), so this is the commit point of a replacement: searches show the points of
-  exactly this version, and points of any other version are invisible until they are removed.
-- ``is_done(path, sha256, fingerprint)``: the bytes match a done row (after hashing). When only the
-  mtime moved (a ``touch``), ``refresh_stat(source)`` records the new stat so the next run's cheap
+- ``identify(collection, name, path)``: the id of the document (collection, name): the one the manifest
+  already has under that name, else the pre-name document of the same file in that collection, still
+  under the name the upgrade gave it (adopted and renamed at its next commit, so re-ingesting a folder
+  after the upgrade replaces its documents instead of doubling them), else ``doc_id_for(collection, name)``.
+- ``is_unchanged(doc_id, name, path, fingerprint)``: that document is done with this fingerprint, under
+  this name, from this file, and the file's size and mtime match, so it is skipped without hashing it.
+- ``committed_versions(manifest, doc_ids)``: for each document, the sha256 of the version whose points are
+  searchable. A row's ``sha256`` moves to a new version only in ``mark_done``, after all its points are
+  stored (a failure keeps the last good one), so this is the commit point of a replacement: searches
+  show the points of exactly this version, and points of any other version are invisible until removed.
+- ``is_done(doc_id, name, sha256, fingerprint)``: the bytes match a done row (after hashing). When only
+  the mtime or the file's location moved, ``refresh_stat(source)`` records them so the next run's cheap
   check succeeds again.
+
+Schema 1 (one row per source path) is migrated in place to schema 2 when opened, in one transaction:
+each row keeps its id (``legacy_doc_id(path)``), status, hash and units, and is named as the store's
+upgrade names its points: collection ``default``, name = the file name of its path.
 """
 
 from __future__ import annotations
@@ -28,21 +38,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from mmsearch.errors import StoreError, StoreLocked
-from mmsearch.ingest.units import Source, doc_id_for
+from mmsearch.ingest.names import DEFAULT_COLLECTION, Labels
+from mmsearch.ingest.units import Source, doc_id_for, legacy_doc_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Status = Literal["done", "failed"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    path        TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id      TEXT PRIMARY KEY,
+    collection  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    path        TEXT NOT NULL,
     sha256      TEXT,
     size        INTEGER,
     mtime       REAL,
@@ -50,15 +64,22 @@ CREATE TABLE IF NOT EXISTS files (
     status      TEXT NOT NULL CHECK (status IN ('done', 'failed')),
     unit_ids    TEXT NOT NULL DEFAULT '[]',
     error       TEXT,
-    updated     REAL NOT NULL
-)
+    updated     REAL NOT NULL,
+    labels      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS documents_by_name ON documents (collection, name);
+CREATE INDEX IF NOT EXISTS documents_by_path ON documents (path);
 """
-_COLUMNS = "path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated"
+_COLUMNS = "doc_id, collection, name, path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated, labels"
+_V1_COLUMNS = "path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated"
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    path: str
+    doc_id: str
+    collection: str
+    name: str
+    path: str  # where the bytes live on this machine; never shown to a client
     sha256: str | None
     size: int | None
     mtime: float | None
@@ -67,14 +88,12 @@ class ManifestEntry:
     unit_ids: tuple[str, ...]
     error: str | None
     updated: float  # unix time of the last mark
+    groups: tuple[str, ...] = ()  # of the committed version (so a lost document is ingested again with them)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def units(self) -> int:
         return len(self.unit_ids)
-
-    @property
-    def doc_id(self) -> str:
-        return doc_id_for(self.path)
 
 
 class Manifest:
@@ -100,8 +119,18 @@ class Manifest:
             )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if _has_table(self._db, "files"):
+                _migrate_v1(self._db)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def __enter__(self) -> Self:
         return self
@@ -115,71 +144,115 @@ class Manifest:
         with self._lock:
             self._db.close()
 
+    # -- identity ----------------------------------------------------------------------------------
+
+    def identify(self, collection: str, name: str, *paths: str | Path) -> str:
+        """The id of document (collection, name) (see the module docstring); ``paths``: where a pre-name
+        document of the same file may live (its location now, and any it had before)."""
+        rows = self._query(
+            "SELECT doc_id FROM documents WHERE collection = ? AND name = ? ORDER BY updated DESC LIMIT 1",
+            (collection, name),
+        )
+        if rows:
+            return str(rows[0][0])
+        for path in paths:
+            key = _key(path)
+            legacy = legacy_doc_id(key)
+            rows = self._query(
+                "SELECT doc_id FROM documents WHERE doc_id = ? AND collection = ? AND path = ? AND name = ?",
+                (legacy, collection, key, os.path.basename(key)),
+            )
+            if rows:
+                return legacy
+        return doc_id_for(collection, name)
+
+    def find(self, collection: str, name: str) -> ManifestEntry | None:
+        """The entry named (collection, name), or None."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM documents WHERE collection = ? AND name = ? ORDER BY updated DESC LIMIT 1",
+            (collection, name),
+        )
+        return _entry(rows[0]) if rows else None
+
+    def at_path(self, path: str | Path) -> list[ManifestEntry]:
+        """The entries whose bytes live at ``path`` (a local file may be several documents)."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM documents WHERE path = ? ORDER BY collection, name", (_key(path),)
+        )
+        return [_entry(r) for r in rows]
+
     # -- checks ------------------------------------------------------------------------------------
 
-    def is_unchanged(self, path: str | Path, fingerprint: str) -> bool:
-        """True when ``path`` is done with this fingerprint and its size and mtime have not moved."""
+    def is_unchanged(self, doc_id: str, name: str, path: str | Path, fingerprint: str) -> bool:
+        """True when document ``doc_id`` is done with this fingerprint, under ``name``, from the file at
+        ``path``, whose size and mtime have not moved."""
         key = _key(path)
         try:
             st = os.stat(key)
         except OSError:
             return False
-        entry = self.get(key)
+        entry = self.get(doc_id)
         return (
             entry is not None
             and entry.status == "done"
-            and entry.fingerprint == fingerprint
+            and (entry.name, entry.path, entry.fingerprint) == (name, key, fingerprint)
             and entry.size == st.st_size
             and entry.mtime == st.st_mtime
         )
 
-    def is_done(self, path: str | Path, sha256: str, fingerprint: str) -> bool:
-        """True when ``path`` is done with these bytes and this fingerprint."""
-        entry = self.get(path)
+    def is_done(self, doc_id: str, name: str, sha256: str, fingerprint: str) -> bool:
+        """True when document ``doc_id`` is done under ``name`` with these bytes and this fingerprint."""
+        entry = self.get(doc_id)
         return (
             entry is not None
             and entry.status == "done"
-            and (entry.sha256, entry.fingerprint) == (sha256, fingerprint)
+            and (entry.name, entry.sha256, entry.fingerprint) == (name, sha256, fingerprint)
         )
 
-    def get(self, path: str | Path) -> ManifestEntry | None:
-        rows = self._query(f"SELECT {_COLUMNS} FROM files WHERE path = ?", (_key(path),))
+    def get(self, doc_id: str) -> ManifestEntry | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,))
         return _entry(rows[0]) if rows else None
 
     def documents(self, status: Status | None = None) -> list[ManifestEntry]:
-        """Every entry (or those with ``status``), sorted by path."""
+        """Every entry (or those with ``status``), sorted by collection and name."""
         where, args = ("WHERE status = ?", (status,)) if status else ("", ())
-        return [_entry(r) for r in self._query(f"SELECT {_COLUMNS} FROM files {where} ORDER BY path", args)]
+        sql = f"SELECT {_COLUMNS} FROM documents {where} ORDER BY collection, name, doc_id"
+        return [_entry(r) for r in self._query(sql, args)]
 
     # -- marks (the caller's decisions) ------------------------------------------------------------
 
-    def mark_done(self, source: Source, fingerprint: str, unit_ids: Sequence[str]) -> None:
-        """Record that all of ``source``'s points are stored."""
+    def mark_done(
+        self, source: Source, fingerprint: str, unit_ids: Sequence[str], labels: Labels | None = None
+    ) -> None:
+        """Record that all of ``source``'s points are stored (as document ``source.doc_id``, with the
+        groups and metadata of ``labels``)."""
+        kept = {"groups": list(labels.groups), "metadata": dict(labels.metadata)} if labels else {}
         self._execute(
-            f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'done', ?, NULL, ?)",
-            (_key(source.path), source.sha256, source.size, source.mtime, fingerprint,
-             json.dumps(list(unit_ids)), time.time()),
+            f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, NULL, ?, ?)",
+            (source.doc_id, source.collection, source.name, _key(source.path), source.sha256, source.size,
+             source.mtime, fingerprint, json.dumps(list(unit_ids)), time.time(), json.dumps(kept)),
         )  # fmt: skip
 
-    def mark_failed(self, path: str | Path, error: str) -> None:
-        """Record a failure; the file's last good hash and units are kept, but it is no longer done."""
+    def mark_failed(self, doc_id: str, collection: str, name: str, path: str | Path, error: str) -> None:
+        """Record a failure; the document's last good hash and units are kept, but it is no longer done."""
         self._execute(
-            "INSERT INTO files (path, status, error, updated) VALUES (?, 'failed', ?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET status = 'failed', error = excluded.error, updated = excluded.updated",
-            (_key(path), error, time.time()),
+            "INSERT INTO documents (doc_id, collection, name, path, status, error, updated) "
+            "VALUES (?, ?, ?, ?, 'failed', ?, ?) ON CONFLICT(doc_id) DO UPDATE SET status = 'failed', "
+            "error = excluded.error, updated = excluded.updated",
+            (doc_id, collection, name, _key(path), error, time.time()),
         )
 
     def refresh_stat(self, source: Source) -> bool:
-        """Update size/mtime of a done entry whose bytes are unchanged; False if there is none."""
+        """Update size/mtime/location of a done entry whose bytes are unchanged; False if there is none."""
         changed = self._execute(
-            "UPDATE files SET size = ?, mtime = ? WHERE path = ? AND sha256 = ? AND status = 'done'",
-            (source.size, source.mtime, _key(source.path), source.sha256),
+            "UPDATE documents SET size = ?, mtime = ?, path = ? WHERE doc_id = ? AND sha256 = ? AND status = 'done'",
+            (source.size, source.mtime, _key(source.path), source.doc_id, source.sha256),
         )
         return changed > 0
 
-    def forget(self, path: str | Path) -> bool:
+    def forget(self, doc_id: str) -> bool:
         """Drop the entry; False when there was none."""
-        return self._execute("DELETE FROM files WHERE path = ?", (_key(path),)) > 0
+        return self._execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)) > 0
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -198,23 +271,25 @@ class Manifest:
                 raise _translate(exc, self.path) from exc
 
 
-def committed_versions(manifest: Path, paths: Collection[str]) -> dict[str, str]:
-    """For each of ``paths``, the sha256 of its committed version (rows with one), read through a short
+def committed_versions(manifest: Path, doc_ids: Collection[str]) -> dict[str, str]:
+    """For each of ``doc_ids``, the sha256 of its committed version (rows with one), read through a short
     read-only connection (for the query path: it never writes, never creates the file, and never waits
-    on a writer, thanks to WAL). No manifest: {}."""
-    if not paths or not Path(manifest).is_file():
+    on a writer, thanks to WAL). No manifest: {}. A manifest still at schema 1 is read by path id."""
+    if not doc_ids or not Path(manifest).is_file():
         return {}
     try:
         db = sqlite3.connect(f"{Path(manifest).resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
     except sqlite3.Error as exc:
         raise _translate(exc, Path(manifest)) from exc
     try:
+        if not _has_table(db, "documents"):
+            return _committed_v1(db, doc_ids)
         found: dict[str, str] = {}
-        wanted = sorted(set(paths))
+        wanted = sorted(set(doc_ids))
         for start in range(0, len(wanted), 500):
             batch = wanted[start : start + 500]
-            sql = f"SELECT path, sha256 FROM files WHERE sha256 IS NOT NULL AND path IN ({','.join('?' * len(batch))})"
-            found.update((str(p), str(sha)) for p, sha in db.execute(sql, batch).fetchall())
+            sql = f"SELECT doc_id, sha256 FROM documents WHERE sha256 IS NOT NULL AND doc_id IN ({','.join('?' * len(batch))})"
+            found.update((str(d), str(sha)) for d, sha in db.execute(sql, batch).fetchall())
         return found
     except sqlite3.Error as exc:
         raise _translate(exc, Path(manifest)) from exc
@@ -222,14 +297,59 @@ def committed_versions(manifest: Path, paths: Collection[str]) -> dict[str, str]
         db.close()
 
 
+def _committed_v1(db: sqlite3.Connection, doc_ids: Collection[str]) -> dict[str, str]:
+    """A schema-1 manifest not yet opened for writing (a reader started first): its rows by path id."""
+    if not _has_table(db, "files"):
+        return {}
+    wanted = set(doc_ids)
+    rows = db.execute("SELECT path, sha256 FROM files WHERE sha256 IS NOT NULL").fetchall()
+    return {legacy_doc_id(str(p)): str(sha) for p, sha in rows if legacy_doc_id(str(p)) in wanted}
+
+
+def _has_table(db: sqlite3.Connection, table: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        is not None
+    )
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Schema 1 → 2, inside the caller's transaction: every row kept under its old id, named by its file."""
+    for row in db.execute(f"SELECT {_V1_COLUMNS} FROM files").fetchall():
+        path = str(row[0])
+        db.execute(
+            f"INSERT OR IGNORE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{{}}')",
+            (legacy_doc_id(path), DEFAULT_COLLECTION, os.path.basename(path), *row),
+        )
+    db.execute("DROP TABLE files")
+
+
 def _key(path: str | Path) -> str:
-    """Rows are keyed by absolute path with symlinks resolved, like ``Source.path``."""
+    """A file's location: absolute with symlinks resolved, like ``Source.path``."""
     return os.path.realpath(os.fspath(path))
 
 
 def _entry(row: tuple[object, ...]) -> ManifestEntry:
-    path, sha, size, mtime, fingerprint, status, unit_ids, error, updated = row
+    (
+        doc_id,
+        collection,
+        name,
+        path,
+        sha,
+        size,
+        mtime,
+        fingerprint,
+        status,
+        unit_ids,
+        error,
+        updated,
+        labels,
+    ) = row
+    kept = json.loads(str(labels))
     return ManifestEntry(
+        doc_id=str(doc_id),
+        collection=str(collection),
+        name=str(name),
         path=str(path),
         sha256=None if sha is None else str(sha),
         size=None if size is None else int(str(size)),
@@ -239,6 +359,8 @@ def _entry(row: tuple[object, ...]) -> ManifestEntry:
         unit_ids=tuple(json.loads(str(unit_ids))),
         error=None if error is None else str(error),
         updated=float(str(updated)),
+        groups=tuple(kept.get("groups", ())),
+        metadata=dict(kept.get("metadata", {})),
     )
 
 

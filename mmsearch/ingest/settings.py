@@ -59,7 +59,9 @@ class IngestSettings(BaseModel):
     )
     text_chars: int = Field(4000, ge=0, description="Characters of a page's text layer kept.")
     follow_symlinks: bool = Field(
-        True, description="Follow symbolic links while walking folders (loops are detected and reported)."
+        True,
+        description="Follow symbolic links while walking folders, never out of the folders given (such a "
+        "link is reported as skipped); loops are detected and reported.",
     )
     include_hidden: bool = Field(False, description="Also ingest dot-files and files in dot-folders.")
 

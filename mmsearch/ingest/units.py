@@ -2,19 +2,26 @@
 
 Units are frozen and carry their media in memory (PIL images), so the embedding path never re-decodes
 a file. Identity is content-based: ``content_hash`` = sha256(source bytes' sha256 + ":" + locator), and
-``id`` is a UUID5 of the document id (from the path) and that hash, so the same page of the same bytes
-at the same path is always the same point. The document id is part of it on purpose: two byte-identical
-files at different paths are two documents, and must not overwrite (or, on delete, remove) each other.
+``id`` is a UUID5 of the document id and that hash, so the same page of the same bytes in the same
+document is always the same point. A document is addressed by (collection, name) and its id is a UUID5
+of the two (``doc_id_for``), so a client can compute it, the same name in two collections is two
+documents, and the same name in one collection replaces the document. Documents indexed before names
+existed keep the id of their server path (``legacy_doc_id``; the manifest remembers it). The document id is
+part of the point id on purpose: two byte-identical files under two names are two documents, and must
+not overwrite (or, on delete, remove) each other.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
 from PIL import Image
+
+from mmsearch.ingest.names import DEFAULT_COLLECTION
 
 Modality = Literal["page", "image", "video"]
 SourceKind = Literal["pdf", "image", "video"]
@@ -23,24 +30,36 @@ SourceKind = Literal["pdf", "image", "video"]
 NAMESPACE = uuid.UUID("8f4b2a8e-5d0c-4c55-9a53-3f6a1f0e7b21")
 
 
-def doc_id_for(path: str) -> str:
-    """A document's id: stable for a path across edits, so a changed file replaces its old points."""
+def doc_id_for(collection: str, name: str) -> str:
+    """A document's id from its collection and (normalised) name: stable across edits, so a changed file
+    replaces its old points. A newline cannot occur in either, so no two pairs give one string."""
+    return str(uuid.uuid5(NAMESPACE, f"document:{collection}\n{name}"))
+
+
+def legacy_doc_id(path: str) -> str:
+    """The id a document indexed before names existed has: a UUID5 of its absolute server path."""
     return str(uuid.uuid5(NAMESPACE, "doc:" + path))
 
 
 @dataclass(frozen=True)
 class Source:
-    """One input file as it was read: where, which bytes, and what kind of thing it is."""
+    """One input file as it was read: where, which bytes, what kind of thing it is, and which document
+    it is (collection, name, id: by default its file name in ``default``; the pipeline sets them)."""
 
-    path: str  # absolute, symlinks resolved
+    path: str  # absolute, symlinks resolved: where the bytes live, never shown to a client
     sha256: str  # hex digest of the file's bytes
     size: int
     mtime: float
     kind: SourceKind
+    collection: str = DEFAULT_COLLECTION
+    name: str = ""  # normalised (``names.normalise_name``); "" = the file name of ``path``
+    doc_id: str = ""  # "" = ``doc_id_for(collection, name)``
 
-    @property
-    def doc_id(self) -> str:
-        return doc_id_for(self.path)
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", os.path.basename(self.path))
+        if not self.doc_id:
+            object.__setattr__(self, "doc_id", doc_id_for(self.collection, self.name))
 
 
 @dataclass(frozen=True, eq=False)

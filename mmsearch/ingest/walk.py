@@ -5,10 +5,14 @@ and never raises for a bad path: a missing path, a permission error, a symlink l
 empty file or one over ``max_file_mb`` each become a ``FileFailure`` in the stream and the walk goes on.
 
 Rules:
-- Files are yielded as absolute paths with symlinks resolved (the form ``Source.path`` uses); a file
+- Files are yielded as ``WalkedFile``: the absolute path with symlinks resolved (the form ``Source.path``
+  uses) and the document name: the path relative to the folder argument it was found under, as walked
+  (``q3/report.pdf`` for ``docs/q3/report.pdf`` given ``docs``), or a file argument's own name. A file
   reached twice (two arguments, or a link to it) is yielded once.
 - Inside folders, names starting with "." are skipped unless ``include_hidden``; symlinks are followed
-  only when ``follow_symlinks``. Paths named explicitly are always taken (like ``find -H``).
+  only when ``follow_symlinks``, and never out of the folders given: a link whose target lies outside
+  every folder argument is not followed (``Skipped``, once per link; the run goes on). Paths named
+  explicitly are always taken (like ``find -H``).
 - A link back to a folder being walked is reported once as ``symlink_loop`` and not entered; a link to a
   folder already walked elsewhere is skipped silently.
 """
@@ -33,6 +37,24 @@ NOT_FOUND = "not_found"
 PERMISSION_DENIED = "permission_denied"
 SYMLINK_LOOP = "symlink_loop"
 NOT_A_FILE = "not_a_file"
+SYMLINK_OUTSIDE = "symlink_outside"
+
+
+@dataclass(frozen=True)
+class WalkedFile:
+    """A file to ingest: where its bytes are (absolute, resolved) and the name it was found under."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry left out on purpose (a symlink out of the folders given): said once, not a failure."""
+
+    path: str
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -49,35 +71,45 @@ class FileFailure:
         return cls(str(path), exc.code, str(exc))
 
 
-def walk(paths: Sequence[Path], settings: IngestSettings) -> Iterator[Path | FileFailure]:
-    """Files to ingest and failures, in argument order, folders expanded depth-first by name."""
-    walker = _Walker(settings)
-    for path in paths:
-        yield from walker.argument(Path(path).expanduser())
+Walked = WalkedFile | FileFailure | Skipped
+
+
+def walk(paths: Sequence[Path], settings: IngestSettings) -> Iterator[Walked]:
+    """Files to ingest, failures and skipped links, in argument order, folders expanded depth-first by name."""
+    arguments = [Path(os.path.abspath(Path(p).expanduser())) for p in paths]
+    roots = tuple(Path(os.path.realpath(p)) for p in arguments if p.is_dir())
+    walker = _Walker(settings, roots)
+    for path in arguments:
+        yield from walker.argument(path)
 
 
 class _Walker:
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, roots: tuple[Path, ...]) -> None:
         self.settings = settings
+        self.roots = roots  # the folder arguments, resolved: no link is followed out of them
         self.seen_files: set[tuple[int, int]] = set()
         self.seen_dirs: set[tuple[int, int]] = set()
 
-    def argument(self, path: Path) -> Iterator[Path | FileFailure]:
-        absolute = Path(os.path.abspath(path))
+    def argument(self, absolute: Path) -> Iterator[Walked]:
         try:
             st = absolute.stat()
         except OSError as exc:
             yield _os_failure(absolute, exc)
             return
-        yield from self.entry(absolute, st, ancestors=frozenset())
+        yield from self.entry(absolute, st, ancestors=frozenset(), name=absolute.name, top=True)
 
     def entry(
-        self, path: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
-    ) -> Iterator[Path | FileFailure]:
+        self,
+        path: Path,
+        st: os.stat_result,
+        ancestors: frozenset[tuple[int, int]],
+        name: str,
+        top: bool = False,
+    ) -> Iterator[Walked]:
         if stat.S_ISDIR(st.st_mode):
-            yield from self.folder(path, st, ancestors)
+            yield from self.folder(path, st, ancestors, "" if top else name)
         elif stat.S_ISREG(st.st_mode):
-            found = self.file(path, st)
+            found = self.file(path, st, name)
             if found is not None:
                 yield found
         else:
@@ -85,7 +117,7 @@ class _Walker:
                 str(path), NOT_A_FILE, f"{path.name}: not a regular file or folder (a device, pipe or socket)"
             )
 
-    def file(self, path: Path, st: os.stat_result) -> Path | FileFailure | None:
+    def file(self, path: Path, st: os.stat_result, name: str) -> WalkedFile | FileFailure | None:
         key = (st.st_dev, st.st_ino)
         if key in self.seen_files:
             return None
@@ -99,11 +131,11 @@ class _Walker:
             return FileFailure(
                 str(resolved), PERMISSION_DENIED, f"{path.name}: permission denied (cannot read the file)"
             )
-        return resolved
+        return WalkedFile(resolved, name)
 
     def folder(
-        self, path: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
-    ) -> Iterator[Path | FileFailure]:
+        self, path: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]], prefix: str
+    ) -> Iterator[Walked]:
         key = (st.st_dev, st.st_ino)
         if key in ancestors:
             yield FileFailure(
@@ -123,22 +155,30 @@ class _Walker:
             yield _os_failure(path, exc)
             return
         for name, is_link in names:
-            yield from self.child(path / name, is_link, ancestors | {key})
+            yield from self.child(path / name, is_link, ancestors | {key}, f"{prefix}{name}")
 
     def child(
-        self, path: Path, is_link: bool, ancestors: frozenset[tuple[int, int]]
-    ) -> Iterator[Path | FileFailure]:
+        self, path: Path, is_link: bool, ancestors: frozenset[tuple[int, int]], name: str
+    ) -> Iterator[Walked]:
         if path.name.startswith(".") and not self.settings.include_hidden:
             return
         if is_link and not self.settings.follow_symlinks:
             log.debug("%s: symlink skipped (follow_symlinks is off)", path)
+            return
+        if is_link and not self.inside(Path(os.path.realpath(path))):
+            target = os.readlink(path)
+            yield Skipped(str(path), SYMLINK_OUTSIDE,
+                          f"a symlink to {target}, outside the folders given; not followed")  # fmt: skip
             return
         try:
             st = path.stat()
         except OSError as exc:
             yield _os_failure(path, exc)
             return
-        yield from self.entry(path, st, ancestors)
+        yield from self.entry(path, st, ancestors, name + "/" if stat.S_ISDIR(st.st_mode) else name)
+
+    def inside(self, target: Path) -> bool:
+        return any(target == root or target.is_relative_to(root) for root in self.roots)
 
 
 def _os_failure(path: Path, exc: OSError) -> FileFailure:

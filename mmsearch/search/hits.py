@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any
+
+from mmsearch.ingest.names import DEFAULT_COLLECTION
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,17 @@ class Hit:
     media_paths: tuple[str, ...]  # relative to data_dir; media_paths[preview_index] is the preview
     preview_index: int = 0
     source_sha256: str = ""  # the document's version: its URLs are bound to it (api/edge/signing.py)
+    # The document as clients know it (``source_path`` is where its bytes were read on the server: the
+    # API never shows it). ``name`` "" for a point of a store not yet upgraded to names.
+    collection: str = DEFAULT_COLLECTION
+    name: str = ""
+    groups: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        """The name, or the file name of ``source_path`` for a point stored before names."""
+        return self.name or PurePath(self.source_path).name
 
     @property
     def image_path(self) -> str | None:
@@ -33,6 +48,8 @@ class Hit:
         out = asdict(self)
         out["media_paths"] = list(self.media_paths)
         out["image_path"] = self.image_path
+        out["groups"] = list(self.groups)
+        out["metadata"] = dict(self.metadata)
         return out
 
 

@@ -1,6 +1,6 @@
 """The query path: embed the query, take the top candidates from the store, rerank, return hits.
 
-With ``committed`` (source path → the sha256 of its searchable version:
+With ``committed`` (document id → the sha256 of its searchable version:
 ``manifest.committed_versions``), only points of each document's committed version are candidates: the
 points of a version still being written, or of one replaced but not yet removed, are skipped (and more
 are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so a search never shows two
@@ -136,8 +136,8 @@ class Searcher:
     def _visible(self, points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
         if self.committed is None:
             return list(points)
-        versions = self.committed({p.payload.source_path for p in points})
-        return [p for p in points if versions.get(p.payload.source_path) == p.payload.source_sha256]
+        versions = self.committed({p.payload.doc_id for p in points})
+        return [p for p in points if versions.get(p.payload.doc_id) == p.payload.source_sha256]
 
     def _contents(self, points: list[ScoredPoint]) -> tuple[list[ScoredPoint], list[Content]]:
         """Each candidate's stored media; a candidate whose version was replaced (and its images
@@ -193,6 +193,10 @@ def _rank(
                 rerank_score=rerank_score,
                 doc_id=payload.doc_id,
                 source_path=payload.source_path,
+                collection=payload.collection,
+                name=payload.name,
+                groups=tuple(payload.groups),
+                metadata=dict(payload.metadata),
                 modality=payload.modality,
                 page=payload.page,
                 page_count=payload.page_count,

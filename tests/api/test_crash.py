@@ -97,10 +97,17 @@ def committed(data_dir: Path) -> dict[str, tuple[str, int]]:
     """path → (sha256, units) of every committed manifest row."""
     db = sqlite3.connect(f"{(data_dir / 'manifest.sqlite').as_uri()}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT path, sha256, unit_ids FROM files WHERE sha256 IS NOT NULL").fetchall()
+        rows = db.execute("SELECT path, sha256, unit_ids FROM documents WHERE sha256 IS NOT NULL").fetchall()
     finally:
         db.close()
     return {path: (sha, len(json.loads(ids))) for path, sha, ids in rows}
+
+
+def doc_of(path: str, data_dir: Path) -> str:
+    """The id of the upload stored at ``path`` (under uploads/default/)."""
+    return doc_id_for(
+        "default", Path(path).relative_to((data_dir / "uploads" / "default").resolve()).as_posix()
+    )
 
 
 def check_hits(hits: list[dict[str, Any]], whole: bool) -> None:
@@ -154,12 +161,16 @@ def check_agreement(url: str, data_dir: Path) -> None:
     )
     media = data_dir / "media"
     folders = {p.name: len(list(p.rglob("*.jpg"))) for p in media.glob("*/*")} if media.is_dir() else {}
-    assert folders == {doc_id_for(path): units for path, (_, units) in rows.items()}, "page images disagree"
+    assert folders == {doc_of(path, data_dir): units for path, (_, units) in rows.items()}, (
+        "page images disagree"
+    )
     assert not list(media.rglob(".tmp-*"))
     listing = httpx.get(f"{url}/v1/documents", timeout=10).json()["documents"]
-    assert {d["source_path"]: d["source_sha256"] for d in listing} == {p: sha for p, (sha, _) in rows.items()}
+    assert {d["doc_id"]: d["source_sha256"] for d in listing} == {
+        doc_of(p, data_dir): sha for p, (sha, _) in rows.items()
+    }
     for path in rows:
-        hits = search(url, doc_id_for(path))
+        hits = search(url, doc_of(path, data_dir))
         assert hits is not None
         check_hits(hits, whole=True)
         assert len(hits) == rows[path][1]
@@ -192,11 +203,10 @@ def test_kill_9_during_uploads_and_replacements(tiny_models: Path, tmp_path: Pat
         server = Server(data_dir, tiny_models, tmp_path)
         wait_idle(server.url)
         check_agreement(server.url, data_dir)
-        uploads_root = (data_dir / "uploads").resolve()
         stop = threading.Event()
         failures: list[BaseException] = []
 
-        docs = [None, *(doc_id_for(str(uploads_root / n)) for n in NAMES)]
+        docs = [None, *(doc_id_for("default", n) for n in NAMES)]
         watcher = threading.Thread(target=watch, args=(server.url, docs, stop, failures, seen), daemon=True)
         watcher.start()
         for _ in range(rng.randint(1, 3)):

@@ -86,7 +86,9 @@ async def test_upload_list_search_file_delete(
         bad = by_name["broken.pdf"]
         assert bad["status"] == "failed" and bad["code"] == "corrupt_file" and bad["doc_id"] is None
         assert "broken.pdf" in bad["message"] and str(settings.data_dir) not in bad["message"]
-        assert not (settings.data_dir / "uploads" / "broken.pdf").exists()  # a failed upload is not kept
+        assert not (
+            settings.data_dir / "uploads" / "default" / "broken.pdf"
+        ).exists()  # a failed upload is not kept
 
         again = await ingested(client, parts(files["pdf"]))
         assert again["files"][0]["status"] == "unchanged"
@@ -120,7 +122,7 @@ async def test_upload_list_search_file_delete(
         for hit in hits:
             if hit["doc_id"] == doc["doc_id"]:
                 assert (await client.get(hit["image_url"])).status_code == 404
-        assert not (settings.data_dir / "uploads" / "minutes.pdf").exists()
+        assert not (settings.data_dir / "uploads" / "default" / "minutes.pdf").exists()
         left = (await client.get("/v1/documents")).json()
         assert [d["file_name"] for d in left["documents"]] == ["chart.png"]
 
@@ -134,7 +136,7 @@ async def test_video_file_supports_range_requests(
         report = await ingested(client, parts(files["mp4"], names=["talks/2024/clip.mp4"]))
         entry = report["files"][0]
         assert entry["status"] == "indexed" and entry["name"] == "talks/2024/clip.mp4"
-        assert (settings.data_dir / "uploads" / "talks" / "2024" / "clip.mp4").is_file()
+        assert (settings.data_dir / "uploads" / "default" / "talks" / "2024" / "clip.mp4").is_file()
         url = f"/v1/documents/{entry['doc_id']}/file"
         part = await client.get(url, headers={"Range": "bytes=10-99"})
         whole = await client.get(url)
@@ -152,18 +154,20 @@ async def test_a_failed_new_version_keeps_the_old_file(
         broken = await ingested(client, parts(files["bad"], names=["keep.png"]))
     assert first["files"][0]["status"] in ("indexed", "unchanged")
     assert broken["files"][0]["status"] == "failed"
-    assert (settings.data_dir / "uploads" / "keep.png").read_bytes() == files["png"].read_bytes()
+    assert (settings.data_dir / "uploads" / "default" / "keep.png").read_bytes() == files["png"].read_bytes()
 
 
-async def test_uploads_are_confined_to_the_uploads_folder(
+async def test_a_name_that_leaves_the_uploads_folder_is_refused(
     writable: tuple[Settings, Services], files: dict[str, Path]
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        job = await ingested(client, parts(files["png"], names=["../../../escape.png"]))
-    assert job["files"][0]["name"] == "escape.png"
-    assert (settings.data_dir / "uploads" / "escape.png").is_file()
-    assert not (settings.data_dir.parent / "escape.png").exists()
+        for name in ("../../../escape.png", "/etc/escape.png", "a\\..\\escape.png"):
+            response = await client.post("/v1/documents", files=parts(files["png"], names=[name]))
+            assert response.status_code == 422, response.text
+            assert response.json()["error"]["code"] == "invalid_name"
+    assert not list(settings.data_dir.parent.rglob("escape.png"))
+    assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
 
 
 async def test_keys_read_cannot_write_and_none_cannot_read(
@@ -209,7 +213,7 @@ async def test_oversize_upload_is_413(writable: tuple[Settings, Services], files
         assert response.status_code == 413, response.text
         assert response.json()["error"]["code"] == "payload_too_large"
         assert "server.max_upload_mb" in response.json()["error"]["message"]
-    assert not (settings.data_dir / "uploads" / "big.pdf").exists()
+    assert not (settings.data_dir / "uploads" / "default" / "big.pdf").exists()
     assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
 
 
@@ -299,11 +303,13 @@ async def test_a_name_that_clashes_with_a_folder_fails_alone(
 ) -> None:
     settings, services = writable
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
-        first = await ingested(client, parts(files["png"], names=["clash/x.png"]))
-        both = parts(files["png"], files["png"], names=["clash", "clash/x.png/y.png"])
+        first = await ingested(client, parts(files["png"], names=["clash.png/x.png"]))
+        both = parts(files["png"], files["png"], names=["clash.png", "clash.png/x.png/y.png"])
         second = await ingested(client, both)
     assert first["files"][0]["status"] in ("indexed", "unchanged")
     assert [f["code"] for f in second["files"]] == ["upload_error", "upload_error"]
     assert "another name" in second["files"][0]["message"]
-    assert (settings.data_dir / "uploads" / "clash" / "x.png").read_bytes() == files["png"].read_bytes()
+    assert (settings.data_dir / "uploads" / "default" / "clash.png" / "x.png").read_bytes() == files[
+        "png"
+    ].read_bytes()
     assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())

@@ -73,7 +73,7 @@ def test_openapi_document_is_complete(server: LiveServer) -> None:
     assert {"application/pdf", "image/png", "video/mp4", "application/octet-stream"} <= set(file_types)
     assert "image/jpeg" in document["paths"]["/v1/images/{point_id}"]["get"]["responses"]["200"]["content"]
     options = httpx.options(f"{server.url}/v1/documents")
-    assert options.status_code == 405 and options.headers["allow"] == "GET, POST"
+    assert options.status_code == 405 and options.headers["allow"] == "DELETE, GET, POST"  # DELETE: by name
 
 
 @pytest.mark.parametrize("key", [READ_KEY, WRITE_KEY], ids=["read-key", "write-key"])
@@ -88,6 +88,10 @@ def test_schemathesis_finds_nothing(server: LiveServer, key: str, tmp_path: Path
         "--request-timeout", "60",
         "--max-response-time", "60",  # CPU reranking on a shared machine; the bound is for hangs
         "--header", f"Authorization: Bearer {key}",
+        # DELETE /v1/jobs/{id} cancels a job and keeps it (its outcome stays readable at GET): not a delete.
+        # An upload now often succeeds (its collection can come as a query parameter), and its Location link
+        # leads the stateful phase there.
+        "--exclude-checks", "use_after_free",
     ]  # fmt: skip
     # Links are inferred from Location headers only: dependency analysis pairs the upload's `files[].doc_id`
     # with DELETE /v1/documents/{doc_id}, but an upload is a job and its documents exist once it is done.

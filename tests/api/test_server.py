@@ -18,6 +18,7 @@ from api_support import READ_KEY, WRITE_KEY, Indexed, LiveServer, live_server
 
 from mmsearch.cli.client import RemoteError
 from mmsearch.cli.remote import RemoteIngest
+from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_pdf
 from tests.support import run_cli
 
@@ -152,17 +153,22 @@ def test_remote_ingest_goes_through_the_server(server: LiveServer, indexed: Inde
     (folder / "notes.pdf").write_bytes(b"plain text, not a PDF\n" * 10)
     events: list[str] = []
     with RemoteIngest(server.url, WRITE_KEY) as remote:
-        report = remote.run([folder], indexed.settings.ingest, on_progress=lambda e: events.append(e.kind))
+        report = remote.run(
+            [folder], indexed.settings.ingest, on_progress=lambda e: events.append(e.kind),
+            labels=Labels.checked("inbox", ["staff"], {"source": "scanner", "year": 2024}),
+        )  # fmt: skip
     by_path = {Path(f.path).relative_to(folder).as_posix(): f for f in report.files}
     assert by_path["memo.pdf"].status == "indexed" and by_path["memo.pdf"].units == 2
     assert by_path["sub/memo.pdf"].status == "indexed" and by_path["sub/memo.pdf"].units == 1
     assert by_path["notes.pdf"].status == "failed" and by_path["notes.pdf"].code == "unsupported_file"
     assert events[0] == "run_start" and events.count("file_end") == 3
     listing = httpx.get(f"{server.url}/v1/documents", headers=READ).json()["documents"]
-    uploaded = [d for d in listing if "/uploads/" in d["source_path"]]
-    assert sorted(Path(d["source_path"]).as_posix().split("/uploads/")[1] for d in uploaded) == [
-        "inbox/memo.pdf", "inbox/sub/memo.pdf",
-    ]  # fmt: skip
+    uploaded = [d for d in listing if d["collection"] == "inbox"]
+    assert sorted(d["name"] for d in uploaded) == ["memo.pdf", "sub/memo.pdf"]  # relative to the folder given
+    assert all(
+        d["groups"] == ["staff"] and d["metadata"] == {"source": "scanner", "year": 2024} for d in uploaded
+    )
+    assert by_path["sub/memo.pdf"].name == "sub/memo.pdf" and by_path["sub/memo.pdf"].collection == "inbox"
     for doc in uploaded:  # leave the shared index as it was
         assert httpx.delete(f"{server.url}/v1/documents/{doc['doc_id']}", headers=WRITE).status_code == 200
 

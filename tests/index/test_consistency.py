@@ -127,11 +127,11 @@ def test_reconcile_drops_documents_with_no_committed_version_and_lost_ones(
     with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
         indexer = components.build_indexer(settings, embedder, store, manifest, None)
         indexer.run([first, second])
-        manifest.forget(str(first.resolve()))  # a first ingest cut short before its commit
-        store.delete_document(doc_id_for(str(second.resolve())))  # a store that lost points
+        manifest.forget(doc_id_for("default", "first.pdf"))  # a first ingest cut short before its commit
+        store.delete_document(doc_id_for("default", "second.pdf"))  # a store that lost points
         (settings.data_dir / "media" / "ab" / "not-a-doc").mkdir(parents=True)
         done = reconcile(store, manifest, settings.data_dir)
-        assert done.documents_removed == 1 and done.lost == (str(second.resolve()),)
+        assert done.documents_removed == 1 and [e.path for e in done.lost] == [str(second.resolve())]
         assert every_point(store) == [] and manifest.documents() == []
         assert [p.name for p in (settings.data_dir / "media").rglob("*.jpg")] == []
         assert (settings.data_dir / "media" / "ab" / "not-a-doc").is_dir()  # not ours: left alone

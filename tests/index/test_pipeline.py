@@ -14,7 +14,8 @@ from mmsearch.errors import DimensionMismatch, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import IngestReport, fingerprint, plan
-from mmsearch.ingest.units import doc_id_for
+from mmsearch.ingest.names import Labels
+from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
 from tests.support import tiny_settings
 
@@ -39,9 +40,12 @@ def corpus(tmp_path: Path) -> Path:
     return folder
 
 
-def ingest(settings: Settings, embedder: Embedder, *paths: Path, reindex: bool = False) -> IngestReport:
+def ingest(
+    settings: Settings, embedder: Embedder, *paths: Path, reindex: bool = False, labels: Labels | None = None
+) -> IngestReport:
     with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
         indexer = components.build_indexer(settings, embedder, store, manifest, None)
+        indexer.labels = labels or Labels()
         return indexer.run(list(paths), reindex=reindex)
 
 
@@ -96,7 +100,7 @@ def test_editing_a_pdf_replaces_exactly_its_points(
     ingest(settings, embedder, corpus)
     before = point_ids(settings)
     pdf = str((corpus / "report.pdf").resolve())
-    old_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for(pdf)}*/*.jpg"))
+    old_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for('default', 'report.pdf')}*/*.jpg"))
     assert len(old_media) == 3
     make_pdf(corpus / "report.pdf", 2, topic="birds")  # new content, fewer pages
     report = ingest(settings, embedder, corpus)
@@ -106,7 +110,7 @@ def test_editing_a_pdf_replaces_exactly_its_points(
     after = point_ids(settings)
     assert len(after[pdf]) == 2 and not (after[pdf] & before[pdf])
     assert {k: v for k, v in after.items() if k != pdf} == {k: v for k, v in before.items() if k != pdf}
-    new_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for(pdf)}*/*.jpg"))
+    new_media = sorted((settings.data_dir / "media").rglob(f"*{doc_id_for('default', 'report.pdf')}*/*.jpg"))
     assert len(new_media) == 2 and not set(new_media) & set(old_media)
 
 
@@ -120,7 +124,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(
     assert all(f.message and Path(f.path).name in f.message for f in report.failed)
     assert sum(1 for f in report.files if f.status == "indexed") == 3
     with components.build_manifest(settings) as manifest:
-        entry = manifest.get(str((corpus / "bad" / "encrypted.pdf").resolve()))
+        entry = manifest.find("default", "bad/encrypted.pdf")  # named relative to the folder given
         assert entry is not None and entry.status == "failed"
 
 
@@ -187,16 +191,86 @@ def test_a_file_failing_part_way_leaves_its_last_good_version(
     assert fixed.files[0].status == "indexed" and fixed.files[0].units == 4
 
 
-def test_identical_files_at_two_paths_are_two_documents(
+def test_identical_files_under_two_names_are_two_documents(
     settings: Settings, embedder: Embedder, corpus: Path
 ) -> None:
     twin = corpus / "copy" / "report.pdf"
     twin.parent.mkdir()
     twin.write_bytes((corpus / "report.pdf").read_bytes())
-    ingest(settings, embedder, corpus / "report.pdf", twin)
+    (corpus / "photo.png").unlink()
+    (corpus / "clip.mp4").unlink()
+    report = ingest(settings, embedder, corpus)
+    assert sorted((f.name, f.status) for f in report.files) == [
+        ("copy/report.pdf", "indexed"),
+        ("report.pdf", "indexed"),
+    ]
     ids = point_ids(settings)
     original, copy = ids[str((corpus / "report.pdf").resolve())], ids[str(twin.resolve())]
     assert len(original) == len(copy) == 3 and not original & copy
     with components.build_store(settings) as store:
-        store.delete_document(doc_id_for(str(twin.resolve())))
+        store.delete_document(doc_id_for("default", "copy/report.pdf"))
     assert point_ids(settings) == {str((corpus / "report.pdf").resolve()): original}
+
+
+def test_two_files_of_one_name_in_one_run_the_second_fails(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    twin = corpus / "copy" / "ﬁle.png"  # folds to file.png
+    twin.parent.mkdir()
+    (corpus / "photo.png").rename(corpus / "file.png")
+    twin.write_bytes((corpus / "file.png").read_bytes())
+    report = ingest(settings, embedder, corpus / "file.png", twin)
+    assert [(f.status, f.code) for f in report.files] == [("indexed", None), ("failed", "duplicate_name")]
+    assert "named 'file.png'" in str(report.files[1].message)
+
+
+def test_labels_reach_the_payloads_and_a_change_of_groups_rewrites_them(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    labels = Labels.checked("finance", ["finance", "execs"], {"year": 2024})
+    first = ingest(settings, embedder, corpus / "photo.png", labels=labels)
+    assert [(f.collection, f.name, f.status) for f in first.files] == [("finance", "photo.png", "indexed")]
+    assert first.files[0].doc_id == doc_id_for("finance", "photo.png")
+    ids = list(point_ids(settings)[str((corpus / "photo.png").resolve())])
+    with components.build_store(settings) as store:
+        (payload,) = store.retrieve(ids).values()
+    assert (payload.collection, payload.name, payload.groups, dict(payload.metadata)) == (
+        "finance", "photo.png", ("finance", "execs"), {"year": 2024},
+    )  # fmt: skip
+    assert ingest(settings, embedder, corpus / "photo.png", labels=labels).files[0].status == "unchanged"
+    narrower = Labels.checked("finance", ["execs"], {"year": 2024})
+    again = ingest(settings, embedder, corpus / "photo.png", labels=narrower).files[0]
+    assert (again.status, again.replaced) == ("indexed", True)  # same bytes, other access: written again
+    ids = list(point_ids(settings)[str((corpus / "photo.png").resolve())])
+    with components.build_store(settings) as store:
+        (payload,) = store.retrieve(ids).values()
+    assert payload.groups == ("execs",)
+    other = ingest(settings, embedder, corpus / "photo.png", labels=Labels.checked("legal")).files[0]
+    assert (
+        other.doc_id == doc_id_for("legal", "photo.png") != again.doc_id
+    )  # another collection: another document
+
+
+def test_a_folder_ingested_again_after_the_upgrade_keeps_its_old_documents(
+    settings: Settings, embedder: Embedder, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document indexed before names has its path's id and, after the upgrade, its file name as name;
+    ingesting its folder again names it relative to the folder and keeps its id: one document, not two."""
+    nested = corpus / "sub" / "report.pdf"
+    nested.parent.mkdir()
+    (corpus / "report.pdf").rename(nested)
+    old_id = legacy_doc_id(str(nested.resolve()))
+    with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
+        indexer = components.build_indexer(settings, embedder, store, manifest, None)
+        with monkeypatch.context() as patch:  # the state a pre-name index is upgraded to
+            patch.setattr(manifest, "identify", lambda *_: old_id)
+            assert indexer.index_file(nested, "report.pdf").doc_id == old_id
+        again = indexer.run([corpus])
+        by_name = {f.name: f for f in again.files}
+        assert (by_name["sub/report.pdf"].status, by_name["sub/report.pdf"].doc_id) == ("indexed", old_id)
+        entry = manifest.get(old_id)
+        assert entry is not None and entry.name == "sub/report.pdf"
+        assert [d.doc_id for d in store.documents()].count(old_id) == 1
+        assert {p.name for p in store.retrieve(list(entry.unit_ids)).values()} == {"sub/report.pdf"}
+        assert store.stats().documents == 3
+        assert indexer.run([corpus]).files[0].status == "unchanged"

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mmsearch.errors import StoreError
-from mmsearch.ingest.manifest import Manifest
-from mmsearch.ingest.units import Source
+from mmsearch.ingest.manifest import Manifest, committed_versions
+from mmsearch.ingest.names import Labels
+from mmsearch.ingest.units import Source, doc_id_for, legacy_doc_id
 
 
 def _source(path: Path, sha: str = "a" * 64) -> Source:
@@ -25,66 +29,95 @@ def doc(tmp_path: Path) -> Path:
     return path
 
 
-def test_done_only_after_mark_done_and_only_for_the_same_bytes_and_fingerprint(
+def test_done_only_after_mark_done_and_only_for_the_same_bytes_name_and_fingerprint(
     tmp_path: Path, doc: Path
 ) -> None:
     with Manifest(tmp_path / "data" / "manifest.sqlite") as manifest:
         source = _source(doc)
-        assert not manifest.is_done(source.path, source.sha256, "fp1")
-        assert manifest.get(doc) is None
+        assert not manifest.is_done(source.doc_id, "doc.pdf", source.sha256, "fp1")
+        assert manifest.get(source.doc_id) is None
         manifest.mark_done(source, "fp1", ["u1", "u2"])
-        assert manifest.is_done(source.path, source.sha256, "fp1")
-        assert not manifest.is_done(source.path, "b" * 64, "fp1")
-        assert not manifest.is_done(source.path, source.sha256, "fp2")  # settings or model changed
-        entry = manifest.get(doc)
+        assert manifest.is_done(source.doc_id, "doc.pdf", source.sha256, "fp1")
+        assert not manifest.is_done(source.doc_id, "doc.pdf", "b" * 64, "fp1")
+        assert not manifest.is_done(
+            source.doc_id, "doc.pdf", source.sha256, "fp2"
+        )  # settings or model changed
+        assert not manifest.is_done(source.doc_id, "other.pdf", source.sha256, "fp1")  # renamed: write again
+        entry = manifest.get(source.doc_id)
         assert entry is not None
         assert (entry.status, entry.unit_ids, entry.units, entry.error) == ("done", ("u1", "u2"), 2, None)
-        assert entry.doc_id == source.doc_id
+        assert (entry.doc_id, entry.collection, entry.name) == (source.doc_id, "default", "doc.pdf")
+        assert entry.doc_id == doc_id_for("default", "doc.pdf")
 
 
 def test_cheap_check_uses_size_and_mtime(tmp_path: Path, doc: Path) -> None:
+    doc_id = doc_id_for("default", "doc.pdf")
     with Manifest(tmp_path / "m.sqlite") as manifest:
-        assert not manifest.is_unchanged(doc, "fp")
+        assert not manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")
         manifest.mark_done(_source(doc), "fp", ["u1"])
-        assert manifest.is_unchanged(doc, "fp")
-        assert not manifest.is_unchanged(doc, "other-fp")
+        assert manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")
+        assert not manifest.is_unchanged(doc_id, "doc.pdf", doc, "other-fp")
+        assert not manifest.is_unchanged(doc_id, "q3/doc.pdf", doc, "fp")  # another name
         os.utime(doc, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
-        assert not manifest.is_unchanged(doc, "fp")  # touched: hash again
+        assert not manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")  # touched: hash again
         assert manifest.refresh_stat(_source(doc))  # same bytes: record the new stat
-        assert manifest.is_unchanged(doc, "fp")
+        assert manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")
         doc.write_bytes(b"%PDF-1.7 other content, longer")
-        assert not manifest.is_unchanged(doc, "fp")
+        assert not manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")
         assert not manifest.refresh_stat(_source(doc, sha="c" * 64))  # other bytes: no refresh
         doc.unlink()
-        assert not manifest.is_unchanged(doc, "fp")
+        assert not manifest.is_unchanged(doc_id, "doc.pdf", doc, "fp")
 
 
 def test_failure_is_recorded_and_undoes_done(tmp_path: Path, doc: Path) -> None:
     with Manifest(tmp_path / "m.sqlite") as manifest:
         source = _source(doc)
-        manifest.mark_failed(doc, "corrupt_file: doc.pdf: truncated")
-        entry = manifest.get(doc)
+        manifest.mark_failed(source.doc_id, "default", "doc.pdf", doc, "corrupt_file: doc.pdf: truncated")
+        entry = manifest.get(source.doc_id)
         assert entry is not None and (entry.status, entry.error, entry.sha256) == (
             "failed",
             "corrupt_file: doc.pdf: truncated",
             None,
         )
         manifest.mark_done(source, "fp", ["u1"])
-        manifest.mark_failed(str(doc), "embedder_error: boom")
-        entry = manifest.get(doc)
+        manifest.mark_failed(source.doc_id, "default", "doc.pdf", str(doc), "embedder_error: boom")
+        entry = manifest.get(source.doc_id)
         assert entry is not None and entry.status == "failed" and entry.sha256 == source.sha256
-        assert not manifest.is_done(source.path, source.sha256, "fp")
-        assert not manifest.is_unchanged(doc, "fp")
+        assert not manifest.is_done(source.doc_id, "doc.pdf", source.sha256, "fp")
+        assert not manifest.is_unchanged(source.doc_id, "doc.pdf", doc, "fp")
 
 
-def test_keys_are_resolved_paths(tmp_path: Path, doc: Path) -> None:
+def test_locations_are_resolved_paths(tmp_path: Path, doc: Path) -> None:
     (tmp_path / "alias.pdf").symlink_to(doc)
     with Manifest(tmp_path / "m.sqlite") as manifest:
-        manifest.mark_done(_source(doc), "fp", [])
-        assert manifest.get(tmp_path / "alias.pdf") is not None
-        assert manifest.forget(str(tmp_path / "alias.pdf")) is True
-        assert manifest.get(doc) is None
-        assert manifest.forget(doc) is False
+        source = _source(doc)
+        manifest.mark_done(source, "fp", [])
+        assert [e.doc_id for e in manifest.at_path(tmp_path / "alias.pdf")] == [source.doc_id]
+        assert manifest.forget(source.doc_id) is True
+        assert manifest.get(source.doc_id) is None
+        assert manifest.forget(source.doc_id) is False
+
+
+def test_one_name_per_collection_two_collections_two_documents(tmp_path: Path, doc: Path) -> None:
+    with Manifest(tmp_path / "m.sqlite") as manifest:
+        finance = replace(_source(doc), collection="finance", name="contract.pdf", doc_id="")
+        legal = replace(_source(doc), collection="legal", name="contract.pdf", doc_id="")
+        assert finance.doc_id != legal.doc_id
+        manifest.mark_done(finance, "fp", ["f"], Labels.checked("finance", ["finance"], {"year": 2024}))
+        manifest.mark_done(legal, "fp", ["l"])
+        assert manifest.identify("finance", "contract.pdf") == finance.doc_id
+        assert manifest.identify("legal", "contract.pdf") == legal.doc_id
+        found = manifest.find("finance", "contract.pdf")
+        assert found is not None and (found.groups, dict(found.metadata)) == (("finance",), {"year": 2024})
+        assert manifest.find("hr", "contract.pdf") is None
+        assert [(e.collection, e.name) for e in manifest.documents()] == [
+            ("finance", "contract.pdf"),
+            ("legal", "contract.pdf"),
+        ]
+        assert committed_versions(manifest.path, [finance.doc_id, legal.doc_id, "nope"]) == {
+            finance.doc_id: finance.sha256,
+            legal.doc_id: legal.sha256,
+        }
 
 
 def test_documents_are_listed_sorted_and_filtered(tmp_path: Path) -> None:
@@ -95,9 +128,56 @@ def test_documents_are_listed_sorted_and_filtered(tmp_path: Path) -> None:
     with Manifest(tmp_path / "m.sqlite") as manifest:
         manifest.mark_done(_source(paths[0]), "fp", ["1"])
         manifest.mark_done(_source(paths[1]), "fp", ["2"])
-        manifest.mark_failed(paths[2], "bad")
-        assert [Path(e.path).name for e in manifest.documents()] == ["a.pdf", "b.pdf", "c.pdf"]
-        assert [Path(e.path).name for e in manifest.documents("failed")] == ["b.pdf"]
+        manifest.mark_failed(doc_id_for("default", "b.pdf"), "default", "b.pdf", paths[2], "bad")
+        assert [e.name for e in manifest.documents()] == ["a.pdf", "b.pdf", "c.pdf"]
+        assert [e.name for e in manifest.documents("failed")] == ["b.pdf"]
+
+
+def _v1_manifest(db: Path, rows: list[tuple[str, str | None, str]]) -> None:
+    """A manifest as mmsearch wrote it before names (schema 1), with the same SQL it used."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, mtime REAL, "
+        "fingerprint TEXT, status TEXT NOT NULL CHECK (status IN ('done', 'failed')), unit_ids TEXT NOT NULL "
+        "DEFAULT '[]', error TEXT, updated REAL NOT NULL)"
+    )
+    conn.execute("PRAGMA user_version=1")
+    for path, sha, status in rows:
+        conn.execute(
+            "INSERT INTO files (path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated) "
+            "VALUES (?, ?, 10, 1.5, 'fp', ?, ?, NULL, 2.5)",
+            (path, sha, status, json.dumps([f"u-{Path(path).name}"])),
+        )
+    conn.close()
+
+
+def test_a_schema_1_manifest_is_migrated_in_place_keeping_every_row(tmp_path: Path, doc: Path) -> None:
+    db = tmp_path / "manifest.sqlite"
+    done, failed = str(doc.resolve()), str(tmp_path / "q3" / "broken.pdf")
+    _v1_manifest(db, [(done, "a" * 64, "done"), (failed, None, "failed")])
+    assert committed_versions(db, [legacy_doc_id(done)]) == {legacy_doc_id(done): "a" * 64}  # read as v1
+    with Manifest(db) as manifest:
+        entries = {e.doc_id: e for e in manifest.documents()}
+        assert set(entries) == {legacy_doc_id(done), legacy_doc_id(failed)}  # old ids kept
+        kept = entries[legacy_doc_id(done)]
+        assert (kept.collection, kept.name, kept.path, kept.sha256, kept.status, kept.unit_ids) == (
+            "default", "doc.pdf", done, "a" * 64, "done", ("u-doc.pdf",),
+        )  # fmt: skip
+        assert entries[legacy_doc_id(failed)].name == "broken.pdf"
+        assert manifest.is_done(legacy_doc_id(done), "doc.pdf", "a" * 64, "fp")
+        assert manifest._db.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {r[0] for r in manifest._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "files" not in tables
+        # the same file under the same name keeps its old id; re-ingested from a folder under a longer
+        # name, the pre-name document is adopted (renamed at its next commit), not doubled
+        assert manifest.identify("default", "doc.pdf", doc) == legacy_doc_id(done)
+        assert manifest.identify("default", "sub/doc.pdf", doc) == legacy_doc_id(done)
+        assert manifest.identify("default", "sub/doc.pdf") == doc_id_for("default", "sub/doc.pdf")
+        assert manifest.identify("finance", "sub/doc.pdf", doc) == doc_id_for("finance", "sub/doc.pdf")
+    assert committed_versions(db, [legacy_doc_id(done)]) == {legacy_doc_id(done): "a" * 64}
+    with Manifest(db) as again:  # opening a migrated manifest again changes nothing
+        assert len(again.documents()) == 2
 
 
 def test_persists_in_wal_mode_and_survives_a_killed_process(tmp_path: Path, doc: Path) -> None:
@@ -114,7 +194,7 @@ def test_persists_in_wal_mode_and_survives_a_killed_process(tmp_path: Path, doc:
     result = subprocess.run([sys.executable, "-c", script, str(db), str(doc.resolve())], check=False)
     assert result.returncode == 9
     with Manifest(db) as manifest:
-        assert manifest.is_done(doc, "a" * 64, "fp")
+        assert manifest.is_done(doc_id_for("default", "doc.pdf"), "doc.pdf", "a" * 64, "fp")
         assert manifest._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -73,7 +73,7 @@ def points(
     embedder: Embedder, query: np.ndarray, source: str, version: str, distances: Sequence[float]
 ) -> list[Point]:
     """One point per distance, of the document at ``source`` as its bytes ``version`` made it."""
-    doc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, source))
+    doc_id = doc_of(source)
     out = []
     for i, distance in enumerate(distances):
         payload = Payload(
@@ -86,13 +86,20 @@ def points(
     return out
 
 
-def manifest(versions: dict[str, str]) -> tuple[list[Collection[str]], Committed]:
-    """A committed-versions lookup over ``versions`` (path → sha256) that records what it was asked."""
-    asked: list[Collection[str]] = []
+def doc_of(source: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, source))
 
-    def committed(paths: Collection[str]) -> Mapping[str, str]:
-        asked.append(set(paths))
-        return {path: versions[path] for path in paths if path in versions}
+
+def manifest(versions: dict[str, str]) -> tuple[list[Collection[str]], Committed]:
+    """A committed-versions lookup over ``versions`` (path → sha256; asked by document id, as the real one
+    is) that records what it was asked, as paths."""
+    asked: list[Collection[str]] = []
+    by_id = {doc_of(path): (path, sha) for path, sha in versions.items()}
+    paths_of = {doc_of(f"/docs/{c}.png"): f"/docs/{c}.png" for c in "abc"} | {doc_of(p): p for p in versions}
+
+    def committed(doc_ids: Collection[str]) -> Mapping[str, str]:
+        asked.append({paths_of.get(d, d) for d in doc_ids})
+        return {d: by_id[d][1] for d in doc_ids if d in by_id}
 
     return asked, committed
 

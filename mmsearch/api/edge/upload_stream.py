@@ -1,7 +1,12 @@
 """Streaming a multipart upload straight into a job's staging folder, within the limits.
 
 Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arrive (no spooled copy in /tmp), so
-the request never holds more than a network chunk in memory. Bounds, all checked while streaming:
+the request never holds more than a network chunk in memory. Its file name is the document's name,
+normalised (``ingest.names.normalise_name``; a name that cannot be one is a 422 before any byte is
+stored). The form fields ``LABEL_FIELDS`` (collection, groups, metadata, replace) must come before the
+first file (a field after a file is a 422), so the upload's target is known while it streams:
+``on_fields`` receives them as the first file part begins and answers the collection. Bounds, all
+checked while streaming:
 the request body (``server.max_upload_mb``, 413), and the quotas and the free-space reserve (507): the
 bytes are reserved in the ledger (``services/ledger.py``) ahead of their arrival, against the quota of the
 collection named by a ``collection`` field before the files (``default`` without one), the global quota and
@@ -12,7 +17,6 @@ reservation back before the error leaves, so an upload that did not become a job
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,19 +29,19 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from mmsearch.api.edge.body import limited
-from mmsearch.api.edge.paths import safe_upload_name
 from mmsearch.api.errors import ApiError, invalid_request
 from mmsearch.api.services.ledger import Claim
-from mmsearch.index.store import DEFAULT_COLLECTION
+from mmsearch.ingest.names import DEFAULT_COLLECTION, check_collection, normalise_name
 
 UPLOAD_FIELDS = ("files", "file")
-COLLECTION_FIELD = "collection"
-_COLLECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+LABEL_FIELDS = ("collection", "groups", "metadata", "replace")
+MAX_FIELD_BYTES = 16384  # one label field's value
+Fields = dict[str, list[str]]
 
 
 @dataclass(frozen=True)
 class Received:
-    name: str  # cleaned
+    name: str  # normalised (``ingest.names.normalise_name``)
     path: Path  # the staged bytes
     size: int
 
@@ -55,21 +59,25 @@ class _Part:
     name: str | None = None
     out: BinaryIO | None = None
     size: int = 0
+    label: str | None = None  # a label field being read
+    value: bytearray = field(default_factory=bytearray)
 
 
 class _Intake:
     """python-multipart callbacks → files under ``staging``; the writes happen off the event loop."""
 
     def __init__(
-        self, staging: Path, max_files: int, claim_for: Callable[[str], Claim], declared: int | None
-    ) -> None:
+        self, staging: Path, max_files: int, claim_for: Callable[[str], Claim], declared: int | None,
+        on_fields: Callable[[Fields], str] | None = None,
+    ) -> None:  # fmt: skip
         self.staging = staging
+        self.fields: Fields = {}  # the label fields, as sent (each a list of values)
+        self.on_fields = on_fields  # the fields → the collection (checked), as the first file begins
         self.max_files = max_files
         self.claim_for = claim_for  # the upload's hold in the ledger, for its collection
         self.declared = declared  # the request's Content-Length, reserved up front
         self.claim: Claim | None = None  # taken at the first file part
         self.collection = DEFAULT_COLLECTION
-        self.field: bytearray | None = None  # the value of the collection field being read
         self.files: list[Received] = []
         self.unknown: list[str] = []
         self.part = _Part()
@@ -103,11 +111,11 @@ class _Intake:
     def headers_finished(self) -> None:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         field_name = options.get(b"name", b"").decode("utf-8", "replace")
-        if field_name == COLLECTION_FIELD and b"filename" not in options:
+        if field_name in LABEL_FIELDS and b"filename" not in options:
             if self.files:
-                raise invalid_request([{"field": "form.collection",
-                                        "message": "send the collection field before the files"}])  # fmt: skip
-            self.field = bytearray()
+                raise invalid_request([{"field": f"form.{field_name}", "message": f"`{field_name}` came after a "
+                                        "file: send collection, groups, metadata and replace before the files"}])  # fmt: skip
+            self.part.label = field_name
             return
         if field_name not in UPLOAD_FIELDS or b"filename" not in options:
             self.unknown.append(field_name or "(unnamed)")
@@ -115,22 +123,32 @@ class _Intake:
         if len(self.files) >= self.max_files:
             raise invalid_request([{"field": "form.files", "message": f"more than {self.max_files} files in "
                                     "one upload (server.max_upload_files): send them in several requests"}])  # fmt: skip
-        if self.claim is None:
+        self.part.name = normalise_name(
+            options[b"filename"].decode("utf-8", "replace")
+        )  # 422 before any byte
+        if self.claim is None:  # the target is known before the first byte is stored
+            self.collection = self._target()
             self.claim = self.claim_for(self.collection)
             if self.declared is not None:
                 self.claim.expect(self.declared)  # 507 before a byte is stored when it cannot fit
-        self.part.name = safe_upload_name(options[b"filename"].decode("utf-8", "replace"))
-        path = self.staging / str(len(self.files)) / Path(self.part.name).name
+        path = self.staging / str(len(self.files)) / self.part.name.rsplit("/", 1)[-1]
         path.parent.mkdir()
         self.part.out = open(path, "xb")  # noqa: SIM115 - closed by flush or _discard
         self.files.append(Received(self.part.name, path, 0))
         self.in_file = True
 
+    def _target(self) -> str:
+        if self.on_fields is not None:
+            return self.on_fields(self.fields)
+        given = self.fields.get("collection", [])
+        return check_collection(given[-1] if given else None)
+
     def data(self, data: bytes, start: int, end: int) -> None:
-        if self.field is not None:
-            self.field += data[start:end]
-            if len(self.field) > 64:
-                raise _bad_collection("longer than 64 characters")
+        if self.part.label is not None:
+            self.part.value += data[start:end]
+            if len(self.part.value) > MAX_FIELD_BYTES:
+                raise invalid_request([{"field": f"form.{self.part.label}",
+                                        "message": f"longer than {MAX_FIELD_BYTES} bytes"}])  # fmt: skip
             return
         if self.part.out is None or self.claim is None:
             return  # a field that is not a file: reported as unknown, its value ignored
@@ -141,9 +159,12 @@ class _Intake:
         self.pending.append((self.part.out, chunk))
 
     def part_end(self) -> None:
-        if self.field is not None:
-            self.collection = _collection(bytes(self.field))
-            self.field = None
+        if self.part.label is not None:
+            try:
+                value = bytes(self.part.value).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise invalid_request([{"field": f"form.{self.part.label}", "message": "not UTF-8"}]) from exc
+            self.fields.setdefault(self.part.label, []).append(value)
         if self.part.out is not None:
             self.pending.append((self.part.out, b""))  # b"" marks the end: close after the last write
             self.in_file = False
@@ -160,18 +181,6 @@ class _Intake:
         self.pending.clear()
 
 
-def _collection(value: bytes) -> str:
-    name = value.decode("utf-8", "replace").strip()
-    if not _COLLECTION_NAME.fullmatch(name):
-        raise _bad_collection(f"{name[:64]!r} is not a collection name")
-    return name
-
-
-def _bad_collection(why: str) -> ApiError:
-    return invalid_request([{"field": "form.collection", "message": f"{why}: use 1 to 64 lowercase letters, "
-                             "digits, - and _, starting with a letter or digit"}])  # fmt: skip
-
-
 async def receive_files(
     request: Request,
     staging: Path,
@@ -179,14 +188,17 @@ async def receive_files(
     max_bytes: int,
     max_files: int,
     claim_for: Callable[[str], Claim],
+    on_fields: Callable[[Fields], str] | None = None,
 ) -> Upload:
     """Stream the request's ``files`` parts into ``staging`` (created here; removed on any failure), each
-    byte reserved first in ``claim_for(collection)`` (given back on any failure)."""
+    byte reserved first in ``claim_for(collection)`` (given back on any failure). ``on_fields``: called
+    with the label fields (``LABEL_FIELDS``, each a list of values) as the first file part begins; it
+    checks them (it may raise) and answers the collection (without it: the ``collection`` field's, checked)."""
     declared = request.headers.get("content-length", "")
     size = int(declared) if declared.isascii() and declared.isdigit() else None
     body = limited(request, max_bytes)  # a declared length over the limit: 413 at once
     staging.mkdir(parents=True)
-    intake = _Intake(staging, max_files, claim_for, size)
+    intake = _Intake(staging, max_files, claim_for, size, on_fields)
     try:
         await _parse(body, intake)
         files = _checked(intake, staging)

@@ -1,23 +1,29 @@
-"""``/v1/documents``: list, upload (an ingest job), delete, and serve the original file of a document.
+"""``/v1/documents``: list, upload (an ingest job), delete (by id or by name), and serve the original file.
 
 An upload streams its files into ``data_dir/uploads/.incoming/<job>/`` (``edge/upload_stream.py``) and
 answers ``202`` with a job at once; the ingest worker (``services/worker.py``) ingests them in order with
-the same ``Indexer`` as ``mmsearch ingest`` and moves each into ``data_dir/uploads/<file name>`` (relative
-folders in the name are kept, cleaned by ``edge.paths.safe_upload_name``) when it commits. Uploading a
-file under a name already there replaces that document (document ids are derived from the path); until
-the new version is whole, the old one stays searchable and served, and if the new one fails, it stays.
+the same ``Indexer`` as ``mmsearch ingest`` and moves each into ``data_dir/uploads/<collection>/<name>``
+when it commits. A document is addressed by (collection, name): the name is the file name the client
+sent (relative folders kept), normalised (``ingest.names``). Uploading a name already in the collection
+replaces that document (its id is derived from the two; the reply says which files replace one, and
+``replace=false`` makes it a 409 instead); until the new version is whole, the old one stays searchable
+and served, and if the new one fails, it stays. The collection, groups, metadata and replace come as
+form fields before the files, or as query parameters.
 
 Listings show committed versions only (the manifest's), like searches, and only the documents of the
 caller's scope (``access/principal.py``): a document outside it answers 404 to its file and to a
-delete, as one that does not exist. An upload into a collection the caller may not write is a 403 (the
-same answer whether that collection exists or not, so it says nothing about others' collections).
+delete (by id or by name), as one that does not exist. An upload into a collection the caller may not
+write is a 403 (the same answer whether that collection exists or not, so it says nothing about others'
+collections). No answer carries a server path.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 import anyio.to_thread
@@ -29,7 +35,7 @@ from mmsearch.access.principal import Principal
 from mmsearch.api.edge.body import content_type
 from mmsearch.api.edge.file_types import MEDIA_TYPES, OPAQUE, served_type
 from mmsearch.api.edge.headers import file_headers
-from mmsearch.api.edge.upload_stream import receive_files
+from mmsearch.api.edge.upload_stream import Fields, receive_files
 from mmsearch.api.errors import ApiError, not_found
 from mmsearch.api.routes.jobs import job_out
 from mmsearch.api.routes.links import cache_control, check_version, file_path, file_url
@@ -57,9 +63,11 @@ from mmsearch.api.services.ledger import Claim, Limits
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
 from mmsearch.config import Settings
-from mmsearch.index.listing import committed_documents
-from mmsearch.index.store import DEFAULT_COLLECTION, DocumentInfo, Filters, Scope
+from mmsearch.errors import InvalidLabel, NameTaken
+from mmsearch.index.listing import ListedDocument, committed_documents
+from mmsearch.index.store import Filters, Scope
 from mmsearch.ingest.media import delete_media
+from mmsearch.ingest.names import Labels, check_collection, normalise_name
 
 router = APIRouter(tags=["documents"])
 
@@ -74,17 +82,20 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentsResponse:
-    """Every ingested document (file) the caller may see, ordered by path."""
-    docs = sorted(await _documents(ctx, caller(request).scope), key=lambda d: d.source_path)
+    """Every ingested document (file) the caller may see, ordered by collection and name."""
+    docs = await _documents(ctx, caller(request).scope)
     page = docs[offset : offset + limit]
     return DocumentsResponse(total=len(docs), documents=[_document_out(request, ctx, d) for d in page])
 
 
-def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> DocumentOut:
+def _document_out(request: Request, ctx: ApiContext, doc: ListedDocument) -> DocumentOut:
     return DocumentOut(
         doc_id=doc.doc_id,
-        source_path=doc.source_path,
-        file_name=Path(doc.source_path).name,
+        collection=doc.collection,
+        name=doc.name,
+        file_name=PurePosixPath(doc.name).name,
+        groups=list(doc.groups),
+        metadata=dict(doc.metadata),
         modality=doc.modality,
         units=doc.units,
         ingest_time=doc.ingest_time,
@@ -107,7 +118,11 @@ def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> Docum
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                            "collection": {"type": "string", "description": "Before the files."},
+                            "groups": {"type": "string", "description": "Comma list (or repeated)."},
+                            "metadata": {"type": "string", "description": "A JSON object."},
+                            "replace": {"type": "boolean", "default": True},
+                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         },
                         "required": ["files"],
                     }
@@ -116,11 +131,25 @@ def _document_out(request: Request, ctx: ApiContext, doc: DocumentInfo) -> Docum
         }
     },
 )
-async def upload(request: Request, ctx: Writer) -> JSONResponse:
+async def upload(
+    request: Request,
+    ctx: Writer,
+    collection: Annotated[str | None, Query(description="The collection (default: default).")] = None,
+    groups: Annotated[
+        list[str] | None, Query(description="Access groups: a comma list, or repeated.")
+    ] = None,
+    metadata: Annotated[str | None, Query(description="Metadata: a flat JSON object.")] = None,
+    replace: Annotated[bool | None, Query(description="false: a name already there is a 409.")] = None,
+) -> JSONResponse:
     """Upload PDFs, images and videos as `files` parts. They are stored on the server and the reply,
     `202` with a job, comes at once; follow it at `GET /v1/jobs/{job_id}` (its `url`).
 
-    A `collection` field before the files names the collection they go to (`default` without one).
+    Each file is a document named by its file name (normalised: NFKC, so NFC and NFD spellings and
+    compatibility look-alikes are one name; invisible characters removed; a name that cannot be one is a
+    422) in `collection` (default `default`), readable by `groups` (comma list; none: everyone who may
+    use the collection), with `metadata` (a flat JSON object). These, and `replace` (default true;
+    false: a name already in the collection is a 409), come as form fields BEFORE the files, or as query
+    parameters. A file whose name is taken replaces that document: the job says so per file (`replaces`).
     The whole body may be at most `server.max_upload_mb` (413, checked while it streams); what the
     collection keeps at most its quota (`server.collection_quotas_mb`, `server.collection_quota_mb`),
     everything kept at most `server.uploads_quota_mb`, and `server.min_free_disk_mb` stays free on the
@@ -142,6 +171,12 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     limits = Limits.of(server)
     job_id = new_job_id()
     staging = staging_dir(uploads_dir(ctx.settings), job_id)
+    query = {"collection": collection, "groups": groups, "metadata": metadata, "replace": replace}
+    target: dict[str, tuple[Labels, bool]] = {}
+
+    def on_fields(fields: Fields) -> str:
+        target["labels"] = upload_labels(query, fields)
+        return target["labels"][0].collection
 
     def claim_for(collection: str) -> Claim:
         writable(principal, collection)  # 403 before a byte of the files is stored
@@ -150,16 +185,25 @@ async def upload(request: Request, ctx: Writer) -> JSONResponse:
     try:
         upload = await receive_files(
             request, staging, max_bytes=int(server.max_upload_mb * 2**20), max_files=server.max_upload_files,
-            claim_for=claim_for,
+            claim_for=claim_for, on_fields=on_fields,
         )  # fmt: skip
     except BaseException:
         runner.withdraw(principal.name)
         raise
     files = [(f.name, f.size) for f in upload.files]
     try:
-        writable(principal, upload.collection)  # claim_for checked it already, when a file came
+        labels, may_replace = target.get("labels") or upload_labels(query, {})
+        writable(principal, labels.collection)  # claim_for checked it already, when a file came
+        taken = await anyio.to_thread.run_sync(_taken, ctx.settings, labels.collection, [n for n, _ in files])
+        if taken and not may_replace:
+            raise NameTaken(
+                f"already in {labels.collection}: {', '.join(sorted(taken)[:5])}; upload with replace=true to "
+                "replace them, or under other names"
+            )
         job = await anyio.to_thread.run_sync(
-            lambda: runner.submit(job_id, files, principal=principal.name, collection=upload.collection)
+            lambda: runner.submit(
+                job_id, files, labels, may_replace, frozenset(taken), principal=principal.name
+            )
         )
     except BaseException:
         runner.withdraw(principal.name)
@@ -183,30 +227,85 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def upload_labels(query: Mapping[str, object], fields: Fields) -> tuple[Labels, bool]:
+    """The upload's labels and ``replace`` from its query parameters and its form fields (each given in
+    one place at most, and a single field once), checked: ``InvalidLabel`` (422) names what is wrong."""
+
+    def one(key: str) -> str | None:
+        given = fields.get(key, [])
+        if len(given) > 1:
+            raise InvalidLabel(f"`{key}` was sent {len(given)} times; send it once")
+        if given and query.get(key) is not None:
+            raise InvalidLabel(
+                f"`{key}` was sent both as a query parameter and as a form field; send it once"
+            )
+        value = query.get(key)
+        return given[0] if given else (None if value is None else str(value))
+
+    if fields.get("groups") and query.get("groups"):
+        raise InvalidLabel("`groups` was sent both as a query parameter and as a form field; send it once")
+    groups = fields.get("groups") or list(query.get("groups") or [])  # type: ignore[call-overload]
+    try:
+        metadata = json.loads(one("metadata") or "{}")
+    except ValueError as exc:
+        raise InvalidLabel(f'`metadata` is not JSON ({exc}); send an object like {{"year": 2024}}') from exc
+    replace = (one("replace") or "true").strip().lower()
+    if replace not in ("true", "false", "1", "0"):
+        raise InvalidLabel(f"`replace` must be true or false, not {replace[:20]!r}")
+    return Labels.checked(one("collection"), groups, metadata), replace in ("true", "1")
+
+
+def _taken(settings: Settings, collection: str, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` are committed documents of ``collection`` now."""
+    with components.build_manifest(settings) as manifest:
+        return {n for n in names if (e := manifest.find(collection, n)) is not None and e.sha256 is not None}
+
+
 @router.delete("/v1/documents/{doc_id}", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def delete_document(request: Request, doc_id: str, ctx: Writer) -> DeleteResponse:
     """Remove a document: its points, its stored page/frame images, its manifest entry, and the
     uploaded original when it came through `POST /v1/documents`. A document that an ingest job is
     writing right now is refused (409): cancel the job first, or wait for it."""
+    return await _delete_found(request, ctx, await _find(ctx, doc_id, caller(request).scope))
+
+
+@router.delete("/v1/documents", response_model=DeleteResponse, responses=ERRORS)  # type: ignore[arg-type]
+async def delete_by_name(
+    request: Request,
+    ctx: Writer,
+    name: Annotated[str, Query(min_length=1, max_length=1024, description="The document's name.")],
+    collection: Annotated[str | None, Query(description="Its collection (default: default).")] = None,
+) -> DeleteResponse:
+    """Remove the document `name` of `collection`, as `DELETE /v1/documents/{doc_id}` does. The name is
+    normalised as uploads are, so the name as uploaded finds it."""
+    wanted = (check_collection(collection), normalise_name(name))
+    for doc in await _documents(ctx, caller(request).scope):  # outside the scope: as absent (404)
+        if (doc.collection, doc.name) == wanted:
+            return await _delete_found(request, ctx, doc)
+    raise not_found(
+        f"no document {wanted[1][:80]!r} in collection {wanted[0]!r} (GET /v1/documents lists them)"
+    )
+
+
+async def _delete_found(request: Request, ctx: ApiContext, doc: ListedDocument) -> DeleteResponse:
     services = ctx.ready_services()
-    doc = await _find(ctx, doc_id, caller(request).scope)
     removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
-    ctx.documents.pop(doc_id, None)
+    ctx.documents.pop(doc.doc_id, None)
     ctx.metrics.deleted.inc()
     record_document(request, "delete", **_named(doc), points=removed)
-    return DeleteResponse(doc_id=doc.doc_id, source_path=doc.source_path, deleted_points=removed)
+    return DeleteResponse(doc_id=doc.doc_id, collection=doc.collection, name=doc.name, deleted_points=removed)
 
 
-def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
+def _delete(settings: Settings, services: Services, doc: ListedDocument) -> int:
     """Forget it in the manifest first (the commit: it is gone from searches and listings at once),
     then remove the original, the points and the images; ``reconcile`` finishes a delete cut short."""
     with services.jobs.guard:  # the worker cannot start on this document meanwhile
         if services.jobs.current_doc == doc.doc_id:
-            raise ApiError(409, "conflict", f"{Path(doc.source_path).name} is being ingested by a job right "
+            raise ApiError(409, "conflict", f"{doc.name} is being ingested by a job right "
                            "now (GET /v1/jobs); cancel the job or wait for it, then delete")  # fmt: skip
         with components.build_manifest(settings) as manifest:
-            manifest.forget(doc.source_path)
-        original = Path(doc.source_path)
+            manifest.forget(doc.doc_id)
+        original = Path(doc.path)
         uploads = uploads_dir(settings)
         if original.is_relative_to(uploads):
             size = original.stat().st_size if original.is_file() else 0
@@ -217,7 +316,7 @@ def _delete(settings: Settings, services: Services, doc: DocumentInfo) -> int:
     return removed
 
 
-async def _find(ctx: ApiContext, doc_id: str, scope: Scope | None) -> DocumentInfo:
+async def _find(ctx: ApiContext, doc_id: str, scope: Scope | None) -> ListedDocument:
     """The document ``doc_id`` if ``scope`` admits it (None: a signed URL, issued to a principal that
     could see it). Unscoped, from a recent listing (at most ``server.documents_cache_s`` old) or a fresh
     one; scoped, from the store, which adds the scope to the query."""
@@ -239,7 +338,7 @@ async def _find(ctx: ApiContext, doc_id: str, scope: Scope | None) -> DocumentIn
     raise missing
 
 
-async def _documents(ctx: ApiContext, scope: Scope | None) -> list[DocumentInfo]:
+async def _documents(ctx: ApiContext, scope: Scope | None) -> list[ListedDocument]:
     """The committed documents ``scope`` admits; an unscoped listing also refreshes the lookup cache."""
     if scope is not None and not scope.is_everything:
         scoped = Filters(scope=scope)
@@ -254,7 +353,7 @@ async def _documents(ctx: ApiContext, scope: Scope | None) -> list[DocumentInfo]
 
 def _committed_documents(
     settings: Settings, services: Services, filters: Filters | None
-) -> list[DocumentInfo]:
+) -> list[ListedDocument]:
     with components.build_manifest(settings) as manifest:
         return committed_documents(services.store, manifest, filters)
 
@@ -281,9 +380,9 @@ async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResp
     signed_by = check_signed(request, ctx, file_path(doc_id))
     doc = await _find(ctx, doc_id, signed_scope(request, signed_by))
     check_version(request, doc.source_sha256, "this document")
-    path = Path(doc.source_path)
+    path = Path(doc.path)
     if not path.is_file():
-        raise not_found(f"the original of {path.name} is no longer on the server (moved or deleted?)")
+        raise not_found(f"the original of {doc.name} is no longer on the server (moved or deleted?)")
     served = await anyio.to_thread.run_sync(served_type, path)
     if _opens(request):
         record_document(request, "file", **_named(doc), signed_by=signed_by)
@@ -292,17 +391,15 @@ async def document_file(request: Request, doc_id: str, ctx: Context) -> FileResp
     return FileResponse(
         path,
         media_type=served.media_type,
-        filename=path.name,
+        filename=PurePosixPath(doc.name).name,
         content_disposition_type="inline" if served.inline else "attachment",
         headers={**file_headers(served.media_type), "Cache-Control": cache},
     )
 
 
-def _named(doc: DocumentInfo) -> dict[str, str]:
+def _named(doc: ListedDocument) -> dict[str, str]:
     """What the audit trail names a document by."""
-    collection = getattr(doc, "collection", DEFAULT_COLLECTION)
-    name = getattr(doc, "name", "") or Path(doc.source_path).name
-    return {"doc_id": doc.doc_id, "collection": collection, "name": name}
+    return {"doc_id": doc.doc_id, "collection": doc.collection, "name": doc.name}
 
 
 def _opens(request: Request) -> bool:

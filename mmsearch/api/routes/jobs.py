@@ -24,6 +24,7 @@ def job_out(request: Request, job: Job) -> JobOut:
         FileResultOut(
             name=f.name,
             status=f.state,
+            replaces=f.replaces,
             doc_id=f.doc_id,
             kind=f.kind,
             units=f.units,
@@ -36,6 +37,7 @@ def job_out(request: Request, job: Job) -> JobOut:
     current = next((f.name for f in job.files if f.state == "running"), None)
     return JobOut(
         job_id=job.id,
+        collection=job.collection,
         state=job.state,
         created=job.created,
         started=job.started,

@@ -4,7 +4,7 @@ document's version (``edge/signing.py``)."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path, PurePath
+from pathlib import Path, PurePosixPath
 
 from fastapi import Request
 from starlette.datastructures import URL
@@ -76,8 +76,11 @@ def hit_out(request: Request, ctx: ApiContext, hit: Hit, image_base64: str | Non
         vector_score=hit.vector_score,
         rerank_score=hit.rerank_score,
         doc_id=hit.doc_id,
-        source_path=hit.source_path,
-        file_name=PurePath(hit.source_path).name,
+        collection=hit.collection,
+        name=hit.display_name,
+        file_name=PurePosixPath(hit.display_name).name,
+        groups=list(hit.groups),
+        metadata=dict(hit.metadata),
         modality=hit.modality,
         page=hit.page,
         page_count=hit.page_count,

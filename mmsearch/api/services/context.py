@@ -21,7 +21,8 @@ from mmsearch.api.services.job_store import Job
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.signin import SignIn, session_principal
 from mmsearch.config import Settings
-from mmsearch.index.store import DocumentInfo, Scope
+from mmsearch.index.listing import ListedDocument
+from mmsearch.index.store import Scope
 
 
 @dataclass
@@ -39,7 +40,7 @@ class ApiContext:
     services: Services | None = None  # set by the lifespan once the parts are open
     signin: SignIn | None = None  # the web sign-in, when access.oidc is configured
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
-    documents: dict[str, tuple[DocumentInfo, float]] = field(default_factory=dict)
+    documents: dict[str, tuple[ListedDocument, float]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> ApiContext:

@@ -1,8 +1,11 @@
 """Ingest jobs on disk: ``data_dir/jobs.sqlite``, so a job outlives the process that accepted it.
 
-One job per upload request, with the name of the principal that sent it: its files (names as cleaned by ``edge.paths.safe_upload_name``), each waiting
-as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it and moves it into
-place. States:
+One job per upload request, with the name of the principal that sent it: the collection it writes to,
+the groups and metadata it gives its documents, whether it may replace a document of the same name, and
+its files (names normalised by ``ingest.names.normalise_name``; each says whether it replaces a
+document), each waiting as ``uploads/.incoming/<job id>/<n>`` until the worker (``worker.py``) ingests it
+and moves it into place. A job list written before these columns gets them in place (its jobs are
+``default``'s). States:
 
     job:  queued → running → done | cancelled | failed        (failed: the job itself broke, not a file)
     file: queued → running → indexed | unchanged | failed | cancelled
@@ -14,18 +17,19 @@ Each call is one sqlite transaction (WAL), so a ``kill -9`` never leaves a torn 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
 from mmsearch.errors import StoreError
-from mmsearch.index.store import DEFAULT_COLLECTION
+from mmsearch.ingest.names import Labels
 
 JobState = Literal["queued", "running", "done", "cancelled", "failed"]
 FileState = Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
@@ -58,6 +62,18 @@ CREATE TABLE IF NOT EXISTS job_files (
     PRIMARY KEY (job_id, idx)
 );
 """
+# Columns added after the first release, given to an older file in place: (table, column, declaration).
+_ADDED = (
+    ("jobs", "collection", "TEXT NOT NULL DEFAULT 'default'"),
+    ("jobs", "groups", "TEXT NOT NULL DEFAULT '[]'"),
+    ("jobs", "metadata", "TEXT NOT NULL DEFAULT '{}'"),
+    ("jobs", "replace", "INTEGER NOT NULL DEFAULT 1"),
+    ("job_files", "replaces", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "principal", "TEXT NOT NULL DEFAULT ''"),
+)
+_JOB_COLUMNS = (
+    "id, state, created, started, finished, cancel, error, collection, groups, metadata, replace, principal"
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class JobFile:
     code: str | None = None
     message: str | None = None
     doc_id: str | None = None
+    replaces: bool = False  # a document of this name was there (when queued; when indexed: it was replaced)
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,13 @@ class Job:
     cancel: bool
     error: str | None
     files: tuple[JobFile, ...]
-    collection: str = DEFAULT_COLLECTION  # where its files go: who may see and cancel it
+    labels: Labels = field(default_factory=Labels)  # the collection, groups and metadata it writes
+    replace: bool = True  # False: a file whose name is taken fails (``name_taken``) instead of replacing
     principal: str = ""  # the name of who sent it ("" before jobs recorded it)
+
+    @property
+    def collection(self) -> str:
+        return self.labels.collection
 
     @property
     def finished_files(self) -> int:
@@ -115,8 +137,8 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            _add_column(self._db, "jobs", "collection", f"TEXT NOT NULL DEFAULT '{DEFAULT_COLLECTION}'")
-            _add_column(self._db, "jobs", "principal", "TEXT NOT NULL DEFAULT ''")
+            for table, column, declaration in _ADDED:
+                _add_column(self._db, table, column, declaration)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the job list {path} cannot be opened ({exc}); delete it to start afresh"
@@ -137,19 +159,22 @@ class JobStore:
     # -- writes ------------------------------------------------------------------------------------
 
     def create(
-        self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION, *,
-        principal: str = "",
+        self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
+        replaces: frozenset[str] = frozenset(), *, principal: str = "",
     ) -> Job:  # fmt: skip
-        """A queued job of ``files`` (name, size), in order, into ``collection``, sent by ``principal`` (its
-        name)."""
+        """A queued job of ``files`` (name, size), in order, writing ``labels``, sent by ``principal`` (its
+        name); ``replaces``: the names that are documents already."""
+        labels = labels or Labels()
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO jobs (id, state, created, collection, principal) VALUES (?, 'queued', ?, ?, ?)",
-                (job_id, time.time(), collection, principal),
-            )
+                "INSERT INTO jobs (id, state, created, collection, groups, metadata, replace, principal) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (job_id, time.time(), labels.collection, json.dumps(list(labels.groups)),
+                 json.dumps(dict(labels.metadata)), int(replace), principal),
+            )  # fmt: skip
             db.executemany(
-                "INSERT INTO job_files (job_id, idx, name, size, state) VALUES (?, ?, ?, ?, 'queued')",
-                [(job_id, i, name, size) for i, (name, size) in enumerate(files)],
+                "INSERT INTO job_files (job_id, idx, name, size, state, replaces) VALUES (?, ?, ?, ?, 'queued', ?)",
+                [(job_id, i, name, size, int(name in replaces)) for i, (name, size) in enumerate(files)],
             )
         return self._must(job_id)
 
@@ -186,9 +211,9 @@ class JobStore:
         with self._transaction() as db:
             db.execute(
                 "UPDATE job_files SET state = ?, kind = ?, units = ?, seconds = ?, code = ?, message = ?, "
-                "doc_id = ? WHERE job_id = ? AND idx = ?",
+                "doc_id = ?, replaces = ? WHERE job_id = ? AND idx = ?",
                 (file.state, file.kind, file.units, file.seconds, file.code, file.message, file.doc_id,
-                 job_id, file.idx),
+                 int(file.replaces), job_id, file.idx),
             )  # fmt: skip
 
     def request_cancel(self, job_id: str) -> Job | None:
@@ -256,25 +281,23 @@ class JobStore:
     def _select(self, where: str, args: tuple[object, ...]) -> list[Job]:
         with self._lock:
             try:
-                rows = self._db.execute(
-                    "SELECT id, state, created, started, finished, cancel, error, collection, principal "
-                    f"FROM jobs {where}",
-                    args,
-                ).fetchall()
+                rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs {where}", args).fetchall()
                 files: dict[str, list[JobFile]] = {row[0]: [] for row in rows}
                 if files:
                     marks = ",".join("?" * len(files))
                     for r in self._db.execute(
-                        "SELECT job_id, idx, name, size, state, kind, units, seconds, code, message, doc_id "
-                        f"FROM job_files WHERE job_id IN ({marks}) ORDER BY job_id, idx",
+                        "SELECT job_id, idx, name, size, state, kind, units, seconds, code, message, doc_id, "
+                        f"replaces FROM job_files WHERE job_id IN ({marks}) ORDER BY job_id, idx",
                         tuple(files),
                     ):
-                        files[r[0]].append(JobFile(*r[1:]))
+                        files[r[0]].append(replace(JobFile(*r[1:11]), replaces=bool(r[11])))
             except sqlite3.Error as exc:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
         return [
-            Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]), r[7], r[8]) for r in rows
-        ]
+            Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]),
+                Labels(str(r[7]), tuple(json.loads(r[8])), json.loads(r[9])), bool(r[10]), str(r[11]))
+            for r in rows
+        ]  # fmt: skip
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)

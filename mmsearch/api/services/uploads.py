@@ -1,11 +1,14 @@
-"""Uploaded files on disk: ``data_dir/uploads/<name>``, and ``uploads/.incoming/<job id>/<n>/<file name>`` while
-they wait for the ingest worker.
+"""Uploaded files on disk: ``data_dir/uploads/<collection>/<name>``, and ``uploads/.incoming/<job id>/<n>/<file name>``
+while they wait for the ingest worker.
 
 An upload streams into its job's staging folder; the worker ingests it from there and moves it to
-``uploads/<name>`` only at the commit (``Indexer.index_staged``), so the version in place is always the
-one searches show. A job's staging folder goes when the job ends. What is stored counts against the quota
-of its collection (``usage_by_collection``, from which the reservation ledger starts). Names reach here already cleaned by
-``edge.paths.safe_upload_name``.
+``uploads/<collection>/<name>`` only at the commit (``Indexer.index_staged``), so the version in place is
+always the one searches show, and one collection's file never overwrites another's. A job's staging
+folder goes when the job ends. What is stored counts against the quota of its collection
+(``usage_by_collection``, from which the reservation ledger starts). Names reach here normalised
+(``ingest.names.normalise_name``: no empty, ``.`` or ``..`` part, no control character, at most 255
+bytes), and a collection name is ``[a-z0-9][a-z0-9_-]*``, so it never meets ``.incoming``; files uploaded
+before collections existed lie at ``uploads/<name>`` (``legacy_upload_path``; they count as ``default``'s).
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ def uploads_dir(settings: Settings) -> Path:
     return folder
 
 
+def upload_path(uploads: Path, collection: str, name: str) -> Path:
+    """Where document ``name`` of ``collection`` is kept once committed."""
+    return uploads / collection / name
+
+
+def legacy_upload_path(uploads: Path, name: str) -> Path:
+    """Where an upload named ``name`` was kept before collections (its pre-name document may live there)."""
+    return uploads / name
+
+
 def staging_dir(uploads: Path, job_id: str) -> Path:
     return uploads / INCOMING / job_id
 
@@ -34,7 +47,7 @@ def staging_dir(uploads: Path, job_id: str) -> Path:
 def staged_file(uploads: Path, job_id: str, idx: int, name: str) -> Path:
     """Where file ``idx`` of a job waits: under its own folder, with its own file name (which readers
     put in their messages)."""
-    return staging_dir(uploads, job_id) / str(idx) / Path(name).name
+    return staging_dir(uploads, job_id) / str(idx) / name.rsplit("/", 1)[-1]
 
 
 def usage(uploads: Path) -> int:

@@ -22,6 +22,7 @@ job), and the places in the queue (``admit``: ``server.max_queued_jobs_per_princ
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -39,10 +40,12 @@ from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobSto
 from mmsearch.api.services.ledger import Ledger
 from mmsearch.api.services.local_ledger import LocalLedger, disk_free
 from mmsearch.api.services.uploads import (
+    legacy_upload_path,
     staged_file,
     staging_dir,
     sweep,
     tree_size,
+    upload_path,
     uploads_dir,
     usage_by_collection,
 )
@@ -53,9 +56,9 @@ from mmsearch.index.fingerprint import Fingerprint, current, record, refusal, st
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import FileResult, Indexer, Progress
 from mmsearch.index.reconcile import reconcile
-from mmsearch.index.store import DEFAULT_COLLECTION, Store
-from mmsearch.ingest.manifest import Manifest
-from mmsearch.ingest.units import doc_id_for
+from mmsearch.index.store import Store
+from mmsearch.ingest.manifest import Manifest, ManifestEntry
+from mmsearch.ingest.names import DEFAULT_COLLECTION, Labels
 
 log = logging.getLogger(__name__)
 
@@ -116,32 +119,41 @@ class JobRunner:
         """Recover the job list, reconcile, then run jobs in a background thread."""
         active = self.jobs.recover()
         with components.build_manifest(self.settings) as manifest:
-            lost: tuple[str, ...] = ()
+            lost: tuple[ManifestEntry, ...] = ()
             if self.settings.store.url is None:  # we own the embedded store: nothing else is writing
                 lost = reconcile(self.store, manifest, self.settings.data_dir).lost
             keep = {e.path for e in manifest.documents() if e.sha256 is not None}
-        active += self._reingest([Path(p) for p in lost])
-        keep |= {str((self.uploads / f.name).resolve()) for job in active for f in job.files}
+        active += self._reingest(lost)
+        keep |= {
+            str(upload_path(self.uploads, job.collection, f.name).resolve())
+            for job in active
+            for f in job.files
+        }
         removed = sweep(self.uploads, {job.id for job in active}, keep)
         if removed:
             log.warning("removed %d stray upload files left by an unclean stop", removed)
-        self._charged = {job.id: getattr(job, "collection", DEFAULT_COLLECTION) for job in active}
+        self._charged = {job.id: job.collection for job in active}
         self.ledger = LocalLedger(usage_by_collection(self.uploads, self._charged), disk_free(self.uploads))
         if active:
             log.info("resuming %d unfinished ingest jobs", len(active))
         self._thread = threading.Thread(target=self._loop, name="mmsearch-ingest", daemon=True)
         self._thread.start()
 
-    def _reingest(self, lost: list[Path]) -> list[Job]:
-        """Uploads whose points the store lost: one job that ingests them again from their files."""
-        names = [
-            p.relative_to(self.uploads).as_posix()
-            for p in lost
-            if p.is_relative_to(self.uploads) and p.is_file()
-        ]
-        if not names:
-            return []
-        return [self.jobs.create(new_job_id(), [(n, (self.uploads / n).stat().st_size) for n in names])]
+    def _reingest(self, lost: Sequence[ManifestEntry]) -> list[Job]:
+        """Uploads whose points the store lost: one job per collection (and labels) that ingests them again
+        from their files (an upload kept where it lay before collections is moved into place first)."""
+        batches: dict[str, tuple[Labels, list[tuple[str, int]]]] = {}
+        for entry in lost:
+            path, final = Path(entry.path), upload_path(self.uploads, entry.collection, entry.name)
+            if not path.is_relative_to(self.uploads) or not path.is_file():
+                continue
+            if path != final:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(final)
+            labels = Labels(entry.collection, entry.groups, entry.metadata)
+            key = json.dumps([labels.collection, labels.groups, dict(labels.metadata)], sort_keys=True)
+            batches.setdefault(key, (labels, []))[1].append((entry.name, final.stat().st_size))
+        return [self.jobs.create(new_job_id(), files, labels) for labels, files in batches.values()]
 
     def stop(self, timeout: float = 300.0) -> None:
         """Stop after the running chunk; the running job stays queued for the next start."""
@@ -178,14 +190,18 @@ class JobRunner:
         with self._admit:
             self._leave(principal)
 
-    def submit(self, job_id: str, files: list[tuple[str, int]], collection: str = DEFAULT_COLLECTION, *,
-               principal: str = "") -> Job:  # fmt: skip
-        """Queue the job of an upload (in the place ``admit`` held, if any) whose bytes are counted for
-        ``collection`` in the ledger."""
-        self._charged[job_id] = collection  # before the worker can see the job (and end it)
+    def submit(
+        self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
+        replaces: frozenset[str] = frozenset(), *, principal: str = "",
+    ) -> Job:  # fmt: skip
+        """Queue the job of an upload (in the place ``admit`` held, if any) writing ``labels`` (its bytes are
+        counted for ``labels.collection`` in the ledger); ``replace`` False: a name already taken fails;
+        ``replaces``: the names that are documents already."""
+        labels = labels or Labels()
+        self._charged[job_id] = labels.collection  # before the worker can see the job (and end it)
         with self._admit:
             try:
-                job = self.jobs.create(job_id, files, collection, principal=principal)
+                job = self.jobs.create(job_id, files, labels, replace, replaces, principal=principal)
             except BaseException:
                 self._charged.pop(job_id, None)
                 raise
@@ -287,6 +303,7 @@ class JobRunner:
         embedder = _Yielding(self.embedder, lambda: any(busy() for busy in list(self.yield_to)))
         indexer = components.build_indexer(self.settings, embedder, self.store, manifest, None)
         indexer.chunk_units = CHUNK_UNITS
+        indexer.labels = job.labels
         units = {"done": 0}
 
         def progress(event: Progress) -> None:
@@ -306,10 +323,13 @@ class JobRunner:
         return indexer
 
     def _file(self, indexer: Indexer, job: Job, file: JobFile) -> None:
-        final = self.uploads / file.name
+        final = upload_path(self.uploads, job.collection, file.name)
+        former = (
+            (legacy_upload_path(self.uploads, file.name),) if job.collection == DEFAULT_COLLECTION else ()
+        )
         with self.guard:
-            self.current_doc = doc_id_for(str(final.resolve()))
-            self._running = JobFile(file.idx, file.name, file.size, "running")
+            self.current_doc = indexer.document_id(final, file.name, *former)
+            self._running = JobFile(file.idx, file.name, file.size, "running", replaces=file.replaces)
         self.jobs.update_file(job.id, self._running)
         t0 = time.perf_counter()
         staged = staged_file(self.uploads, job.id, file.idx, file.name)
@@ -317,7 +337,7 @@ class JobRunner:
         try:
             if indexer.on_progress is not None:
                 indexer.on_progress(Progress("file_start", str(final)))
-            result = self._ingest(indexer, final, staged)
+            result = self._ingest(indexer, job, file.name, (final, staged, *former))
         except (Cancelled, Interrupted) as exc:
             result = FileResult(str(final), "failed", code=exc.code, message=str(exc))
         finally:
@@ -330,14 +350,20 @@ class JobRunner:
             return  # stays "running"; requeued by the caller, done again at the next start
         self.jobs.update_file(job.id, _outcome(file, result, (final, staged), time.perf_counter() - t0))
 
-    def _ingest(self, indexer: Indexer, final: Path, staged: Path) -> FileResult:
+    def _ingest(self, indexer: Indexer, job: Job, name: str, paths: tuple[Path, ...]) -> FileResult:
+        final, staged, *former = paths
+        if not job.replace:
+            existing = indexer.manifest.find(job.collection, name)
+            if existing is not None and existing.sha256 is not None:
+                return FileResult(str(final), "failed", code="name_taken", message=f"{name}: a document of "
+                                  f"this name is already in {job.collection} and replace is false")  # fmt: skip
         if staged.is_file():
             clash = _clash(final, self.uploads)
             if clash is not None:
                 return FileResult(str(final), "failed", code="upload_error", message=clash)
-            return indexer.index_staged(final, staged)
+            return indexer.index_staged(final, staged, name, *former)
         if final.is_file():  # moved into place, then the server stopped before the commit: finish it
-            return indexer.index_file(final)
+            return indexer.index_file(final, name, *former)
         return FileResult(str(final), "failed", code="upload_lost",
                           message="the uploaded file is no longer on the server; upload it again")  # fmt: skip
 
@@ -381,9 +407,8 @@ def _outcome(file: JobFile, result: FileResult, paths: tuple[Path, Path], second
     message = result.message
     for path in paths if message else ():
         message = str(message).replace(str(path), file.name)
-    final = paths[0]
     return JobFile(
         file.idx, file.name, file.size, state, kind=result.kind, units=result.units if ok else 0,  # type: ignore[arg-type]
         seconds=round(seconds, 3), code=None if ok else result.code, message=None if ok else message,
-        doc_id=doc_id_for(str(final.resolve())) if ok else None,
+        doc_id=result.doc_id if ok else None, replaces=result.replaced if ok else file.replaces,
     )  # fmt: skip

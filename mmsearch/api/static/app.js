@@ -186,7 +186,7 @@ function card(template, hit) {
   node.querySelector(".rank").textContent = `#${hit.rank}`;
   const file = node.querySelector(".file");
   file.textContent = hit.file_name;
-  file.title = hit.source_path;
+  file.title = `${hit.collection}/${hit.name}`;
   const place = node.querySelector(".where");
   if (hit.modality === "video") {
     const link = document.createElement("a");
@@ -230,7 +230,7 @@ function scoreParts(hit) {
 
 function openViewer(hit) {
   $("viewer-title").textContent = hit.file_name;
-  $("viewer-where").textContent = `${where(hit)} · ${hit.source_path}`;
+  $("viewer-where").textContent = `${where(hit)} · ${hit.collection}/${hit.name}`;
   const image = $("viewer-image");
   image.src = hit.image_url;
   image.alt = `${hit.file_name}, ${where(hit)}`;
