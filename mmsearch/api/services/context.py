@@ -28,7 +28,7 @@ from mmsearch.index.store import Scope
 @dataclass
 class ApiContext:
     settings: Settings
-    auth: Authenticator  # who each request acts for (``edge/auth.py``); h19f appends its session source
+    auth: Authenticator  # who each request acts for (``edge/auth.py``); the session cookie is its last source
     signer: UrlSigner
     metrics: Metrics
     searches: Gate
@@ -59,11 +59,6 @@ class ApiContext:
         if ctx.signin is not None:
             ctx.auth.sources.append(session_source)
         return ctx
-
-    @property
-    def keys(self) -> Authenticator:
-        """The former name of ``auth`` (code written before principals reads ``ctx.keys.required``)."""
-        return self.auth
 
     def observe_job(self, job: Job) -> None:
         """Called by the ingest worker when a job ends: count its files and units, and forget the cached
