@@ -63,7 +63,7 @@ from mmsearch.api.services.ledger import Claim, Limits
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
 from mmsearch.config import Settings
-from mmsearch.errors import InvalidLabel, NameTaken
+from mmsearch.errors import InvalidLabel, InvalidName, NameTaken
 from mmsearch.index.listing import ListedDocument, committed_documents
 from mmsearch.index.store import Filters, Scope
 from mmsearch.ingest.media import delete_media
@@ -277,8 +277,12 @@ async def delete_by_name(
     collection: Annotated[str | None, Query(description="Its collection (default: default).")] = None,
 ) -> DeleteResponse:
     """Remove the document `name` of `collection`, as `DELETE /v1/documents/{doc_id}` does. The name is
-    normalised as uploads are, so the name as uploaded finds it."""
-    wanted = (check_collection(collection), normalise_name(name))
+    normalised as uploads are, so the name as uploaded finds it; a name or collection that no document
+    could have is simply not there (404)."""
+    try:
+        wanted = (check_collection(collection), normalise_name(name))
+    except (InvalidName, InvalidLabel) as exc:
+        raise not_found(f"no such document: {exc}") from exc
     for doc in await _documents(ctx, caller(request).scope):  # outside the scope: as absent (404)
         if (doc.collection, doc.name) == wanted:
             return await _delete_found(request, ctx, doc)
