@@ -45,6 +45,17 @@ class Principal:
     collections: frozenset[str] | None = None  # None: every collection
     groups: frozenset[str] | None = None  # None: every document of its collections
     via: Via = "anonymous"
+    # Where it may write (upload, delete, cancel). A key has one role over all its collections, so by
+    # default: its collections when it is a writer, none when a reader. A signed-in user may be a writer
+    # in one collection and a reader in another (``principal_from_claims``): then it is given.
+    write_collections: frozenset[str] | None = frozenset()
+    _derive_writes: bool = True
+
+    def __post_init__(self) -> None:
+        if self._derive_writes:
+            writes = self.collections if self.role >= Role.WRITER else frozenset()
+            object.__setattr__(self, "write_collections", writes)
+            object.__setattr__(self, "_derive_writes", False)
 
     @property
     def scope(self) -> Scope:
@@ -57,7 +68,12 @@ class Principal:
         return self.may_use(collection)
 
     def may_write(self, collection: str) -> bool:
-        return self.role >= Role.WRITER and self.may_use(collection)
+        writes = self.write_collections
+        return self.may_use(collection) and (writes is None or collection in writes)
+
+    @property
+    def writes_anywhere(self) -> bool:
+        return self.write_collections is None or bool(self.write_collections)
 
     @property
     def is_admin(self) -> bool:
@@ -82,7 +98,8 @@ def principal_from_claims(
 ) -> Principal | None:
     """The principal of a validated token's claims: the union of what each of its IdP groups grants (the
     highest role, every collection, every document group), or None when no group of the token is mapped
-    (a signed-in user the configuration gives nothing: 403)."""
+    (a signed-in user the configuration gives nothing: 403). Write rights stay per grant: a writer in
+    finance who is also in a legal readers' group may read legal and write only finance."""
     idp_groups = set(_strings(_claim(claims, groups_claim)))
     matched = [g for g in grants if g.idp_group in idp_groups]
     if not matched:
@@ -95,8 +112,14 @@ def principal_from_claims(
             break
         collections = (collections or frozenset()) | grant.collections
     groups = frozenset().union(*(g.groups for g in matched))
+    writes: frozenset[str] | None = frozenset()
+    for grant in (g for g in matched if g.role >= Role.WRITER):
+        if grant.collections is None:
+            writes = None
+            break
+        writes = (writes or frozenset()) | grant.collections
     name = _claim(claims, name_claim) or claims.get("sub") or "?"
-    return Principal(f"{via}:{name}", role, collections, groups, via)
+    return Principal(f"{via}:{name}", role, collections, groups, via, writes, _derive_writes=False)
 
 
 def idp_groups(claims: Mapping[str, Any], groups_claim: str) -> list[str]:

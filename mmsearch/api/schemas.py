@@ -367,7 +367,10 @@ class MeResponse(BaseModel):
     )
     all_collections: bool = Field(description="Every collection, including ones made later.")
     groups: list[str] | None = Field(description="Its document groups; null = every document of them.")
-    may_write: bool = Field(description="Whether it may upload and delete in these collections.")
+    may_write: bool = Field(description="Whether it may upload and delete in at least one collection.")
+    write_collections: list[str] | None = Field(
+        description="The collections it may upload to and delete from; null: every collection it may use."
+    )
 
 
 class QuotaOut(BaseModel):

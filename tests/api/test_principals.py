@@ -138,17 +138,18 @@ def test_me_says_who_the_caller_is(portal: Portal) -> None:
     me = httpx.get(f"{portal.url}/v1/me", headers=portal.as_key("finance-reader")).json()
     assert me == {
         "name": "key:finance-reader", "role": "reader", "via": "key", "collections": ["finance"],
-        "all_collections": False, "groups": ["finance"], "may_write": False,
+        "all_collections": False, "groups": ["finance"], "may_write": False, "write_collections": [],
     }  # fmt: skip
     user = httpx.get(f"{portal.url}/v1/me", headers=portal.as_user("fiona", ["finance", "other"])).json()
     assert (user["name"], user["role"], user["via"], user["collections"]) == (
         "oidc:fiona", "writer", "oidc", ["finance"]
     )  # fmt: skip
     assert user["groups"] == ["finance"] and user["may_write"] is True
+    assert user["write_collections"] == ["finance"]
     config = httpx.get(f"{portal.url}/v1/me", headers={"Authorization": f"Bearer {READ_KEY}"}).json()
     assert config["name"] == "config:read" and config["all_collections"] is True
     assert config["collections"] == ["finance", "legal"]  # those that hold documents
-    assert config["groups"] is None and config["may_write"] is False
+    assert config["groups"] is None and config["may_write"] is False and config["write_collections"] == []
     assert httpx.get(f"{portal.url}/v1/me").status_code == 401
 
 
@@ -331,6 +332,36 @@ def test_finance_never_deletes_legal_documents(portal: Portal) -> None:
             answer = httpx.delete(f"{portal.url}/v1/documents", params=by_name, headers=headers)
             assert answer.status_code == 404, answer.text
     assert legal_documents(portal) == docs
+
+
+def test_a_writer_in_one_department_and_reader_in_another_writes_only_the_first(
+    portal: Portal, tmp_path: Path
+) -> None:
+    """Roles stay per IdP group: finance's writer who is also in legal's readers reads legal, and never
+    uploads to, deletes from or cancels in it."""
+    both = portal.as_user("felix", ["finance", "legal"])
+    me = httpx.get(f"{portal.url}/v1/me", headers=both).json()
+    assert (me["collections"], me["write_collections"], me["role"]) == (
+        ["finance", "legal"],
+        ["finance"],
+        "writer",
+    )
+    docs = legal_documents(portal)
+    listed = httpx.get(f"{portal.url}/v1/documents", headers=both).json()["documents"]
+    assert {d["doc_id"] for d in docs} <= {d["doc_id"] for d in listed}  # it reads legal
+    for doc in docs:
+        answer = httpx.delete(f"{portal.url}/v1/documents/{doc['doc_id']}", headers=both)
+        assert answer.status_code == 403, answer.text
+        by_name = {"collection": "legal", "name": doc["name"]}
+        assert httpx.delete(f"{portal.url}/v1/documents", params=by_name, headers=both).status_code == 403
+    assert legal_documents(portal) == docs
+    cancel = httpx.delete(f"{portal.url}/v1/jobs/{portal.legal_job}", headers=both)
+    assert cancel.status_code == 403, cancel.text
+    make_landscape(tmp_path / "y.jpg", (64, 64))
+    with (tmp_path / "y.jpg").open("rb") as handle:
+        answer = httpx.post(f"{portal.url}/v1/documents", headers=both, data={"collection": "legal"},
+                            files={"files": handle})  # fmt: skip
+    assert answer.status_code == 403, answer.text
 
 
 def test_an_upload_into_a_collection_not_writable_is_403(portal: Portal, tmp_path: Path) -> None:

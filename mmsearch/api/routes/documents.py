@@ -292,6 +292,10 @@ async def delete_by_name(
 
 
 async def _delete_found(request: Request, ctx: ApiContext, doc: ListedDocument) -> DeleteResponse:
+    if not caller(request).may_write(doc.collection):  # it may read the collection (it found the document)
+        raise ApiError(
+            403, "forbidden", f"this principal may read collection {doc.collection!r} but not write it"
+        )
     services = ctx.ready_services()
     removed = await anyio.to_thread.run_sync(_delete, ctx.settings, services, doc)
     ctx.documents.pop(doc.doc_id, None)

@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 
 from mmsearch.access.principal import Principal
-from mmsearch.api.errors import not_found
+from mmsearch.api.errors import ApiError, not_found
 from mmsearch.api.schemas import ERRORS, FileResultOut, JobOut, JobProgress, JobsResponse
 from mmsearch.api.services.context import Reader, Writer, caller
 from mmsearch.api.services.job_store import Job
@@ -83,7 +83,11 @@ async def cancel_job(request: Request, job_id: str, ctx: Writer) -> JobOut:
     that file back (its previous version, if any, stays). Files already done stay done."""
     runner = ctx.ready_services().jobs
     principal = caller(request)
-    _visible(await anyio.to_thread.run_sync(runner.jobs.get, job_id), principal, job_id)
+    seen = _visible(await anyio.to_thread.run_sync(runner.jobs.get, job_id), principal, job_id)
+    if not principal.may_write(seen.collection):
+        raise ApiError(
+            403, "forbidden", f"this principal may read collection {seen.collection!r} but not write it"
+        )
     job = _visible(await anyio.to_thread.run_sync(runner.cancel, job_id), principal, job_id)
     return job_out(request, job)
 

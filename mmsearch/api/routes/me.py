@@ -10,7 +10,7 @@ from __future__ import annotations
 import anyio.to_thread
 from fastapi import APIRouter, Request
 
-from mmsearch.access.principal import Principal, Role
+from mmsearch.access.principal import Principal
 from mmsearch.api.schemas import ERRORS, MeResponse
 from mmsearch.api.services.context import Reader, caller
 from mmsearch.index.store import Store
@@ -36,7 +36,10 @@ def me_out(principal: Principal, collections: frozenset[str]) -> MeResponse:
         collections=sorted(collections),
         all_collections=principal.collections is None,
         groups=None if principal.groups is None else sorted(principal.groups),
-        may_write=principal.role >= Role.WRITER,
+        may_write=principal.writes_anywhere,
+        write_collections=None
+        if principal.write_collections is None
+        else sorted(principal.write_collections),
     )
 
 

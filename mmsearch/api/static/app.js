@@ -433,8 +433,17 @@ function renderMe() {
   $("sign-out").hidden = !session;
   $("who").hidden = !(me && state.authRequired);
   $("who").textContent = me ? me.name.replace(/^oidc:/, "") : "";
-  $("upload-button").hidden = Boolean(me && !(me.can_write ?? me.may_write));
   renderCollections(me?.collections ?? null, Boolean(me?.all_collections));
+  renderUpload();
+}
+
+// "Add files" adds to the chosen collection: shown only where this principal may write.
+function renderUpload() {
+  const me = state.me;
+  const chosen = $("collection").value;
+  const writes = me?.write_collections;
+  const mayWrite = !me || (Boolean(me.can_write ?? me.may_write) && (writes == null || !chosen || writes.includes(chosen)));
+  $("upload-button").hidden = !mayWrite;
 }
 
 // ``all``: the principal may use every collection (``collections`` then lists those that exist, if any).
@@ -523,6 +532,7 @@ function start() {
   wireVideoInput();
   wireKeyDialog();
   $("collection").addEventListener("change", () => {
+    renderUpload();
     if ($("results").childElementCount) runSearch();
   });
   loadInfo().then(loadMe).then(() => {
