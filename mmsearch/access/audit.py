@@ -3,8 +3,8 @@
 The seam is ``AuditLog`` (``record`` an entry, ``read`` entries back); ``JsonlAuditLog`` is the one
 backend today: append-only JSON lines under ``data_dir/audit/``, one line per event. Each line is written
 with one ``os.write`` on a file opened ``O_APPEND`` (no user-space buffer: the line is in the kernel when
-``record`` returns), so writers in several threads or processes (the server, ``mmsearch keys``) never
-interleave, and a crash leaves at most a torn last line, which ``read`` skips (the next line begins
+``record`` returns), under a lock file held by one writer at a time across threads and processes (the
+server, ``mmsearch keys``), so lines never interleave, and a crash leaves at most a torn last line, which ``read`` skips (the next line begins
 after it). A line is at most
 ``MAX_LINE_BYTES``: long strings and lists are cut (the entry says ``"truncated": true``). At
 ``access.audit.max_file_mb`` the file is renamed to ``audit-<UTC time>.jsonl`` and a new one begun; the
@@ -157,9 +157,12 @@ class JsonlAuditLog:
 
     def record(self, entry: AuditEntry) -> None:
         line = encode(entry)
-        with self._lock:
+        with self._lock, self._across_processes():
+            # Under the lock file, so the last byte read below is not another writer's line half-copied
+            # (a file's size grows page by page during a write): a torn line is only ever a crash's.
             if self._full(len(line)):
-                self._rotate(len(line))
+                self.path.rename(self._rotated_name())
+                self._prune()
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 size = os.fstat(fd).st_size
@@ -191,15 +194,15 @@ class JsonlAuditLog:
             return False
         return size > 0 and size + incoming > self.max_bytes
 
-    def _rotate(self, incoming: int) -> None:
-        """Rename the full file (unless another process just did) and delete the oldest beyond
-        ``keep_files``; under a lock file, so two processes never rotate at once."""
+    @contextlib.contextmanager
+    def _across_processes(self) -> Iterator[None]:
+        """Hold ``audit/.lock``: one writer at a time across processes (the server, ``mmsearch keys``),
+        and so one rotation at a time."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = os.open(self.folder / ".lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if self._full(incoming):  # still: another process may have rotated meanwhile
-                self.path.rename(self._rotated_name())
-                self._prune()
+            yield
         finally:
             os.close(lock)  # and with it the lock
 
