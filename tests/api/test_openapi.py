@@ -104,7 +104,7 @@ def test_schemathesis_finds_nothing(server: LiveServer, key: str, tmp_path: Path
         '[phases.stateful.inference]\nalgorithms = ["location-headers"]\n'
         + "".join(
             f'\n[[operations]]\ninclude-path = "{path}"\ninclude-method = "POST"\n'
-            '[operations.checks.positive_data_acceptance]\n'
+            "[operations.checks.positive_data_acceptance]\n"
             'expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 422, 429, "5XX"]\n'
             for path in ("/v1/documents", "/v1/search")
         )
