@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mmsearch.errors import QueryError
 from mmsearch.ingest.names import METADATA_KEY  # a key ingest accepts is one a filter can name
@@ -77,13 +77,16 @@ class Bounds:
         """The same range with dates as unix times (for ``ingest_time``, stored as a number)."""
         return Bounds(*(_unix(b) for b in (self.gte, self.gt, self.lte, self.lt)))
 
-    def iso(self, name: str) -> str | None:
-        value = getattr(self, name)
-        return value.isoformat() if isinstance(value, datetime) else None
+    def limits(self) -> dict[str, Any]:
+        """The four bounds as a store's range takes them (``gte=``, ``gt=``, ``lte=``, ``lt=``): ISO
+        strings for dates, floats for numbers, None where unset."""
+        return {name: _limit(getattr(self, name)) for name in ("gte", "gt", "lte", "lt")}
 
-    def number(self, name: str) -> float | None:
-        value = getattr(self, name)
-        return None if value is None or isinstance(value, datetime) else float(value)
+
+def _limit(value: Bound | None) -> str | float | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else float(value)
 
 
 @dataclass(frozen=True)

@@ -558,15 +558,8 @@ def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]
 
 
 def _edge_range(key: str, bounds: Bounds) -> qe.FieldCondition:
-    if bounds.dates:
-        dates = qe.RangeDateTime(
-            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
-        )
-        return qe.FieldCondition(key=key, range=dates)
-    numbers = qe.RangeFloat(
-        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
-    )
-    return qe.FieldCondition(key=key, range=numbers)
+    limits = qe.RangeDateTime(**bounds.limits()) if bounds.dates else qe.RangeFloat(**bounds.limits())
+    return qe.FieldCondition(key=key, range=limits)
 
 
 def _edge_match(key: str, value: Scalar) -> qe.FieldCondition:

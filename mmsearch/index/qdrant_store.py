@@ -449,15 +449,8 @@ def search_params(index: IndexSettings) -> models.SearchParams:
 
 
 def _range(key: str, bounds: Bounds) -> models.FieldCondition:
-    if bounds.dates:
-        dates = models.DatetimeRange(
-            gte=bounds.iso("gte"), gt=bounds.iso("gt"), lte=bounds.iso("lte"), lt=bounds.iso("lt")
-        )
-        return models.FieldCondition(key=key, range=dates)
-    numbers = models.Range(
-        gte=bounds.number("gte"), gt=bounds.number("gt"), lte=bounds.number("lte"), lt=bounds.number("lt")
-    )
-    return models.FieldCondition(key=key, range=numbers)
+    limits = models.DatetimeRange(**bounds.limits()) if bounds.dates else models.Range(**bounds.limits())
+    return models.FieldCondition(key=key, range=limits)
 
 
 def _filter(must: list[Any], should: list[Any], must_not: list[Any]) -> models.Filter:

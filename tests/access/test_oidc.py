@@ -14,7 +14,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from mmsearch.access.oidc import IdpUnavailable, OidcValidator, TokenRejected
+from mmsearch.access.idp import IdpUnavailable, TokenRejected
+from mmsearch.access.oidc import OidcValidator
 from mmsearch.access.principal import Role
 from mmsearch.access.settings import OidcSettings
 from mmsearch.errors import ConfigError
@@ -155,7 +156,7 @@ def test_discovery_is_used_and_keys_are_cached(provider: OidcStandIn) -> None:
 
 
 def _recording(fetched: list[str]) -> Any:
-    from mmsearch.access.oidc import fetch_json
+    from mmsearch.access.idp import fetch_json
 
     def fetch(url: str) -> Any:
         fetched.append(url)

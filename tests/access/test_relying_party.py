@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from mmsearch.access.relying_party import ProviderUnreachable, RelyingParty, SignInError
+from mmsearch.access.idp import IdpUnavailable
+from mmsearch.access.relying_party import RelyingParty, SignInError
 from mmsearch.access.settings import OidcSettings
 from tests.oidc_standin import CLIENT_ID, OidcStandIn, running_standin
 
@@ -58,14 +59,16 @@ def test_a_bad_id_token_is_refused(provider: OidcStandIn, why: str) -> None:
 
 
 def test_a_discovery_document_of_another_issuer_stops_the_sign_in(provider: OidcStandIn) -> None:
-    wrong = party(provider, jwks_url=provider.jwks_url)
-    wrong.issuer = provider.issuer + "/"  # as if configured with a trailing slash the provider does not write
-    with pytest.raises(ProviderUnreachable, match="names issuer"):
+    # configured with a trailing slash the provider does not write
+    wrong = RelyingParty(
+        OidcSettings(issuer=provider.issuer + "/", client_id=CLIENT_ID, jwks_url=provider.jwks_url)
+    )
+    with pytest.raises(IdpUnavailable, match="names issuer"):
         asyncio.run(wrong.authorization_url("state", NONCE, "v" * 43, "http://localhost/auth/callback"))
 
 
 def test_an_unreachable_provider_is_a_503(provider: OidcStandIn) -> None:
     gone = RelyingParty(OidcSettings(issuer="http://127.0.0.1:9", client_id=CLIENT_ID))
-    with pytest.raises(ProviderUnreachable) as failed:
+    with pytest.raises(IdpUnavailable) as failed:
         asyncio.run(gone.authorization_url("state", NONCE, "v" * 43, "http://localhost/auth/callback"))
     assert failed.value.http_status == 503

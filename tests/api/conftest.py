@@ -1,7 +1,8 @@
 """API fixtures: one small corpus indexed once per session with the tiny models.
 
 The session index is read-only for the tests that share it (search, images, browser, server); tests
-that upload or delete build their own index in their own data dir. Helpers live in ``api_support``.
+that upload or delete build their own index in their own data dir. Helpers live in ``api_support``; the
+headless Chromium and its ``page`` (the browser tests) in ``browser_support``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from api_support import Indexed, ingest, make_corpus, tiny_settings
+from browser_support import chromium, page  # noqa: F401 - the browser tests' fixtures
 
 from mmsearch.api.services.parts import open_services
 

@@ -1,15 +1,10 @@
 """The web page in real headless Chromium (Debian's, driven by Playwright): type a query, see ranked
 cards with thumbnails, open one; search by an image; and the key flow when the server needs keys.
-
-Chromium comes from ``scripts/install_chromium.sh`` (``apt-get install chromium``), never from
-``playwright install``. Without it the tests skip locally, and fail under CI (``CI=true``)."""
+Chromium and the ``page`` fixture come from ``browser_support``."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,63 +12,6 @@ import pytest
 from api_support import READ_KEY, WRITE_KEY, Indexed, live_server
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 60_000
-
-
-def chromium_path() -> str:
-    candidates = [os.environ.get("MMSEARCH_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                  shutil.which("chromium-browser")]  # fmt: skip
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    missing("no chromium found (run scripts/install_chromium.sh, or set MMSEARCH_CHROMIUM)")
-    raise AssertionError("unreachable")
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def loaded(page: Any, selector: str) -> bool:

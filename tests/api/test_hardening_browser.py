@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from api_support import Indexed, LiveServer, live_server
-from test_browser import browser, page  # noqa: F401 - the Chromium fixtures
 
 from mmsearch.samples import make_image, make_pdf
 
@@ -62,7 +61,7 @@ def upload(server: LiveServer, files: dict[str, bytes]) -> dict[str, str]:
     return {r["name"]: r["doc_id"] for r in results}
 
 
-def test_an_uploaded_report_html_runs_no_script(server: LiveServer, page: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_an_uploaded_report_html_runs_no_script(server: LiveServer, page: Any, tmp_path: Path) -> None:
     ids = upload(server, hostile_files(tmp_path))
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -131,7 +130,7 @@ def refused_writes(server: LiveServer) -> float:
 def test_a_cross_origin_no_cors_upload_is_refused_with_auth_off(
     server: LiveServer,
     evil_site: str,
-    page: Any,  # noqa: F811
+    page: Any,
     indexed: Indexed,
 ) -> None:
     before = httpx.get(f"{server.url}/v1/documents").json()["total"]

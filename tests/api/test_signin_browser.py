@@ -1,7 +1,7 @@
 """The web page signs in, in real headless Chromium, against the loopback OIDC stand-in: "Sign in" runs
 the authorization-code flow and lands on the page signed in (the SameSite=Strict cookie included); the
 page offers only the permitted collections and sends the chosen one with searches and uploads; a reader
-sees no "Add files"; "Sign out" ends it. Chromium as in ``test_browser.py``."""
+sees no "Add files"; "Sign out" ends it. Chromium from ``browser_support``."""
 
 from __future__ import annotations
 
@@ -18,40 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 from api_support import Indexed, live_server
 from signin_support import oidc_app
-from test_browser import CHROMIUM_ARGS, TIMEOUT_MS, chromium_path, missing
 
 from tests.oidc_standin import OidcStandIn, running_standin
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 @pytest.fixture

@@ -257,4 +257,4 @@ def test_bad_ranges_are_refused(kwargs: dict[str, Any], message: str) -> None:
 
 
 def test_a_closed_range_on_one_value_is_fine() -> None:
-    assert Bounds(gte=5, lte=5).number("gte") == 5.0
+    assert Bounds(gte=5, lte=5).limits() == {"gte": 5.0, "gt": None, "lte": 5.0, "lt": None}

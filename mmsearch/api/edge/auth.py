@@ -28,8 +28,9 @@ from collections.abc import Callable
 from fastapi import Request
 
 from mmsearch import components
+from mmsearch.access.idp import IdpUnavailable, TokenRejected
 from mmsearch.access.keys import KeyStore, authenticate, key_id_of
-from mmsearch.access.oidc import IdpUnavailable, OidcValidator, TokenRejected, looks_like_jwt
+from mmsearch.access.oidc import OidcValidator, looks_like_jwt
 from mmsearch.access.principal import ANONYMOUS, Principal, Role
 from mmsearch.api.errors import ApiError
 from mmsearch.api.settings import ApiSettings
