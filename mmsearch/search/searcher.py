@@ -5,6 +5,10 @@ With ``committed`` (document id → the sha256 of its searchable version:
 points of a version still being written, or of one replaced but not yet removed, are skipped (and more
 are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so a search never shows two
 versions of one file or half of one.
+
+Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
+nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
+of the whole store, never of the caller's scope, as the answer "empty" was before.
 """
 
 from __future__ import annotations
@@ -89,11 +93,6 @@ class Searcher:
         content = query.content()
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, a video clip, or a mix")
-        if self.store.count() == 0:
-            raise EmptyCollection(
-                "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
-                "POST /v1/documents on the API)"
-            )
         if not self._verified:  # a query embedded by another model/dim than the index's is refused
             self.store.verify(self.embedder.model_id, self.embedder.dim)
             self._verified = True
@@ -103,6 +102,11 @@ class Searcher:
         timings["embed"] = _ms_since(started)
         mark = time.perf_counter()
         points = self._visible_search(vector, candidates, query.filters)
+        if not points and self.store.count() == 0:  # counted only when nothing was found, not per search
+            raise EmptyCollection(
+                "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
+                "POST /v1/documents on the API)"
+            )
         timings["search"] = _ms_since(mark)
         rerank_scores: list[float] | None = None
         if rerank and self.reranker is not None and points:

@@ -18,7 +18,7 @@ from mmsearch.errors import EmptyCollection, QueryError
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Payload, Point, ScoredPoint, Store
+from mmsearch.index.store import Filters, Payload, Point, Scope, ScoredPoint, Store
 from mmsearch.index.store_registry import open_store
 from mmsearch.search.searcher import MAX_WIDENINGS, WIDEN, Committed, Query, Searcher
 from tests.support import tiny_settings
@@ -33,10 +33,15 @@ class CountingStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.asked: list[int] = []
+        self.counted: list[Filters | None] = []
 
     def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
         self.asked.append(limit)
         return self.store.search(vector, limit, filters)
+
+    def count(self, filters: Filters | None = None) -> int:
+        self.counted.append(filters)
+        return self.store.count(filters)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -204,3 +209,28 @@ def test_an_empty_collection_and_an_empty_query_are_refused(
         search.search(Query(text="anything"))
     with pytest.raises(QueryError, match="empty query"):
         search.search(Query(text="   "))
+
+
+def test_a_search_that_finds_points_counts_nothing(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.5, 0.6]))
+    search = searcher(embedder, store, tmp_path, None)
+    for _ in range(3):
+        assert len(search.search(Query(text=QUERY)).hits) == 2
+    assert store.counted == []  # emptiness is asked only when a search finds nothing
+
+
+def test_a_scope_with_nothing_in_it_is_no_hits_not_an_empty_collection(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """The store is asked whether it is empty as a whole, never within the caller's scope: a principal
+    whose collections hold nothing gets no hits, as before, and learns nothing of other collections."""
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.5]))  # collection "default"
+    search = searcher(embedder, store, tmp_path, None)
+    elsewhere = Filters(scope=Scope(collections=frozenset({"legal"})))
+    result = search.search(Query(text=QUERY, filters=elsewhere))
+    assert result.hits == () and result.candidates == 0
+    assert store.counted == [None]  # the whole store's count, not the scope's
+    hidden = searcher(embedder, store, tmp_path, manifest({})[1])  # points, none committed: no hits either
+    assert hidden.search(Query(text=QUERY)).hits == ()
