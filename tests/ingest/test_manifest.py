@@ -225,17 +225,18 @@ def test_committed_versions_reuse_one_read_only_connection_per_thread(tmp_path: 
         assert manifest_module._reader(db) is reader  # the same connection, reused
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             reader.db.execute("DELETE FROM documents")
-        elsewhere: list[object] = []
+        seen: list[dict[str, str]] = []
+        readers: list[manifest_module._Reader | None] = []
 
         def other_thread() -> None:
-            elsewhere.append(committed_versions(db, [first.doc_id]))
-            elsewhere.append(manifest_module._reader(db))
+            seen.append(committed_versions(db, [first.doc_id]))
+            readers.append(manifest_module._reader(db))
 
         thread = threading.Thread(target=other_thread)
         thread.start()
         thread.join()
-        assert elsewhere[0] == {first.doc_id: "b" * 64}
-        assert elsewhere[1] is not reader and elsewhere[1].db is not reader.db  # type: ignore[union-attr]
+        assert seen == [{first.doc_id: "b" * 64}]
+        assert readers[0] is not None and readers[0].db is not reader.db
         assert manifest.documents()[0].sha256 == "b" * 64  # the writer is not disturbed
 
 
