@@ -20,9 +20,12 @@ from mmsearch.index.store_registry import open_store
 from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.search.reranker import Reranker, make_reranker
 from mmsearch.search.searcher import Searcher
+from mmsearch.threads import apply_torch_threads
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding.backend == "transformers":
+        apply_torch_threads(settings.runtime.torch_threads)
     return make_embedder(settings.embedding)
 
 
@@ -51,6 +54,8 @@ def build_key_store(settings: Settings) -> KeyStore:
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker.backend == "transformers":
+        apply_torch_threads(settings.runtime.torch_threads)
     return make_reranker(settings.reranker)
 
 
