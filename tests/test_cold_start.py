@@ -13,10 +13,10 @@ import click
 import pytest
 
 from mmsearch.cli import COMMANDS, cli
-from tests.support import run_cli
+from tests.support import run_cli, tiny_env
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils")
+HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils", "scipy")
 
 # Runs ``mmsearch ARGS`` in this interpreter and prints which heavy packages it imported.
 PROBE = f"""
@@ -34,8 +34,8 @@ print("\\nPROBE " + json.dumps({{"code": code, "heavy": heavy, "cli": sorted(m f
 """
 
 
-def probe(*args: str, prelude: str = "") -> dict[str, object]:
-    env = {**os.environ, "COLUMNS": "80"}
+def probe(*args: str, prelude: str = "", env: dict[str, str] | None = None) -> dict[str, object]:
+    env = {**(os.environ if env is None else env), "COLUMNS": "80"}
     done = subprocess.run(
         [sys.executable, "-c", prelude + PROBE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         check=False,
@@ -112,3 +112,14 @@ def test_an_unknown_command_is_refused_as_before(tmp_path: Path) -> None:
     result = run_cli(["qurey"], dict(os.environ), tmp_path)
     assert result.returncode == 2
     assert "No such command 'qurey'" in result.stderr
+
+
+def test_a_command_that_builds_a_model_imports_torch_but_not_scipy(tmp_path: Path, tiny_models: Path) -> None:
+    """``mmsearch embed`` builds the embedder (torch and transformers are imported, the vector printed)
+    while transformers' optional scipy import stays out of the process."""
+    result = probe("embed", "--text", "a red bicycle", "--json", env=tiny_env(tmp_path / "data", tiny_models))
+    assert result["code"] == 0, result["stdout"]
+    assert json.loads(str(result["stdout"]))["dim"] > 0
+    heavy = set(result["heavy"])  # type: ignore[call-overload]
+    assert {"torch", "transformers"} <= heavy
+    assert not any(name.split(".")[0] == "scipy" for name in heavy)

@@ -1,9 +1,17 @@
 """The ``mmsearch`` command line: one module per command group, registered on the group here and
 imported only when its command runs (``mmsearch --help`` imports none of them)."""
 
+import sys
+
 from mmsearch.ingest.pool import skip_unused_imports
 
 skip_unused_imports()  # first, before a command module imports PyMuPDF: 1.4 s less for every command
+
+# transformers imports scipy.optimize whenever it is installed (``loss/loss_for_object_detection.py``:
+# ``linear_sum_assignment`` for DETR-family training losses), about 0.35 s of CPU in every command that
+# builds a model; Qwen3-VL never calls it. ``None`` in ``sys.modules`` makes ``importlib.util.find_spec``
+# answer None, so transformers' ``is_scipy_available()`` is False and the import is skipped.
+sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]  # None: "not importable"
 
 from mmsearch.cli.app import cli, main
 
