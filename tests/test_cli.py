@@ -16,7 +16,7 @@ import pytest
 
 from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
-from tests.support import run_cli, tiny_env
+from tests.support import budget, run_cli, tiny_env
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,7 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
         env=killed_env, cwd=work / "cwd", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     media = work / "data" / "media"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + budget(180)
     while time.monotonic() < deadline and proc.poll() is None:
         if media.exists() and sum(1 for _ in media.rglob("*.jpg")) >= 8:  # into the second file
             break
