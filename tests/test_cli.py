@@ -150,6 +150,10 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     corpus = work / "big"
     for i in range(4):
         make_pdf(corpus / f"doc{i}.pdf", 6, topic=["finance", "birds", "chemistry", "finance"][i])
+    # Pages at 72 dpi: a quarter of the visual tokens of the default 144, so the three ingests (killed,
+    # resumed, clean) stay short on a loaded machine; 24 pages still leave time to kill in the second file.
+    small = {"MMSEARCH_INGEST__PDF_DPI": "72"}
+    env = dict(env, **small)
     killed_env = dict(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmsearch", "ingest", str(corpus)],
@@ -170,7 +174,7 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     statuses = [f["status"] for f in json.loads(resumed.stdout)["files"]]
     assert statuses.count("unchanged") >= 1 and statuses.count("indexed") >= 1  # finished files skipped
 
-    clean_env = tiny_env(work / "clean", tiny_models)
+    clean_env = tiny_env(work / "clean", tiny_models, **small)
     assert cli(["ingest", str(corpus)], clean_env, work).returncode == 0
     resumed_stats = json.loads(cli(["stats", "--json", "--documents"], env, work).stdout)
     clean_stats = json.loads(cli(["stats", "--json", "--documents"], clean_env, work).stdout)
