@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 import pytest
@@ -70,20 +71,26 @@ print(json.dumps(out))
 """
 
 
-def test_mp4_atoms_that_lie_fail_their_file_fast_and_without_the_memory_they_claim(tmp_path: Path) -> None:
-    make_bad_files(tmp_path)
-    files = [str(tmp_path / name) for name in HOSTILE_MP4]
-    started = time.monotonic()
+def read_each(files: list[str]) -> dict[str, Any]:
+    """``_READ_EACH`` in a fresh Python: each file's outcome, and the process's peak memory."""
     done = subprocess.run(
         [sys.executable, "-c", _READ_EACH, *files],
         check=False,
         capture_output=True,
         text=True,
-        timeout=budget(60),
+        timeout=budget(120),
         cwd=REPO,  # this checkout's mmsearch, first on the path
     )
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
+
+
+def test_mp4_atoms_that_lie_fail_their_file_fast_and_without_the_memory_they_claim(tmp_path: Path) -> None:
+    make_bad_files(tmp_path)
+    files = [str(tmp_path / name) for name in HOSTILE_MP4]
+    started = time.monotonic()
+    out = read_each(files)
     for name in HOSTILE_MP4:
         assert out[name].startswith(f"corrupt_file: {name}: "), out[name]
         assert "re-encode it" in out[name] or "no frames" in out[name]
@@ -129,6 +136,15 @@ def test_a_pdf_of_100k_objects_is_read_in_bounded_time(tmp_path: Path) -> None:
     assert isinstance(page, PageUnit)
     assert (page.page, page.page_count) == (1, 1) and page.image.getextrema() != ((255, 255),) * 3
     print(f"100k-object PDF: read in {time.monotonic() - started:.1f} s")
+
+
+def test_a_pdf_of_100k_objects_is_read_within_bounded_memory(tmp_path: Path) -> None:
+    """Rendered in the reading process itself (``render_workers: 0``), so its peak memory is measured."""
+    pdf = make_many_objects_pdf(tmp_path / "many.pdf")
+    out = read_each([str(pdf)])
+    assert out["many.pdf"] == "units: 1", out
+    assert out["maxrss_mb"] < 1024, out  # an 18 MB file: its parsed objects, not a multiple of them
+    print(f"100k-object PDF: peak {out['maxrss_mb']} MB")
 
 
 def test_every_hostile_file_is_in_the_bad_files(tmp_path: Path) -> None:
