@@ -4,13 +4,22 @@
 Searches (in worker threads) and an ingest (in its own thread) share one lock, so they interleave call
 by call — a search waits for at most one embedding chunk of an ingest, never for the whole file — and
 the event loop itself never blocks on a model.
+
+A call made for a search (a thread holding a ``search.ticket``) first asks the ticket whether its caller
+has gone (then ``SearchAbandoned``, before waiting for the model) and adds the time it waited for the
+lock to the ticket's ``waited_ms``: queue wait, reported apart from model time. In-process models used
+by searches normally sit behind ``batcher.py`` instead; this path is the one without batching.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
+
+from mmsearch.errors import SearchAbandoned
+from mmsearch.search.ticket import current
 
 T = TypeVar("T")
 
@@ -27,7 +36,15 @@ class _Serialised:
 
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
+            ticket = current()
+            if ticket is None:
+                with self._lock:
+                    return value(*args, **kwargs)
+            if ticket.gone():
+                raise SearchAbandoned("the client left; its search stopped before the model ran")
+            asked = time.perf_counter()
             with self._lock:
+                ticket.wait((time.perf_counter() - asked) * 1000.0)
                 return value(*args, **kwargs)
 
         return call
