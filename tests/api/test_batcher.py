@@ -11,8 +11,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+from api_support import Indexed, live_server
 from PIL import Image
 
 from mmsearch.api.services.batcher import EmbedBatcher, RerankQueue
@@ -253,7 +255,7 @@ def test_close_fails_what_waits_and_refuses_more(
         )
         runner.start()
         deadline = time.monotonic() + 30
-        while len(batcher._waiting) != 1:  # the first taken (blocked on the lock), the second queued
+        while [r.items[0].text for r in batcher._waiting] != [TEXTS[1]]:  # the first taken, the second queued
             assert time.monotonic() < deadline
             time.sleep(0.01)
         closer = threading.Thread(target=batcher.close)
@@ -272,3 +274,40 @@ def test_close_fails_what_waits_and_refuses_more(
 def test_bad_bounds_are_refused(embedder: TransformersEmbedder, max_items: int, wait_ms: float) -> None:
     with pytest.raises(ValueError, match="max_items must be"):
         EmbedBatcher(embedder, threading.RLock(), max_items=max_items, wait_ms=wait_ms)
+
+
+def test_concurrent_searches_get_the_hits_of_serial_ones(indexed: Indexed) -> None:
+    """Through a real server: six searches (reranked) sent at once get the hits, in the order and with
+    the scores, that they get one after another; the response reports queue wait apart from model time."""
+    services = indexed.services
+    assert {type(q) for q in services.queues} == {EmbedBatcher, RerankQueue}  # batching is the default
+    assert isinstance(services.searcher.embedder, EmbedBatcher)
+    texts = ["quarterly report", "birds field guide", "landscape photo", "moving block", "ledger", "revenue"]
+    with live_server(indexed.app()) as server:
+
+        def search(text: str) -> dict[str, Any]:
+            reply = httpx.post(
+                f"{server.url}/v1/search",
+                json={"text": text, "top_k": 4, "candidates": 6},
+                headers={"Origin": server.url},
+                timeout=120,
+            )
+            assert reply.status_code == 200, reply.text
+            body: dict[str, Any] = reply.json()
+            return body
+
+        serial = [search(text) for text in texts]
+        batched_before = services.queues[0].batches if isinstance(services.queues[0], EmbedBatcher) else 0
+        concurrent = _in_threads([partial(search, text) for text in texts])
+    for alone, together in zip(serial, concurrent, strict=True):
+        assert isinstance(together, dict), together
+        assert [h["point_id"] for h in together["hits"]] == [h["point_id"] for h in alone["hits"]]
+        np.testing.assert_allclose(
+            [h["score"] for h in together["hits"]], [h["score"] for h in alone["hits"]], atol=1e-5
+        )
+        assert together["reranked"] and alone["hits"]
+        timings = together["timings_ms"]
+        assert {"embed", "embed_wait", "rerank", "rerank_wait", "search", "total"} <= set(timings)
+        assert timings["embed_wait"] >= 0 and timings["embed"] > 0
+    embedder = services.queues[0]
+    assert isinstance(embedder, EmbedBatcher) and embedder.batches > batched_before

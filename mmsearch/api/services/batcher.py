@@ -146,6 +146,8 @@ class EmbedBatcher(_Queue):
         self.model_id = inner.model_id
         self.max_items = max_items
         self.wait_s = wait_ms / 1000.0
+        self.batches = 0  # model calls made (for benchmarks and tests)
+        self.largest = 0  # the most queries one of them embedded
         super().__init__("mmsearch-embed-batcher", lock, EmbedderError)
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
@@ -192,6 +194,7 @@ class EmbedBatcher(_Queue):
             with self._lock:
                 started = time.perf_counter()
                 vectors = self.inner.embed(items, batch[0].instruction)
+            self.batches, self.largest = self.batches + 1, max(self.largest, len(items))
         except Exception as exc:  # noqa: BLE001 - handed to its caller, who raises it
             if len(batch) == 1:
                 batch[0].finish(error=exc)
