@@ -100,7 +100,7 @@ class ApiSettings(BaseModel):
     query_batch_wait_ms: float = Field(
         2.0, ge=0, le=1000,
         description="How long the first waiting query waits for others to join its batch (0 = take only "
-        "those already waiting); the batch goes sooner when full.",
+        "those already waiting); the batch goes sooner when full or when every running search is in it.",
     )  # fmt: skip
     max_query_chars: int = Field(4000, ge=1, description="Longest query text accepted.")
     max_search_mb: float = Field(

@@ -10,12 +10,15 @@ passes its own ticket with a ``gone`` check.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 _CURRENT: ContextVar[Ticket | None] = ContextVar("mmsearch_search_ticket", default=None)
+_COUNT = threading.Lock()
+_in_flight = 0  # searches in this process holding a ticket now
 
 
 def _never() -> bool:
@@ -41,9 +44,22 @@ def current() -> Ticket | None:
 @contextmanager
 def holding(ticket: Ticket | None = None) -> Iterator[Ticket]:
     """Make ``ticket`` (else the one already held, else a new one) this context's ticket."""
+    global _in_flight
+    outermost = _CURRENT.get() is None
     held = ticket or _CURRENT.get() or Ticket()
     token = _CURRENT.set(held)
+    if outermost:
+        with _COUNT:
+            _in_flight += 1
     try:
         yield held
     finally:
         _CURRENT.reset(token)
+        if outermost:
+            with _COUNT:
+                _in_flight -= 1
+
+
+def in_flight() -> int:
+    """Searches in this process holding a ticket now: a batch need not wait for more queries than this."""
+    return _in_flight

@@ -24,7 +24,7 @@ from mmsearch.index.inputs import Content
 from mmsearch.index.settings import DEFAULT_QUERY_INSTRUCTION, EmbeddingSettings
 from mmsearch.index.transformers_embedder import TransformersEmbedder
 from mmsearch.search.settings import RerankerSettings
-from mmsearch.search.ticket import Ticket, holding
+from mmsearch.search.ticket import Ticket, holding, in_flight
 from mmsearch.search.transformers_reranker import TransformersReranker
 
 INSTRUCTION = DEFAULT_QUERY_INSTRUCTION
@@ -311,3 +311,20 @@ def test_concurrent_searches_get_the_hits_of_serial_ones(indexed: Indexed) -> No
         assert timings["embed_wait"] >= 0 and timings["embed"] > 0
     embedder = services.queues[0]
     assert isinstance(embedder, EmbedBatcher) and embedder.batches > batched_before
+
+
+def test_a_lone_search_does_not_wait_for_company(
+    embedder: TransformersEmbedder, lock: threading.RLock
+) -> None:
+    """With ``in_flight`` (the API passes ``ticket.in_flight``) a batch goes as soon as every search in
+    flight waits in it: one search alone is embedded at once, not after the (here 60 s) wait."""
+    batcher = EmbedBatcher(embedder, lock, max_items=8, wait_ms=60_000, in_flight=in_flight)
+    try:
+        started = time.monotonic()
+        with holding():
+            assert in_flight() == 1
+            vector = batcher.embed([Content(text=TEXTS[0])], INSTRUCTION)
+        assert time.monotonic() - started < 30 and in_flight() == 0
+        np.testing.assert_allclose(vector, embedder.embed([Content(text=TEXTS[0])], INSTRUCTION), atol=1e-5)
+    finally:
+        batcher.close()

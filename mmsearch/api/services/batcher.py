@@ -2,7 +2,8 @@
 
 ``EmbedBatcher`` (an ``Embedder``): a search's embed call waits in a queue. One thread takes the calls
 that arrived within ``server.query_batch_wait_ms`` of the first waiting one and share its instruction,
-at most ``server.query_batch_max`` items (a call is never split), and embeds them in one call of the
+at most ``server.query_batch_max`` items (a call is never split; it goes sooner when every search in
+flight, ``ticket.in_flight``, already waits: a lone search never waits), and embeds them in one call of the
 model (one forward pass while they fit its token budget), then hands each caller its own rows, in the
 order it gave them. If the joint call fails, each call is run again alone, so a bad query fails only
 its own caller.
@@ -27,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -137,8 +138,15 @@ class EmbedBatcher(_Queue):
     """``inner`` (an in-process embedder) as an ``Embedder`` whose concurrent calls share forward passes."""
 
     def __init__(
-        self, inner: Embedder, lock: AbstractContextManager[Any], *, max_items: int, wait_ms: float
+        self,
+        inner: Embedder,
+        lock: AbstractContextManager[Any],
+        *,
+        max_items: int,
+        wait_ms: float,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
+        """``in_flight``: how many callers could still join a batch (None: always wait ``wait_ms``)."""
         if max_items < 1 or wait_ms < 0:
             raise ValueError(f"max_items must be ≥ 1 and wait_ms ≥ 0 (got {max_items}, {wait_ms})")
         self.inner = inner
@@ -146,6 +154,7 @@ class EmbedBatcher(_Queue):
         self.model_id = inner.model_id
         self.max_items = max_items
         self.wait_s = wait_ms / 1000.0
+        self.in_flight = in_flight
         self.batches = 0  # model calls made (for benchmarks and tests)
         self.largest = 0  # the most queries one of them embedded
         super().__init__("mmsearch-embed-batcher", lock, EmbedderError)
@@ -168,6 +177,8 @@ class EmbedBatcher(_Queue):
             first: _Embedding = self._waiting[0]
             deadline = first.ready + self.wait_s
             while not self._closed and self._count(first.instruction) < self.max_items:
+                if self.in_flight is not None and len(self._waiting) >= self.in_flight():
+                    break  # every search that could join is already here
                 left = deadline - time.perf_counter()
                 if left <= 0:
                     break

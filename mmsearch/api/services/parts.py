@@ -31,6 +31,7 @@ from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.searcher import Searcher
+from mmsearch.search.ticket import in_flight
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,10 @@ def _queues(
     server = settings.server
     if not server.query_batching or settings.embedding.backend in CONCURRENT_BACKENDS:
         return ()
-    return (EmbedBatcher(model, lock, max_items=server.query_batch_max, wait_ms=server.query_batch_wait_ms),)
+    batcher = EmbedBatcher(
+        model, lock, max_items=server.query_batch_max, wait_ms=server.query_batch_wait_ms, in_flight=in_flight
+    )
+    return (batcher,)
 
 
 def _rerank_queue(
