@@ -19,7 +19,9 @@ without query batching (``server.query_batching``) side by side in one run:
 
 The corpus is ingested as above, then padded to ``--points`` points (random unit vectors under the
 ingested documents, so every one is a visible candidate). Then for each mode a server process is
-started on that data (``MMSEARCH_SERVER__QUERY_BATCHING``), warmed, and at each ``--concurrency`` level
+started on its own copy of that data (``MMSEARCH_SERVER__QUERY_BATCHING``; both run at once, and the
+levels alternate between them, so the load's drift on a shared machine stays out of the comparison),
+warmed, and at each ``--concurrency`` level
 ``--requests`` text searches are sent by that many client threads: QPS, p50/p99 latency, and the
 medians of the responses' ``embed`` (model) and ``embed_wait`` (queue) timings. Absolute figures depend
 on the machine and its load; compare the modes within one run.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -272,15 +275,24 @@ def run_serve(args: argparse.Namespace) -> dict[str, Any]:
             del embedder
         finally:
             store.close()
-        modes: dict[str, list[dict[str, Any]]] = {}
-        for name, batching in (("unbatched", False), ("batched", True)):
-            server, url = start_server(settings, batching, args.config)
-            try:
-                modes[name] = []
-                for c in args.concurrency:
+        # Both servers run at once, each on its own copy of the data, and the levels alternate between
+        # them: a shared machine's load drifts, and this keeps the drift out of the comparison.
+        shutil.copytree(settings.data_dir, root / "data-batched")
+        copies = {
+            "unbatched": settings,
+            "batched": settings.model_copy(update={"data_dir": root / "data-batched"}),
+        }
+        servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        modes: dict[str, list[dict[str, Any]]] = {name: [] for name in copies}
+        try:
+            for name, copy in copies.items():
+                servers[name] = start_server(copy, name == "batched", args.config)
+            for c in args.concurrency:
+                for name, (_, url) in servers.items():
                     load(url, queries, c, max(2 * c, args.requests // 4))  # warm-up: lazy set-up, shapes
                     modes[name].append(load(url, queries, c, args.requests))
-            finally:
+        finally:
+            for server, _ in servers.values():
                 server.terminate()
                 server.wait(60)
     out: dict[str, Any] = {"embedding_model": settings.embedding.model, "points": points, "modes": modes}
