@@ -10,18 +10,42 @@ images and video) is generated and ingested into a temporary ``data_dir`` first;
 ``mmsearch query`` and the API build it) and its ``timings_ms`` are collected: p50/p95 per stage. Text
 queries use each page's marker word, so a real model has something to find. For batched vs
 one-pair-at-a-time reranking of 50 page images on the real 2B/8B shapes, see ``bench/rerank.py``.
+
+``--serve``: throughput of a warm ``mmsearch serve`` (reranker none) under concurrent searches, with and
+without query batching (``server.query_batching``) side by side in one run:
+
+    python bench/query.py --tiny --serve --points 10000            # the issue's setting
+    python bench/query.py --tiny --serve --points 1000 --requests 40 --concurrency 1 4 --json
+
+The corpus is ingested as above, then padded to ``--points`` points (random unit vectors under the
+ingested documents, so every one is a visible candidate). Then for each mode a server process is
+started on its own copy of that data (``MMSEARCH_SERVER__QUERY_BATCHING``; both run at once, and the
+levels alternate between them, so the load's drift on a shared machine stays out of the comparison),
+warmed, and at each ``--concurrency`` level
+``--requests`` text searches are sent by that many client threads: QPS, p50/p99 latency, and the
+medians of the responses' ``embed`` (model) and ``embed_wait`` (queue) timings. Absolute figures depend
+on the machine and its load; compare the modes within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import httpx
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -29,6 +53,9 @@ sys.path.insert(0, str(REPO))
 from bench.embed import load_tiny_builder
 from mmsearch import components
 from mmsearch.config import Settings, load_settings
+from mmsearch.index.embedder import l2_normalize
+from mmsearch.index.store import Point, Store
+from mmsearch.ingest.manifest import Manifest
 from mmsearch.samples import TOPICS, make_pdf, make_sample_corpus, marker_word
 from mmsearch.search.searcher import Query
 
@@ -55,11 +82,19 @@ def make_corpus(folder: Path, pdfs: int, pages: int) -> list[str]:
 def settings_for(args: argparse.Namespace, data_dir: Path) -> Settings:
     overrides: dict[str, Any] = {"data_dir": str(data_dir), "search": {"candidates": args.candidates}}
     if args.tiny:
-        models = data_dir.parent / "tiny-models"
-        load_tiny_builder().build_tiny_models(models)
+        models = tiny_models(data_dir.parent / "tiny-models")
         overrides["embedding"] = {"model": str(models / "embedding"), "device": "cpu"}
         overrides["reranker"] = {"model": str(models / "reranker"), "device": "cpu"}
     return load_settings(args.config, overrides)
+
+
+def tiny_models(folder: Path) -> Path:
+    """The tiny test models: ``$MMSEARCH_TINY_MODELS`` when it holds them, else built into ``folder``."""
+    cached = os.environ.get("MMSEARCH_TINY_MODELS")
+    if cached and (Path(cached) / "embedding").is_dir() and (Path(cached) / "reranker").is_dir():
+        return Path(cached)
+    load_tiny_builder().build_tiny_models(folder)
+    return folder
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,6 +136,182 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def pad_store(store: Store, manifest: Manifest, dim: int, points: int, seed: int = 0) -> int:
+    """Add random unit vectors under the ingested points' payloads until the store holds ``points``, and
+    record them as their documents' committed units (else the server's start-up reconciliation would
+    remove them as leftovers)."""
+    have = store.count()
+    found = store.search(l2_normalize(np.ones((1, dim)))[0], limit=max(have, 1))
+    if not found or have >= points:
+        return have
+    rng = np.random.default_rng(seed)
+    units: dict[str, list[str]] = {}
+    for start in range(have, points, 1000):
+        size = min(1000, points - start)
+        vectors = l2_normalize(rng.standard_normal((size, dim)).astype(np.float32))
+        batch = []
+        for i in range(size):
+            payload = found[(start + i) % len(found)].payload
+            point_id = f"00000000-0000-4000-8000-{start + i:012d}"
+            batch.append(Point(point_id, vectors[i], replace(payload, content_hash=f"pad-{start + i}")))
+            units.setdefault(payload.doc_id, []).append(point_id)
+        store.upsert(batch)
+    for doc_id, extra in units.items():
+        entry = manifest.get(doc_id)
+        assert entry is not None, doc_id
+        manifest._execute(  # the bench's own shortcut: no ingest path adds units to a committed version
+            "UPDATE documents SET unit_ids = ? WHERE doc_id = ?",
+            (json.dumps([*entry.unit_ids, *extra]), doc_id),
+        )
+    return store.count()
+
+
+def server_env(settings: Settings, port: int, batching: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSEARCH_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        HF_HUB_OFFLINE="1",
+        MMSEARCH_DATA_DIR=str(settings.data_dir),
+        MMSEARCH_EMBEDDING__MODEL=settings.embedding.model,
+        MMSEARCH_EMBEDDING__DEVICE=settings.embedding.device,
+        MMSEARCH_RERANKER__BACKEND="none",
+        MMSEARCH_SEARCH__CANDIDATES=str(settings.search.candidates),
+        MMSEARCH_SERVER__PORT=str(port),
+        MMSEARCH_SERVER__LOG_LEVEL="warning",
+        MMSEARCH_SERVER__QUERY_BATCHING="true" if batching else "false",
+        MMSEARCH_SERVER__MAX_QUEUED_SEARCHES="256",
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    settings: Settings, batching: bool, config: Path | None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, "-m", "mmsearch", *(["--config", str(config)] if config else []), "serve"]
+    server = subprocess.Popen(command, env=server_env(settings, port, batching), cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"mmsearch serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("mmsearch serve did not become ready in 600 s")
+
+
+def load(url: str, queries: list[str], concurrency: int, requests: int) -> dict[str, Any]:
+    """``requests`` searches sent by ``concurrency`` client threads: QPS, latency, model and queue time."""
+    latencies: list[float] = []
+    embed: list[float] = []
+    waits: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(requests))
+    guard = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, headers={"Origin": url}, timeout=300) as http:
+            while True:
+                with guard:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = {"text": queries[i % len(queries)], "top_k": 10, "rerank": False}
+                mark = time.perf_counter()
+                reply = http.post("/v1/search", json=body)
+                took = (time.perf_counter() - mark) * 1000
+                with guard:
+                    if reply.status_code != 200:
+                        errors.append(f"{reply.status_code}: {reply.text[:200]}")
+                        continue
+                    timings = reply.json()["timings_ms"]
+                    latencies.append(took)
+                    embed.append(timings.get("embed", 0.0))
+                    waits.append(timings.get("embed_wait", 0.0))
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} searches failed, first: {errors[0]}")
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "qps": round(len(latencies) / wall, 2),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "embed_ms_p50": round(statistics.median(embed), 2),
+        "embed_wait_ms_p50": round(statistics.median(waits), 2),
+    }
+
+
+def run_serve(args: argparse.Namespace) -> dict[str, Any]:
+    """Concurrency 1/4/16 against a warm server, without and with query batching, in one run."""
+    with tempfile.TemporaryDirectory(prefix="mmsearch-bench-") as tmp:
+        root = Path(tmp)
+        queries = make_corpus(root / "corpus", args.pdfs, args.pages)
+        settings = settings_for(args, root / "data")
+        store = components.build_store(settings)
+        try:
+            embedder = components.build_embedder(settings)
+            with components.build_manifest(settings) as manifest:
+                components.build_indexer(settings, embedder, store, manifest, None).run([root / "corpus"])
+                points = pad_store(store, manifest, embedder.dim, args.points)
+            del embedder
+        finally:
+            store.close()
+        # Both servers run at once, each on its own copy of the data, and the levels alternate between
+        # them: a shared machine's load drifts, and this keeps the drift out of the comparison.
+        shutil.copytree(settings.data_dir, root / "data-batched")
+        copies = {
+            "unbatched": settings,
+            "batched": settings.model_copy(update={"data_dir": root / "data-batched"}),
+        }
+        servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        modes: dict[str, list[dict[str, Any]]] = {name: [] for name in copies}
+        try:
+            for name, copy in copies.items():
+                servers[name] = start_server(copy, name == "batched", args.config)
+            for c in args.concurrency:
+                for name, (_, url) in servers.items():
+                    load(url, queries, c, max(2 * c, args.requests // 4))  # warm-up: lazy set-up, shapes
+                    modes[name].append(load(url, queries, c, args.requests))
+        finally:
+            for server, _ in servers.values():
+                server.terminate()
+                server.wait(60)
+    out: dict[str, Any] = {"embedding_model": settings.embedding.model, "points": points, "modes": modes}
+    for name, rows in modes.items():
+        first = rows[0]["qps"]
+        for row in rows:
+            row["qps_vs_first"] = round(row["qps"] / first, 2) if first else None
+    return out
+
+
+def print_serve(out: dict[str, Any]) -> None:
+    print(f"{out['points']} points, reranker none, model {out['embedding_model']}")
+    print(f"{'mode':<10} {'c':>3} {'QPS':>8} {'xc1':>6} {'p50 ms':>9} {'p99 ms':>9} {'embed':>8} {'wait':>8}")
+    for name, rows in out["modes"].items():
+        for r in rows:
+            print(f"{name:<10} {r['concurrency']:>3} {r['qps']:>8.2f} {r['qps_vs_first']:>6.2f} "
+                  f"{r['p50_ms']:>9.1f} {r['p99_ms']:>9.1f} {r['embed_ms_p50']:>8.2f} {r['embed_wait_ms_p50']:>8.2f}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,7 +324,18 @@ def main() -> int:
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="QPS of a warm server, batched vs not")
+    parser.add_argument("--points", type=int, default=10000, help="--serve: points in the store")
+    parser.add_argument("--requests", type=int, default=200, help="--serve: searches per level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16], help="--serve: levels")
     args = parser.parse_args()
+    if args.serve:
+        served = run_serve(args)
+        if args.json:
+            print(json.dumps(served, indent=2))
+        else:
+            print_serve(served)
+        return 0
     out = run(args)
     if args.json:
         print(json.dumps(out, indent=2))

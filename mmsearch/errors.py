@@ -17,6 +17,7 @@
      ├── RerankerError            503  the reranker could not be loaded or run
      ├── QueryError               400  a query cannot be run as asked (bad image, ...)
      │    └── EmptyCollection     409  nothing is indexed yet
+     ├── SearchAbandoned          499  the search's client left; stopped before its next model batch
      ├── InvalidLabel             422  a collection, access group or metadata value out of bounds
      ├── NameTaken                409  a document of that name exists and the caller asked not to replace it
      ├── NotFound                 404  a document asked for by name or id is not in the index
@@ -123,6 +124,14 @@ class RerankerError(MmsearchError):
 class QueryError(MmsearchError):
     code = "query_error"
     http_status = 400
+
+
+class SearchAbandoned(MmsearchError):
+    """A search whose caller has gone (``search.ticket``): stopped before its next model batch. 499 is
+    nginx's "client closed request": never seen by the client, counted in /metrics."""
+
+    code = "client_gone"
+    http_status = 499
 
 
 class InvalidLabel(MmsearchError):

@@ -36,6 +36,22 @@ def test_benchmark_runs_and_prints_figures(name: str, tmp_path: Path) -> None:
     assert figures(done.stdout), "no figures printed"
 
 
+def test_query_benchmark_serves_batched_and_unbatched_side_by_side(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    args = ["--tiny", "--serve", "--pdfs", "1", "--pages", "2", "--points", "300", "--requests", "6",
+            "--concurrency", "1", "4", "--json"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "query.py"), *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    assert out["points"] == 300 and set(out["modes"]) == {"unbatched", "batched"}
+    for rows in out["modes"].values():
+        assert [row["concurrency"] for row in rows] == [1, 4]
+        assert all(row["requests"] == 6 and row["qps"] > 0 and row["p99_ms"] >= row["p50_ms"] for row in rows)
+
+
 def figures(stdout: str) -> list[object]:
     """--json output: one JSON document, or one JSON object per line."""
     text = stdout.strip()

@@ -86,6 +86,22 @@ class ApiSettings(BaseModel):
     max_queued_searches: int = Field(
         64, ge=0, description="Searches waiting beyond the running ones; more get 503 busy."
     )
+    query_batching: bool = Field(
+        True,
+        description="In-process models (embedding/reranker backend transformers): concurrent searches' "
+        "queries share one embedding forward pass, and their reranks take turns chunk by chunk "
+        "(reranker.max_batch_size documents each); false = one search at a time per model. HTTP backends "
+        "are always called concurrently.",
+    )
+    query_batch_max: int = Field(
+        16, ge=1, le=1024,
+        description="Queries embedded in one batch at most (embedding.batch_tokens may split it further).",
+    )  # fmt: skip
+    query_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000,
+        description="How long the first waiting query waits for others to join its batch (0 = take only "
+        "those already waiting); the batch goes sooner when full or when every running search is in it.",
+    )  # fmt: skip
     max_query_chars: int = Field(4000, ge=1, description="Longest query text accepted.")
     max_search_mb: float = Field(
         16.0, gt=0, description="Largest request body of a search (JSON or multipart, with its image)."

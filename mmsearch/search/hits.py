@@ -59,7 +59,7 @@ class SearchResult:
     reranked: bool  # False when reranking was off (backend none, --no-rerank): vector order
     reranker: str | None  # model id of the reranker that ordered the hits
     candidates: int  # how many vector hits were considered
-    timings_ms: dict[str, float] = field(default_factory=dict)  # embed, search, rerank, total
+    timings_ms: dict[str, float] = field(default_factory=dict)  # embed, search, rerank, total; *_wait: queued
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,6 +34,7 @@ from mmsearch.ingest.media import load_media
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.snippet import make_snippet
+from mmsearch.search.ticket import Ticket, holding
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,12 @@ class Searcher:
         candidates: int | None = None,
         rerank: bool = True,
     ) -> SearchResult:
+        with holding() as waits:  # the model queues add their waits to this search's ticket
+            return self._search(query, waits, top_k=top_k, candidates=candidates, rerank=rerank)
+
+    def _search(
+        self, query: Query, waits: Ticket, *, top_k: int | None, candidates: int | None, rerank: bool
+    ) -> SearchResult:
         top_k = top_k or self.top_k
         candidates = max(candidates or self.candidates, top_k)
         content = query.content()
@@ -103,8 +110,9 @@ class Searcher:
             self._verified = True
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        before = replace(waits)
         vector = self.embedder.embed([content], self.query_instruction)[0]
-        timings["embed"] = _ms_since(started)
+        _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
         reranking = rerank and self.reranker is not None
         points, found = self._find(vector, candidates, None if reranking else top_k, query.filters)
@@ -117,10 +125,10 @@ class Searcher:
         rerank_scores: list[float] | None = None
         if reranking and points:
             assert self.reranker is not None
-            mark = time.perf_counter()
+            mark, before = time.perf_counter(), replace(waits)
             points, documents = self._contents(points)
             rerank_scores = self.reranker.score(content, documents, self.rerank_instruction)
-            timings["rerank"] = _ms_since(mark)
+            _stage(timings, "rerank", mark, waits, before)
         timings["total"] = _ms_since(started)
         hits = _rank(points, rerank_scores, query.text, top_k)
         return SearchResult(
@@ -248,6 +256,15 @@ def _where(payload: Payload) -> str:
     if payload.t_start is not None:
         return f"{payload.t_start:.1f}s–{payload.t_end or 0:.1f}s"
     return payload.modality
+
+
+def _stage(timings: dict[str, float], stage: str, mark: float, waits: Ticket, before: Ticket) -> None:
+    """``stage``'s time since ``mark`` split into queue wait (``<stage>_wait``, present when the model
+    sat behind a queue or lock, as in the API) and the rest (``stage``: model time)."""
+    waited = waits.waited_ms - before.waited_ms
+    timings[stage] = _ms_since(mark) - waited
+    if waits.queued > before.queued:
+        timings[f"{stage}_wait"] = waited
 
 
 def _ms_since(mark: float) -> float:

@@ -5,8 +5,11 @@ Built once (at startup, by the app's lifespan or by ``mmsearch serve`` before it
 process fails with ``StoreLocked`` before any model loads.
 
 In-process models are not thread-safe: each is wrapped so its forward passes run one at a time under
-its own lock (``serial.py``; their preprocessing runs outside it, under the part's processor lock). HTTP backends (sglang, vllm) are called concurrently. Searches and ingests share
-these wrapped parts, so the API never holds two copies of a model.
+its own lock (``serial.py``; their preprocessing runs outside it, under the part's processor lock). With
+``server.query_batching`` (the default) searches reach an in-process model through its queue instead
+(``batcher.py``: concurrent queries embedded in one batch, reranks in turns), whose model calls take the
+same lock around each forward pass, so ingest chunks still interleave with searches. HTTP backends
+(sglang, vllm) are called concurrently. Searches and ingests share one copy of each model.
 
 The ingest worker (``worker.JobRunner``) is one of these parts: it starts last (after reconciling what
 an unclean stop left behind, so nothing half-done is served) and stops first.
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmsearch import components
+from mmsearch.api.services.batcher import EmbedBatcher, RerankQueue
 from mmsearch.api.services.serial import serialised
 from mmsearch.api.services.worker import JobRunner
 from mmsearch.config import Settings
@@ -28,6 +32,7 @@ from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.searcher import Searcher
+from mmsearch.search.ticket import in_flight
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +46,14 @@ class Services:
     store: Store
     embedder: Embedder
     reranker: Reranker | None
+    queues: tuple[EmbedBatcher | RerankQueue, ...] = ()  # the models' search queues (batcher.py), if any
     searcher: Searcher = field(init=False)
     jobs: JobRunner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.searcher = components.build_searcher(self.settings, self.embedder, self.store, self.reranker)
+        embedder = next((q for q in self.queues if isinstance(q, EmbedBatcher)), self.embedder)
+        reranker = next((q for q in self.queues if isinstance(q, RerankQueue)), self.reranker)
+        self.searcher = components.build_searcher(self.settings, embedder, self.store, reranker)
         self.jobs = JobRunner(self.settings, self.store, self.embedder)
 
     def close(self) -> None:
@@ -54,6 +62,8 @@ class Services:
             self.jobs.stop()
         except Exception:  # shutting down: log and carry on closing the rest
             log.exception("stopping the ingest worker failed")
+        for queue in self.queues:
+            queue.close()
         for part in (self.reranker, self.embedder):
             closer = getattr(part, "close", None)
             if callable(closer):
@@ -73,12 +83,24 @@ def open_services(settings: Settings) -> Services:
     with ExitStack() as undo:
         store = components.build_store(settings)
         undo.callback(store.close)
-        embedder = serialised(components.build_embedder(settings), _guard(settings.embedding.backend))
+        model = components.build_embedder(settings)
+        embedder_lock = _guard(settings.embedding.backend)
+        embedder = serialised(model, embedder_lock)
         store.ensure_collection(embedder.model_id, embedder.dim)
-        reranker = components.build_reranker(settings)
-        if reranker is not None:
-            reranker = serialised(reranker, _guard(settings.reranker.backend))
-        services = Services(settings=settings, store=store, embedder=embedder, reranker=reranker)
+        queues: tuple[EmbedBatcher | RerankQueue, ...] = _queues(settings, model, embedder_lock)
+        for queue in queues:
+            undo.callback(queue.close)
+        judge = components.build_reranker(settings)
+        reranker = None
+        if judge is not None:
+            reranker_lock = _guard(settings.reranker.backend)
+            reranker = serialised(judge, reranker_lock)
+            for queue in _rerank_queue(settings, judge, reranker_lock):
+                undo.callback(queue.close)
+                queues += (queue,)
+        services = Services(
+            settings=settings, store=store, embedder=embedder, reranker=reranker, queues=queues
+        )
         undo.callback(services.jobs.stop)
         services.jobs.start()  # reconciles first
         undo.pop_all()
@@ -87,3 +109,25 @@ def open_services(settings: Settings) -> Services:
         settings.store.collection, embedder.model_id, embedder.dim, reranker.model_id if reranker else "none",
     )  # fmt: skip
     return services
+
+
+def _queues(
+    settings: Settings, model: Embedder, lock: AbstractContextManager[Any]
+) -> tuple[EmbedBatcher, ...]:
+    """The embedder's search queue, when searches are batched and the model runs in this process."""
+    server = settings.server
+    if not server.query_batching or settings.embedding.backend in CONCURRENT_BACKENDS:
+        return ()
+    batcher = EmbedBatcher(
+        model, lock, max_items=server.query_batch_max, wait_ms=server.query_batch_wait_ms, in_flight=in_flight
+    )
+    return (batcher,)
+
+
+def _rerank_queue(
+    settings: Settings, model: Reranker, lock: AbstractContextManager[Any]
+) -> tuple[RerankQueue, ...]:
+    """The reranker's search queue, when searches are batched and the model runs in this process."""
+    if not settings.server.query_batching or settings.reranker.backend in CONCURRENT_BACKENDS:
+        return ()
+    return (RerankQueue(model, lock, chunk=settings.reranker.max_batch_size),)

@@ -9,13 +9,22 @@ A part that locks its own forward pass (it has a ``model_lock``: the in-process 
 which keep their processor to one thread by a lock of their own) is given ``lock`` as that lock instead,
 and its calls are not wrapped: only the forward pass holds ``lock``, and a call's CPU preprocessing
 (prompt, resizing, the processor's patchify) runs while another call's forward holds the model.
+
+A call made for a search (a thread holding a ``search.ticket``) first asks the ticket whether its caller
+has gone (then ``SearchAbandoned``, before waiting for the model) and, for a part locked as a whole, adds
+the time it waited for the lock to the ticket's ``waited_ms``: queue wait, reported apart from model time. In-process models used
+by searches normally sit behind ``batcher.py`` instead; this path is the one without batching.
 """
 
 from __future__ import annotations
 
 import functools
-from contextlib import AbstractContextManager, nullcontext
+import time
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
+
+from mmsearch.errors import SearchAbandoned
+from mmsearch.search.ticket import current
 
 T = TypeVar("T")
 
@@ -35,7 +44,15 @@ class _Serialised:
 
         @functools.wraps(value)
         def call(*args: Any, **kwargs: Any) -> Any:
-            with nullcontext() if self._inside else self._lock:
+            ticket = current()
+            if ticket is not None and ticket.gone():
+                raise SearchAbandoned("the client left; its search stopped before the model ran")
+            if self._inside:  # the part takes the lock around its forward pass only
+                return value(*args, **kwargs)
+            asked = time.perf_counter()
+            with self._lock:
+                if ticket is not None:
+                    ticket.wait((time.perf_counter() - asked) * 1000.0)
                 return value(*args, **kwargs)
 
         return call
