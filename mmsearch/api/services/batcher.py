@@ -185,13 +185,17 @@ class EmbedBatcher(_Queue):
                 self._cond.wait(left)
             taken: list[_Embedding] = []
             size = 0
+            media = False
             for request in list(self._waiting):
                 if request.instruction != first.instruction:
                     continue
                 if taken and size + len(request.items) > self.max_items:
                     break
+                if media and _has_media(request):
+                    continue  # one query with images or a clip per batch: its activations dwarf a text's
                 taken.append(request)
                 size += len(request.items)
+                media = media or _has_media(request)
             for request in taken:
                 self._waiting.remove(request)
             return taken
@@ -280,3 +284,11 @@ class RerankQueue(_Queue):
         request.ready = time.perf_counter()
         with self._cond:
             self._waiting.append(request)  # behind every search that waits: one chunk per turn
+
+
+def _has_media(request: _Embedding) -> bool:
+    """Whether a query carries images or a video clip. Such queries are never batched with each other: a
+    batch's activation memory grows with its visual tokens, and N query images at once would take N times
+    one's peak (the server bounds decoded images to ``max_concurrent_decodes`` for the same reason);
+    text queries join any batch."""
+    return any(item.images or item.video is not None for item in request.items)
