@@ -26,6 +26,7 @@ from mmsearch.api.services.worker import JobRunner
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store
+from mmsearch.ingest.manifest import Manifest
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.searcher import Searcher
 
@@ -43,10 +44,15 @@ class Services:
     reranker: Reranker | None
     searcher: Searcher = field(init=False)
     jobs: JobRunner = field(init=False)
+    # Held open for the server's life: SQLite removes a WAL database's -wal and -shm files when its last
+    # connection closes, and the next read-only reader (a search) must then create them, which fails on a
+    # full disk ("disk I/O error"). With this one open they stay, and reads need no new block.
+    _manifest: Manifest | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.searcher = components.build_searcher(self.settings, self.embedder, self.store, self.reranker)
         self.jobs = JobRunner(self.settings, self.store, self.embedder)
+        self._manifest = components.build_manifest(self.settings)
 
     def close(self) -> None:
         """Close every part: the ingest worker first, the store last, so nothing writes to a closed store."""
@@ -61,6 +67,8 @@ class Services:
                     closer()
                 except Exception:  # shutting down: log and carry on closing the rest
                     log.exception("closing %r failed", part)
+        if self._manifest is not None:
+            self._manifest.close()
         self.store.close()
 
 
