@@ -46,6 +46,14 @@ class MmsearchError(Exception):
     http_status = 500
 
 
+class SearchCancelled(MmsearchError):
+    """A search stopped between model batches because nobody waits for its answer any more (its client
+    went away): the API counts it as 499, nginx's "client closed request"."""
+
+    code = "client_gone"
+    http_status = 499
+
+
 class ConfigError(MmsearchError):
     code = "config_error"
     http_status = 500

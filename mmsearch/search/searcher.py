@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mmsearch.errors import EmptyCollection, MmsearchError, QueryError
+from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchCancelled
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.store import Filters, Payload, ScoredPoint, Store
@@ -83,7 +83,10 @@ class Searcher:
         top_k: int | None = None,
         candidates: int | None = None,
         rerank: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> SearchResult:
+        """``cancelled``: asked before the embedding and before each rerank batch; True stops the search
+        there with ``SearchCancelled`` (the API's route passes "the client has gone")."""
         top_k = top_k or self.top_k
         candidates = max(candidates or self.candidates, top_k)
         content = query.content()
@@ -99,6 +102,7 @@ class Searcher:
             self._verified = True
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        _stop_if(cancelled, "before its embedding")
         vector = self.embedder.embed([content], self.query_instruction)[0]
         timings["embed"] = _ms_since(started)
         mark = time.perf_counter()
@@ -108,7 +112,10 @@ class Searcher:
         if rerank and self.reranker is not None and points:
             mark = time.perf_counter()
             points, documents = self._contents(points)
-            rerank_scores = self.reranker.score(content, documents, self.rerank_instruction)
+            _stop_if(cancelled, "before its rerank")
+            rerank_scores = self.reranker.score(
+                content, documents, self.rerank_instruction, cancelled=cancelled
+            )
             timings["rerank"] = _ms_since(mark)
         timings["total"] = _ms_since(started)
         hits = _rank(points, rerank_scores, query.text, top_k)
@@ -171,6 +178,11 @@ class Searcher:
             clip = VideoClip(frames=images, fps=fps, t_start=payload.t_start or 0.0, times=times)
             return Content(text=text, video=clip)
         return Content(text=text, images=images)
+
+
+def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
+    if cancelled is not None and cancelled():
+        raise SearchCancelled(f"the search was abandoned {where}")
 
 
 def _rank(
