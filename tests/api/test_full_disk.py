@@ -116,7 +116,8 @@ def test_a_full_disk_keeps_reads_answering_and_rolls_a_failed_ingest_back(
             # another process fills the disk after the check): the ingest fails on the disk.
             filler.unlink()
             room = fill_leaving(small_disk, big.stat().st_size + 192 * 1024)
-            services.jobs.ledger = LocalLedger(services.jobs.ledger.usage(), lambda: 1 << 40)
+            held = services.jobs.ledger.usage()
+            services.jobs.ledger = LocalLedger(held, lambda: 1 << 40)
             up = client.post("/v1/documents", files=[("files", ("big.pdf", big.read_bytes()))])
             assert up.status_code == 202, up.text
             job = wait_job(client, up.json()["url"])
@@ -126,6 +127,8 @@ def test_a_full_disk_keeps_reads_answering_and_rolls_a_failed_ingest_back(
             media = [p for p in (data / "media").rglob("*") if p.is_file()]
             assert media and all(p.parent.name == photo_id for p in media), media  # big.pdf's pages are gone
             assert services.store.count() == points, "the failed file's points were not rolled back"
+            assert services.jobs.ledger.usage() == held, "the failed upload's bytes are still reserved"
+            assert not list((data / "uploads" / ".incoming").glob("*/*")), "its staged bytes are still there"
 
             room.unlink()  # space freed: the same upload goes through
             up = client.post("/v1/documents", files=[("files", ("big.pdf", big.read_bytes()))])
