@@ -65,9 +65,16 @@ def test_slow_heads_and_stalled_bodies_are_closed_while_healthz_answers(indexed:
         threads = [threading.Thread(target=slowloris, args=(i,)) for i in range(SLOW_CLIENTS)]
         for thread in threads:
             thread.start()
+        with httpx.Client(base_url=live.url, headers={"Host": "localhost"}, timeout=10) as client:
+            slowest = 0.0
+            for _ in range(10):  # one kept-alive connection: the head timer is re-armed after each answer
+                started = time.monotonic()
+                assert client.get("/healthz").status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
         # A stalled body: the head is complete, ten of 1000 bytes come, then nothing.
         stalled = _open(live.url)
-        stalled.sendall(b"POST /v1/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        stalled.sendall(b"POST /v1/search HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer any\r\n"
+                        b"Content-Type: application/json\r\n"
                         b"Content-Length: 1000\r\n\r\n{\"text\": \"")  # fmt: skip
         stalled.settimeout(BODY_S * 6)
         started = time.monotonic()
@@ -76,16 +83,14 @@ def test_slow_heads_and_stalled_bodies_are_closed_while_healthz_answers(indexed:
         except OSError:
             answer = b""
         body_closed = time.monotonic() - started
-        with httpx.Client(base_url=live.url, headers={"Host": "localhost"}, timeout=10) as client:
-            for _ in range(10):  # one kept-alive connection: the head timer is re-armed after each answer
-                assert client.get("/healthz").status_code == 200
         for thread in threads:
             thread.join()
         for sock in socks:
             sock.close()
         stalled.close()
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
-    assert body_closed < BODY_S * 4, body_closed
+    assert answer == b"", answer  # closed without an answer: the search was reading its body
+    assert BODY_S * 0.9 <= body_closed < BODY_S * 4, body_closed
+    assert slowest < HEADER_S, slowest  # answered while the slow clients still held their connections
     assert all(c is not None and c < HEADER_S * 4 for c in closed), closed
 
 
