@@ -8,21 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmsearch.access.key_sqlite import FILE_NAME as KEYS_FILE
 from mmsearch.access.key_sqlite import SqliteKeyStore
 from mmsearch.access.keys import KeyStore
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder, make_embedder
-from mmsearch.index.pipeline import Indexer, ProgressFn
 from mmsearch.index.store import Store
 from mmsearch.index.store_registry import open_store
 from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.search.reranker import Reranker, make_reranker
 from mmsearch.search.searcher import Searcher
+from mmsearch.threads import apply_torch_threads
+
+if TYPE_CHECKING:  # the pipeline imports every reader (PyMuPDF, PyAV): only ingesting commands need it
+    from mmsearch.index.pipeline import Indexer, ProgressFn
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding.backend == "transformers":
+        apply_torch_threads(settings.runtime.torch_threads)
     return make_embedder(settings.embedding)
 
 
@@ -51,12 +57,16 @@ def build_key_store(settings: Settings) -> KeyStore:
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker.backend == "transformers":
+        apply_torch_threads(settings.runtime.torch_threads)
     return make_reranker(settings.reranker)
 
 
 def build_indexer(
     settings: Settings, embedder: Embedder, store: Store, manifest: Manifest, on_progress: ProgressFn | None
 ) -> Indexer:
+    from mmsearch.index.pipeline import Indexer
+
     return Indexer(
         embedder=embedder,
         store=store,

@@ -23,6 +23,7 @@ from mmsearch.errors import ConfigError
 from mmsearch.index.settings import EmbeddingSettings, IndexSettings, StoreSettings
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.search.settings import RerankerSettings, SearchSettings
+from mmsearch.threads import RuntimeSettings
 from mmsearch.verify.settings import VerifySettings
 
 
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     server: ApiSettings = ApiSettings()
     verify: VerifySettings = VerifySettings()
     access: AccessSettings = AccessSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @classmethod
     def settings_customise_sources(

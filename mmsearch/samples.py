@@ -10,6 +10,8 @@ always writes the same content and no binary fixture is checked in.
 - ``make_video``: a coloured block moving across the frame and a big frame number, so content changes
   visibly over time; optional display rotation, faststart MP4.
 - ``make_bad_files``: one file per failure ingest must report, mapped to the expected error code.
+- ``mp4_atoms``, ``make_many_objects_pdf``, ``make_slow_page_pdf``: hostile files built by hand (MP4 atoms
+  edited in place, PDFs written object by object): a 100,000-object PDF and a page MuPDF renders for hours.
 - ``make_sample_corpus``: a small good set (3 PDFs, 4 images, 1 video) that ingests in seconds on a CPU.
 
 ``python -m mmsearch.samples FOLDER`` writes the sample corpus into FOLDER.
@@ -362,6 +364,9 @@ def make_bad_files(folder: Path) -> dict[str, str]:
         "too-thin.png": (_png_bytes((4000, 10)), unsupported),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], corrupt),
         "truncated.mp4": (video[: len(video) // 2], corrupt),
+        "truncated-moov.mp4": (truncated_moov(video), corrupt),
+        "huge-stsz-count.mp4": (patch_stsz(video, count=0xFFFF_FFF0), corrupt),
+        "huge-stsz-size.mp4": (patch_stsz(video, size=0x7FFF_FFFF), corrupt),
         "truncated.webm": (webm[: len(webm) // 2], corrupt),
         "random.bin": (random.Random(7).randbytes(4096), unsupported),
         "archive.png": (b"PK\x03\x04" + bytes(200), unsupported),
@@ -370,6 +375,115 @@ def make_bad_files(folder: Path) -> dict[str, str]:
         (folder / name).write_bytes(data)
     make_audio_only(folder / "audio-only.mkv")
     return {name: code for name, (_, code) in files.items()} | {"audio-only.mkv": corrupt}
+
+
+# MP4 boxes that hold other boxes, down to the sample table (ISO/IEC 14496-12 §8).
+_MP4_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+
+
+def mp4_atoms(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """Every box of an MP4 down to ``stbl``'s children, as (type, offset, size), in file order."""
+    end = len(data) if end is None else end
+    found: list[tuple[bytes, int, int]] = []
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if size < 8:  # 0 (to the end) or 1 (64-bit size): not written by make_video
+            break
+        found.append((kind, offset, size))
+        if kind in _MP4_CONTAINERS:
+            found += mp4_atoms(data, offset + 8, offset + size)
+        offset += size
+    return found
+
+
+def _atom(data: bytes, kind: bytes) -> tuple[int, int]:
+    for found, offset, size in mp4_atoms(data):
+        if found == kind:
+            return offset, size
+    raise ValueError(f"no {kind.decode()} box in this MP4")
+
+
+def truncated_moov(mp4: bytes) -> bytes:
+    """An MP4 whose index (``moov``, written last by ``make_video``) is cut in half: a download that
+    stopped inside the index, every frame present."""
+    offset, size = _atom(mp4, b"moov")
+    if offset + size != len(mp4):
+        raise ValueError("the moov box is not last (a faststart file?)")
+    return mp4[: offset + size // 2]
+
+
+def patch_stsz(mp4: bytes, *, count: int | None = None, size: int | None = None) -> bytes:
+    """The MP4 with its sample-size box (``stsz``: version/flags, sample_size, sample_count, sizes…)
+    claiming ``count`` samples and/or a constant ``size`` per sample: a few bytes that ask a demuxer for
+    gigabytes (``count`` 0xFFFFFFF0 of 4 bytes each; ``size`` 2 GiB per frame)."""
+    offset, _ = _atom(mp4, b"stsz")
+    out = bytearray(mp4)
+    if size is not None:
+        out[offset + 12 : offset + 16] = struct.pack(">I", size)
+    if count is not None:
+        out[offset + 16 : offset + 20] = struct.pack(">I", count)
+    return bytes(out)
+
+
+def _write_pdf_objects(path: Path, objects: Sequence[bytes]) -> Path:
+    """A PDF of ``objects`` (object 1 is the catalog) with an exact cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _pdf_stream(content: bytes, extra: bytes = b"") -> bytes:
+    packed = zlib.compress(content)
+    return b"<< /Length %d /Filter /FlateDecode %s >>\nstream\n%s\nendstream" % (len(packed), extra, packed)
+
+
+_FORM = b"/Type /XObject /Subtype /Form /BBox [0 0 200 200]"
+
+
+def _one_page_pdf(path: Path, resources: bytes, content: bytes, more: Sequence[bytes]) -> Path:
+    """Catalog, page tree, one 200x200 pt page (object 3) drawing ``content`` (object 4), then ``more``."""
+    return _write_pdf_objects(
+        path,
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Resources << %s >> /Contents 4 0 R >>"
+            % resources,
+            _pdf_stream(content),
+            *more,
+        ],
+    )
+
+
+def make_many_objects_pdf(path: Path, objects: int = 100_000) -> Path:
+    """A one-page PDF of ``objects`` + 4 objects (about 180 bytes each): the page draws ``objects`` form
+    XObjects, each a one-point square. Every object is reachable, so a reader must parse them all."""
+    names = b" ".join(b"/X%d %d 0 R" % (i, 5 + i) for i in range(objects))
+    content = b"".join(b"/X%d Do\n" % i for i in range(objects))
+    forms = [_pdf_stream(b"%d %d 1 1 re f" % (i % 200, i // 200 % 200), _FORM) for i in range(objects)]
+    return _one_page_pdf(path, b"/XObject << %s >>" % names, content, forms)
+
+
+def make_slow_page_pdf(path: Path, depth: int = 40) -> Path:
+    """A one-page PDF of a few KB that takes MuPDF hours to render: form ``k`` draws form ``k + 1``
+    twice, down ``depth`` levels, so the page paints 2**(depth - 1) squares (depth 20 takes seconds;
+    the default, about half a trillion). No cycle, no error: only a render deadline stops it."""
+    forms = [
+        _pdf_stream(b"/X Do /X Do", _FORM + b" /Resources << /XObject << /X %d 0 R >> >>" % (6 + k))
+        for k in range(depth - 1)
+    ]
+    forms.append(_pdf_stream(b"0 0 1 1 re f", _FORM))
+    return _one_page_pdf(path, b"/XObject << /X 5 0 R >>", b"/X Do", forms)
 
 
 def _png_bytes(size: tuple[int, int]) -> bytes:

@@ -34,6 +34,7 @@ SECTIONS = {
     "server": "REST API and web page (`mmsearch serve`; docs/deploy.md)",
     "verify": "`mmsearch verify`: served models vs the in-process reference (docs/serving.md)",
     "access": "who may see what: sign-in through the company's identity provider, the audit trail (docs/deploy.md)",
+    "runtime": "the process: CPU threads of in-process models",
 }
 
 

@@ -23,6 +23,19 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test's hang guard (pytest-timeout: its ``timeout`` mark, else the ini's) scaled to this
+    machine (``tests.support.budget``): a loaded CI box gets more time, a hang still fails."""
+    from tests.support import budget
+
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        seconds = float(marker.args[0]) if marker is not None and marker.args else default
+        if seconds > 0:
+            item.add_marker(pytest.mark.timeout(budget(seconds)), append=False)
+
+
 BUILDER = REPO / "scripts" / "make_tiny_models.py"
 
 

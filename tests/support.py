@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -187,3 +189,40 @@ def _exit_status(code: object) -> int:
         return code
     print(code, file=sys.stderr)
     return 1
+
+
+# -- budgets that scale with the machine -----------------------------------------------------------
+
+# What ``_probe_s`` takes on a quiet core of the machine the budgets were written on (2 shared cores):
+# a loaded or slower machine gets proportionally more time, a faster one never less.
+PROBE_REFERENCE_S = 0.03
+
+
+def _probe_s() -> float:
+    """The best of three runs of a fixed CPU-bound job (hashing and a Python loop, as ingest mixes)."""
+    import hashlib
+
+    data = bytes(range(256)) * 65536  # 16 MiB
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        hashlib.sha256(data).digest()
+        sum(i * i for i in range(400_000))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@functools.cache
+def slowness() -> float:
+    """How much slower this machine is now than the one the budgets were written for (≥ 1), measured
+    once per test process; ``MMSEARCH_TEST_SLOWNESS`` sets it (a CI box known to be slow)."""
+    fixed = os.environ.get("MMSEARCH_TEST_SLOWNESS")
+    if fixed:
+        return max(1.0, float(fixed))
+    return max(1.0, _probe_s() / PROBE_REFERENCE_S)
+
+
+def budget(seconds: float) -> float:
+    """A deadline that only guards a hang: ``seconds`` on the reference machine, scaled by ``slowness``
+    (at most 10x, so a hang still fails in bounded time)."""
+    return seconds * min(slowness(), 10.0)

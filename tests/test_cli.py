@@ -16,7 +16,7 @@ import pytest
 
 from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
-from tests.support import run_cli, tiny_env
+from tests.support import budget, run_cli, tiny_env
 
 pytestmark = pytest.mark.slow
 
@@ -150,13 +150,17 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     corpus = work / "big"
     for i in range(4):
         make_pdf(corpus / f"doc{i}.pdf", 6, topic=["finance", "birds", "chemistry", "finance"][i])
+    # Pages at 72 dpi: a quarter of the visual tokens of the default 144, so the three ingests (killed,
+    # resumed, clean) stay short on a loaded machine; 24 pages still leave time to kill in the second file.
+    small = {"MMSEARCH_INGEST__PDF_DPI": "72"}
+    env = dict(env, **small)
     killed_env = dict(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mmsearch", "ingest", str(corpus)],
         env=killed_env, cwd=work / "cwd", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     media = work / "data" / "media"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + budget(180)
     while time.monotonic() < deadline and proc.poll() is None:
         if media.exists() and sum(1 for _ in media.rglob("*.jpg")) >= 8:  # into the second file
             break
@@ -170,7 +174,7 @@ def test_kill_9_mid_ingest_then_rerun_matches_a_clean_run(
     statuses = [f["status"] for f in json.loads(resumed.stdout)["files"]]
     assert statuses.count("unchanged") >= 1 and statuses.count("indexed") >= 1  # finished files skipped
 
-    clean_env = tiny_env(work / "clean", tiny_models)
+    clean_env = tiny_env(work / "clean", tiny_models, **small)
     assert cli(["ingest", str(corpus)], clean_env, work).returncode == 0
     resumed_stats = json.loads(cli(["stats", "--json", "--documents"], env, work).stdout)
     clean_stats = json.loads(cli(["stats", "--json", "--documents"], clean_env, work).stdout)

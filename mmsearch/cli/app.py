@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mmsearch import __version__
-from mmsearch.config import Settings, load_settings
 from mmsearch.errors import MmsearchError
+
+if TYPE_CHECKING:
+    from mmsearch.config import Settings
 
 
 @dataclass
@@ -29,6 +32,8 @@ class AppContext:
 
     def settings(self, overrides: dict[str, Any] | None = None) -> Settings:
         """Settings with this command's flags applied (flags beat env beat config.yaml)."""
+        from mmsearch.config import load_settings  # settings import the store's types: not for --help
+
         merged: dict[str, Any] = {"data_dir": self.data_dir}
         merged.update(overrides or {})
         return load_settings(self.config, merged)
@@ -37,7 +42,60 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command registered by where it lives: ``module:attribute``, and its one-line help for the
+    group's ``--help`` (tests/test_cold_start.py holds it equal to the command's own)."""
+
+    target: str
+    short_help: str
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when invoked: ``mmsearch query`` never imports what
+    ``ingest`` or ``serve`` need, and ``mmsearch --help`` lists every command without importing any."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, LazyCommand] = {}
+
+    def add_lazy(self, name: str, target: str, short_help: str) -> None:
+        self.lazy[name] = LazyCommand(target, short_help)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attribute = self.lazy[cmd_name].target.split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self.lazy[cmd_name].target} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, with the registered one-line help of commands not yet imported."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if self.commands[name].hidden:
+                    continue
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                placeholder = click.Command(name, help=self.lazy[name].short_help)
+                rows.append((name, placeholder.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -52,6 +52,7 @@ from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
     DEFAULT_COLLECTION,
     MODALITIES,
+    Candidate,
     DocumentInfo,
     Filters,
     Mode,
@@ -202,6 +203,10 @@ class CheckedStore(ABC):
         """The ``limit`` nearest points to the checked unit ``query`` in a collection of ``layout`` among
         those matching the engine filter ``flt`` (None: all)."""
 
+    @abstractmethod
+    def _nearest(self, query: np.ndarray, layout: Layout, limit: int, flt: Any) -> list[Candidate]:
+        """As ``_search``, reading only ``VERSION_FIELDS`` of the payloads."""
+
     def _indexed_points(self, layout: Layout) -> int | None:
         """Points inside the HNSW graph, where the engine says (``StoreStats.indexed_points``)."""
         return None
@@ -312,6 +317,24 @@ class CheckedStore(ABC):
         self._check(layout, None, None)
         flt = self.engine_filter(filters)
         return self._search(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
+
+    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+        if limit < 1:
+            raise QueryError(f"search limit must be at least 1, got {limit}")
+        layout = self._read_layout()
+        if layout is None:
+            return []
+        self._check(layout, None, None)
+        flt = self.engine_filter(filters)
+        return self._nearest(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
+
+    def _candidate(self, point_id: Any, score: float, data: dict[str, Any] | None) -> Candidate:
+        try:
+            return Candidate(str(point_id), float(score), str(data["doc_id"]), str(data["source_sha256"]))  # type: ignore[index]
+        except (KeyError, TypeError) as exc:
+            raise StoreError(
+                f"point {point_id} in collection '{self.collection}' has a bad payload: it lacks {exc}"
+            ) from exc
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
         wanted = [check_point_id(i, QueryError) for i in ids]

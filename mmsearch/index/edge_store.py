@@ -75,6 +75,8 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
+    VERSION_FIELDS,
+    Candidate,
     Filters,
     Point,
     ScoredPoint,
@@ -325,14 +327,25 @@ class EdgeStore(CheckedStore):
     def _search(
         self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
     ) -> list[ScoredPoint]:
-        request = search_request(self.index, layout, query, limit, flt)
-        with self._calling("search"):
-            found = self._open_shard().query(request)
+        found = self._query(query, layout, limit, flt, True)
         hits = []
         for p in found:
             point_id = str(p.id)  # each read of ``id`` builds a new UUID object
             hits.append(ScoredPoint(point_id, float(p.score), self._payload(point_id, p.payload)))
         return hits
+
+    def _nearest(
+        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
+    ) -> list[Candidate]:
+        found = self._query(query, layout, limit, flt, list(VERSION_FIELDS))
+        return [self._candidate(p.id, p.score, p.payload) for p in found]
+
+    def _query(
+        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None, payload: bool | list[str]
+    ) -> list[qe.ScoredPoint]:
+        request = search_request(self.index, layout, query, limit, flt, with_payload=payload)
+        with self._calling("search"):
+            return self._open_shard().query(request)
 
     def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""
@@ -522,7 +535,7 @@ def search_request(
     limit: int,
     flt: qe.Filter | None,
     exact: bool = False,
-    with_payload: bool = True,
+    with_payload: bool | list[str] = True,
 ) -> qe.QueryRequest:
     """One Query API request: the full vector, or the MRL prefetch rescored on the full vector."""
     params = edge_search_params(index, exact)

@@ -60,6 +60,8 @@ from mmsearch.index.schema import (
 )
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import (
+    VERSION_FIELDS,
+    Candidate,
     Mode,
     Point,
     ScoredPoint,
@@ -304,8 +306,26 @@ class QdrantStore(CheckedStore):
     def _search(
         self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
     ) -> list[ScoredPoint]:
+        found = self._found(query, layout, limit, flt, True)
+        return [ScoredPoint(str(i), score, self._payload(i, payload)) for i, score, payload in found]
+
+    def _nearest(
+        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
+    ) -> list[Candidate]:
+        found = self._found(query, layout, limit, flt, list(VERSION_FIELDS))
+        return [self._candidate(i, score, payload) for i, score, payload in found]
+
+    def _found(
+        self,
+        query: np.ndarray,
+        layout: Layout,
+        limit: int,
+        flt: models.Filter | None,
+        payload: bool | list[str],
+    ) -> list[tuple[Any, float, dict[str, Any] | None]]:
+        """(id, score, payload with ``payload``'s fields) of the ``limit`` nearest points, best first."""
         if layout.prefetch_dim is not None and self.rescore_in_client:
-            return self._two_stages_here(query, layout.prefetch_dim, limit, flt)
+            return self._two_stages_here(query, layout.prefetch_dim, limit, flt, payload)
         prefetch = None
         if layout.prefetch_dim is not None:
             prefetch = models.Prefetch(
@@ -317,13 +337,18 @@ class QdrantStore(CheckedStore):
         with self._calling("search"):
             found = self.client.query_points(
                 self.collection, query=query.tolist(), using=FULL, prefetch=prefetch, query_filter=flt,
-                search_params=self._search_params, limit=limit, with_payload=True,
+                search_params=self._search_params, limit=limit, with_payload=payload,
             ).points  # fmt: skip
-        return [ScoredPoint(str(p.id), float(p.score), self._payload(p.id, p.payload)) for p in found]
+        return [(p.id, float(p.score), p.payload) for p in found]
 
     def _two_stages_here(
-        self, query: np.ndarray, prefetch_dim: int, limit: int, flt: models.Filter | None
-    ) -> list[ScoredPoint]:
+        self,
+        query: np.ndarray,
+        prefetch_dim: int,
+        limit: int,
+        flt: models.Filter | None,
+        payload: bool | list[str],
+    ) -> list[tuple[Any, float, dict[str, Any] | None]]:
         """Prefetch on the small vector, then rescore its candidates' full vectors with numpy.
 
         Embedded mode only: local mode runs the Query API's rescoring stage as a search of the whole
@@ -342,13 +367,9 @@ class QdrantStore(CheckedStore):
         best = [candidates[i].id for i in np.argsort(-scores, kind="stable")[:limit]]
         score_of = {c.id: float(score) for c, score in zip(candidates, scores, strict=True)}
         with self._calling(f"read {len(best)} payloads"):
-            records = {r.id: r for r in self.client.retrieve(self.collection, best, with_payload=True)}
+            records = {r.id: r for r in self.client.retrieve(self.collection, best, with_payload=payload)}
         # a point deleted between the two calls is dropped, not returned without its payload
-        return [
-            ScoredPoint(str(i), score_of[i], self._payload(i, records[i].payload))
-            for i in best
-            if i in records
-        ]
+        return [(i, score_of[i], records[i].payload) for i in best if i in records]
 
     def _records(self, ids: list[str]) -> list[models.Record]:
         with self._calling(f"read {len(ids)} points"):

@@ -112,6 +112,29 @@ class ScoredPoint:
     score: float  # cosine similarity to the query (higher is closer)
     payload: Payload
 
+    @property
+    def doc_id(self) -> str:
+        return self.payload.doc_id
+
+    @property
+    def source_sha256(self) -> str:
+        return self.payload.source_sha256
+
+
+# The payload fields a candidate is read with (``Store.nearest``): which version of which document it is.
+VERSION_FIELDS = ("doc_id", "source_sha256")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A point found by ``Store.nearest``: its id, score and ``VERSION_FIELDS`` only. The rest of its
+    payload is read (``Store.retrieve``) only for the candidates that become hits."""
+
+    id: str
+    score: float
+    doc_id: str
+    source_sha256: str
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -335,6 +358,10 @@ class Store(Protocol):
 
     def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
         """The ``limit`` nearest points by cosine, best first; empty when the collection is absent."""
+        ...
+
+    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+        """As ``search``, with only ``VERSION_FIELDS`` of each point's payload read."""
         ...
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:

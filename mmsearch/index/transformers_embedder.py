@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -120,7 +121,7 @@ class TransformersEmbedder:
         self.model = model
         self.full_dim = int(model.config.get_text_config().hidden_size)
         self.dim = check_dim(settings.dim, self.full_dim)
-        self._lock = threading.Lock()
+        self.model_lock: AbstractContextManager[Any] = threading.Lock()
 
     def _attach_inputs(self, settings: EmbeddingSettings, processor: Any, placement: Placement) -> None:
         self.settings = settings
@@ -129,6 +130,10 @@ class TransformersEmbedder:
         self.placement = placement
         self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
         self.max_length = qwen_prompt.MAX_LENGTH  # tests lower it to reach truncation with short inputs
+        # The processor (its fast tokenizer changes its truncation and padding state per call) is used by
+        # one thread at a time; the model only under ``model_lock``, so one call's preprocessing overlaps
+        # another's forward pass.
+        self._inputs_lock = threading.Lock()
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
         if not items:
@@ -147,7 +152,8 @@ class TransformersEmbedder:
         """Messages, prompt and token estimate; media sizes are checked here. Bad media → EmbedderError."""
         label = f"item {index} ({describe(content)})"
         messages = qwen_prompt.embedding_messages(content, instruction)
-        prompt = self.video_form.text(qwen_prompt.render_prompt(self.processor, messages))
+        with self._inputs_lock:
+            prompt = self.video_form.text(qwen_prompt.render_prompt(self.processor, messages))
         try:
             vision = sum(qwen_prompt.image_tokens(image) for image in content.images)
             if content.video is not None:
@@ -155,7 +161,8 @@ class TransformersEmbedder:
                 vision += qwen_prompt.video_tokens(content.video) + pairs * FRAME_PAIR_OVERHEAD
         except (ValueError, UnsupportedFile) as exc:  # the model's size checks (e.g. aspect ratio over 200)
             raise UnprocessableInput(f"{label}: its media cannot be processed: {exc}") from exc
-        text = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        with self._inputs_lock:
+            text = len(self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         metadata = (qwen_prompt.video_metadata(content.video),) if content.video is not None else ()
         tokens = min(text + vision, self.max_length)
         return Prepared(index, label, messages, prompt, tokens, metadata)
@@ -191,7 +198,8 @@ class TransformersEmbedder:
                 # Only used when resizing, which do_resize=False skips; set to silence transformers' notice.
                 kwargs["cap_pixels_per_frame"] = True
         try:
-            inputs = self.processor(**kwargs)
+            with self._inputs_lock:
+                inputs = self.processor(**kwargs)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise UnprocessableInput(f"{_labels(batch)}: the processor refused the input: {exc}") from exc
         return {key: value.to(self.placement.device) for key, value in inputs.items()}
@@ -218,7 +226,7 @@ class TransformersEmbedder:
     def _forward(self, batch: list[Prepared]) -> np.ndarray:
         inputs = self.batch_inputs(batch)
         try:
-            with self._lock, torch.inference_mode():
+            with self.model_lock, torch.inference_mode():
                 hidden = self.model(**inputs, use_cache=False).last_hidden_state
                 pooled = F.normalize(pool_last(hidden, inputs["attention_mask"]).float(), p=2, dim=-1)
         except torch.cuda.OutOfMemoryError:

@@ -19,7 +19,7 @@ the file. Checks, cheapest first:
 - ``is_unchanged(doc_id, name, path, fingerprint)``: that document is done with this fingerprint, under
   this name, from this file, and the file's size and mtime match, so it is skipped without hashing it.
 - ``committed_versions(manifest, doc_ids)``: for each document, the sha256 of the version whose points are
-  searchable. A row's ``sha256`` moves to a new version only in ``mark_done``, after all its points are
+  searchable, read through a read-only connection each thread keeps (a search opens none). A row's ``sha256`` moves to a new version only in ``mark_done``, after all its points are
   stored (a failure keeps the last good one), so this is the commit point of a replacement: searches
   show the points of exactly this version, and points of any other version are invisible until removed.
 - ``is_done(doc_id, name, sha256, fingerprint)``: the bytes match a done row (after hashing). When only
@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -274,29 +275,79 @@ class Manifest:
 
 
 def committed_versions(manifest: Path, doc_ids: Collection[str]) -> dict[str, str]:
-    """For each of ``doc_ids``, the sha256 of its committed version (rows with one), read through a short
-    read-only connection (for the query path: it never writes, never creates the file, and never waits
-    on a writer, thanks to WAL). No manifest: {}. A manifest still at schema 1 is read by path id."""
-    if not doc_ids or not Path(manifest).is_file():
+    """For each of ``doc_ids``, the sha256 of its committed version (rows with one), read through this
+    thread's read-only connection to ``manifest`` (``_reader``: for the query path, it never writes, never
+    creates the file, and never waits on a writer, thanks to WAL). No manifest: {}. A manifest still at
+    schema 1 is read by path id."""
+    if not doc_ids:
         return {}
     try:
-        db = sqlite3.connect(f"{Path(manifest).resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
-    except sqlite3.Error as exc:
-        raise _translate(exc, Path(manifest)) from exc
-    try:
-        if not _has_table(db, "documents"):
-            return _committed_v1(db, doc_ids)
+        reader = _reader(Path(manifest))
+        if reader is None:
+            return {}
+        if not reader.current:  # schema 1 until a writer opens it; once at 2, it stays there
+            reader.current = _has_table(reader.db, "documents")
+            if not reader.current:
+                return _committed_v1(reader.db, doc_ids)
         found: dict[str, str] = {}
         wanted = sorted(set(doc_ids))
         for start in range(0, len(wanted), 500):
             batch = wanted[start : start + 500]
             sql = f"SELECT doc_id, sha256 FROM documents WHERE sha256 IS NOT NULL AND doc_id IN ({','.join('?' * len(batch))})"
-            found.update((str(d), str(sha)) for d, sha in db.execute(sql, batch).fetchall())
+            found.update((str(d), str(sha)) for d, sha in reader.db.execute(sql, batch).fetchall())
         return found
     except sqlite3.Error as exc:
+        _forget_reader(Path(manifest))  # a damaged or replaced file: the next call opens it afresh
         raise _translate(exc, Path(manifest)) from exc
-    finally:
-        db.close()
+
+
+@dataclass
+class _Reader:
+    """One thread's read-only connection to one manifest file (``identity``: its device and inode)."""
+
+    db: sqlite3.Connection
+    identity: tuple[int, int]
+    current: bool = False  # the file is at schema 2 (has ``documents``)
+
+
+READERS_PER_THREAD = 4  # manifests one thread keeps a connection to (a server reads one)
+_readers = threading.local()  # .held: dict path -> _Reader, least recently used first
+
+
+def _reader(path: Path) -> _Reader | None:
+    """This thread's read-only connection to the manifest at ``path``, opened at its first use and kept
+    (a connection costs more than the query); None when there is no manifest file.
+
+    Autocommit, so each query reads the latest commit and holds no read transaction after it (the writer's
+    checkpoints are never held back). A file replaced at ``path`` (another inode) gets a new connection;
+    at most ``READERS_PER_THREAD`` are kept per thread, the least recently used closed first, and a
+    thread's are closed when it ends."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    held: dict[str, _Reader] = getattr(_readers, "held", None) or {}
+    _readers.held = held
+    key, identity = str(path), (st.st_dev, st.st_ino)
+    reader = held.pop(key, None)
+    if reader is not None and reader.identity != identity:
+        reader.db.close()
+        reader = None
+    if reader is None:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        reader = _Reader(sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None), identity)
+        while len(held) >= READERS_PER_THREAD:
+            held.pop(next(iter(held))).db.close()
+    held[key] = reader  # most recently used last
+    return reader
+
+
+def _forget_reader(path: Path) -> None:
+    reader = (getattr(_readers, "held", None) or {}).pop(str(path), None)
+    if reader is not None:
+        reader.db.close()
 
 
 def _committed_v1(db: sqlite3.Connection, doc_ids: Collection[str]) -> dict[str, str]:

@@ -5,6 +5,13 @@ With ``committed`` (document id → the sha256 of its searchable version:
 points of a version still being written, or of one replaced but not yet removed, are skipped (and more
 are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so a search never shows two
 versions of one file or half of one.
+
+Without the reranker, the candidates are found with their versions only (``Store.nearest``) and the whole
+payload is read for the ``top_k`` hits (``Store.retrieve``); the reranker reads every candidate's.
+
+Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
+nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
+of the whole store, never of the caller's scope, as the answer "empty" was before.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -21,7 +29,7 @@ from PIL import Image
 from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchCancelled
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
-from mmsearch.index.store import Filters, Payload, ScoredPoint, Store
+from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, Store
 from mmsearch.ingest.media import load_media
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.reranker import Reranker
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 Committed = Callable[[Collection[str]], Mapping[str, str]]
 WIDEN = 4  # when hidden points leave fewer candidates than asked, fetch this many times more
 MAX_WIDENINGS = 3
+P = TypeVar("P", Candidate, ScoredPoint)  # a point found: with its whole payload, or only its version
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,11 +101,6 @@ class Searcher:
         content = query.content()
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, a video clip, or a mix")
-        if self.store.count() == 0:
-            raise EmptyCollection(
-                "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
-                "POST /v1/documents on the API)"
-            )
         if not self._verified:  # a query embedded by another model/dim than the index's is refused
             self.store.verify(self.embedder.model_id, self.embedder.dim)
             self._verified = True
@@ -106,10 +110,17 @@ class Searcher:
         vector = self.embedder.embed([content], self.query_instruction)[0]
         timings["embed"] = _ms_since(started)
         mark = time.perf_counter()
-        points = self._visible_search(vector, candidates, query.filters)
+        reranking = rerank and self.reranker is not None
+        points, found = self._find(vector, candidates, None if reranking else top_k, query.filters)
+        if not found and self.store.count() == 0:  # counted only when nothing was found, not per search
+            raise EmptyCollection(
+                "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
+                "POST /v1/documents on the API)"
+            )
         timings["search"] = _ms_since(mark)
         rerank_scores: list[float] | None = None
-        if rerank and self.reranker is not None and points:
+        if reranking and points:
+            assert self.reranker is not None
             mark = time.perf_counter()
             points, documents = self._contents(points)
             _stop_if(cancelled, "before its rerank")
@@ -123,15 +134,30 @@ class Searcher:
             hits=hits,
             reranked=rerank_scores is not None,
             reranker=self.reranker.model_id if rerank_scores is not None and self.reranker else None,
-            candidates=len(points),
+            candidates=len(points) if reranking else found,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
 
-    def _visible_search(self, vector: np.ndarray, limit: int, filters: Filters | None) -> list[ScoredPoint]:
-        """The ``limit`` best points of committed versions (all points when there is no ``committed``)."""
+    def _find(
+        self, vector: np.ndarray, limit: int, hits: int | None, filters: Filters | None
+    ) -> tuple[list[ScoredPoint], int]:
+        """The ``limit`` best visible candidates with their payloads, and how many there were. With
+        ``hits`` (no reranking), only the first ``hits`` are read whole; the others only as far as their
+        version (``Store.nearest``): a search without the reranker reads ``top_k`` payloads, not 50."""
+        if hits is None:
+            points = self._visible_search(self.store.search, vector, limit, filters)
+            return points, len(points)
+        found = self._visible_search(self.store.nearest, vector, limit, filters)
+        return self._with_payloads(found[:hits]), len(found)
+
+    def _visible_search(
+        self, lookup: Callable[..., list[P]], vector: np.ndarray, limit: int, filters: Filters | None
+    ) -> list[P]:
+        """The ``limit`` best points of committed versions (all points when there is no ``committed``),
+        found by ``lookup`` (``store.search`` or ``store.nearest``)."""
         asked = limit
         for _ in range(MAX_WIDENINGS + 1):
-            found = self.store.search(vector, limit=asked, filters=filters)
+            found = lookup(vector, limit=asked, filters=filters)
             if self.committed is None:
                 return found
             visible = self._visible(found)
@@ -140,11 +166,16 @@ class Searcher:
             asked *= WIDEN
         return visible[:limit]
 
-    def _visible(self, points: Sequence[ScoredPoint]) -> list[ScoredPoint]:
+    def _visible(self, points: Sequence[P]) -> list[P]:
         if self.committed is None:
             return list(points)
-        versions = self.committed({p.payload.doc_id for p in points})
-        return [p for p in points if versions.get(p.payload.doc_id) == p.payload.source_sha256]
+        versions = self.committed({p.doc_id for p in points})
+        return [p for p in points if versions.get(p.doc_id) == p.source_sha256]
+
+    def _with_payloads(self, hits: Sequence[Candidate]) -> list[ScoredPoint]:
+        """The hits with their whole payloads; one deleted since the search is dropped."""
+        payloads = self.store.retrieve([c.id for c in hits]) if hits else {}
+        return [ScoredPoint(c.id, c.score, payloads[c.id]) for c in hits if c.id in payloads]
 
     def _contents(self, points: list[ScoredPoint]) -> tuple[list[ScoredPoint], list[Content]]:
         """Each candidate's stored media; a candidate whose version was replaced (and its images

@@ -42,6 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,11 @@ class TransformersReranker:
         self.max_length = rerank_prompt.MAX_LENGTH  # tests lower it to reach truncation with short pairs
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.video_form = video_prompt.video_form(processor)  # refuses a processor it cannot correct
-        self._lock = threading.Lock()
+        # The processor (its fast tokenizer changes its truncation and padding state per call) is used by
+        # one thread at a time; the model only under ``model_lock``, so one call's preprocessing overlaps
+        # another's forward pass.
+        self._inputs_lock = threading.Lock()
+        self.model_lock: AbstractContextManager[Any] = threading.Lock()
 
     def score(
         self,
@@ -207,8 +212,10 @@ class TransformersReranker:
         label = f"document {index} ({describe(document)})"
         media = query_media + self.media(document, label, RerankerError)
         messages = rerank_prompt.pair_messages(query, document, instruction)
-        prompt = self.video_form.text(rerank_prompt.render(self.processor, messages))
-        tokens = len(self.processor.tokenizer.encode(prompt, add_special_tokens=False)) + vision_tokens(media)
+        with self._inputs_lock:
+            prompt = self.video_form.text(rerank_prompt.render(self.processor, messages))
+            text = len(self.processor.tokenizer.encode(prompt, add_special_tokens=False))
+        tokens = text + vision_tokens(media)
         cap = self.max_length + len(self.suffix_ids)
         return Draft(label, prompt, media, min(tokens, cap))
 
@@ -216,7 +223,8 @@ class TransformersReranker:
         """Tokenise a batch in one processor call, then truncate each row the official way. If the
         processor refuses the batch, each pair is tried alone so the error names the culprit."""
         try:
-            encoded = self.processor(**self._processor_kwargs(batch))
+            with self._inputs_lock:
+                encoded = self.processor(**self._processor_kwargs(batch))
         except (ValueError, RuntimeError, TypeError) as exc:
             if len(batch) > 1:
                 for draft in batch:
@@ -298,7 +306,7 @@ class TransformersReranker:
     def _forward(self, batch: list[Draft]) -> np.ndarray:
         inputs = self.batch_inputs(batch)
         try:
-            with self._lock, torch.inference_mode():
+            with self.model_lock, torch.inference_mode():
                 hidden = self.model(**inputs, use_cache=False).last_hidden_state[:, -1]
                 scores = torch.sigmoid(hidden.float() @ self.direction)
         except torch.cuda.OutOfMemoryError:

@@ -20,7 +20,7 @@ from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
 from mmsearch.samples import make_landscape, make_pdf, make_video
-from tests.support import clean_env, tiny_settings  # noqa: F401 - the shared ones, for the API tests
+from tests.support import budget, clean_env, tiny_settings  # noqa: F401 - the shared ones, for the API tests
 
 READ_KEY = "read-key-0123456789abcdef"
 WRITE_KEY = "write-key-0123456789abcdef"
@@ -92,7 +92,7 @@ def live_server(app: FastAPI, **options: Any) -> Iterator[LiveServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + budget(30)
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")

@@ -23,7 +23,7 @@ import pytest
 from api_support import READ_KEY, WRITE_KEY
 
 from mmsearch.samples import make_image
-from tests.support import SMALL_MEDIA, run_cli, tiny_env
+from tests.support import SMALL_MEDIA, budget, run_cli, tiny_env
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def _drain(stream: Any, into: list[str]) -> None:
 
 
 def _wait_for_url(served: Served) -> str:
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + budget(180)
     while time.monotonic() < deadline:
         found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", "".join(served.stderr))
         if found:
@@ -103,7 +103,7 @@ def upload(client: httpx.Client, name: str, data: bytes) -> dict[str, Any]:
     response = client.post("/v1/documents", files=[("files", (name, data))], headers=WRITE)
     assert response.status_code == 202, response.text
     job = response.json()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + budget(120)
     while job["state"] in ("queued", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(0.1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import WRITE_KEY, LiveServer, live_server, tiny_settings
+from api_support import WRITE_KEY, LiveServer, budget, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import Services, open_services
@@ -58,7 +58,7 @@ def contracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 def follow(client: httpx.Client, response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     job = response.json()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + budget(120)
     while job["state"] in ("queued", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(0.05)

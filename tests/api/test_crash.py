@@ -28,7 +28,7 @@ import pytest
 from mmsearch.cli.client import auth_headers
 from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_pdf
-from tests.support import tiny_env
+from tests.support import budget, tiny_env
 
 # A program, not a browser page: it sends an Authorization header (any value; the server has no keys),
 # as the server's Origin rule asks of every write and search (api/edge/guard.py).
@@ -65,7 +65,7 @@ class Server:
             [sys.executable, "-m", "mmsearch", "serve", "--port", str(self.port)],
             env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + budget(120)
         while True:
             assert self.proc.poll() is None, (
                 f"mmsearch serve exited {self.proc.returncode}: see {self.log.name}"
@@ -138,7 +138,7 @@ def search(url: str, doc_id: str | None = None) -> list[dict[str, Any]] | None:
 
 
 def wait_idle(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + budget(timeout)
     while True:
         jobs = httpx.get(f"{url}/v1/jobs", timeout=10).json()["jobs"]
         if not any(j["state"] in ("queued", "running") for j in jobs):

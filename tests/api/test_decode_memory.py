@@ -31,6 +31,8 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.support import budget
+
 pytestmark = pytest.mark.slow
 
 MB = 2**20
@@ -92,7 +94,7 @@ def served(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> objec
 
 def _wait_for_url(process: subprocess.Popen[str]) -> str:
     assert process.stderr is not None
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + budget(180)
     while time.monotonic() < deadline:
         line = process.stderr.readline()
         if not line and process.poll() is not None:

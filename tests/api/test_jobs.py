@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import LiveServer, live_server, tiny_settings
+from api_support import LiveServer, budget, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import open_services
@@ -63,7 +63,7 @@ def upload(url: str, path: Path, name: str | None = None) -> dict[str, Any]:
 
 
 def wait(url: str, job: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + budget(timeout)
     while job["state"] in ("queued", "running"):
         assert time.monotonic() < deadline, f"job still {job['state']}: {job['progress']}"
         time.sleep(0.1)

@@ -32,7 +32,7 @@ from mmsearch.config import Settings
 from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_landscape, make_pdf
 from tests.oidc_standin import CLIENT_ID, OidcStandIn, running_standin
-from tests.support import run_cli, tiny_settings
+from tests.support import budget, run_cli, tiny_settings
 
 pytestmark = pytest.mark.slow
 
@@ -392,7 +392,7 @@ def test_finance_uploads_into_finance_and_legal_never_sees_it(portal: Portal, tm
         )  # fmt: skip
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + budget(120)
     while (job := httpx.get(answer.json()["url"], headers=portal.as_key("finance-reader")).json())[
         "state"
     ] in ("queued", "running"):

@@ -18,7 +18,7 @@ from api_support import Indexed, clean_env
 
 from mmsearch import components
 from mmsearch.config import load_settings
-from tests.support import run_cli
+from tests.support import budget, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_serves_until_interrupted(tmp_path: Path, tiny_models: Path) -> None:
 
 def _wait_for_url(process: subprocess.Popen[str]) -> str:
     assert process.stderr is not None
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + budget(120)
     lines = []
     while time.monotonic() < deadline:
         line = process.stderr.readline()

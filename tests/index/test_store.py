@@ -404,3 +404,26 @@ def test_ingest_says_when_it_builds_the_vector_index(
         _optimize(store, above)
         said = capsys.readouterr().err
         assert said.startswith("Building the vector index over 5 points") and "Vector index ready in" in said
+
+
+@pytest.mark.parametrize("engine", [*PREFETCH_ENGINES, "edge-full", "local-here-full"])
+def test_nearest_finds_what_search_finds_with_only_the_version_read(
+    tmp_path: Path, rng: np.random.Generator, engine: str
+) -> None:
+    """``nearest`` (the candidates of a search without the reranker) gives search's ids, scores and order,
+    with each point's document and version, filters and prefetch alike."""
+    prefetch = None if engine.endswith("-full") else 32
+    index = IndexSettings(prefetch_dim=prefetch, prefetch_limit=20)
+    with open_engine(engine.removesuffix("-full"), index, tmp_path / "q") as store:
+        store.ensure_collection(MODEL, DIM)
+        store.upsert(document(rng, "/data/a.pdf", range(1, 30)) + document(rng, "/data/b.pdf", range(1, 9)))
+        for filters in (None, Filters(path_prefix="/data/b.pdf")):
+            query = unit_vectors(rng, 1)[0]
+            hits = store.search(query, limit=6, filters=filters)
+            found = store.nearest(query, limit=6, filters=filters)
+            assert [(c.id, c.doc_id, c.source_sha256) for c in found] == [
+                (h.id, h.payload.doc_id, h.payload.source_sha256) for h in hits
+            ]
+            assert [c.score for c in found] == pytest.approx([h.score for h in hits], abs=1e-6)
+        with pytest.raises(QueryError, match="limit"):
+            store.nearest(query, limit=0)

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mmsearch.errors import StoreError
+from mmsearch.ingest import manifest as manifest_module
 from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.ingest.names import Labels
 from mmsearch.ingest.units import Source, doc_id_for, legacy_doc_id
@@ -206,3 +208,68 @@ def test_damaged_or_newer_manifest_is_a_clear_store_error(tmp_path: Path) -> Non
         manifest._db.execute("PRAGMA user_version=99")
     with pytest.raises(StoreError, match="written by a newer mmsearch"):
         Manifest(tmp_path / "new.sqlite")
+
+
+def test_committed_versions_reuse_one_read_only_connection_per_thread(tmp_path: Path, doc: Path) -> None:
+    """A search opens no connection: each thread keeps one, read-only, that sees every later commit of the
+    writer (WAL, autocommit: no read transaction held between calls) and never writes."""
+    db = tmp_path / "m.sqlite"
+    with Manifest(db) as manifest:
+        first = _source(doc, "a" * 64)
+        manifest.mark_done(first, "fp", ["1"])
+        assert committed_versions(db, [first.doc_id]) == {first.doc_id: "a" * 64}
+        reader = manifest_module._reader(db)
+        assert reader is not None
+        manifest.mark_done(_source(doc, "b" * 64), "fp", ["2"])  # a new version, committed by the writer
+        assert committed_versions(db, [first.doc_id]) == {first.doc_id: "b" * 64}
+        assert manifest_module._reader(db) is reader  # the same connection, reused
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.db.execute("DELETE FROM documents")
+        seen: list[dict[str, str]] = []
+        readers: list[manifest_module._Reader | None] = []
+
+        def other_thread() -> None:
+            seen.append(committed_versions(db, [first.doc_id]))
+            readers.append(manifest_module._reader(db))
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert seen == [{first.doc_id: "b" * 64}]
+        assert readers[0] is not None and readers[0].db is not reader.db
+        assert manifest.documents()[0].sha256 == "b" * 64  # the writer is not disturbed
+
+
+def test_a_manifest_replaced_under_its_path_is_read_afresh(tmp_path: Path, doc: Path) -> None:
+    db = tmp_path / "m.sqlite"
+    with Manifest(db) as manifest:
+        manifest.mark_done(_source(doc, "a" * 64), "fp", ["1"])
+    doc_id = _source(doc).doc_id
+    assert committed_versions(db, [doc_id]) == {doc_id: "a" * 64}
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    assert committed_versions(db, [doc_id]) == {}  # gone: no manifest
+    with Manifest(db) as manifest:  # rebuilt: another file
+        manifest.mark_done(_source(doc, "c" * 64), "fp", ["1"])
+        assert committed_versions(db, [doc_id]) == {doc_id: "c" * 64}
+
+
+def test_a_thread_keeps_a_few_manifest_connections_at_most(tmp_path: Path, doc: Path) -> None:
+    paths = []
+    for i in range(manifest_module.READERS_PER_THREAD + 2):
+        paths.append(tmp_path / f"m{i}.sqlite")
+        with Manifest(paths[-1]) as manifest:
+            manifest.mark_done(_source(doc, f"{i:064x}"), "fp", ["1"])
+    doc_id = _source(doc).doc_id
+    for i, path in enumerate(paths):
+        assert committed_versions(path, [doc_id]) == {doc_id: f"{i:064x}"}
+    held = manifest_module._readers.held
+    assert list(held) == [str(p) for p in paths[-manifest_module.READERS_PER_THREAD :]]  # oldest closed
+
+
+def test_a_damaged_manifest_is_a_store_error_for_a_search(tmp_path: Path) -> None:
+    db = tmp_path / "m.sqlite"
+    db.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(StoreError, match="damaged"):
+        committed_versions(db, ["x"])
+    assert str(db) not in manifest_module._readers.held  # the next search opens it afresh

@@ -22,6 +22,7 @@ from mmsearch.ingest.render import RenderOptions, render_in_worker
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Unit
 from mmsearch.samples import make_pdf, marker_word
+from tests.support import budget
 
 POOLED = IngestSettings(render_workers=2)
 IN_PROCESS = IngestSettings(render_workers=0)
@@ -159,7 +160,7 @@ def test_workers_ignore_ctrl_c_and_die_with_a_killed_parent(tmp_path: Path) -> N
     assert all(_running(pid) for pid in pids)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + budget(20)
     alive = pids
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +18,7 @@ from mmsearch.errors import EmptyCollection, QueryError
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Payload, Point, ScoredPoint, Store
+from mmsearch.index.store import Candidate, Filters, Payload, Point, Scope, ScoredPoint, Store
 from mmsearch.index.store_registry import open_store
 from mmsearch.search.searcher import MAX_WIDENINGS, WIDEN, Committed, Query, Searcher
 from tests.support import tiny_settings
@@ -33,10 +33,28 @@ class CountingStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.asked: list[int] = []
+        self.counted: list[Filters | None] = []
+        self.retrieved: list[list[str]] = []
+        self.before_retrieve: Callable[[], object] | None = None  # runs between nearest and retrieve
 
     def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
         self.asked.append(limit)
         return self.store.search(vector, limit, filters)
+
+    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+        self.asked.append(limit)
+        found = self.store.nearest(vector, limit, filters)
+        if self.before_retrieve is not None:
+            self.before_retrieve()
+        return found
+
+    def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
+        self.retrieved.append(list(ids))
+        return self.store.retrieve(ids)
+
+    def count(self, filters: Filters | None = None) -> int:
+        self.counted.append(filters)
+        return self.store.count(filters)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -204,3 +222,57 @@ def test_an_empty_collection_and_an_empty_query_are_refused(
         search.search(Query(text="anything"))
     with pytest.raises(QueryError, match="empty query"):
         search.search(Query(text="   "))
+
+
+def test_a_search_that_finds_points_counts_nothing(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.5, 0.6]))
+    search = searcher(embedder, store, tmp_path, None)
+    for _ in range(3):
+        assert len(search.search(Query(text=QUERY)).hits) == 2
+    assert store.counted == []  # emptiness is asked only when a search finds nothing
+
+
+def test_a_scope_with_nothing_in_it_is_no_hits_not_an_empty_collection(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """The store is asked whether it is empty as a whole, never within the caller's scope: a principal
+    whose collections hold nothing gets no hits, as before, and learns nothing of other collections."""
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.5]))  # collection "default"
+    search = searcher(embedder, store, tmp_path, None)
+    elsewhere = Filters(scope=Scope(collections=frozenset({"legal"})))
+    result = search.search(Query(text=QUERY, filters=elsewhere))
+    assert result.hits == () and result.candidates == 0
+    assert store.counted == [None]  # the whole store's count, not the scope's
+    hidden = searcher(embedder, store, tmp_path, manifest({})[1])  # points, none committed: no hits either
+    assert hidden.search(Query(text=QUERY)).hits == ()
+
+
+def test_without_the_reranker_only_the_hits_payloads_are_read(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """Candidates are found with their versions only (``Store.nearest``); the whole payload is read for
+    the ``top_k`` hits, and the hits are those the full read gives, payloads and scores alike."""
+    pts = points(embedder, query_vector, "/docs/a.png", "v1", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    store.upsert(pts)
+    _, committed = manifest({"/docs/a.png": "v1"})
+    search = searcher(embedder, store, tmp_path, committed)
+    result = search.search(Query(text=QUERY), top_k=2, candidates=5)
+    full = store.store.search(query_vector, 5)  # what every candidate's whole payload read gives
+    assert [h.point_id for h in result.hits] == [p.id for p in full[:2]]
+    assert [h.vector_score for h in result.hits] == [p.score for p in full[:2]]
+    assert [h.snippet for h in result.hits] == [p.payload.text for p in full[:2]]
+    assert store.retrieved == [[p.id for p in full[:2]]] and result.candidates == 5
+
+
+def test_a_hit_deleted_between_the_search_and_its_payload_read_is_dropped(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    near, far = (
+        points(embedder, query_vector, f"/docs/{c}.png", "v1", [d]) for c, d in (("a", 0.1), ("b", 0.5))
+    )
+    store.upsert(near + far)
+    store.before_retrieve = lambda: store.store.delete_document(doc_of("/docs/a.png"))
+    result = searcher(embedder, store, tmp_path, None).search(Query(text=QUERY))
+    assert [h.point_id for h in result.hits] == [far[0].id]

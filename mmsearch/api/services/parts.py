@@ -4,8 +4,8 @@ Built once (at startup, by the app's lifespan or by ``mmsearch serve`` before it
 ``mmsearch.components``, and closed once at shutdown. The store comes first, so a store held by another
 process fails with ``StoreLocked`` before any model loads.
 
-In-process models are not thread-safe: each is wrapped so its calls run one at a time under its own
-lock (``serial.py``). HTTP backends (sglang, vllm) are called concurrently. Searches and ingests share
+In-process models are not thread-safe: each is wrapped so its forward passes run one at a time under
+its own lock (``serial.py``; their preprocessing runs outside it, under the part's processor lock). HTTP backends (sglang, vllm) are called concurrently. Searches and ingests share
 these wrapped parts, so the API never holds two copies of a model.
 
 The ingest worker (``worker.JobRunner``) is one of these parts: it starts last (after reconciling what
