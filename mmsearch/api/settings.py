@@ -119,6 +119,27 @@ class ApiSettings(BaseModel):
         description="A signed image/file URL lives between this and twice this (rounded, so browsers can "
         "cache): 300 = 5 to 10 minutes.",
     )  # fmt: skip
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600,
+        description="A request's line and headers must arrive within this, however slowly they trickle "
+        "(slowloris); else the connection is closed (api/edge/timeouts.py).",
+    )  # fmt: skip
+    body_timeout_s: float = Field(
+        60.0, gt=0, le=3600,
+        description="Longest pause between the bytes of a request body (an upload); longer: the connection "
+        "is closed and the upload discarded.",
+    )  # fmt: skip
+    max_connections: int = Field(
+        1024, ge=1,
+        description="Open connections at most (uvicorn's limit_concurrency): a request that arrives while "
+        "this many are open, or this many requests run, is answered 503.",
+    )  # fmt: skip
+    max_header_kb: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Largest request line plus headers; longer: 400 and the connection closed.",
+    )
     log_level: str = Field(
         "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
     )

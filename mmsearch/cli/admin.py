@@ -72,11 +72,23 @@ def stats(
         console.print(
             f"Warning: {out['preprocessing_warning']}", style="yellow", highlight=False, markup=False
         )
-    outside = unindexed(out, settings.index.exact_below)
+    own = out.get("exact_below")
+    outside = unindexed(out, own if own is not None else settings.index.exact_below)
     if outside:
         console.print(
             f"{outside:,} points are outside the vector index and searched exactly (slower): run "
             "`mmsearch optimize` (with `mmsearch serve` stopped) to build it over them.",
+            style="yellow", highlight=False,
+        )  # fmt: skip
+    elif (
+        own is not None
+        and own != settings.index.exact_below
+        and out.get("points", 0) >= settings.index.exact_below
+    ):
+        console.print(
+            f"the collection searches exactly below {own:,} points (its threshold when it was created), not "
+            f"index.exact_below = {settings.index.exact_below:,}: run `mmsearch optimize --force` (with "
+            "`mmsearch serve` stopped) to apply the setting.",
             style="yellow", highlight=False,
         )  # fmt: skip
     if docs:
@@ -99,8 +111,8 @@ def preprocessing_status(store: object, settings: Settings, stats: dict[str, Any
 
 
 def unindexed(stats: dict[str, Any], exact_below: int) -> int:
-    """Points outside the embedded store's HNSW graph, where it should hold them (``index.exact_below``
-    or more points); 0 when the store does not say (a server indexes by itself)."""
+    """Points outside the embedded store's HNSW graph, where it should hold them (``exact_below``, the
+    collection's own threshold, or more points); 0 when the store does not say (a server indexes by itself)."""
     indexed, points = stats.get("indexed_points"), stats.get("points", 0)
     if indexed is None or points < exact_below:
         return 0

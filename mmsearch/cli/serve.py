@@ -36,6 +36,7 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
     from mmsearch.api.edge.access_log import log_config, protect_root
     from mmsearch.api.edge.auth import Authenticator
     from mmsearch.api.edge.guard import HostRule
+    from mmsearch.api.edge.timeouts import uvicorn_options
     from mmsearch.api.services.parts import open_services
 
     settings = app.settings({"server": {"host": host, "port": port}})
@@ -57,6 +58,7 @@ def serve(app: AppContext, host: str | None, port: int | None, proxy_headers: bo
             proxy_headers=proxy_headers,
             forwarded_allow_ips="*" if proxy_headers else None,
             timeout_graceful_shutdown=30,
+            **uvicorn_options(server),  # head and body read timeouts, the connection cap (edge/timeouts.py)
             access_log=False,  # mmsearch's own (edge/access_log.py): with the principal, no signature
             log_config=log_config(server.log_level, secrets),
         )

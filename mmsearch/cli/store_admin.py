@@ -22,26 +22,33 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--force", is_flag=True,
+    help="First apply the current index settings (index.exact_below) to the collection, which keeps "
+    "the ones it was created with otherwise.",
+)  # fmt: skip
 @pass_app
-def optimize(app: AppContext, as_json: bool) -> None:
+def optimize(app: AppContext, as_json: bool, force: bool) -> None:
     """Build the embedded store's HNSW index (and merge its segments) now.
 
     Every `mmsearch ingest` does this at its end; run it after ingesting through `mmsearch serve`
     (stop the server first: the build holds the store, and the Python interpreter, until it is done —
-    minutes at a million points). Collections under index.exact_below points stay exact. A Qdrant server
+    minutes at a million points). Collections under their threshold stay exact: the index.exact_below of
+    when the collection was created; `--force` applies today's (after lowering it). A Qdrant server
     optimizes by itself: there this does nothing.
 
     \b
     Examples:
       mmsearch optimize
       mmsearch optimize --json
+      MMSEARCH_INDEX__EXACT_BELOW=1000 mmsearch optimize --force
     """
     from mmsearch import components
 
     settings = app.settings()
     started = time.perf_counter()
     with components.build_store(settings) as store:
-        changed = store.optimize()
+        changed = store.optimize(force=force)
         points = store.count()
     out = {"changed": changed, "points": points, "seconds": round(time.perf_counter() - started, 2)}
     if as_json:

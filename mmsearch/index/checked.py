@@ -211,6 +211,10 @@ class CheckedStore(ABC):
         """Points inside the HNSW graph, where the engine says (``StoreStats.indexed_points``)."""
         return None
 
+    def _exact_below(self, layout: Layout) -> int | None:
+        """The collection's own exact-search threshold in points (``StoreStats.exact_below``), or None."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -361,6 +365,7 @@ class CheckedStore(ABC):
         return StoreStats(
             self.collection, self.mode, self.location, True, layout.model_id, layout.dim,
             layout.prefetch_dim, self._count(None), documents, by_modality, self._indexed_points(layout),
+            self._exact_below(layout),
         )  # fmt: skip
 
     def count(self, filters: Filters | None = None) -> int:

@@ -305,11 +305,18 @@ class EdgeStore(CheckedStore):
     def _delete_matching(self, flt: qe.Filter) -> None:
         self._open_shard().update(qe.UpdateOperation.delete_points_by_filter(flt))
 
-    def optimize(self) -> bool:
-        """Merge segments and build the HNSW graph where a segment has passed ``index.exact_below``.
-        Holds the GIL until done: call it from a command, never from a serving process."""
-        if self._read_layout() is None:
+    def optimize(self, force: bool = False) -> bool:
+        """Merge segments and build the HNSW graph where a segment has passed the collection's threshold
+        (``index.exact_below`` when it was created; ``force``: the current ``index.exact_below``, written
+        into the shard's config first). Holds the GIL until done: call it from a command, never from a
+        serving process."""
+        layout = self._read_layout()
+        if layout is None:
             return False
+        if force:
+            with self._calling("rewrite the collection's index thresholds"):
+                self._open_shard().close()
+                self._shard = qe.EdgeShard.load(str(self.shard_dir), edge_config(self.index, layout.dim))
         with self._calling("optimize the collection"):
             changed = bool(self._open_shard().optimize())
             self._open_shard().flush()
@@ -356,6 +363,15 @@ class EdgeStore(CheckedStore):
             indexed_vectors = self._open_shard().info().indexed_vectors_count
         per_point = 1 if layout.prefetch_dim is None else 2  # Edge counts every named vector of a point
         return int(indexed_vectors // per_point)
+
+    def _exact_below(self, layout: Layout) -> int | None:
+        config = _read_json(self.shard_dir / "edge_config.json") or {}
+        kb = (config.get("optimizers") or {}).get("indexing_threshold")
+        if kb is None:
+            return None
+        if int(kb) == max(1, self.index.exact_below * layout.dim * 4 // 1024):  # as ``edge_config`` writes it
+            return self.index.exact_below  # the setting's threshold (the kilobytes round it)
+        return int(kb) * 1024 // (layout.dim * 4)
 
     def layout(self) -> Layout | None:
         return self._read_layout()

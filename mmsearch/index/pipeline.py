@@ -284,6 +284,10 @@ class Indexer:
             message = str(exc) if isinstance(exc, IngestError) else f"{path.name}: {exc}"
             self.manifest.mark_failed(doc_id, collection, name, path, f"{exc.code}: {message}")
             return named(_failure(str(path), exc.code, message))
+        except Exception:  # not the file's fault (a full disk, a failing store): undo this attempt now, raise
+            if source is not None:
+                self._roll_back_after(source)
+            raise
         # The commit: from here searches show this version, so the old one can go.
         before = self.manifest.get(doc_id)
         self.manifest.mark_done(source, fingerprint, ids, self.labels)
@@ -314,6 +318,21 @@ class Indexer:
         kept = self.store.retrieve(sorted(keep)) if keep else {}
         media = {path for payload in kept.values() for path in payload.media_paths}
         prune_media(source.doc_id, self.data_dir, keep=media)
+
+    def _roll_back_after(self, source: Source) -> None:
+        """``_roll_back`` after an unexpected error (``OSError`` ENOSPC, a store that failed): the chunks
+        already handed over land first; a rollback that fails as well is logged, and start-up
+        reconciliation removes what it left (the version was never committed, so nothing shows it)."""
+        try:
+            self._stored()
+        except Exception:
+            log.warning("%s: the store writer failed too", source.path, exc_info=True)
+        try:
+            self._roll_back(source)
+        except Exception:
+            log.exception(
+                "%s: rolling back a failed ingest failed; reconciliation removes the rest", source.path
+            )
 
     def _index_units(self, source: Source, units: Iterable[Unit]) -> list[str]:
         """Embed and upsert chunk by chunk; the caller commits, then drops the old version."""

@@ -179,7 +179,7 @@ class QdrantStore(CheckedStore):
         log.info("dropped collection '%s' at %s", self.collection, self.location)
         return existed
 
-    def optimize(self) -> bool:
+    def optimize(self, force: bool = False) -> bool:
         """Nothing to do: a server builds its HNSW index by itself, and local mode has none."""
         return False
 

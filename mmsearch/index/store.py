@@ -327,6 +327,9 @@ class StoreStats:
     # Points inside the HNSW graph (the embedded store); None where the store does not say (a server
     # builds its graph by itself). Points outside it are searched exactly until ``mmsearch optimize``.
     indexed_points: int | None = None
+    # The collection's own exact-search threshold in points (the embedded store: fixed when it was created,
+    # whatever ``index.exact_below`` says now, until ``mmsearch optimize --force``); None where it has none.
+    exact_below: int | None = None
 
 
 class Store(Protocol):
@@ -379,10 +382,12 @@ class Store(Protocol):
         """Delete the whole collection (for a re-index with another model); True if it existed."""
         ...
 
-    def optimize(self) -> bool:
+    def optimize(self, force: bool = False) -> bool:
         """Build the search index (HNSW) where the collection has grown past exact search; True if it
         changed anything. Slow and, embedded, blocking: for the end of an ingest or `mmsearch optimize`,
-        never a serving process. A server optimizes by itself (False)."""
+        never a serving process. A server optimizes by itself (False). ``force``: first give the collection
+        the thresholds of the current ``index`` settings (``index.exact_below``), which otherwise stay as
+        they were when it was created."""
         ...
 
     def close(self) -> None: ...

@@ -120,6 +120,8 @@ class Manifest:
             )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if version == SCHEMA_VERSION:  # made already: opening it writes nothing (it works on a full disk)
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for statement in _SCHEMA.split(";"):

@@ -5,12 +5,12 @@ answer is read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import httpx
 
-from mmsearch.errors import QueryError, RerankerError
+from mmsearch.errors import QueryError, RerankerError, SearchAbandoned
 from mmsearch.index.embedder import describe
 from mmsearch.index.http_client import JsonClient
 from mmsearch.index.inputs import Content
@@ -63,7 +63,11 @@ class HttpReranker:
         )
 
     def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
+        self,
+        query: Content,
+        documents: Sequence[Content],
+        instruction: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[float]:
         check_query(query)
         if not documents:
@@ -77,6 +81,8 @@ class HttpReranker:
             for chunk in chunks
         ]
         scores: list[float] = []
+        if cancelled is not None and cancelled():  # a model server runs the batches at once: ask once
+            raise SearchAbandoned("the search was abandoned before its rerank")
         for chunk, answer in zip(chunks, self.client.post_all(self.path, bodies), strict=True):
             pairs = self.results(answer)
             scores += scores_by_index(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from mmsearch.errors import ConfigError, QueryError, RerankerError
@@ -37,11 +37,17 @@ class Reranker(Protocol):
     model_id: str  # what produced the scores; reported with every reranked result
 
     def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
+        self,
+        query: Content,
+        documents: Sequence[Content],
+        instruction: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[float]:
         """One score in [0, 1] per document, same order; ``[]`` for no documents.
 
-        ``instruction`` replaces the configured task instruction for this call (None = configured)."""
+        ``instruction`` replaces the configured task instruction for this call (None = configured).
+        ``cancelled``: asked before each model batch; True stops the call there (``SearchAbandoned``), so
+        a search whose client has gone frees the model at its next batch."""
         ...
 
 

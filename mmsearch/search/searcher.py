@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from mmsearch.errors import EmptyCollection, MmsearchError, QueryError
+from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchAbandoned
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, Store
@@ -93,12 +93,26 @@ class Searcher:
         top_k: int | None = None,
         candidates: int | None = None,
         rerank: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> SearchResult:
-        with holding() as waits:  # the model queues add their waits to this search's ticket
-            return self._search(query, waits, top_k=top_k, candidates=candidates, rerank=rerank)
+        """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
+        ``search.ticket``) by the model queues before each batch; True stops the search there with
+        ``SearchAbandoned`` (the API's route passes "the client has gone")."""
+        ticket = Ticket(gone=cancelled) if cancelled is not None else None
+        with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
+            return self._search(
+                query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled
+            )
 
     def _search(
-        self, query: Query, waits: Ticket, *, top_k: int | None, candidates: int | None, rerank: bool
+        self,
+        query: Query,
+        waits: Ticket,
+        *,
+        top_k: int | None,
+        candidates: int | None,
+        rerank: bool,
+        cancelled: Callable[[], bool] | None,
     ) -> SearchResult:
         top_k = top_k or self.top_k
         candidates = max(candidates or self.candidates, top_k)
@@ -111,6 +125,7 @@ class Searcher:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         before = replace(waits)
+        _stop_if(cancelled, "before its embedding")
         vector = self.embedder.embed([content], self.query_instruction)[0]
         _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
@@ -127,7 +142,10 @@ class Searcher:
             assert self.reranker is not None
             mark, before = time.perf_counter(), replace(waits)
             points, documents = self._contents(points)
-            rerank_scores = self.reranker.score(content, documents, self.rerank_instruction)
+            _stop_if(cancelled, "before its rerank")
+            rerank_scores = self.reranker.score(
+                content, documents, self.rerank_instruction, cancelled=cancelled
+            )
             _stage(timings, "rerank", mark, waits, before)
         timings["total"] = _ms_since(started)
         hits = _rank(points, rerank_scores, query.text, top_k)
@@ -210,6 +228,11 @@ class Searcher:
             clip = VideoClip(frames=images, fps=fps, t_start=payload.t_start or 0.0, times=times)
             return Content(text=text, video=clip)
         return Content(text=text, images=images)
+
+
+def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
+    if cancelled is not None and cancelled():
+        raise SearchAbandoned(f"the search was abandoned {where}")
 
 
 def _rank(

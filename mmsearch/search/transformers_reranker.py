@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mmsearch.errors import MmsearchError, QueryError, RerankerError
+from mmsearch.errors import MmsearchError, QueryError, RerankerError, SearchAbandoned
 from mmsearch.index import qwen_prompt, video_prompt
 from mmsearch.index.embedder import describe, pack_batches
 from mmsearch.index.inputs import Content
@@ -166,7 +166,11 @@ class TransformersReranker:
         self.model_lock: AbstractContextManager[Any] = threading.Lock()
 
     def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
+        self,
+        query: Content,
+        documents: Sequence[Content],
+        instruction: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[float]:
         check_query(query)
         if not documents:
@@ -178,7 +182,9 @@ class TransformersReranker:
         scores = np.empty(len(drafts), dtype=np.float64)
         costs = [d.tokens for d in drafts]
         batches = pack_batches(costs, self.settings.batch_tokens, self.settings.max_batch_size)
-        for batch in batches:
+        for n, batch in enumerate(batches):
+            if cancelled is not None and cancelled():
+                raise SearchAbandoned(f"the search was abandoned after {n} of {len(batches)} rerank batches")
             scores[batch] = self._run([drafts[i] for i in batch])
         log.debug(
             "reranked %d documents in %d batches in %.0f ms",

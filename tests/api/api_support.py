@@ -81,13 +81,14 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    """The app under a real uvicorn on a free loopback port, in a background thread."""
+def live_server(app: FastAPI, **options: Any) -> Iterator[LiveServer]:
+    """The app under a real uvicorn on a free loopback port, in a background thread; ``options``: more
+    ``uvicorn.Config`` arguments (``edge.timeouts.uvicorn_options`` for what ``mmsearch serve`` sets)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -219,6 +219,34 @@ def test_stats_says_when_points_wait_outside_the_vector_index(tmp_path: Path) ->
     assert "outside the vector index" not in said
 
 
+def test_stats_and_optimize_agree_after_exact_below_is_lowered(tmp_path: Path) -> None:
+    """The collection keeps the threshold it was created with: ``stats`` reads that one (so it does not
+    send the operator to an ``optimize`` that has nothing to do), and ``optimize --force`` applies the
+    lowered setting."""
+    filled_edge(tmp_path / "qdrant", make_points(50), IndexSettings(exact_below=100_000, hnsw_m=16))
+    runner = CliRunner(env={"MMSEARCH_INDEX__EXACT_BELOW": "30"})
+    base = ["--data-dir", str(tmp_path)]
+
+    def stats() -> tuple[dict[str, object], str]:
+        as_json = runner.invoke(cli, [*base, "stats", "--json"])
+        text = runner.invoke(cli, [*base, "stats"])
+        assert as_json.exit_code == text.exit_code == 0, as_json.output + text.output
+        return json.loads(as_json.output), " ".join(text.output.split())
+
+    numbers, said = stats()
+    assert numbers["exact_below"] == 100_000 and numbers["indexed_points"] == 0
+    assert "outside the vector index" not in said
+    assert "mmsearch optimize --force" in said and "100,000" in said
+    plain = runner.invoke(cli, [*base, "optimize", "--json"])
+    assert plain.exit_code == 0 and json.loads(plain.output)["changed"] is False, plain.output
+    assert stats()[0]["indexed_points"] == 0  # the plain optimize keeps the collection's threshold
+    forced = runner.invoke(cli, [*base, "optimize", "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    numbers, said = stats()
+    assert numbers["exact_below"] == 30 and numbers["indexed_points"] == 50
+    assert "outside the vector index" not in said and "--force" not in said
+
+
 # -- the server protocol: qdrant-client's REST requests, validated by a loopback fake ------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -160,14 +161,14 @@ def test_fingerprint_follows_settings_that_change_vectors(settings: Settings) ->
 class FailingOnCall:
     """Wraps an embedder; the ``fail_on``-th call raises as a page with unprocessable media would."""
 
-    def __init__(self, inner: Embedder, fail_on: int) -> None:
-        self.inner, self.fail_on, self.calls = inner, fail_on, 0
+    def __init__(self, inner: Embedder, fail_on: int, error: Exception | None = None) -> None:
+        self.inner, self.fail_on, self.calls, self.error = inner, fail_on, 0, error
         self.dim, self.model_id = inner.dim, inner.model_id
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
         self.calls += 1
         if self.calls == self.fail_on:
-            raise UnprocessableInput("item 0 (1 image): its media cannot be processed")
+            raise self.error or UnprocessableInput("item 0 (1 image): its media cannot be processed")
         return self.inner.embed(items, instruction)
 
 
@@ -188,6 +189,29 @@ def test_a_file_failing_part_way_leaves_its_last_good_version(
     assert point_ids(settings) == good  # the first chunk of the new version was rolled back
     assert sorted((settings.data_dir / "media").rglob("*.jpg")) == good_media  # and its page image
     fixed = ingest(settings, embedder, pdf)  # and the next run indexes the new version whole
+    assert fixed.files[0].status == "indexed" and fixed.files[0].units == 4
+
+
+def test_any_error_part_way_rolls_the_file_back_at_once_and_is_raised(
+    settings: Settings, embedder: Embedder, corpus: Path
+) -> None:
+    """Not the file's fault (the disk filled up: ENOSPC, simulated at the embedding seam after two chunks
+    are stored): the new version's points and page images go at once, not at the next start, and the
+    error reaches the caller (the API's worker reports the file ``failed``, ``disk_full``)."""
+    pdf = corpus / "report.pdf"
+    ingest(settings, embedder, pdf)
+    good = point_ids(settings)
+    good_media = sorted((settings.data_dir / "media").rglob("*.jpg"))
+    make_pdf(pdf, 4, topic="geology")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with components.build_store(settings) as store, components.build_manifest(settings) as manifest:
+        indexer = components.build_indexer(settings, FailingOnCall(embedder, 3, full), store, manifest, None)
+        indexer.chunk_units = 1
+        with pytest.raises(OSError, match="No space left"):
+            indexer.run([pdf])
+    assert point_ids(settings) == good  # the two stored chunks of the new version are gone
+    assert sorted((settings.data_dir / "media").rglob("*.jpg")) == good_media  # and their page images
+    fixed = ingest(settings, embedder, pdf)
     assert fixed.files[0].status == "indexed" and fixed.files[0].units == 4
 
 

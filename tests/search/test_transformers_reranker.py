@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from qwen_vl_utils import fetch_image
 from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
-from mmsearch.errors import ConfigError, ModelNotFound, QueryError, RerankerError
+from mmsearch.errors import ConfigError, ModelNotFound, QueryError, RerankerError, SearchAbandoned
 from mmsearch.index.inputs import Content, VideoClip
 from mmsearch.search.reranker import Reranker, backend_names, check_scores, make_reranker
 from mmsearch.search.settings import RerankerSettings
@@ -109,6 +109,31 @@ def test_several_batches_keep_the_document_order(reranker: TransformersReranker,
     one_batch = reranker.score(query, DOCUMENTS)
     split = tuned(max_batch_size=2).score(query, DOCUMENTS)
     assert np.abs(np.array(one_batch) - np.array(split)).max() <= 1e-5
+
+
+def test_a_cancelled_call_stops_before_its_next_batch(tuned: Any) -> None:
+    """``cancelled`` is asked before each batch: once it says so, no further batch runs."""
+    reranker = tuned(max_batch_size=1)
+    asked: list[int] = []
+    ran: list[int] = []
+    run = reranker._run
+
+    def counting(batch: Any) -> Any:
+        ran.append(len(batch))
+        return run(batch)
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # two batches run, the third is refused
+
+    reranker._run = counting
+    try:
+        with pytest.raises(SearchAbandoned, match="after 2 of"):
+            reranker.score(QUERIES["text"], DOCUMENTS, cancelled=cancelled)
+    finally:
+        del reranker._run
+    assert len(ran) == 2 and len(asked) == 3
+    assert len(reranker.score(QUERIES["text"], DOCUMENTS, cancelled=lambda: False)) == len(DOCUMENTS)
 
 
 def _full_lm_score(full_lm: tuple[Any, Any], prompt: str, images: list[Image.Image]) -> float:

@@ -2,7 +2,8 @@
 
 Probes and ``/v1/info`` need no key: probes come from orchestrators, and ``/v1/info`` tells the web page
 whether to ask for one. ``/metrics`` needs a read key when auth is on (Prometheus sends one with
-``authorization: {credentials: ...}``), unless ``server.metrics_public`` opens it. ``/readyz`` checks the store answers and, for model servers (sglang, vllm), that their
+``authorization: {credentials: ...}``), unless ``server.metrics_public`` opens it. ``/readyz`` checks the store answers, that data_dir's
+disk has ``server.min_free_disk_mb`` free (else 503 "disk full (N bytes free)": writes would fail) and, for model servers (sglang, vllm), that their
 ``/health`` answers; in-process models are ready once loaded, which happens before the server binds.
 It also reports the last ``mmsearch verify`` (``data_dir/verify.json``; ``null`` when none), without
 letting it gate readiness.
@@ -10,7 +11,9 @@ letting it gate readiness.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -60,6 +63,9 @@ async def _checks(ctx: ApiContext) -> dict[str, dict[str, Any]]:
         return {"services": {"ok": False, "error": "still starting"}}
     settings = ctx.settings
     checks = {"store": await _timed(_store_check, services.store)}
+    checks["disk"] = await anyio.to_thread.run_sync(
+        _disk_check, settings.data_dir, settings.server.min_free_disk_mb
+    )
     checks["embedder"] = await _model_check(settings.embedding.backend, settings.embedding.url)
     if services.reranker is not None:
         checks["reranker"] = await _model_check(settings.reranker.backend, settings.reranker.url)
@@ -81,6 +87,15 @@ async def _timed(fn: Any, *args: Any) -> dict[str, Any]:
 async def _store_check(store: Any) -> dict[str, Any]:
     points = await anyio.to_thread.run_sync(store.count, abandon_on_cancel=True)
     return {"points": points}
+
+
+def _disk_check(data_dir: Path, min_free_mb: float) -> dict[str, Any]:
+    """data_dir's disk: not ready while it has less than ``server.min_free_disk_mb`` free, where uploads
+    (507) and ingest would fail; searches, listings and files still answer (they only read)."""
+    free = shutil.disk_usage(data_dir).free
+    if free < min_free_mb * 1024 * 1024:
+        return {"ok": False, "error": f"disk full ({free} bytes free)", "free_bytes": free}
+    return {"ok": True, "free_bytes": free}
 
 
 async def _model_check(backend: str, url: str | None) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -78,8 +80,9 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
             # The caller's scope is added to whatever it sent: nothing in the request can widen it.
             asked = (body.filters.to_filters() if body.filters else None) or Filters()
             filters = replace(asked, scope=caller(request).scope)
-            work = partial(_execute, services, ctx, body, text, image, filters, video)
-            result, inlined = await ctx.searches.work(work, gone=request.is_disconnected)
+            stop = threading.Event()  # set once the client has gone: the search stops at its next model batch
+            work = partial(_execute, services, ctx, body, text, image, filters, video, stop.is_set)
+            result, inlined = await ctx.searches.work(work, gone=request.is_disconnected, stop=stop)
         finally:
             if video is not None:
                 video.unlink(missing_ok=True)
@@ -115,6 +118,7 @@ def _execute(
     image: bytes | None,
     filters: Filters | None,
     video: Path | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> tuple[SearchResult, list[str | None] | None]:
     """The search itself, in a worker thread: decode the image and clip, search, read inlined images."""
     settings = ctx.settings
@@ -124,7 +128,9 @@ def _execute(
     if video is not None:
         clip = ctx.decoder.submit(query_clip, video, settings.ingest, name="query video").result()
     query = Query(text=text, image=picture, filters=filters, video=clip)
-    result = services.searcher.search(query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank)
+    result = services.searcher.search(
+        query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank, cancelled=cancelled
+    )
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
     return result, inlined
 

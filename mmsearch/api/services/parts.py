@@ -30,6 +30,7 @@ from mmsearch.api.services.worker import JobRunner
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.store import Store
+from mmsearch.ingest.manifest import Manifest
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.searcher import Searcher
 from mmsearch.search.ticket import in_flight
@@ -49,12 +50,17 @@ class Services:
     queues: tuple[EmbedBatcher | RerankQueue, ...] = ()  # the models' search queues (batcher.py), if any
     searcher: Searcher = field(init=False)
     jobs: JobRunner = field(init=False)
+    # Held open for the server's life: SQLite removes a WAL database's -wal and -shm files when its last
+    # connection closes, and the next read-only reader (a search) must then create them, which fails on a
+    # full disk ("disk I/O error"). With this one open they stay, and reads need no new block.
+    _manifest: Manifest | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         embedder = next((q for q in self.queues if isinstance(q, EmbedBatcher)), self.embedder)
         reranker = next((q for q in self.queues if isinstance(q, RerankQueue)), self.reranker)
         self.searcher = components.build_searcher(self.settings, embedder, self.store, reranker)
         self.jobs = JobRunner(self.settings, self.store, self.embedder)
+        self._manifest = components.build_manifest(self.settings)
 
     def close(self) -> None:
         """Close every part: the ingest worker first, the store last, so nothing writes to a closed store."""
@@ -71,6 +77,8 @@ class Services:
                     closer()
                 except Exception:  # shutting down: log and carry on closing the rest
                     log.exception("closing %r failed", part)
+        if self._manifest is not None:
+            self._manifest.close()
         self.store.close()
 
 

@@ -22,6 +22,7 @@ job), and the places in the queue (``admit``: ``server.max_queued_jobs_per_princ
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
@@ -291,6 +292,16 @@ class JobRunner:
             raise refusal(f"collection '{self.settings.store.collection}'", kinds, stored, self._made_by)
         return self._made_by
 
+    def _room(self) -> None:
+        """Before each chunk: ``OSError`` ENOSPC when data_dir's disk has less than ``server.min_free_disk_mb``
+        free. The file is then rolled back and failed as ``disk_full``, instead of the store writing into a
+        full disk (Qdrant Edge maps its files: a write there with no block left kills the process, SIGBUS)."""
+        free = shutil.disk_usage(self.settings.data_dir).free
+        if free < self.settings.server.min_free_disk_mb * 1024 * 1024:
+            raise OSError(
+                errno.ENOSPC, f"No space left on device: {free} bytes free, under server.min_free_disk_mb"
+            )
+
     def _finished(self, job_id: str) -> None:
         self._drop_staging(job_id)
         self._cancel.discard(job_id)
@@ -300,7 +311,7 @@ class JobRunner:
                 listener(job)
 
     def _indexer(self, manifest: Manifest, job: Job) -> Indexer:
-        embedder = _Yielding(self.embedder, lambda: any(busy() for busy in list(self.yield_to)))
+        embedder = _Yielding(self.embedder, lambda: any(busy() for busy in list(self.yield_to)), self._room)
         indexer = components.build_indexer(self.settings, embedder, self.store, manifest, None)
         indexer.chunk_units = CHUNK_UNITS
         indexer.labels = job.labels
@@ -340,6 +351,11 @@ class JobRunner:
             result = self._ingest(indexer, job, file.name, (final, staged, *former))
         except (Cancelled, Interrupted) as exc:
             result = FileResult(str(final), "failed", code=exc.code, message=str(exc))
+        except (
+            Exception
+        ) as exc:  # a full disk, a failing store: rolled back by the Indexer; the file says why
+            log.exception("ingest of %s (job %s) failed", file.name, job.id)
+            result = FileResult(str(final), "failed", code=_code_of(exc), message=_cause(exc))
         finally:
             with self.guard:
                 self.current_doc = None
@@ -369,13 +385,19 @@ class JobRunner:
 
 
 class _Yielding:
-    """The embedder as the worker calls it: each call first waits while ``busy()`` (searches waiting)."""
+    """The embedder as the worker calls it: each call first checks the disk has room (``room``) and waits
+    while ``busy()`` (searches waiting)."""
 
-    def __init__(self, inner: Embedder, busy: Callable[[], bool]) -> None:
+    def __init__(
+        self, inner: Embedder, busy: Callable[[], bool], room: Callable[[], None] | None = None
+    ) -> None:
         self.inner = inner
         self.busy = busy
+        self.room = room  # raises OSError(ENOSPC) when the disk is too full for the chunk's points
 
     def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        if self.room is not None:
+            self.room()
         deadline = time.monotonic() + MAX_YIELD_S
         while self.busy() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -398,6 +420,20 @@ def _clash(final: Path, uploads: Path) -> str | None:
             f"cannot store {final.relative_to(uploads)} on the server: {reason}; upload it under another name"
         )
     return None
+
+
+def _code_of(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk_full"
+    return str(getattr(exc, "code", None) or "ingest_error")
+
+
+def _cause(exc: Exception) -> str:
+    """What went wrong, in a line: ``[Errno 28] No space left on device``, the error's own message."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the server's disk is full ({text}); the file was rolled back, upload it again once space is freed"
+    return f"{type(exc).__name__}: {text}"
 
 
 def _outcome(file: JobFile, result: FileResult, paths: tuple[Path, Path], seconds: float) -> JobFile:
