@@ -52,7 +52,11 @@ class Recording:
         return vectors
 
     def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
+        self,
+        query: Content,
+        documents: Sequence[Content],
+        instruction: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[float]:
         self.calls.append([query.text or "", str(len(documents))])
         scores: list[float] = self.inner.score(query, documents, instruction)

@@ -254,8 +254,14 @@ class RerankQueue(_Queue):
         super().__init__("mmsearch-rerank-queue", lock, RerankerError)
 
     def score(
-        self, query: Content, documents: Sequence[Content], instruction: str | None = None
+        self,
+        query: Content,
+        documents: Sequence[Content],
+        instruction: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> list[float]:
+        """``cancelled`` is this search's ticket's ``gone`` (``Searcher.search`` puts it there), asked before
+        each of its chunks."""
         if not documents:
             return self.inner.score(query, documents, instruction)  # its checks, no model call
         scores: list[float] = self._submit(_Scoring(current(), query, documents, instruction, self.chunk))
