@@ -67,6 +67,7 @@ def test_filters_and_video_deep_link(indexed: Indexed, page: Any) -> None:
 def test_search_by_image(indexed: Indexed, page: Any) -> None:
     with live_server(indexed.app()) as server:
         page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready]")  # no control moves under the click any more
         page.uncheck("#rerank")
         page.set_input_files("#image-input", str(indexed.files["photo"]))
         page.wait_for_selector("#query-image:not([hidden])")
@@ -77,6 +78,7 @@ def test_search_by_image(indexed: Indexed, page: Any) -> None:
 def test_search_by_video_clip(indexed: Indexed, page: Any) -> None:
     with live_server(indexed.app()) as server:
         page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready]")  # no control moves under the click any more
         page.uncheck("#rerank")
         page.check("input[name=modality][value=video]", force=True)
         with page.expect_response(lambda r: r.url.endswith("/v1/search")) as searched:

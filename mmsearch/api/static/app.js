@@ -536,6 +536,7 @@ function start() {
     if ($("results").childElementCount) runSearch();
   });
   loadInfo().then(loadMe).then(() => {
+    document.body.dataset.ready = "1"; // the header and controls are in place (tests wait for it)
     const q = new URL(window.location.href).searchParams.get("q");
     if (q) {
       $("query").value = q;
