@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from itertools import islice
 from pathlib import PurePath
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
@@ -65,6 +65,7 @@ from mmsearch.index.store import (
 )
 
 log = logging.getLogger(__name__)
+Found = TypeVar("Found")  # what a query returns: ScoredPoint (search) or Candidate (nearest)
 
 # The payload fields a ``stats --documents`` row is read from.
 DOCUMENT_FIELDS = [
@@ -309,16 +310,19 @@ class CheckedStore(ABC):
         return removed
 
     def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        if limit < 1:
-            raise QueryError(f"search limit must be at least 1, got {limit}")
-        layout = self._read_layout()
-        if layout is None:
-            return []
-        self._check(layout, None, None)
-        flt = self.engine_filter(filters)
-        return self._search(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
+        return self._checked_query(self._search, vector, limit, filters)
 
     def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+        return self._checked_query(self._nearest, vector, limit, filters)
+
+    def _checked_query(
+        self,
+        run: Callable[[np.ndarray, Layout, int, Any], list[Found]],
+        vector: np.ndarray,
+        limit: int,
+        filters: Filters | None,
+    ) -> list[Found]:
+        """The checks ``search`` and ``nearest`` share, then ``run`` on the checked unit query vector."""
         if limit < 1:
             raise QueryError(f"search limit must be at least 1, got {limit}")
         layout = self._read_layout()
@@ -326,7 +330,7 @@ class CheckedStore(ABC):
             return []
         self._check(layout, None, None)
         flt = self.engine_filter(filters)
-        return self._nearest(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
+        return run(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
 
     def _candidate(self, point_id: Any, score: float, data: dict[str, Any] | None) -> Candidate:
         try:
