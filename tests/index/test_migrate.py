@@ -197,6 +197,14 @@ def test_the_optimize_command(tmp_path: Path) -> None:
     assert json.loads(done.output)["points"] == 50
 
 
+def stats_of(runner: CliRunner, base: list[str]) -> tuple[dict[str, object], str]:
+    """``mmsearch stats`` as JSON and as the text an operator reads (whitespace folded)."""
+    as_json = runner.invoke(cli, [*base, "stats", "--json"])
+    text = runner.invoke(cli, [*base, "stats"])
+    assert as_json.exit_code == text.exit_code == 0, as_json.output + text.output
+    return json.loads(as_json.output), " ".join(text.output.split())
+
+
 def test_stats_says_when_points_wait_outside_the_vector_index(tmp_path: Path) -> None:
     """Ingest through ``serve`` never builds the graph: ``stats`` tells the operator to run optimize."""
     index = IndexSettings(exact_below=30, hnsw_m=16, hnsw_ef_construct=64)
@@ -204,17 +212,11 @@ def test_stats_says_when_points_wait_outside_the_vector_index(tmp_path: Path) ->
     runner = CliRunner(env={"MMSEARCH_INDEX__EXACT_BELOW": "30"})
     base = ["--data-dir", str(tmp_path)]
 
-    def stats() -> tuple[dict[str, object], str]:
-        as_json = runner.invoke(cli, [*base, "stats", "--json"])
-        text = runner.invoke(cli, [*base, "stats"])
-        assert as_json.exit_code == text.exit_code == 0, as_json.output + text.output
-        return json.loads(as_json.output), " ".join(text.output.split())
-
-    numbers, said = stats()
+    numbers, said = stats_of(runner, base)
     assert (numbers["points"], numbers["indexed_points"]) == (50, 0)
     assert "50 points are outside the vector index" in said and "mmsearch optimize" in said
     assert runner.invoke(cli, [*base, "optimize"]).exit_code == 0
-    numbers, said = stats()
+    numbers, said = stats_of(runner, base)
     assert (numbers["points"], numbers["indexed_points"]) == (50, 50)
     assert "outside the vector index" not in said
 
@@ -227,22 +229,18 @@ def test_stats_and_optimize_agree_after_exact_below_is_lowered(tmp_path: Path) -
     runner = CliRunner(env={"MMSEARCH_INDEX__EXACT_BELOW": "30"})
     base = ["--data-dir", str(tmp_path)]
 
-    def stats() -> tuple[dict[str, object], str]:
-        as_json = runner.invoke(cli, [*base, "stats", "--json"])
-        text = runner.invoke(cli, [*base, "stats"])
-        assert as_json.exit_code == text.exit_code == 0, as_json.output + text.output
-        return json.loads(as_json.output), " ".join(text.output.split())
-
-    numbers, said = stats()
+    numbers, said = stats_of(runner, base)
     assert numbers["exact_below"] == 100_000 and numbers["indexed_points"] == 0
     assert "outside the vector index" not in said
     assert "mmsearch optimize --force" in said and "100,000" in said
     plain = runner.invoke(cli, [*base, "optimize", "--json"])
     assert plain.exit_code == 0 and json.loads(plain.output)["changed"] is False, plain.output
-    assert stats()[0]["indexed_points"] == 0  # the plain optimize keeps the collection's threshold
+    assert (
+        stats_of(runner, base)[0]["indexed_points"] == 0
+    )  # the plain optimize keeps the collection's threshold
     forced = runner.invoke(cli, [*base, "optimize", "--force", "--json"])
     assert forced.exit_code == 0, forced.output
-    numbers, said = stats()
+    numbers, said = stats_of(runner, base)
     assert numbers["exact_below"] == 30 and numbers["indexed_points"] == 50
     assert "outside the vector index" not in said and "--force" not in said
 
