@@ -27,6 +27,13 @@ from mmsearch.ingest.units import Modality
 
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
+# How a search finds its candidates (issue 20): the dense vector only, BM25 over each point's
+# ``search_text`` only, or both fused in one Query-API request (the default).
+SearchMode = Literal["hybrid", "vector", "keyword"]
+SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
+FusionMethod = Literal["rrf", "dbsf"]
+TextSource = Literal["layer", "ocr"]  # where a unit's ``text`` came from: the PDF's text layer, or OCR
+WORD_FIELDS = 6  # ``Payload.words``: (start, end, x0, y0, x1, y1) per word, flattened
 
 
 @dataclass(frozen=True)
@@ -63,10 +70,20 @@ class Payload:
     name: str = ""
     groups: Sequence[str] = ()  # stored as a tuple
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Words (issue 20). ``search_text``: what the lexical (BM25) stage indexes: the unit's ``text`` (text
+    # layer or OCR) with its name and metadata's text (an image's or video's only words, often); "" for
+    # a point stored before it existed until the store's in-place upgrade fills it. ``words``: each word of
+    # ``text`` with its box, WORD_FIELDS ints per word: (start, end) character offsets into ``text`` and
+    # (x0, y0, x1, y1) in pixels of the stored image ``media_paths[0]``; empty where none were kept.
+    # ``text_source``: where ``text`` came from (None: no text).
+    search_text: str = ""
+    words: Sequence[int] = ()  # stored as a tuple
+    text_source: TextSource | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "media_paths", tuple(self.media_paths))
         object.__setattr__(self, "groups", tuple(self.groups))
+        object.__setattr__(self, "words", tuple(self.words))
         if self.clip_times is not None:
             object.__setattr__(self, "clip_times", tuple(self.clip_times))
         if self.modality not in MODALITIES:
@@ -77,6 +94,7 @@ class Payload:
         out["media_paths"] = list(self.media_paths)
         out["groups"] = list(self.groups)
         out["metadata"] = dict(self.metadata)
+        out["words"] = list(self.words)
         if self.clip_times is not None:
             out["clip_times"] = list(self.clip_times)
         return out
@@ -134,6 +152,29 @@ class Candidate:
     score: float
     doc_id: str
     source_sha256: str
+
+
+@dataclass(frozen=True)
+class Lexical:
+    """The lexical half of a search (issue 20): BM25 over each point's ``search_text``.
+
+    ``text``: the words to score, tokenised by the store's text index (the ``lexical`` settings);
+    ``phrases``: the query's quoted phrases, each of which a point must contain as a phrase to be a lexical
+    candidate. Built from a query's text by ``search.query_text.lexical_query``.
+    """
+
+    text: str
+    phrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the dense and lexical candidate lists become one (Qdrant's Query API, one request):
+    reciprocal rank fusion (the default) or distribution-based score fusion; ``weights`` (dense, lexical)
+    when given."""
+
+    method: FusionMethod = "rrf"
+    weights: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,15 @@ class Hit:
     name: str = ""
     groups: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Words (issue 20). ``text``: the unit's whole text (text layer or OCR), only when the search asked for
+    # it (``include_text``), else None. ``snippet_ranges``: (start, end) character offsets into ``snippet``
+    # of the query's matched terms (plain offsets: a client marks them itself, never HTML). ``highlights``:
+    # (x0, y0, x1, y1) pixel boxes of the matched words on the preview image (``image_path``), pages and
+    # images only. ``content_hash``: the unit's content (the same bytes under two names share it).
+    text: str | None = None
+    snippet_ranges: tuple[tuple[int, int], ...] = ()
+    highlights: tuple[tuple[int, int, int, int], ...] = ()
+    content_hash: str = ""
 
     @property
     def display_name(self) -> str:
@@ -50,6 +59,8 @@ class Hit:
         out["image_path"] = self.image_path
         out["groups"] = list(self.groups)
         out["metadata"] = dict(self.metadata)
+        out["snippet_ranges"] = [list(r) for r in self.snippet_ranges]
+        out["highlights"] = [list(b) for b in self.highlights]
         return out
 
 
@@ -60,6 +71,7 @@ class SearchResult:
     reranker: str | None  # model id of the reranker that ordered the hits
     candidates: int  # how many vector hits were considered
     timings_ms: dict[str, float] = field(default_factory=dict)  # embed, search, rerank, total; *_wait: queued
+    mode: str = "vector"  # how the candidates were found: hybrid | vector | keyword (issue 20)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,4 +80,5 @@ class SearchResult:
             "reranker": self.reranker,
             "candidates": self.candidates,
             "timings_ms": dict(self.timings_ms),
+            "mode": self.mode,
         }
