@@ -9,6 +9,11 @@ versions of one file or half of one.
 Without the reranker, the candidates are found with their versions only (``Store.nearest``) and the whole
 payload is read for the ``top_k`` hits (``Store.retrieve``); the reranker reads every candidate's.
 
+Which of the ranked points become hits, and which page of them, is ``selection.py``'s: a score floor
+(``min_score``), one hit per document or content (``collapse``), and ``offset``. A reranked query pages
+through its ``candidates`` (reranked once per page: pages of one query and ``candidates`` agree); an
+unreranked one through the store's order, fetching more when a floor or collapse left too few.
+
 Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
 nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
 of the whole store, never of the caller's scope, as the answer "empty" was before.
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -33,6 +38,7 @@ from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, Store
 from mmsearch.ingest.media import load_media
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.reranker import Reranker
+from mmsearch.search.selection import Collapse, Page, Selection, select
 from mmsearch.search.snippet import make_snippet
 from mmsearch.search.ticket import Ticket, holding
 
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 Committed = Callable[[Collection[str]], Mapping[str, str]]
 WIDEN = 4  # when hidden points leave fewer candidates than asked, fetch this many times more
 MAX_WIDENINGS = 3
+SCAN_LIMIT = 4096  # the most points an unreranked search reads to fill a page after its floor or collapse
 P = TypeVar("P", Candidate, ScoredPoint)  # a point found: with its whole payload, or only its version
 
 
@@ -94,43 +101,78 @@ class Searcher:
         candidates: int | None = None,
         rerank: bool = True,
         cancelled: Callable[[], bool] | None = None,
+        offset: int = 0,
+        min_score: float | None = None,
+        collapse: Collapse | None = None,
+        vector: np.ndarray | None = None,
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
-        ``SearchAbandoned`` (the API's route passes "the client has gone")."""
+        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``offset``, ``min_score``,
+        ``collapse``: which hits (``selection.Selection``). ``vector``: the query's embedding, when
+        ``embed_queries`` made it with others."""
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
+        selection = Selection(top_k or self.top_k, offset, min_score, collapse)
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
-                query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled
-            )
+                query, waits, selection, candidates=candidates, rerank=rerank, cancelled=cancelled,
+                vector=vector,
+            )  # fmt: skip
+
+    def embed_queries(
+        self, queries: Sequence[Query], cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray:
+        """The queries' vectors from one call of the embedder (one batch, not one per query), for
+        ``search(vector=)``: a batch of searches embeds once."""
+        contents = [query.content() for query in queries]
+        if any(content.is_empty for content in contents):
+            raise QueryError("empty query: give some text, an image, a video clip, or a mix")
+        self._verify()
+        with holding(Ticket(gone=cancelled) if cancelled is not None else None):
+            _stop_if(cancelled, "before its embedding")
+            return self.embedder.embed(contents, self.query_instruction)
+
+    def _verify(self) -> None:
+        if not self._verified:  # a query embedded by another model/dim than the index's is refused
+            self.store.verify(self.embedder.model_id, self.embedder.dim)
+            self._verified = True
 
     def _search(
         self,
         query: Query,
         waits: Ticket,
+        selection: Selection,
         *,
-        top_k: int | None,
         candidates: int | None,
         rerank: bool,
         cancelled: Callable[[], bool] | None,
+        vector: np.ndarray | None,
     ) -> SearchResult:
-        top_k = top_k or self.top_k
-        candidates = max(candidates or self.candidates, top_k)
+        window = max(candidates or self.candidates, selection.top_k)
         content = query.content()
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, a video clip, or a mix")
-        if not self._verified:  # a query embedded by another model/dim than the index's is refused
-            self.store.verify(self.embedder.model_id, self.embedder.dim)
-            self._verified = True
+        reranking = rerank and self.reranker is not None
+        if reranking and selection.end > window:
+            raise QueryError(
+                f"offset + top_k is {selection.end}, past the {window} candidates a reranked query pages "
+                f"through: ask each page of this query with candidates ≥ {selection.end} (at most 1000), "
+                "or without reranking"
+            )
+        self._verify()
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        before = replace(waits)
-        _stop_if(cancelled, "before its embedding")
-        vector = self.embedder.embed([content], self.query_instruction)[0]
-        _stage(timings, "embed", started, waits, before)
+        if vector is None:
+            before = replace(waits)
+            _stop_if(cancelled, "before its embedding")
+            vector = self.embedder.embed([content], self.query_instruction)[0]
+            _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
-        reranking = rerank and self.reranker is not None
-        points, found = self._find(vector, candidates, None if reranking else top_k, query.filters)
+        if reranking:
+            points = _ordered(self._visible_search(self.store.search, vector, window, query.filters))
+            found = len(points)
+        else:
+            points, found, page = self._vector_page(vector, window, selection, query.filters)
         if not found and self.store.count() == 0:  # counted only when nothing was found, not per search
             raise EmptyCollection(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
@@ -147,27 +189,40 @@ class Searcher:
                 content, documents, self.rerank_instruction, cancelled=cancelled
             )
             _stage(timings, "rerank", mark, waits, before)
+        if reranking:
+            page = _reranked_page(points, rerank_scores or [], selection)
         timings["total"] = _ms_since(started)
-        hits = _rank(points, rerank_scores, query.text, top_k)
+        hits = _rank(points, page.chosen, rerank_scores, query.text, selection.offset)
         return SearchResult(
             hits=hits,
             reranked=rerank_scores is not None,
             reranker=self.reranker.model_id if rerank_scores is not None and self.reranker else None,
             candidates=len(points) if reranking else found,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
+            next_offset=selection.end if page.more else None,
         )
 
-    def _find(
-        self, vector: np.ndarray, limit: int, hits: int | None, filters: Filters | None
-    ) -> tuple[list[ScoredPoint], int]:
-        """The ``limit`` best visible candidates with their payloads, and how many there were. With
-        ``hits`` (no reranking), only the first ``hits`` are read whole; the others only as far as their
-        version (``Store.nearest``): a search without the reranker reads ``top_k`` payloads, not 50."""
-        if hits is None:
-            points = self._visible_search(self.store.search, vector, limit, filters)
-            return points, len(points)
-        found = self._visible_search(self.store.nearest, vector, limit, filters)
-        return self._with_payloads(found[:hits]), len(found)
+    def _vector_page(
+        self, vector: np.ndarray, window: int, selection: Selection, filters: Filters | None
+    ) -> tuple[list[ScoredPoint], int, Page]:
+        """An unreranked page: the page's points (with payloads, in rank order), how many points were
+        considered, and the page (its ``chosen`` index the returned points, 0..n-1). At least ``window``
+        points are considered (the reply's ``candidates``), more while a floor or collapse leaves the page
+        short and more exist, up to ``SCAN_LIMIT``; only the page's payloads are read, unless collapsing
+        by content needs every one's hash."""
+        lookup = self.store.search if selection.collapse == "content" else self.store.nearest
+        limit = max(window, selection.end + 1)
+        for _ in range(MAX_WIDENINGS + 1):
+            found: list[Any] = _ordered(self._visible_search(lookup, vector, limit, filters))
+            page = _store_page(found, selection)
+            short = page.kept <= selection.end and len(found) >= limit and selection.narrows
+            floored = selection.min_score is not None and found and found[-1].score < selection.min_score
+            if not short or floored or limit >= SCAN_LIMIT:
+                break
+            limit = min(limit * WIDEN, SCAN_LIMIT)
+        chosen = [found[i] for i in page.chosen]
+        points = chosen if selection.collapse == "content" else self._with_payloads(chosen)
+        return points, len(found), replace(page, chosen=tuple(range(len(points))))
 
     def _visible_search(
         self, lookup: Callable[..., list[P]], vector: np.ndarray, limit: int, filters: Filters | None
@@ -235,15 +290,43 @@ def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
         raise SearchAbandoned(f"the search was abandoned {where}")
 
 
+def _reranked_page(points: Sequence[ScoredPoint], scores: list[float], selection: Selection) -> Page:
+    """The page of the reranked candidates: by rerank score, equal scores in the vector order."""
+    order = sorted(range(len(points)), key=lambda i: -scores[i])  # stable
+    return select(order, lambda i: scores[i], lambda i: _key(points[i], selection.collapse), selection)
+
+
+def _ordered(points: list[P]) -> list[P]:
+    """Best first, equal scores by point id: the store orders ties as its search happens to meet them,
+    which differs with the limit and the filters, and a page boundary between two tied points must not."""
+    return sorted(points, key=lambda p: (-p.score, p.id))
+
+
+def _store_page(found: Sequence[ScoredPoint | Candidate], selection: Selection) -> Page:
+    """The page of points in the store's order (best first)."""
+    return select(
+        range(len(found)), lambda i: found[i].score, lambda i: _key(found[i], selection.collapse), selection
+    )
+
+
+def _key(point: ScoredPoint | Candidate, collapse: Collapse | None) -> str:
+    """What ``collapse`` keeps one of: the point's content hash (``_vector_page`` reads such points whole),
+    else its document."""
+    if collapse == "content" and isinstance(point, ScoredPoint):
+        return point.payload.content_hash or point.id
+    return point.doc_id
+
+
 def _rank(
-    points: Sequence[ScoredPoint], rerank_scores: list[float] | None, query_text: str | None, top_k: int
+    points: Sequence[ScoredPoint],
+    chosen: Sequence[int],
+    rerank_scores: list[float] | None,
+    query_text: str | None,
+    offset: int,
 ) -> tuple[Hit, ...]:
-    order = list(range(len(points)))
-    if rerank_scores is not None:
-        # Stable: equal rerank scores keep the vector order.
-        order.sort(key=lambda i: -rerank_scores[i])
+    """The hits of the ``chosen`` points, in that order, ranked from ``offset + 1``."""
     hits = []
-    for rank, i in enumerate(order[:top_k], start=1):
+    for rank, i in enumerate(chosen, start=offset + 1):
         point, payload = points[i], points[i].payload
         rerank_score = rerank_scores[i] if rerank_scores is not None else None
         hits.append(
@@ -268,6 +351,7 @@ def _rank(
                 media_paths=tuple(payload.media_paths),
                 preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
                 source_sha256=payload.source_sha256,
+                content_hash=payload.content_hash,
             )
         )
     return tuple(hits)
