@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PrivateAttr,
+    Strict,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -36,9 +38,23 @@ from mmsearch.index.store import (
     MAX_FILTER_VALUES,
     Filters,
 )
+from mmsearch.search.selection import MAX_PAGE_END, Collapse
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
+
+
+# Search controls (issue 21).
+MAX_BATCH_QUERIES = 16  # queries in one POST /v1/search/batch (embedded in one model call)
+IncludeImages = Literal["url", "base64", "none"]
+ScoreKind = Literal["rerank", "vector", "fusion", "keyword"]
+MIN_SCORE_DOC = (
+    "Leave out hits whose `score` is below this, on that score's scale (the reply's `score_kind`): "
+    "reranked, the rerank score, a sigmoid probability from 0 to 1 (0.5: as likely relevant as not); "
+    "unreranked, in vector mode the cosine similarity from -1 to 1 (how high a relevant hit scores depends "
+    "on the model and corpus); in hybrid mode the fused score, a rank-based number that is not comparable "
+    "across queries (threshold with reranking on instead); in keyword mode the BM25 score."
+)
 
 
 class _Request(BaseModel):
@@ -97,6 +113,8 @@ IdValues = Annotated[list[Any], OneOrMany(Annotated[str, Field(min_length=1, max
 ModalityValues = Annotated[list[Any], OneOrMany(ModalityName)]
 MetadataValues = Annotated[list[MetadataValue], Field(min_length=1, max_length=MAX_FILTER_VALUES)]
 Moment = float | datetime  # a number, or an ISO 8601 date/time (naive = UTC)
+# An ingest time: unix seconds (a JSON number: not `true`, not infinite), or an ISO 8601 date/time.
+Instant = Annotated[float, Strict(), AllowInfNan(False)] | datetime
 
 
 class RangeIn(_Request):
@@ -108,6 +126,17 @@ class RangeIn(_Request):
     gt: Moment | SkipJsonSchema[None] = None
     lte: Moment | SkipJsonSchema[None] = None
     lt: Moment | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_or_dates(cls, data: Any) -> Any:
+        """A bound is a number or a date, or absent, as the schema says: ``null`` and ``true``/``false``
+        (which a float would otherwise take as 1 and 0) are refused."""
+        if isinstance(data, dict) and (
+            bad := sorted(str(k) for k, v in data.items() if v is None or isinstance(v, bool))
+        ):
+            raise ValueError(f"{', '.join(bad)}: give a number or a date, or leave it out")
+        return data
 
     def bounds(self) -> Bounds:
         return Bounds(self.gte, self.gt, self.lte, self.lt)
@@ -131,8 +160,8 @@ class _FilterFields(_Request):
     )
     modality: ModalityValues | None = None
     doc_id: IdValues | None = None
-    ingested_after: datetime | None = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
-    ingested_before: datetime | None = None
+    ingested_after: Instant | None = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
+    ingested_before: Instant | None = None
     collection: TextValues | None = Field(None, description="Only these collections (within yours).")
     name: TextValues | None = Field(None, description="Documents of these names.")
     groups: TextValues | None = Field(None, description="Documents shared with any of these groups.")
@@ -213,39 +242,89 @@ def _bounds_body(bounds: Bounds) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in given.items() if v is not None}
 
 
-def _unix(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
+def _unix(moment: float | datetime | None) -> float | None:
+    if moment is None or isinstance(moment, float):
+        return moment
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
 class SearchRequest(_Request):
+    """A search: at least one of `text` and `image` (or, in `POST /v1/search/upload`, a `video` part), and
+    the options."""
+
     text: str | None = Field(None, description="Query text (with or without an image).")
     image: str | None = Field(
-        None, description="Query image as base64 (a `data:image/...;base64,` URL is fine). "
-        "Or POST multipart/form-data with an `image` file part."
+        None, description="Query image as base64 (a `data:image/...;base64,` URL is fine). To send a "
+        "file instead, or a video clip, use `POST /v1/search/upload`."
     )  # fmt: skip
-    top_k: int | None = Field(None, ge=1, le=1000, description="Hits to return (default search.top_k).")
-    candidates: int | None = Field(
+    # Numbers and booleans as JSON types only (Strict*): a JSON `false` is not an offset, nor `0` a boolean.
+    top_k: StrictInt | None = Field(None, ge=1, le=1000, description="Hits to return (default search.top_k).")
+    candidates: StrictInt | None = Field(
         None, ge=1, le=1000,
         description="Vector hits to rerank (default search.candidates, 50); raised to top_k when below it "
         "(the reply's `candidates` says how many were taken).",
     )  # fmt: skip
-    rerank: bool = Field(True, description="false = keep the vector order (faster).")
+    rerank: StrictBool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
-    inline_images: bool = Field(False, description="Put each hit's page/frame image in the reply as base64.")
+    # --- search controls (issue 21): a score floor, pages, collapsing, how images come ---
+    min_score: StrictFloat | None = Field(
+        None, allow_inf_nan=False, description=MIN_SCORE_DOC
+    )  # fmt: skip
+    offset: StrictInt = Field(
+        0, ge=0, lt=MAX_PAGE_END,
+        description="Skip this many hits (after `min_score` and `collapse`): the next page is "
+        "`offset + top_k` (the reply's `next_offset`). Pages of one query with the same `candidates` "
+        f"neither overlap nor leave a gap. `offset + top_k` is at most {MAX_PAGE_END}; when reranking, at "
+        "most `candidates` (a reranked query pages through its candidates: ask every page with the "
+        "candidates the last one needs).",
+    )  # fmt: skip
+    collapse: Collapse | None = Field(
+        None,
+        description="`document`: one hit per document (its best unit); `content`: one hit per identical "
+        "content (`content_hash`: the same bytes uploaded under two names come back once).",
+    )
+    include_images: IncludeImages | None = Field(
+        None,
+        description="How each hit's image comes: `url` (default: `image_url`, `thumbnail_url`), `base64` "
+        "(also the bytes in `image_base64`), `none` (neither URL: smaller replies).",
+    )
+    inline_images: StrictBool = Field(
+        False, json_schema_extra={"deprecated": True},
+        description="Deprecated: `include_images: base64`. true puts each hit's image in the reply as base64.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_image_choice(self) -> SearchRequest:
+        if self.inline_images and self.include_images not in (None, "base64"):
+            raise ValueError("inline_images (deprecated) means include_images: base64; give one of them")
+        return self
+
+    @property
+    def images(self) -> IncludeImages:
+        """``include_images`` with its deprecated alias and default applied."""
+        return self.include_images or ("base64" if self.inline_images else "url")
+
+
+class BatchSearchRequest(_Request):
+    """Several searches in one request: their queries are embedded in one batch, and each runs as
+    `POST /v1/search` would (the caller's scope applies to each)."""
+
+    queries: list[SearchRequest] = Field(min_length=1, max_length=MAX_BATCH_QUERIES)
 
 
 class HitOut(BaseModel):
-    rank: int
+    rank: int = Field(description="1-based, across pages: the first hit of `offset: 10` is rank 11.")
     point_id: str
     score: float = Field(
-        description="What the ranking used: the rerank score if reranked, else the vector score."
+        description="What the ranking used: the rerank score if reranked, else the vector score "
+        "(the reply's `score_kind` says which; `min_score` applies to it)."
     )
-    vector_score: float
-    rerank_score: float | None
+    vector_score: float = Field(description="Cosine similarity of query and unit embeddings, -1 to 1.")
+    rerank_score: float | None = Field(
+        description="The reranker's relevance, a sigmoid probability from 0 to 1; null when not reranked."
+    )
     doc_id: str
     collection: str = Field(description="The collection the document belongs to.")
     name: str = Field(description="The document's name in its collection (never a server path).")
@@ -260,13 +339,22 @@ class HitOut(BaseModel):
     t_start: float | None
     t_end: float | None
     snippet: str
+    content_hash: str = Field(
+        description="The unit's content: the same page of the same bytes has the same hash under any name "
+        "or collection (`collapse: content` keeps one)."
+    )
     frames: int = Field(description="Stored images of this hit: 1, or the sampled frames of a video segment.")
     preview_frame: int
-    image_url: str = Field(description="The page/frame image the models saw (`?frame=N` for other frames).")
-    thumbnail_url: str
+    image_url: str | None = Field(
+        description="The page/frame image the models saw (`?frame=N` for other frames); null with "
+        "`include_images: none`."
+    )
+    thumbnail_url: str | None = Field(description="A smaller JPEG of it; null with `include_images: none`.")
     file_url: str = Field(description="The original file (Range requests supported).")
     link: str = Field(description="Opens the hit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
-    image_base64: str | None = Field(None, description="JPEG bytes of the image, when inline_images was set.")
+    image_base64: str | None = Field(
+        None, description="The image's bytes (JPEG as stored), with `include_images: base64`."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -275,6 +363,21 @@ class SearchResponse(BaseModel):
     reranker: str | None
     candidates: int
     timings_ms: dict[str, float]
+    score_kind: ScoreKind = Field(
+        description="What each hit's `score` (and `min_score`) is: `rerank`, a sigmoid from 0 to 1; "
+        "`vector`, a cosine from -1 to 1; `fusion` (hybrid mode, unreranked), the fused rank score, which "
+        "orders hits but means nothing across queries; `keyword`, a BM25 score (0 and up, unbounded)."
+    )
+    next_offset: int | None = Field(
+        description="The `offset` of the next page; null when no hit follows this one."
+    )
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[SearchResponse] = Field(description="One per query, in the order asked.")
+    timings_ms: dict[str, float] = Field(
+        description="`embed`: the one embedding call of every query; `total`: the whole batch."
+    )
 
 
 class DocumentOut(BaseModel):
@@ -413,6 +516,9 @@ def with_errors(
 
 
 def binary(media_types: Iterable[str], description: str) -> dict[str, Any]:
-    """A response whose body is a file of one of ``media_types``."""
+    """A response whose body is a file of one of ``media_types`` (its ``Content-Type`` says which).
+    ``application/octet-stream`` is always listed too: generators that type a binary body only under
+    that name (openapi-python-client) then give the bytes instead of dropping the response."""
     schema = {"type": "string", "format": "binary"}
-    return {"description": description, "content": {t: {"schema": schema} for t in media_types}}
+    types = dict.fromkeys([*media_types, "application/octet-stream"])
+    return {"description": description, "content": {t: {"schema": schema} for t in types}}
