@@ -251,19 +251,29 @@ async def test_points_endpoint_is_scoped(served: Served) -> None:
 
 @pytest.mark.anyio
 async def test_stdio_through_a_server_sees_what_its_key_may(served: Served) -> None:
-    env = tiny_env(served.index.settings.data_dir, served.index.models, MMSEARCH_API_KEY=served.finance_key)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "mmsearch", "mcp", "--server", served.keyed_url],
-        env=env,
-        cwd=REPO,
-    )
-    async with Client(params) as client:
+    async with session(served.keyed_url, served.all_key) as client:
+        photo = await client.call_tool("search", {"query": "lake", "collections": ["photos"], "images": 0})
+    photo_id = structured(photo)["hits"][0]["point_id"]
+    async with Client(mcp_through(served, served.keyed_url)) as client:
         collections = await client.call_tool("list_collections", {})
         found = await client.call_tool("search", {"query": "finance report", "images": 1})
         hit = structured(found)["hits"][0]
         page = await client.call_tool("get_page", {"point_id": hit["point_id"]})
+        outside = await client.call_tool("get_page", {"point_id": photo_id})
+    async with Client(mcp_through(served, "http://127.0.0.1:9")) as client:  # nothing listens there
+        unreachable = await client.call_tool("search", {"query": "anything"})
     assert [c["name"] for c in structured(collections)["collections"]] == ["finance"]
     assert {h["collection"] for h in structured(found)["hits"]} == {"finance"} and len(images_of(found)) == 1
     assert hit["link"].startswith(f"{served.keyed_url}/v1/documents/")
     assert not page.is_error and served.index.markers[hit["page"]] in structured(page)["text"]
+    assert outside.is_error and "no page" in text_of(outside)
+    assert unreachable.is_error and "cannot reach the mmsearch server at http://127.0.0.1:9" in text_of(
+        unreachable
+    )
+
+
+def mcp_through(served: Served, url: str) -> StdioServerParameters:
+    """``mmsearch mcp --server URL`` as a child process, with the finance key (MMSEARCH_API_KEY)."""
+    env = tiny_env(served.index.settings.data_dir, served.index.models, MMSEARCH_API_KEY=served.finance_key)
+    args = ["-m", "mmsearch", "mcp", "--server", url]
+    return StdioServerParameters(command=sys.executable, args=args, env=env, cwd=REPO)
