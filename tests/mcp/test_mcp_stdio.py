@@ -26,7 +26,7 @@ def text_of(result: CallToolResult) -> str:
 
 
 @pytest.mark.anyio
-async def test_stdio_serves_the_local_index(mcp_index: McpIndex) -> None:
+async def test_stdio_serves_the_local_index(mcp_index: McpIndex, tmp_path: Path) -> None:
     env = tiny_env(mcp_index.settings.data_dir, mcp_index.models)
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "mmsearch", "mcp", "--no-rerank"], env=env, cwd=REPO
@@ -40,6 +40,7 @@ async def test_stdio_serves_the_local_index(mcp_index: McpIndex) -> None:
         page = await client.call_tool("get_page", {"point_id": page_hit["point_id"]})
         collections = await client.call_tool("list_collections", {})
         bad = await client.call_tool("get_page", {"point_id": "nope"})
+        second = run_cli(["mcp"], env, tmp_path)  # the child holds the embedded store: go through a server
 
     assert tools == {"search", "get_page", "list_documents", "list_collections"}
     assert len(hits) == 3
@@ -52,6 +53,8 @@ async def test_stdio_serves_the_local_index(mcp_index: McpIndex) -> None:
         "photos: 1 documents, 1 units",
     ]
     assert bad.is_error and "no page 'nope'" in text_of(bad)
+    assert second.returncode == 1 and "in use by another process" in second.stderr
+    assert "mcp --server" in second.stderr
 
 
 def test_no_rerank_is_for_the_local_index(tmp_path: Path) -> None:
