@@ -9,6 +9,8 @@ audit trail) before the SDK sees it. The tools of that request run for its princ
 
 The SDK's session manager runs stateless with JSON responses: every POST is whole in itself (no session
 to hijack or to pin to one worker), and the principal is the one of the request that carries each call.
+Other methods are a 405 (the spec's answer for "no server stream here"): a stateless GET would be an
+SSE stream that never carries anything but holds a connection open.
 Its own DNS-rebinding check is off because the guard above already checks ``Host`` against the server's
 configured names (the SDK's defaults know only loopback names); it still requires ``Content-Type:
 application/json`` on a POST, which no other site's page can send here without a CORS preflight that this
@@ -77,6 +79,10 @@ class McpEndpoint:
         request = Request(scope, receive)
         try:
             self.ctx.auth.check(request, Role.READER)
+            if request.method != "POST":  # stateless: no stream for the server to open (GET), no session
+                raise ApiError(405, "method_not_allowed", f"{request.method[:20]} is not allowed on {PATH}: "
+                               "send MCP messages with POST (this server keeps no sessions and opens no "
+                               "streams)", headers={"Allow": "POST"})  # fmt: skip
             if self.manager is None:
                 raise ApiError(503, "starting", "the server is still starting or already stopping; retry shortly",
                                headers={"Retry-After": "2"})  # fmt: skip

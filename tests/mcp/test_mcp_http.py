@@ -206,9 +206,13 @@ async def test_the_api_edge_guards_mcp_too(served: Served) -> None:
         form = await http.post(
             "/mcp", content=b"{}", headers={"Authorization": "x", "Content-Type": "text/plain"}
         )
+        stream = await http.get(
+            "/mcp", headers={"Authorization": "x", "Accept": "text/event-stream"}, timeout=10
+        )
     assert foreign.status_code == 400 and foreign.json()["error"]["code"] == "host_not_allowed"
     assert cross_site.status_code == 403 and cross_site.json()["error"]["code"] == "cross_origin"
     assert form.status_code == 400  # the SDK: a POST must be application/json (a preflighted type)
+    assert stream.status_code == 405 and stream.headers["allow"] == "POST"  # no stream to hold open
 
 
 @pytest.mark.anyio
