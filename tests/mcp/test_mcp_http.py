@@ -28,6 +28,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent
 from PIL import Image
 
 from mmsearch import components
+from mmsearch.access.audit import open_audit_log
 from mmsearch.access.keys import mint
 from mmsearch.access.principal import Role
 from mmsearch.api.app import create_app
@@ -48,6 +49,7 @@ class Served:
     finance_key: str  # a reader of `finance` only
     all_key: str  # a reader of every collection
     index: McpIndex
+    finance_name: str  # the finance key's principal, in the audit trail
 
 
 def _with_server(settings: Settings, **server: Any) -> Settings:
@@ -67,7 +69,9 @@ def served(mcp_index: McpIndex) -> Iterator[Served]:
         open_app = create_app(_with_server(settings, require_auth=False), services)
         keyed_app = create_app(_with_server(settings, require_auth=True), services)
         with live_server(open_app) as open_live, live_server(keyed_app) as keyed_live:
-            yield Served(open_live.url, keyed_live.url, finance_key, all_key, mcp_index)
+            yield Served(
+                open_live.url, keyed_live.url, finance_key, all_key, mcp_index, f"key:{finance.name}"
+            )
     finally:
         services.close()
         for name in (finance.name, everything.name):
@@ -180,6 +184,10 @@ async def test_a_key_scoped_to_one_collection_sees_only_that_collection(served: 
     assert page.is_error and "no page" in text_of(page)
     assert [c["name"] for c in structured(collections)["collections"]] == ["finance"]
     assert [d["collection"] for d in structured(documents)["documents"]] == ["finance"]
+    settings = served.index.settings
+    trail = open_audit_log(settings.access.audit, settings.data_dir)  # as through REST: who searched what
+    searched = [e.details.get("query") for e in trail.read(principal=served.finance_name, action="search")]
+    assert {"lake mountains", "lake"} <= set(searched)
 
 
 @pytest.mark.anyio
