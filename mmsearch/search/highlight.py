@@ -51,14 +51,15 @@ def highlights(words: Sequence[int], matches: Sequence[Match], text_chars: int) 
     spans = _merged_spans(matches)
     starts = [s for s, _ in spans]
     out: dict[Box, None] = {}
-    end = min(len(words) - len(words) % WORD_FIELDS, MAX_WORDS * WORD_FIELDS)
-    for i in range(0, end, WORD_FIELDS):
-        start, stop, x0, y0, x1, y1 = (int(v) for v in words[i : i + WORD_FIELDS])
-        if not 0 <= start < stop <= text_chars or not (0 <= x0 < x1 and 0 <= y0 < y1):
-            continue
+    n = min(len(words) // WORD_FIELDS, MAX_WORDS) * WORD_FIELDS
+    for start, stop, x0, y0, x1, y1 in zip(
+        *(words[k:n:WORD_FIELDS] for k in range(WORD_FIELDS)), strict=True
+    ):
         j = bisect_right(starts, stop - 1) - 1  # the last span starting inside or before the word
-        if j >= 0 and spans[j][1] > start:
-            out[(x0, y0, x1, y1)] = None
+        if j < 0 or spans[j][1] <= start:
+            continue
+        if 0 <= start < stop <= text_chars and 0 <= x0 < x1 and 0 <= y0 < y1:
+            out[(int(x0), int(y0), int(x1), int(y1))] = None
             if len(out) == MAX_HIGHLIGHTS:
                 break
     return tuple(out)

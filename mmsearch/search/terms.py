@@ -9,8 +9,8 @@ matches where its words' keys follow each other in the text.
 
 Tokens are runs of letters and digits (``[^\\W_]+``), as the store's word tokenizer splits them. The work
 is bounded whatever a query or a text holds: ``MAX_QUERY_CHARS`` of a query are read, at most
-``MAX_TERMS`` words and phrases (``MAX_PHRASE_WORDS`` words each) kept, and ``MAX_SCAN_CHARS`` of a text
-scanned.
+``MAX_TERMS`` words and phrases (``MAX_PHRASE_WORDS`` words each) kept, ``MAX_SCAN_CHARS`` of a text
+scanned and its first ``MAX_MATCHES`` matches kept.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_QUERY_CHARS = 4096
 MAX_TERMS = 32
 MAX_PHRASE_WORDS = 12
-MAX_SCAN_CHARS = 100_000
+MAX_SCAN_CHARS = 50_000
+MAX_MATCHES = 2_000
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _PHRASE = re.compile(r"[\"“”„«»](.*?)(?:[\"“”„«»]|$)", re.DOTALL)
@@ -67,8 +69,11 @@ class Match:
     term: int
 
 
+@lru_cache(maxsize=1 << 16)  # a page's words repeat, and so do a corpus's: most lookups are hits
 def key(word: str) -> str:
     """A word as it is compared: accents dropped, case folded, lightly stemmed."""
+    if word.isascii():
+        return stem(word.lower())
     decomposed = unicodedata.normalize("NFKD", word)
     folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return stem(folded)
@@ -127,7 +132,8 @@ def query_terms(text: str | None) -> Terms:
 
 
 def find(text: str, terms: Terms) -> list[Match]:
-    """Every occurrence of ``terms`` in the first ``MAX_SCAN_CHARS`` of ``text``, in text order."""
+    """The occurrences of ``terms`` in the first ``MAX_SCAN_CHARS`` of ``text``, in text order, at most
+    ``MAX_MATCHES``."""
     if not terms or not text:
         return []
     tokens = [(m.start(), m.end(), key(m.group())) for m in _TOKEN.finditer(text, 0, MAX_SCAN_CHARS)]
@@ -138,7 +144,7 @@ def find(text: str, terms: Terms) -> list[Match]:
     for p, phrase in enumerate(terms.phrases, start=len(terms.words)):
         found += _phrase_matches(tokens, phrase, p)
     found.sort(key=lambda m: (m.start, m.end))
-    return found
+    return found[:MAX_MATCHES]
 
 
 def _phrase_matches(tokens: list[tuple[int, int, str]], phrase: tuple[str, ...], term: int) -> list[Match]:

@@ -11,7 +11,15 @@ import pytest
 from mmsearch.index.store import WORD_FIELDS, Payload
 from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS, MAX_WORDS, find_marks, hit_text
 from mmsearch.search.snippet import ELLIPSIS, WIDTH, make_snippet
-from mmsearch.search.terms import MAX_PHRASE_WORDS, MAX_SCAN_CHARS, MAX_TERMS, find, key, query_terms
+from mmsearch.search.terms import (
+    MAX_MATCHES,
+    MAX_PHRASE_WORDS,
+    MAX_SCAN_CHARS,
+    MAX_TERMS,
+    find,
+    key,
+    query_terms,
+)
 
 FILLER = "lorem ipsum dolor sit amet " * 20  # 540 characters without a query term
 
@@ -176,6 +184,7 @@ def test_huge_queries_and_texts_are_bounded() -> None:
     assert len(quotes.phrases) == MAX_TERMS and quotes.words == ()
     for filler in ("filler " * (MAX_SCAN_CHARS // 7 + 1), "f" * (MAX_SCAN_CHARS - 3) + " "):
         assert find(filler + "needle", query_terms("needle")) == []  # past MAX_SCAN_CHARS, or cut by it
+    assert len(find("x " * MAX_SCAN_CHARS, query_terms("x"))) == MAX_MATCHES  # the first ones, in order
     text = "needle " + "w " * 100_000
     marks = find_marks(payload(text), query_terms(many))
     assert marks.snippet.ranges == () and len(marks.snippet.text) <= WIDTH + 1
