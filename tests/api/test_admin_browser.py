@@ -205,6 +205,13 @@ def test_admin_page_keys_documents_jobs_and_audit(site: Site, page: Any) -> None
     assert page.locator("#jobs-table tbody tr").count() >= 1
     shot(page, "admin")
     assert_no_violations(page, None, "the admin page")
+    page.focus("#documents-collection")
+    page.keyboard.press("Tab")  # by keyboard: the focus ring shows where it is
+    assert page.evaluate("document.activeElement.id") == "documents-refresh"
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert ring[0] == "solid" and float(ring[1].removesuffix("px")) >= 2, ring
 
     page.fill("#new-key-name", "report-bot")
     page.select_option("#new-key-role", "reader")
