@@ -169,6 +169,7 @@ def test_cancel_stops_the_job(site: Site, page: Any) -> None:
     lines = file_lines(page)
     assert lines["long.pdf"].startswith("Cancelled") and lines["photo.png"].startswith("Cancelled"), lines
     assert job.locator(".job-state").inner_text().startswith("Cancelled")
+    assert job.locator("progress").evaluate("bar => [bar.value, bar.max]") == [0, 2]  # nothing got in
     final = site.api("ops", "GET", f"/v1/jobs/{job_id}").json()
     assert final["state"] == "cancelled" and final["indexed"] == 0
     shot(page, "upload-cancelled")

@@ -148,7 +148,8 @@ function renderJob(entry, job) {
     return;
   }
   showEnded(entry, summary(job), job.failed || job.error ? "error" : "done");
-  setProgress(entry, total, total, null);
+  const handled = job.indexed + job.unchanged + job.failed; // all when done; how far a cancel let it go
+  setProgress(entry, handled, total, null);
 }
 
 async function cancel(entry, job) {
