@@ -85,6 +85,7 @@ class Found:
     citations: tuple[Citation, ...]
     reranked: bool
     candidates: int
+    mode: str  # how the candidates were found: hybrid | vector | keyword
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -96,18 +95,14 @@ class StoreBackend:
         """The search itself (blocking), inside the scope."""
         if self.scope is not None:
             filters = replace(filters or Filters(), scope=self.scope)
-        options: dict[str, Any] = {"mode": mode} if mode is not None else {}  # the default: search.mode
+        query_of = Query(text=query, filters=filters)
         return self.searcher().search(
-            Query(text=query, filters=filters),
-            top_k=top_k,
-            rerank=self.rerank,
-            cancelled=cancelled,
-            **options,
+            query_of, top_k=top_k, rerank=self.rerank, cancelled=cancelled, mode=mode
         )
 
     def found(self, result: SearchResult) -> Found:
         citations = tuple(Citation.of_hit(hit, self.hit_link(hit)) for hit in result.hits)
-        return Found(citations, result.reranked, result.candidates)
+        return Found(citations, result.reranked, result.candidates, result.mode)
 
     async def unit(self, point_id: str) -> Unit:
         payload = await anyio.to_thread.run_sync(self.payload, point_id)

@@ -83,7 +83,7 @@ class RemoteBackend:
         result = ServerReader.result(reply)
         links = [str(h.get("link", "")) for h in reply["hits"]]
         citations = tuple(Citation.of_hit(hit, link) for hit, link in zip(result.hits, links, strict=True))
-        return Found(citations, result.reranked, result.candidates)
+        return Found(citations, result.reranked, result.candidates, result.mode)
 
     async def unit(self, point_id: str) -> Unit:
         d = await anyio.to_thread.run_sync(self.client.get_json, f"/v1/points/{quote(point_id, safe='')}")

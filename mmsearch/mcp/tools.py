@@ -121,7 +121,7 @@ def build_server(backend_for: BackendFor, max_query_chars: int) -> MCPServer:
             asked = _filters(filters, collections)
             found = await backend.search(query.strip(), top_k=top_k, filters=asked, mode=mode)
             shown = await _images(backend, found.citations[:images])
-        order = "reranked" if found.reranked else "vector order"
+        order = f"{found.mode} search, " + ("reranked" if found.reranked else "not reranked")
         hits = f"{len(found.citations)} hit{'s' if len(found.citations) != 1 else ''}"
         head = f"{hits} for {query.strip()!r} ({order}, from {found.candidates} candidates)."
         lines = [head] if found.citations else [f"No hits for {query.strip()!r}."]
@@ -135,6 +135,7 @@ def build_server(backend_for: BackendFor, max_query_chars: int) -> MCPServer:
             "hits": [c.to_dict() for c in found.citations],
             "reranked": found.reranked,
             "candidates": found.candidates,
+            "mode": found.mode,
             "images": [c.point_id for c, _ in shown],
         }
         return CallToolResult(content=content, structured_content=structured)

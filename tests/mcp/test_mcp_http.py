@@ -119,7 +119,11 @@ async def test_the_tools_are_listed_with_their_arguments(served: Served) -> None
 async def test_search_returns_citations_and_page_images(served: Served) -> None:
     async with session(served.open_url) as client:
         result = await client.call_tool("search", {"query": "quarterly revenue", "top_k": 3, "images": 2})
+        vector = await client.call_tool(
+            "search", {"query": "quarterly revenue", "mode": "vector", "images": 0}
+        )
     assert not result.is_error, text_of(result)
+    assert structured(vector)["mode"] == "vector" and "(vector search, not reranked" in text_of(vector)
     hits = structured(result)["hits"]
     assert 1 <= len(hits) <= 3
     text = text_of(result)

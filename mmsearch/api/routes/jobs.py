@@ -54,17 +54,24 @@ def job_out(request: Request, job: Job) -> JobOut:
         failed=sum(f.status == "failed" for f in files),
         error=job.error,
         url=str(request.url_for("get_job", job_id=job.id)),
+        principal=(job.principal or None) if caller(request).is_admin else None,
     )
 
 
 @router.get("/v1/jobs", response_model=JobsResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def list_jobs(
-    request: Request, ctx: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request,
+    ctx: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    mine: Annotated[bool, Query(description="Only the jobs of the caller's own uploads.")] = False,
 ) -> JobsResponse:
     """The newest ingest jobs first (the last 1000 finished ones are kept)."""
     runner = ctx.ready_services().jobs
-    collections = caller(request).collections
-    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit, collections=collections))
+    principal = caller(request)
+    sender = principal.name if mine else None
+    jobs = await anyio.to_thread.run_sync(
+        lambda: runner.jobs.jobs(limit, collections=principal.collections, principal=sender)
+    )
     return JobsResponse(jobs=[job_out(request, job) for job in jobs])
 
 
