@@ -27,6 +27,7 @@ from typing import Any, Literal
 from mmsearch.errors import IngestError, InvalidName, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import unit_content
+from mmsearch.index.lexical_text import search_text_for
 from mmsearch.index.store import Payload, Point, Store
 from mmsearch.index.writer import StoreWriter
 from mmsearch.ingest.manifest import Manifest
@@ -359,8 +360,9 @@ class Indexer:
 
 
 def payload_for(unit: Unit, embedder: Embedder, ingest_time: float, labels: Labels | None = None) -> Payload:
-    """A unit's stored payload: where it came from, its document (collection, name), and ``labels``'s
-    groups and metadata (the collection is the unit's own, ``labels.collection`` when indexed here)."""
+    """A unit's stored payload: where it came from, its document (collection, name), ``labels``'s groups
+    and metadata (the collection is the unit's own, ``labels.collection`` when indexed here), its text
+    (text layer or OCR) with its words' boxes, and what the lexical stage indexes of it."""
     labels = labels or Labels()
     where: dict[str, Any] = {}
     if isinstance(unit, PageUnit):
@@ -382,6 +384,9 @@ def payload_for(unit: Unit, embedder: Embedder, ingest_time: float, labels: Labe
         name=unit.source.name,
         groups=labels.groups,
         metadata=dict(labels.metadata),
+        search_text=search_text_for(unit.text, unit.source.name, labels.metadata),
+        words=unit.words,
+        text_source=unit.text_source,
         **where,
     )
 

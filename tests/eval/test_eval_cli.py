@@ -50,7 +50,7 @@ def test_exact_copies_are_found_first_at_every_dimension(
     sample: Path, env: dict[str, str], work: Path
 ) -> None:
     report = _eval([str(sample), "--group", "exact", "--no-rerank", "--compare", "dim=64,128"], env, work)
-    assert report["layout"] == "beir" and report["queries"] == 11 and report["corpus_rows"] == 11
+    assert report["layout"] == "beir" and report["queries"] == 11 and report["corpus_rows"] == 12
     assert [r["config"]["dim"] for r in report["results"]] == [64, 128]
     for result in report["results"]:
         assert result["first_stage"]["recall@1"] == 1.0 and result["first_stage"]["MRR@10"] == 1.0
