@@ -40,6 +40,7 @@ from mmsearch.samples import (
     make_scanned_pdf,
     make_video,
     marker_word,
+    page_text,
     scanned_word,
 )
 
@@ -54,6 +55,7 @@ PICTURES: tuple[tuple[str, tuple[int, int], str], ...] = (
 )
 PDF_PAGES = 3
 PAGE_SIZE = (216.0, 288.0)  # points: 3 × 4 inches, 432 × 576 pixels at the default 144 DPI
+PAGE_WORDS = 12  # of body text: what fits the text box of a page this small (60 would not: none is drawn)
 TOPIC = "finance"
 CROP = 0.6
 OTHER_DPI = 72.0
@@ -82,7 +84,8 @@ def make_eval_sample(folder: Path) -> dict[str, int]:
         _crop(docs / f"{name}.png", asked / f"{name}-crop.png")
         ask("crop", name, image=f"queries/{name}-crop.png")
 
-    make_pdf(docs / "report.pdf", PDF_PAGES, topic=TOPIC, page_size=PAGE_SIZE)
+    texts = [page_text(TOPIC, number, words=PAGE_WORDS) for number in range(1, PDF_PAGES + 1)]
+    make_pdf(docs / "report.pdf", PDF_PAGES, topic=TOPIC, page_size=PAGE_SIZE, texts=texts)
     for number in range(1, PDF_PAGES + 1):
         doc_id = f"report-p{number}"
         corpus.append({"_id": doc_id, "file": "corpus/report.pdf", "page": number})
