@@ -19,6 +19,7 @@ from mmsearch.ingest.names import Labels
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_scanned_pdf, make_video, scanned_word
+from mmsearch.search.searcher import Searcher
 from tests.ocr_support import needs_tesseract
 from tests.support import tiny_settings
 
@@ -109,6 +110,11 @@ def test_text_words_and_search_text_are_stored_and_ocr_text_is_never_embedded(
         [unit] = list(read_file(folder / "scan.pdf", settings.ingest)[1])
         [alone] = embedder.embed([Content(images=(unit.image,))], settings.embedding.document_instruction)
         best = store.search(alone, limit=1)[0]
+        # The reranker is given a text layer when asked to (reranker.use_text_layer), never OCR text.
+        searcher = Searcher(embedder=embedder, store=store, reranker=None, data_dir=settings.data_dir,
+                            query_instruction="", use_text_layer=True)  # fmt: skip
+        assert searcher.document_content(layer).text == layer.text
+        assert searcher.document_content(scan).text is None and searcher.document_content(scan).images
     assert best.payload.name == "scan.pdf" and best.score == pytest.approx(1.0, abs=1e-4)
 
 
