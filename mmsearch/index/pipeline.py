@@ -33,6 +33,7 @@ from mmsearch.index.writer import StoreWriter
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.media import prune_media, prune_to_units, save_media
 from mmsearch.ingest.names import Labels, normalise_name
+from mmsearch.ingest.ocr import ocr_state
 from mmsearch.ingest.reader import identify, identify_staged, read_units, snapshot
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, SegmentUnit, Source, Unit
@@ -109,8 +110,9 @@ SCRATCH = ".scratch"  # under data_dir: private snapshots of the files being ing
 
 
 def fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
-    """What a file's stored points depend on besides its bytes; a change re-processes the file."""
-    shape = ingest.model_dump(mode="json", exclude=LIMITS)
+    """What a file's stored points depend on besides its bytes; a change re-processes the file. It
+    includes whether OCR can run here (``ocr.ocr_state``): ``always`` without Tesseract fails here."""
+    shape = ingest.model_dump(mode="json", exclude=LIMITS) | {"ocr": ocr_state(ingest)}
     blob = json.dumps(
         {"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction},
         sort_keys=True,

@@ -99,6 +99,17 @@ def ocr_options(settings: IngestSettings) -> OcrOptions | None:
     return OcrOptions(settings.ocr == "always", settings.ocr_languages, tessdata, settings.ocr_dpi)
 
 
+def ocr_state(settings: IngestSettings) -> str:
+    """What OCR ingest does under ``settings`` here, for the fingerprints of what it produced: ``off``,
+    ``always``, ``auto``, or ``auto-without-tesseract`` (so installing Tesseract re-reads what ``auto``
+    read without it). ``always`` without Tesseract raises ``ConfigError``."""
+    if settings.ocr == "auto" and ocr_options(settings) is None:
+        return "auto-without-tesseract"
+    if settings.ocr == "always":
+        ocr_options(settings)
+    return settings.ocr
+
+
 @functools.lru_cache(maxsize=8)
 def available(languages: str, prefix: str) -> tuple[str | None, str]:
     """(the tessdata folder, "") when Tesseract reads ``languages`` here, else (None, what is wrong and

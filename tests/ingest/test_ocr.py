@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from mmsearch.errors import ConfigError, IngestError
 from mmsearch.index.inputs import unit_content
+from mmsearch.index.pipeline import fingerprint
 from mmsearch.ingest import ocr, render
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import IngestSettings
@@ -149,6 +150,27 @@ def test_without_tesseract_auto_warns_once_and_always_names_the_package(
                            r"\(eng\.traineddata\).*apt-get install tesseract-ocr tesseract-ocr-eng"):  # fmt: skip
             read_file(path, IngestSettings(render_workers=0, ocr="always"))
     assert one(tmp_path / "scan.pdf", IngestSettings(render_workers=0, ocr="off")).text == ""
+
+
+def test_installing_tesseract_changes_the_fingerprint_of_what_auto_reads(
+    tesseract: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A file ingested by ``auto`` without Tesseract is read again once it is there (the manifest
+    compares fingerprints), and ``always`` without it fails before any file."""
+    with_it = fingerprint(IngestSettings(), "model", 64, "instruction")
+    assert ocr.ocr_state(IngestSettings()) == "auto"
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path / "empty"))
+    monkeypatch.setattr(ocr, "TESSDATA_DIRS", ())
+    monkeypatch.setattr(ocr, "_warned", set())
+    ocr.available.cache_clear()
+    try:
+        assert ocr.ocr_state(IngestSettings()) == "auto-without-tesseract"
+        assert fingerprint(IngestSettings(), "model", 64, "instruction") != with_it
+        assert ocr.ocr_state(IngestSettings(ocr="off")) == "off"
+        with pytest.raises(ConfigError, match="apt-get install tesseract-ocr tesseract-ocr-eng"):
+            fingerprint(IngestSettings(ocr="always"), "model", 64, "instruction")
+    finally:
+        ocr.available.cache_clear()
 
 
 def test_a_language_without_data_is_named(tmp_path: Path) -> None:
