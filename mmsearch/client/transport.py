@@ -37,10 +37,7 @@ class Settings:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.api_key or 'no-key'}",
-            "User-Agent": f"mmsearch-client/{__version__}",
-        }
+        return {**auth_headers(self.api_key), "User-Agent": f"mmsearch-client/{__version__}"}
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -55,6 +52,12 @@ class Settings:
             wait_initial=0.5,
             wait_max=10.0,
         )
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
+    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/edge/guard.py)."""
+    return {"Authorization": f"Bearer {api_key or 'no-key'}"}
 
 
 def _backoff(exc: Exception) -> bool | float:
