@@ -85,6 +85,25 @@ class Hit:
             raise ValueError("this hit was not found by a client: it cannot fetch its image")
         return self.source.image_bytes(self)
 
+    def citation_metadata(self) -> dict[str, Any]:
+        """What a framework document carries about the hit (LangChain, LlamaIndex): where it is (file,
+        collection, page or time, link), how it scored, and its image's URL; flat, JSON values only (the
+        document's own metadata is under ``metadata``)."""
+        return {
+            "citation": self.citation, "name": self.name, "file_name": self.file_name, "collection": self.collection,
+            "doc_id": self.doc_id, "point_id": self.point_id, "modality": self.modality, "page": self.page,
+            "page_count": self.page_count, "t_start": self.t_start, "t_end": self.t_end, "link": self.link,
+            "file_url": self.file_url, "image_url": self.image_url, "thumbnail_url": self.thumbnail_url,
+            "rank": self.rank, "score": self.score, "vector_score": self.vector_score,
+            "rerank_score": self.rerank_score, "content_hash": self.content_hash, "metadata": dict(self.metadata),
+        }  # fmt: skip
+
+    @property
+    def content(self) -> str:
+        """The unit's text for a reader (an LLM): its whole text when the search asked for it
+        (``include_text``), else the snippet."""
+        return self.text if self.text else self.snippet
+
     async def aimage(self) -> bytes:
         """``image()`` for an ``AsyncClient``'s hit (works for a ``Client``'s too)."""
         if self.image_base64 is not None:

@@ -189,10 +189,14 @@ def test_search_options_reach_the_server(served: Served, corpus: Job) -> None:
 def server_takes(served: Served, *fields: str) -> None:
     """Skip unless the server's search request has ``fields`` (options of issues 20 and 21 that other
     branches add to the server: the client sends them as those branches define them)."""
-    schema = httpx.get(f"{served.url}/openapi.json").json()["components"]["schemas"]["SearchRequest"]
-    missing = [name for name in fields if name not in schema["properties"]]
+    missing = [name for name in fields if not server_has(served, name)]
     if missing:
         pytest.skip(f"this server's SearchRequest has no {', '.join(missing)} yet")
+
+
+def server_has(served: Served, name: str) -> bool:
+    schema = httpx.get(f"{served.url}/openapi.json").json()["components"]["schemas"]["SearchRequest"]
+    return name in schema["properties"]
 
 
 def test_min_score_offset_and_collapse(served: Served, corpus: Job) -> None:
@@ -465,3 +469,68 @@ def test_a_webhook_to_a_host_not_allowed_is_refused(served: Served, corpus: Job,
 
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+# -- framework retrievers ---------------------------------------------------------------------------
+
+
+def test_langchain_retriever_gives_documents_with_text_and_citations(served: Served, corpus: Job) -> None:
+    pytest.importorskip("langchain_core")
+    from mmsearch.client.langchain import MmsearchRetriever
+
+    with_text = server_has(served, "include_text")  # issue 20's field (h20c): the page's whole text
+    retriever = MmsearchRetriever(
+        url=served.url, api_key=READ_KEY, top_k=3, include_text=with_text,
+        search_kwargs={"rerank": False, "filters": {"modality": "page"}},
+    )  # fmt: skip
+    docs = retriever.invoke("quarterly revenue")
+    with Client(served.url, READ_KEY) as client:
+        hits = client.search("quarterly revenue", top_k=3, rerank=False, filters={"modality": "page"}).hits
+    assert [d.id for d in docs] == [h.point_id for h in hits]
+    for doc, hit in zip(docs, hits, strict=True):
+        assert doc.page_content == (hit.text if with_text else hit.snippet) and doc.page_content
+        meta = doc.metadata
+        assert meta["citation"] == hit.citation and meta["page"] == hit.page and meta["link"] == hit.link
+        assert meta["score"] == hit.score and meta["image_url"] and meta["metadata"] == {"year": 2024}
+        assert json.dumps(meta)  # plain JSON values: any vector store or tracer takes them
+    with pytest.raises(ValueError, match="url"):
+        MmsearchRetriever()
+
+
+@pytest.mark.anyio
+async def test_langchain_retriever_async(served: Served, corpus: Job) -> None:
+    pytest.importorskip("langchain_core")
+    from mmsearch.client.langchain import MmsearchRetriever
+
+    with_text = server_has(served, "include_text")
+    async with AsyncClient(served.url, READ_KEY) as aclient:
+        retriever = MmsearchRetriever(
+            url=served.url, api_key=READ_KEY, async_client=aclient, top_k=2, include_text=with_text,
+            search_kwargs={"rerank": False},
+        )  # fmt: skip
+        docs = await retriever.ainvoke("birds")
+    assert len(docs) == 2 and all(d.metadata["collection"] == "library" for d in docs)
+
+
+def test_llamaindex_retriever_gives_image_nodes_with_text_and_citations(served: Served, corpus: Job) -> None:
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.schema import ImageNode, MetadataMode
+
+    from mmsearch.client.llamaindex import MmsearchRetriever
+
+    with_text = server_has(served, "include_text")
+    retriever = MmsearchRetriever(
+        served.url, READ_KEY, top_k=3, include_text=with_text, search_kwargs={"rerank": False}
+    )
+    scored = retriever.retrieve("quarterly revenue")
+    with Client(served.url, READ_KEY) as client:
+        hits = client.search("quarterly revenue", top_k=3, rerank=False).hits
+    assert [s.node.node_id for s in scored] == [h.point_id for h in hits]
+    for one, hit in zip(scored, hits, strict=True):
+        node = one.node
+        assert isinstance(node, ImageNode) and one.score == hit.score
+        assert node.text == (hit.text if with_text else hit.snippet)
+        assert node.image_url == hit.image_url and node.metadata["citation"] == hit.citation
+        assert node.metadata["t_start"] == hit.t_start and node.metadata["page"] == hit.page
+        for_llm = node.get_content(metadata_mode=MetadataMode.LLM)
+        assert hit.citation in for_llm and "image_url" not in for_llm

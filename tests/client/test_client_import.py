@@ -9,7 +9,17 @@ import sys
 
 from tests.support import REPO
 
-HEAVY = ("torch", "torchvision", "transformers", "numpy", "PIL", "fastapi", "starlette", "qdrant_client", "pydantic")
+HEAVY = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "numpy",
+    "PIL",
+    "fastapi",
+    "starlette",
+    "qdrant_client",
+    "pydantic",
+)
 PROBE = f"""
 import json, sys
 {{prelude}}
