@@ -1,7 +1,7 @@
 """The Python client against a real server (uvicorn on a free loopback port, keys on, the tiny models):
 upload and wait, search with its options, a hit's image bytes, document pages, delete by name, errors as
 the project's classes, sync and async; jobs followed without polling (long poll, Server-Sent Events,
-webhooks signed with HMAC and sent only where allowed).
+webhooks signed with HMAC and sent only where allowed); the framework retrievers; the README's example.
 
 One server for the module. Its corpus is uploaded once, through the client (``corpus``); tests that add
 documents delete them again. A job the worker never runs (``parked``: created and claimed in the job
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ from mmsearch.errors import NotFound
 from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_landscape, make_pdf, make_video
 from tests.api.api_support import READ_KEY, WRITE_KEY, live_server
-from tests.support import budget, tiny_settings
+from tests.support import REPO, budget, tiny_settings
 
 pytestmark = pytest.mark.slow
 
@@ -534,3 +537,35 @@ def test_llamaindex_retriever_gives_image_nodes_with_text_and_citations(served: 
         assert node.metadata["t_start"] == hit.t_start and node.metadata["page"] == hit.page
         for_llm = node.get_content(metadata_mode=MetadataMode.LLM)
         assert hit.citation in for_llm and "image_url" not in for_llm
+
+
+# -- the README's example ---------------------------------------------------------------------------
+
+README_MARK = "<!-- doc test: tests/client/test_client.py runs this block against a live server -->"
+
+
+def readme_example() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    after = text.split(README_MARK, 1)[1]
+    block = after.split("```python\n", 1)[1].split("\n```", 1)[0]
+    assert "Client(" in block
+    return block
+
+
+def test_the_readme_example_runs(served: Served, corpus: Job, tmp_path: Path) -> None:
+    """The README's client example, as written but for the server's address, in a fresh interpreter."""
+    code = readme_example().replace("http://127.0.0.1:8000", served.url)
+    assert served.url in code
+    make_pdf(tmp_path / "report.pdf", 3, topic="finance")
+    make_landscape(tmp_path / "chart.png", (200, 120))
+    env = {**os.environ, "MMSEARCH_API_KEY": WRITE_KEY, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=budget(120), check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "done 2 files indexed"
+    assert any("finance:report.pdf, p. " in line and "#page=" in line for line in lines[1:4])
+    assert "report.pdf 3" in lines and "chart.png 1" in lines
+    with Client(served.url, WRITE_KEY) as client:
+        assert [d.name for d in client.documents(collection="finance")] == ["report.pdf"]  # chart.png deleted
+        client.delete("report.pdf", collection="finance")
