@@ -10,6 +10,7 @@ async with AsyncClient("http://127.0.0.1:8000", api_key="...") as client:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from mmsearch.client.results import (
     read_job,
     read_result,
 )
-from mmsearch.client.sync import LONG_POLL_S
+from mmsearch.client.sync import LONG_POLL_S, POLL_FLOOR_S
 from mmsearch.client.transport import Settings, checked, is_missing_route, json_of, unreachable
 
 
@@ -119,16 +120,27 @@ class AsyncClient:
         """``Client.wait``."""
         job_id = job if isinstance(job, str) else job.id
         deadline = None if timeout is None else time.monotonic() + timeout
+        streams = True
         while True:
             left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"ingest job {job_id} has not ended after {timeout:g} s")
-            ended: Job | None
-            if progress is None:
+            ended: Job | None = None
+            if progress is not None and streams:
+                try:
+                    ended = await self._follow(job_id, progress, deadline)
+                except ServerError as exc:
+                    if not is_missing_route(exc):
+                        raise
+                    streams = False  # a server without event streams: long polls, reporting each
+            if ended is None or (progress is not None and not streams):
+                asked = time.monotonic()
                 ended = read_job(await self._json(calls.job(job_id, wait=min(LONG_POLL_S, left))))
-            else:
-                ended = await self._follow(job_id, progress, deadline)
-            if ended is not None and ended.done:
+                if progress is not None:
+                    progress(ended)
+                if not ended.done and time.monotonic() - asked < POLL_FLOOR_S:  # it did not wait (too old)
+                    await asyncio.sleep(POLL_FLOOR_S)
+            if ended.done:
                 return ended
 
     async def cancel(self, job: Job | str) -> Job:

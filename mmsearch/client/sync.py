@@ -37,6 +37,7 @@ from mmsearch.client.results import (
 from mmsearch.client.transport import Settings, checked, is_missing_route, json_of, unreachable
 
 LONG_POLL_S = 30.0  # each long poll of a job waits at most this
+POLL_FLOOR_S = 0.5  # the least time between two reads of a job (a server too old to hold a long poll)
 
 
 class Client:
@@ -132,16 +133,27 @@ class Client:
         the job's event stream, calling ``progress(job)`` at each change."""
         job_id = job if isinstance(job, str) else job.id
         deadline = None if timeout is None else time.monotonic() + timeout
+        streams = True
         while True:
             left = LONG_POLL_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"ingest job {job_id} has not ended after {timeout:g} s")
-            ended: Job | None
-            if progress is None:
+            ended: Job | None = None
+            if progress is not None and streams:
+                try:
+                    ended = self._follow(job_id, progress, deadline)
+                except ServerError as exc:
+                    if not is_missing_route(exc):
+                        raise
+                    streams = False  # a server without event streams: long polls, reporting each
+            if ended is None or (progress is not None and not streams):
+                asked = time.monotonic()
                 ended = read_job(self._json(calls.job(job_id, wait=min(LONG_POLL_S, left))))
-            else:
-                ended = self._follow(job_id, progress, deadline)
-            if ended is not None and ended.done:
+                if progress is not None:
+                    progress(ended)
+                if not ended.done and time.monotonic() - asked < POLL_FLOOR_S:  # it did not wait (too old)
+                    time.sleep(POLL_FLOOR_S)
+            if ended.done:
                 return ended
 
     def cancel(self, job: Job | str) -> Job:
