@@ -24,13 +24,13 @@ from mmsearch.search.hits import Hit, SearchResult
 
 def search(
     url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
-    top_k: int | None, candidates: int | None, rerank: bool, filters: Filters | None,
+    top_k: int | None, candidates: int | None, rerank: bool, filters: Filters | None, include_text: bool = False,
 ) -> RemoteResult:  # fmt: skip
     """The server's answer to the CLI's query flags."""
     with server_client(url, api_key) as client:
         return client.search(
             text, image, video, filters=filters_body(filters) if filters is not None else None, top_k=top_k,
-            candidates=candidates, rerank=rerank,
+            candidates=candidates, rerank=rerank, include_text=include_text,
         )  # fmt: skip
 
 

@@ -54,6 +54,7 @@ class Hit:
     snippet_ranges: tuple[tuple[int, int], ...] = ()  # (start, end) offsets into ``snippet`` of matches
     highlights: tuple[tuple[int, int, int, int], ...] = ()  # (x0, y0, x1, y1) on the hit's image
     text: str | None = None  # the unit's whole text, with ``include_text=True``
+    text_truncated: bool = False  # ``text`` was cut at the server's bound
     content_hash: str = ""
     groups: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -215,7 +216,7 @@ def read_hit(data: Mapping[str, Any], source: ImageSource | None = None) -> Hit:
         image_url=data.get("image_url"), thumbnail_url=data.get("thumbnail_url"), snippet=str(data.get("snippet", "")),
         snippet_ranges=tuple((int(a), int(b)) for a, b in data.get("snippet_ranges") or ()),
         highlights=tuple((int(a), int(b), int(c), int(d)) for a, b, c, d in data.get("highlights") or ()),
-        text=data.get("text"), content_hash=str(data.get("content_hash") or ""),
+        text=data.get("text"), text_truncated=bool(data.get("text_truncated", False)), content_hash=str(data.get("content_hash") or ""),
         groups=tuple(data.get("groups") or ()), metadata=dict(data.get("metadata") or {}),
         frames=int(data.get("frames", 1)), preview_frame=int(data.get("preview_frame", 0)),
         image_base64=data.get("image_base64"), raw=data, source=source,

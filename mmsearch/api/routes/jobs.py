@@ -51,11 +51,13 @@ JOB_EVENT = {
 
 
 def job_out(request: Request, job: Job) -> JobOut:
-    return job_body(job, str(request.url_for("get_job", job_id=job.id)))
+    sender = (job.principal or None) if caller(request).is_admin else None
+    return job_body(job, str(request.url_for("get_job", job_id=job.id)), sender)
 
 
-def job_body(job: Job, url: str) -> JobOut:
-    """The job as the API shows it; ``url``: where to follow it."""
+def job_body(job: Job, url: str, principal: str | None = None) -> JobOut:
+    """The job as the API shows it; ``url``: where to follow it; ``principal``: who sent it (for
+    administrators only)."""
     files = [
         FileResultOut(
             name=f.name,
@@ -90,18 +92,33 @@ def job_body(job: Job, url: str) -> JobOut:
         failed=sum(f.status == "failed" for f in files),
         error=job.error,
         url=url,
+        principal=principal,
     )
+
+
+MAX_JOBS_READ = 1000  # jobs read to find ``limit`` a group-limited principal may see (all that are kept)
 
 
 @router.get("/v1/jobs", response_model=JobsResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def list_jobs(
-    request: Request, ctx: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request,
+    ctx: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    mine: Annotated[bool, Query(description="Only the jobs of the caller's own uploads.")] = False,
 ) -> JobsResponse:
     """The newest ingest jobs first (the last 1000 finished ones are kept)."""
     runner = ctx.ready_services().jobs
-    collections = caller(request).collections
-    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit, collections=collections))
-    return JobsResponse(jobs=[job_out(request, job) for job in jobs])
+    principal = caller(request)
+    sender = principal.name if mine else None
+    jobs = await anyio.to_thread.run_sync(
+        lambda: runner.jobs.jobs(
+            limit if principal.groups is None else MAX_JOBS_READ,
+            collections=principal.collections,
+            principal=sender,
+        )
+    )
+    seen = [job for job in jobs if _sees(principal, job)][:limit]
+    return JobsResponse(jobs=[job_out(request, job) for job in seen])
 
 
 @router.get("/v1/jobs/{job_id}", name="get_job", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
@@ -146,8 +163,7 @@ async def job_events(request: Request, job_id: str, ctx: Reader) -> StreamingRes
     principal = caller(request)
     read = _reader(ctx, job_id)
     job = _visible(await read(), principal, job_id)  # 404 before the stream starts
-    url = str(request.url_for("get_job", job_id=job.id))
-    stream = _events(ctx, job, lambda: _visible_later(read, principal), url)
+    stream = _events(ctx, job, lambda: _visible_later(read, principal), lambda job: job_out(request, job))
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type=EVENT_STREAM, headers=headers)
 
@@ -155,15 +171,17 @@ async def job_events(request: Request, job_id: str, ctx: Reader) -> StreamingRes
 Read = Callable[[], Awaitable[Job | None]]
 
 
-async def _events(ctx: ApiContext, job: Job, read: Read, url: str) -> AsyncIterator[str]:
-    """The event stream of ``job``: ``read()`` gives it again (None once it is gone)."""
+async def _events(
+    ctx: ApiContext, job: Job, read: Read, render: Callable[[Job], JobOut]
+) -> AsyncIterator[str]:
+    """The event stream of ``job``: ``read()`` gives it again (None once it is gone), ``render`` shows it."""
     lifetime = time.monotonic() + ctx.settings.server.job_events_max_s
     number, sent = 0, ""
     yield "retry: 2000\n\n"
     with ctx.job_watch.subscribe(job.id) as written:
         quiet = time.monotonic()
         while True:
-            body = job_body(job, url).model_dump_json()
+            body = render(job).model_dump_json()
             kind = "progress" if job.active else "done"
             if body != sent or kind == "done":
                 number += 1
@@ -200,7 +218,7 @@ def _reader(ctx: ApiContext, job_id: str) -> Read:
 
 async def _visible_later(read: Read, principal: Principal) -> Job | None:
     job = await read()
-    return job if job is not None and principal.may_use(job.collection) else None
+    return job if job is not None and principal.may_use(job.collection) and _sees(principal, job) else None
 
 
 def announce_end(webhooks: Webhooks) -> Callable[[Job], None]:
@@ -230,10 +248,20 @@ async def cancel_job(request: Request, job_id: str, ctx: Writer) -> JobOut:
 
 
 def _visible(job: Job | None, principal: Principal, job_id: str) -> Job:
-    """The job, if the principal may use its collection; else 404, as for a job that does not exist."""
-    if job is None or not principal.may_use(job.collection):
+    """The job, if the principal may see it (``_sees``); else 404, as for a job that does not exist."""
+    if job is None or not principal.may_use(job.collection) or not _sees(principal, job):
         raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
     return job
+
+
+def _sees(principal: Principal, job: Job) -> bool:
+    """A job names the files it writes, so it is seen by whoever may read what it writes (the scope's rule:
+    a principal limited to some groups sees a job whose documents have none, or share one of them) and by
+    the principal that sent it."""
+    if job.principal and job.principal == principal.name:
+        return True
+    groups = principal.groups
+    return groups is None or not job.labels.groups or not groups.isdisjoint(job.labels.groups)
 
 
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
