@@ -488,7 +488,9 @@ def test_langchain_retriever_gives_documents_with_text_and_citations(served: Ser
     )  # fmt: skip
     docs = retriever.invoke("quarterly revenue")
     with Client(served.url, READ_KEY) as client:
-        hits = client.search("quarterly revenue", top_k=3, rerank=False, filters={"modality": "page"}).hits
+        hits = client.search(
+            "quarterly revenue", top_k=3, rerank=False, filters={"modality": "page"}, include_text=with_text
+        ).hits
     assert [d.id for d in docs] == [h.point_id for h in hits]
     for doc, hit in zip(docs, hits, strict=True):
         assert doc.page_content == (hit.text if with_text else hit.snippet) and doc.page_content
@@ -527,12 +529,12 @@ def test_llamaindex_retriever_gives_image_nodes_with_text_and_citations(served: 
     )
     scored = retriever.retrieve("quarterly revenue")
     with Client(served.url, READ_KEY) as client:
-        hits = client.search("quarterly revenue", top_k=3, rerank=False).hits
+        hits = client.search("quarterly revenue", top_k=3, rerank=False, include_text=with_text).hits
     assert [s.node.node_id for s in scored] == [h.point_id for h in hits]
     for one, hit in zip(scored, hits, strict=True):
         node = one.node
         assert isinstance(node, ImageNode) and one.score == hit.score
-        assert node.text == (hit.text if with_text else hit.snippet)
+        assert node.text == (hit.text or hit.snippet)
         assert node.image_url == hit.image_url and node.metadata["citation"] == hit.citation
         assert node.metadata["t_start"] == hit.t_start and node.metadata["page"] == hit.page
         for_llm = node.get_content(metadata_mode=MetadataMode.LLM)
