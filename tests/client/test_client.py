@@ -85,6 +85,7 @@ class Served:
     services: Services
     files: dict[str, Path]
     scoped_key: str  # a reader of collection "elsewhere" only
+    group_key: str  # a reader of collection "library", documents of group "interns" (or of no group) only
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +109,13 @@ def served(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     settings = tiny_settings(root / "data", tiny_models, small_media=True, server=server)
     services = open_services(settings)
     try:
+        keys = components.build_key_store(settings)
         scoped, record = mint("elsewhere-reader", Role.READER, ["elsewhere"], None)
-        components.build_key_store(settings).add(record)
+        keys.add(record)
+        grouped, record = mint("intern-reader", Role.READER, ["library"], ["interns"])
+        keys.add(record)
         with live_server(create_app(settings, services)) as live:
-            yield Served(live.url, services, files, scoped)
+            yield Served(live.url, services, files, scoped, grouped)
     finally:
         services.close()
 
@@ -418,6 +422,25 @@ def test_a_job_outside_the_scope_is_absent(served: Served, parked: str) -> None:
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", path
     with Client(served.url, served.scoped_key) as client, pytest.raises(NotFound):
         client.wait(parked, progress=lambda job: None)
+
+
+def test_a_job_of_documents_a_group_may_not_read_is_absent(served: Served, parked: str) -> None:
+    """In its collection, but writing documents for the group "staff" only: absent to a reader of "interns"
+    (whose key sees the parked job, of no group)."""
+    jobs = served.services.jobs.jobs
+    staff_only = new_job_id()
+    jobs.create(staff_only, [("staff.pdf", 10)], Labels.checked("library", ["staff"]))
+    assert jobs.claim(staff_only)
+    try:
+        with Client(served.url, served.group_key) as client:
+            assert client.job(parked).state == "running"
+            for path in (f"/v1/jobs/{staff_only}?wait=1", f"/v1/jobs/{staff_only}/events"):
+                response = httpx.get(f"{served.url}{path}", headers=_auth(served.group_key), timeout=30)
+                assert response.status_code == 404, path
+            with pytest.raises(NotFound):
+                client.wait(staff_only, progress=lambda job: None)
+    finally:
+        jobs.finish(staff_only, "cancelled")
 
 
 # -- webhooks ---------------------------------------------------------------------------------------
