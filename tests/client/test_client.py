@@ -501,7 +501,6 @@ def _auth(key: str) -> dict[str, str]:
 
 
 def test_langchain_retriever_gives_documents_with_text_and_citations(served: Served, corpus: Job) -> None:
-    pytest.importorskip("langchain_core")
     from mmsearch.client.langchain import MmsearchRetriever
 
     with_text = server_has(served, "include_text")  # issue 20's field (h20c): the page's whole text
@@ -527,7 +526,6 @@ def test_langchain_retriever_gives_documents_with_text_and_citations(served: Ser
 
 @pytest.mark.anyio
 async def test_langchain_retriever_async(served: Served, corpus: Job) -> None:
-    pytest.importorskip("langchain_core")
     from mmsearch.client.langchain import MmsearchRetriever
 
     with_text = server_has(served, "include_text")
@@ -541,7 +539,6 @@ async def test_langchain_retriever_async(served: Served, corpus: Job) -> None:
 
 
 def test_llamaindex_retriever_gives_image_nodes_with_text_and_citations(served: Served, corpus: Job) -> None:
-    pytest.importorskip("llama_index.core")
     from llama_index.core.schema import ImageNode, MetadataMode
 
     from mmsearch.client.llamaindex import MmsearchRetriever
