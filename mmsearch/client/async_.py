@@ -168,6 +168,15 @@ class AsyncClient:
     async def info(self) -> dict[str, Any]:
         return await self._json(calls.Call("GET", "/v1/info"))
 
+    async def point(self, point_id: str) -> dict[str, Any]:
+        """``GET /v1/points/{id}``: one unit (a hit's ``point_id``) with its citation fields and whole
+        text; a ``NotFound`` when the key may not see it or it is gone."""
+        return await self._json(calls.point(point_id))
+
+    async def image(self, point_id: str, width: int | None = None) -> bytes:
+        """The JPEG of a unit (a page, an image, a segment's preview), at most ``width`` pixels wide."""
+        return (await self._send(calls.image(point_id, width))).content
+
     # -- a hit's image (results.ImageSource) -------------------------------------------------------
 
     def image_bytes(self, hit: Hit) -> bytes:

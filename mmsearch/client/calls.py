@@ -219,8 +219,12 @@ def delete(name: str | None, collection: str | None, doc_id: str | None) -> Call
     return Call("DELETE", "/v1/documents", params=params)
 
 
-def image(point_id: str) -> Call:
-    return Call("GET", f"/v1/images/{_segment(point_id)}")
+def image(point_id: str, width: int | None = None) -> Call:
+    return Call("GET", f"/v1/images/{_segment(point_id)}", params={"w": width} if width else {})
+
+
+def point(point_id: str) -> Call:
+    return Call("GET", f"/v1/points/{_segment(point_id)}")
 
 
 def _segment(value: str) -> str:

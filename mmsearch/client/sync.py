@@ -182,6 +182,15 @@ class Client:
         """``GET /v1/info``: the server's model, dimension, limits, whether it needs a key."""
         return self._json(calls.Call("GET", "/v1/info"))
 
+    def point(self, point_id: str) -> dict[str, Any]:
+        """``GET /v1/points/{id}``: one unit (a hit's ``point_id``) with its citation fields and whole
+        text; a ``NotFound`` when the key may not see it or it is gone."""
+        return self._json(calls.point(point_id))
+
+    def image(self, point_id: str, width: int | None = None) -> bytes:
+        """The JPEG of a unit (a page, an image, a segment's preview), at most ``width`` pixels wide."""
+        return (self._send(calls.image(point_id, width))).content
+
     # -- a hit's image (results.ImageSource) -------------------------------------------------------
 
     def image_bytes(self, hit: Hit) -> bytes:
