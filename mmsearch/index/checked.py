@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from itertools import islice
@@ -52,6 +52,7 @@ from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
     DEFAULT_COLLECTION,
     MODALITIES,
+    TEXT_FIELDS,
     Candidate,
     DocumentInfo,
     Filters,
@@ -299,6 +300,16 @@ class CheckedStore(ABC):
         if stale:
             log.info("removed %d stale points of document %s", len(stale), doc_id)
         return len(stale)
+
+    def set_text(self, payloads: Mapping[str, Payload]) -> None:
+        if not payloads:
+            return
+        self._require_layout("rewrite the text of points")
+        for point_id, payload in payloads.items():
+            check_point_id(point_id, StoreError)
+            stored = payload.to_dict()
+            with self._calling(f"rewrite the text of point {point_id}"):
+                self._set_payload([point_id], {name: stored[name] for name in TEXT_FIELDS})
 
     def delete_document(self, doc_id: str) -> int:
         if self._read_layout() is None:

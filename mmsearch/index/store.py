@@ -106,6 +106,8 @@ class Payload:
         return cls(**{name: data[name] for name in _KNOWN if name in data})
 
 
+# What ``Store.set_text`` rewrites: a unit's text and what is derived from it, never its vector.
+TEXT_FIELDS = ("text", "words", "text_source", "search_text")
 _KNOWN = tuple(f.name for f in fields(Payload))  # read once: from_dict runs for every hit of every search
 _REQUIRED = tuple(f.name for f in fields(Payload) if f.default is MISSING)
 
@@ -394,6 +396,11 @@ class Store(Protocol):
         ...
 
     def delete_document(self, doc_id: str) -> int: ...
+
+    def set_text(self, payloads: Mapping[str, Payload]) -> None:
+        """Rewrite ``TEXT_FIELDS`` of each existing point in ``payloads`` (id → payload) from its payload,
+        in place: vector, id and every other field kept (text re-read after an OCR settings change)."""
+        ...
 
     def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
         """The ``limit`` nearest points by cosine, best first; empty when the collection is absent."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -427,3 +428,24 @@ def test_nearest_finds_what_search_finds_with_only_the_version_read(
             assert [c.score for c in found] == pytest.approx([h.score for h in hits], abs=1e-6)
         with pytest.raises(QueryError, match="limit"):
             store.nearest(query, limit=0)
+
+
+def test_set_text_rewrites_only_the_text_fields_in_place(store: Store, rng: np.random.Generator) -> None:
+    """What an OCR settings change does (``index.pipeline``): text, words, text source and search text
+    rewritten on the same points; vector, id and every other field kept."""
+    points = document(rng, "/data/docs/a.pdf", range(1, 4))
+    store.upsert(points)
+    target = points[1]
+    new = replace(
+        target.payload, text="Invoice 42", words=(0, 7, 1, 2, 30, 12), text_source="ocr",
+        search_text="Invoice 42\na.pdf", ingest_time=5.0, page=99,
+    )  # fmt: skip
+    store.set_text({target.id: new})
+    stored = store.retrieve([p.id for p in points])
+    assert stored[target.id] == replace(new, ingest_time=target.payload.ingest_time, page=target.payload.page)
+    assert stored[points[0].id] == points[0].payload and stored[points[2].id] == points[2].payload
+    [best] = store.search(target.vector, limit=1)
+    assert best.id == target.id and best.score == pytest.approx(1.0, abs=1e-5)
+    store.set_text({})  # nothing to do
+    with pytest.raises(StoreError):
+        store.set_text({"not-a-uuid": new})
