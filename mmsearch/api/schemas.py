@@ -308,6 +308,26 @@ class HitOut(BaseModel):
     )  # fmt: skip
 
 
+class PointOut(BaseModel):
+    point_id: str
+    doc_id: str
+    collection: str
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    modality: Literal["page", "image", "video"]
+    page: int | None
+    page_count: int | None
+    t_start: float | None
+    t_end: float | None
+    text: str = Field(
+        description="The unit's whole text (the PDF's text layer, or OCR); \"\" when it has none."
+    )
+    frames: int = Field(description="Stored images: 1, or the sampled frames of a video segment.")
+    image_url: str = Field(description="The page/frame image the models saw.")
+    file_url: str = Field(description="The original file.")
+    link: str = Field(description="Opens the unit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
+
+
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     reranked: bool
