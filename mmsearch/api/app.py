@@ -59,13 +59,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         parts = await anyio.to_thread.run_sync(open_services, settings) if services is None else services
         ctx.services = parts
         parts.jobs.listeners.append(ctx.observe_job)
+        announce = jobs.announce_end(ctx.webhooks)
+        parts.jobs.listeners.append(announce)  # an upload's notify_url hears of its job's end
+        parts.jobs.jobs.watchers.append(ctx.job_watch.notify)  # wakes long polls and event streams
         parts.jobs.yield_to.append(ctx.searches.busy)  # the ingest worker gives way to searches
         try:
             async with mcp.running():
                 yield
         finally:
             parts.jobs.yield_to.remove(ctx.searches.busy)
+            parts.jobs.jobs.watchers.remove(ctx.job_watch.notify)
+            parts.jobs.listeners.remove(announce)
             parts.jobs.listeners.remove(ctx.observe_job)
+            ctx.webhooks.close()
             ctx.decoder.shutdown(wait=False)
             opened, ctx.services = ctx.services, None
             if owned and opened is not None:
