@@ -6,6 +6,9 @@ import errno
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_scanned_pdf, make_video, scanned_word
 from mmsearch.search.searcher import Searcher
 from tests.ocr_support import needs_tesseract
-from tests.support import tiny_settings
+from tests.support import REPO, budget, tiny_env, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -495,3 +498,43 @@ def test_a_folder_ingested_again_after_the_upgrade_keeps_its_old_documents(
         assert {p.name for p in store.retrieve(list(entry.unit_ids)).values()} == {"sub/report.pdf"}
         assert store.stats().documents == 3
         assert indexer.run([corpus]).files[0].status == "unchanged"
+
+
+REBUILD = textwrap.dedent(
+    """
+    import shutil, sys
+    from pathlib import Path
+    import numpy as np
+    from mmsearch import components
+    from mmsearch.config import load_settings
+    # A rebuild from scratch, all at the top level (no ``if __name__ == "__main__":`` guard).
+    settings = load_settings(None, {})
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    store = components.build_store(settings)
+    embedder = components.build_embedder(settings)
+    with components.build_manifest(settings) as manifest:
+        report = components.build_indexer(settings, embedder, store, manifest, None).run([Path(sys.argv[1])])
+    hits = store.search(np.full(embedder.dim, embedder.dim**-0.5, dtype=np.float32), limit=100)
+    print(len(report.failed), len(hits), store.count(), flush=True)
+    store.close()
+    """
+)
+
+
+def test_a_script_that_ingests_at_its_top_level_keeps_every_point(tiny_models: Path, tmp_path: Path) -> None:
+    """The PDF render workers are spawned processes: they must not run the parent's unguarded main
+    script again (this one clears the data folder first: in each worker it deleted the store the parent
+    was writing, whose close then failed and whose points were gone on reopening)."""
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "a.pdf", 2, topic="owls")
+    make_pdf(corpus / "b.pdf", 2, topic="cats")
+    (tmp_path / "rebuild.py").write_text(REBUILD)
+    data = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "rebuild.py", str(corpus)], check=False, cwd=tmp_path, capture_output=True, text=True,
+        env=tiny_env(data, tiny_models, PYTHONPATH=str(REPO)), timeout=budget(120),
+    )  # fmt: skip
+    assert (done.returncode, done.stdout.split()) == (0, ["0", "4", "4"]), done.stderr[-3000:]
+    with components.build_store(tiny_settings(data, tiny_models)) as store:
+        assert store.count() == 4
+        assert sorted(d.name for d in store.documents()) == ["a.pdf", "b.pdf"]
