@@ -507,38 +507,31 @@ function drawBoxes(layer, boxes, w, h) {
   layer.replaceChildren(...marks);
 }
 
-// A card's picture: a page is shown from its top (its margins cut), or zoomed on its highlights, at a
-// size where its words can be read; an image or a frame whole. ``hit.highlights`` are in pixels of the
-// stored image, which pages (and highlighted images) show as it is, so the natural size is its size.
+// A card's picture. A page shows its top at a size where its words can be read (style.css crops it);
+// a hit with highlights is zoomed on them instead; an image or a frame is shown whole. The boxes are in
+// pixels of the stored image, which such cards show as it is, so its natural size is the stored size.
 function frameThumb(figure, img, hit) {
   const w = img.naturalWidth;
   const h = img.naturalHeight;
   if (!w || !h) return;
-  const boxes = hit.highlights || [];
-  const zoomed = hit.modality === "page" || boxes.length;
-  figure.classList.toggle("zoomed", Boolean(zoomed));
+  const boxes = (hit.highlights || []).filter((b) => Array.isArray(b) && b.length === 4);
   drawBoxes(figure.querySelector(".marks"), boxes, w, h);
-  if (!zoomed) {
+  figure.classList.toggle("zoomed", boxes.length > 0);
+  if (!boxes.length) {
     figure.style.width = "";
     figure.style.transform = "";
     return;
   }
   const aspect = 3 / 4; // the thumbnail's height / width (style.css: .thumb)
-  let x0 = 0.05 * w; // the top of the page without its margin, about two thirds of its width: the
-  let width = 0.64 * w; // title and first lines large enough to read on a card
-  let y0 = 0.03 * h;
-  if (boxes.length) {
-    const bx0 = Math.min(...boxes.map((b) => b[0]));
-    const by0 = Math.min(...boxes.map((b) => b[1]));
-    const bx1 = Math.max(...boxes.map((b) => b[2]));
-    const by1 = Math.max(...boxes.map((b) => b[3]));
-    width = Math.min(w, Math.max(bx1 - bx0 + 0.2 * w, 0.4 * w));
-    x0 = Math.min(Math.max(0, (bx0 + bx1) / 2 - width / 2), w - width);
-    const height = width * aspect;
-    y0 = Math.min(Math.max(0, (by0 + by1) / 2 - height / 2), Math.max(0, h - height));
-  }
-  const zoom = w / width;
-  figure.style.width = `${100 * zoom}%`;
+  const bx0 = Math.min(...boxes.map((b) => b[0]));
+  const by0 = Math.min(...boxes.map((b) => b[1]));
+  const bx1 = Math.max(...boxes.map((b) => b[2]));
+  const by1 = Math.max(...boxes.map((b) => b[3]));
+  const width = Math.min(w, Math.max(bx1 - bx0 + 0.2 * w, 0.4 * w)); // some context, at most 2.5×
+  const height = width * aspect;
+  const x0 = Math.min(Math.max(0, (bx0 + bx1) / 2 - width / 2), w - width);
+  const y0 = Math.min(Math.max(0, (by0 + by1) / 2 - height / 2), Math.max(0, h - height));
+  figure.style.width = `${(100 * w) / width}%`;
   figure.style.transform = `translate(${(-100 * x0) / w}%, ${(-100 * y0) / h}%)`;
 }
 
