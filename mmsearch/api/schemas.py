@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
@@ -35,7 +36,9 @@ from mmsearch.index.store import (
     MAX_FILTER_VALUE_CHARS,
     MAX_FILTER_VALUES,
     Filters,
+    SearchMode,
 )
+from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
@@ -236,6 +239,24 @@ class SearchRequest(_Request):
     rerank: bool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
     inline_images: bool = Field(False, description="Put each hit's page/frame image in the reply as base64.")
+    # Words (issue 20)
+    mode: SearchMode | None = Field(
+        None, description="How candidates are found: `hybrid` (BM25 over the text fused with the vectors), "
+        "`vector` or `keyword` (default search.mode)."
+    )  # fmt: skip
+    include_text: bool = Field(
+        False, description=f"Put each hit's whole text (text layer or OCR) in `text`, cut at {MAX_TEXT_CHARS} "
+        "characters (`text_truncated` says when)."
+    )  # fmt: skip
+
+    @field_validator("mode")
+    @classmethod
+    def _served_mode(cls, mode: SearchMode | None) -> SearchMode | None:
+        # Until the lexical stage lands (issue 20: Searcher.search(mode=...)), only `vector` is served;
+        # drop this check when it does.
+        if mode not in (None, "vector"):
+            raise ValueError(f"mode {mode!r} needs the lexical stage, which this server lacks: use 'vector'")
+        return mode
 
 
 class HitOut(BaseModel):
@@ -267,6 +288,23 @@ class HitOut(BaseModel):
     file_url: str = Field(description="The original file (Range requests supported).")
     link: str = Field(description="Opens the hit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
     image_base64: str | None = Field(None, description="JPEG bytes of the image, when inline_images was set.")
+    # Words (issue 20)
+    snippet_ranges: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="Where the query's terms are in `snippet`: [start, end) offsets in Unicode code points "
+        "(JavaScript: index `Array.from(snippet)`). Plain offsets: mark them yourself, the snippet is text."
+    )  # fmt: skip
+    highlights: list[Annotated[list[int], Field(min_length=4, max_length=4)]] = Field(
+        description=f"Boxes [x0, y0, x1, y1] of the matched words, in pixels of the image at `image_url` "
+        f"(scale them for a thumbnail); pages and images whose words are known; at most {MAX_HIGHLIGHTS}."
+    )  # fmt: skip
+    content_hash: str = Field(description="The unit's content hash: the same page or image under two names "
+                              "shares it.")  # fmt: skip
+    text: str | None = Field(
+        None, description="The unit's whole text (text layer or OCR), when include_text was set."
+    )  # fmt: skip
+    text_truncated: bool = Field(
+        False, description=f"`text` was cut at {MAX_TEXT_CHARS} characters."
+    )  # fmt: skip
 
 
 class SearchResponse(BaseModel):
@@ -275,6 +313,7 @@ class SearchResponse(BaseModel):
     reranker: str | None
     candidates: int
     timings_ms: dict[str, float]
+    mode: SearchMode = Field(description="How the candidates were found: hybrid, vector or keyword.")
 
 
 class DocumentOut(BaseModel):

@@ -29,11 +29,12 @@ from PIL import Image
 from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchAbandoned
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
-from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, Store
+from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, SearchMode, Store
 from mmsearch.ingest.media import load_media
+from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.reranker import Reranker
-from mmsearch.search.snippet import make_snippet
+from mmsearch.search.terms import Terms, query_terms
 from mmsearch.search.ticket import Ticket, holding
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,24 @@ class Searcher:
         candidates: int | None = None,
         rerank: bool = True,
         cancelled: Callable[[], bool] | None = None,
+        mode: SearchMode | None = None,
+        include_text: bool = False,
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
-        ``SearchAbandoned`` (the API's route passes "the client has gone")."""
+        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``include_text``: each hit
+        carries its unit's text (``Hit.text``, cut at ``highlight.MAX_TEXT_CHARS``). ``mode``: only
+        ``vector`` (or None) until the lexical stage is built (issue 20); the others are refused."""
+        if mode not in (None, "vector"):
+            raise QueryError(
+                f"search mode {mode!r} needs the lexical stage, which this build lacks: use 'vector'"
+            )
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
-                query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled
-            )
+                query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled,
+                include_text=include_text,
+            )  # fmt: skip
 
     def _search(
         self,
@@ -113,6 +123,7 @@ class Searcher:
         candidates: int | None,
         rerank: bool,
         cancelled: Callable[[], bool] | None,
+        include_text: bool = False,
     ) -> SearchResult:
         top_k = top_k or self.top_k
         candidates = max(candidates or self.candidates, top_k)
@@ -148,7 +159,7 @@ class Searcher:
             )
             _stage(timings, "rerank", mark, waits, before)
         timings["total"] = _ms_since(started)
-        hits = _rank(points, rerank_scores, query.text, top_k)
+        hits = _rank(points, rerank_scores, query_terms(query.text), top_k, include_text)
         return SearchResult(
             hits=hits,
             reranked=rerank_scores is not None,
@@ -236,41 +247,54 @@ def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
 
 
 def _rank(
-    points: Sequence[ScoredPoint], rerank_scores: list[float] | None, query_text: str | None, top_k: int
+    points: Sequence[ScoredPoint],
+    rerank_scores: list[float] | None,
+    terms: Terms,
+    top_k: int,
+    include_text: bool = False,
 ) -> tuple[Hit, ...]:
     order = list(range(len(points)))
     if rerank_scores is not None:
         # Stable: equal rerank scores keep the vector order.
         order.sort(key=lambda i: -rerank_scores[i])
-    hits = []
-    for rank, i in enumerate(order[:top_k], start=1):
-        point, payload = points[i], points[i].payload
-        rerank_score = rerank_scores[i] if rerank_scores is not None else None
-        hits.append(
-            Hit(
-                rank=rank,
-                point_id=point.id,
-                score=rerank_score if rerank_score is not None else point.score,
-                vector_score=point.score,
-                rerank_score=rerank_score,
-                doc_id=payload.doc_id,
-                source_path=payload.source_path,
-                collection=payload.collection,
-                name=payload.name,
-                groups=tuple(payload.groups),
-                metadata=dict(payload.metadata),
-                modality=payload.modality,
-                page=payload.page,
-                page_count=payload.page_count,
-                t_start=payload.t_start,
-                t_end=payload.t_end,
-                snippet=make_snippet(payload.text or "", query_text),
-                media_paths=tuple(payload.media_paths),
-                preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
-                source_sha256=payload.source_sha256,
-            )
-        )
-    return tuple(hits)
+    return tuple(
+        _hit(rank, points[i], rerank_scores[i] if rerank_scores is not None else None, terms, include_text)
+        for rank, i in enumerate(order[:top_k], start=1)
+    )
+
+
+def _hit(rank: int, point: ScoredPoint, rerank_score: float | None, terms: Terms, include_text: bool) -> Hit:
+    """One hit: the point's payload as shown, with its snippet and highlights for the query's ``terms``."""
+    payload = point.payload
+    marks = find_marks(payload, terms)
+    text, cut = hit_text(payload.text or "") if include_text else (None, False)
+    return Hit(
+        rank=rank,
+        point_id=point.id,
+        score=rerank_score if rerank_score is not None else point.score,
+        vector_score=point.score,
+        rerank_score=rerank_score,
+        doc_id=payload.doc_id,
+        source_path=payload.source_path,
+        collection=payload.collection,
+        name=payload.name,
+        groups=tuple(payload.groups),
+        metadata=dict(payload.metadata),
+        modality=payload.modality,
+        page=payload.page,
+        page_count=payload.page_count,
+        t_start=payload.t_start,
+        t_end=payload.t_end,
+        snippet=marks.snippet.text,
+        snippet_ranges=marks.snippet.ranges,
+        highlights=marks.highlights,
+        text=text,
+        text_truncated=cut,
+        content_hash=payload.content_hash,
+        media_paths=tuple(payload.media_paths),
+        preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
+        source_sha256=payload.source_sha256,
+    )
 
 
 def _where(payload: Payload) -> str:

@@ -179,13 +179,13 @@ def test_nfc_and_nfd_names_are_one_document_and_lookalikes_fold(
 
 
 @pytest.mark.parametrize("name", ["....png", " .png", "\u200b.png", "png", "a/../b.png", "x\x01.png"])
-def test_bad_names_are_422_and_store_nothing(
+def test_bad_names_are_400_and_store_nothing(
     served: tuple[Settings, LiveServer], client: httpx.Client, contracts: dict[str, bytes], name: str
 ) -> None:
     settings, _ = served
     body, kind = multipart([("collection", "names")], [(name, contracts["cafe"])])
     response = client.post("/v1/documents", content=body, headers={"Content-Type": kind})
-    assert response.status_code == 422, response.text
+    assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "invalid_name"
     assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())
 

@@ -164,7 +164,7 @@ async def test_a_name_that_leaves_the_uploads_folder_is_refused(
     async with client_for(create_app(settings, services), WRITE_KEY) as client:
         for name in ("../../../escape.png", "/etc/escape.png", "a\\..\\escape.png"):
             response = await client.post("/v1/documents", files=parts(files["png"], names=[name]))
-            assert response.status_code == 422, response.text
+            assert response.status_code == 400, response.text
             assert response.json()["error"]["code"] == "invalid_name"
     assert not list(settings.data_dir.parent.rglob("escape.png"))
     assert not list((settings.data_dir / "uploads" / ".incoming").iterdir())

@@ -153,6 +153,11 @@ def hit_out(request: Request, ctx: ApiContext, hit: Hit, image_base64: str | Non
         file_url=original,
         link=original + deep_link(hit),
         image_base64=image_base64,
+        snippet_ranges=[list(r) for r in hit.snippet_ranges],
+        highlights=[list(b) for b in hit.highlights],
+        content_hash=hit.content_hash,
+        text=hit.text,
+        text_truncated=hit.text_truncated,
     )
 
 
