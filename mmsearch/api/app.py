@@ -26,7 +26,7 @@ from mmsearch.api.edge.access_log import AccessLog
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import auth, documents, health, images, jobs, me, search
+from mmsearch.api.routes import auth, documents, facets, health, images, jobs, me, search
 from mmsearch.api.services.audit_trail import principal_name, record_denied
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
@@ -81,7 +81,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.auth.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(AccessLog, principal_name=principal_name)  # outermost: every request, its principal
-    for module in (search, images, documents, jobs, me, health, auth):
+    for module in (search, facets, images, documents, jobs, me, health, auth):
         app.include_router(module.router)
     _web_page(app)
     docs.install(app)

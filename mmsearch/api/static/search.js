@@ -725,20 +725,38 @@ function showFilterCount() {
   $("filter-count").textContent = n ? String(n) : "";
 }
 
-// The folder and document pickers, and the counts by kind, from the documents this principal may see
-// (the listing is scoped by the server). Counts are shown only when the listing is complete.
+// The folder and document pickers, from the documents this principal may see (the server scopes the
+// listing; folder counts are shown only when the listing is whole), and the counts by kind.
 async function loadDocuments() {
   try {
     const listing = await ctx.api(`v1/documents?limit=${LISTING_LIMIT}`);
     search.documents = listing.documents;
     search.complete = listing.total <= listing.documents.length;
-    if (listing.total === 0) showEmptyIndex();
   } catch (error) {
     search.documents = null;
     if (error.code === "unreachable") showError(error);
     return;
   }
   renderPickers();
+  await loadCounts();
+}
+
+// GET v1/facets: units by kind (in the chosen collection), counted by the store; none at all is the
+// empty index, said at once with the way to add files.
+async function loadCounts() {
+  const chosen = $("collection").value;
+  let facets;
+  try {
+    facets = await ctx.api(`v1/facets${chosen ? `?collection=${encodeURIComponent(chosen)}` : ""}`);
+  } catch {
+    facets = null; // the counts are a help, not a need: the filters work without them
+  }
+  for (const count of document.querySelectorAll(".segmented .count")) {
+    const kind = count.dataset.kind;
+    const n = kind ? facets?.kinds.find((k) => k.value === kind)?.count ?? 0 : facets?.total;
+    count.textContent = facets ? ` ${n}` : "";
+  }
+  if (facets && facets.collections.length === 0 && !search.cards.size) showEmptyIndex();
 }
 
 function renderPickers() {
@@ -763,11 +781,6 @@ function renderPickers() {
   $("folder").closest("label").hidden = folders.size === 0 && !keep;
   const names = $("document-names");
   names.replaceChildren(...[...new Set(docs.map((d) => d.name))].sort().map((name) => new Option(name)));
-  for (const count of document.querySelectorAll(".segmented .count")) {
-    const kind = count.dataset.kind;
-    const n = kind ? docs.filter((d) => d.modality === kind).reduce((sum, d) => sum + d.units, 0) : docs.reduce((sum, d) => sum + d.units, 0);
-    count.textContent = search.complete ? ` ${n}` : "";
-  }
 }
 
 // Arrow keys move through radio buttons and closed <select>s, firing "change" at every step: such a
@@ -790,6 +803,7 @@ function wireFilters() {
   document.querySelectorAll('input[name="kind"]').forEach((radio) => radio.addEventListener("change", applyIfClicked));
   $("collection").addEventListener("change", () => {
     renderPickers();
+    loadCounts();
     applyIfClicked();
   });
   for (const id of ["folder", "document", "added-after", "added-before", "top-k", "rerank"]) {
@@ -847,6 +861,7 @@ export async function startSearch(info) {
   if (st.in && !collection.value && [...collection.options].some((o) => o.value === st.in)) {
     collection.value = st.in;
     renderPickers();
+    loadCounts();
   }
   if (st.folder && !$("folder").value) {
     ensureOption($("folder"), st.folder);
