@@ -558,7 +558,15 @@ function openViewer(hit) {
   const image = $("viewer-image");
   const marks = $("viewer-marks");
   marks.replaceChildren();
-  image.onload = () => drawBoxes(marks, hit.highlights, image.naturalWidth, image.naturalHeight);
+  const figure = $("viewer-figure");
+  figure.style.width = "";
+  image.onload = () => {
+    const w = image.naturalWidth;
+    const h = image.naturalHeight;
+    // As large as the viewer allows, a small stored page scaled up too; the boxes follow in percent.
+    figure.style.width = `min(100%, calc(var(--viewer-height) * ${w / h}))`;
+    drawBoxes(marks, hit.highlights, w, h);
+  };
   image.src = hit.image_url;
   image.alt = `${hit.file_name}, ${where(hit)}`;
   showVideo(null);
