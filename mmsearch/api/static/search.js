@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 
 const DEFAULT_TOP_K = 10;
 const MAX_NAMES = 100; // a filter's any-of list holds at most this many values (index/store.py)
-const LISTING_LIMIT = 2000; // documents read for the folder and document pickers and the counts
+const LISTING_LIMIT = 2000; // documents read for the folder and document pickers
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|gif|bmp|tiff?)$/i;
 const VIDEO_EXTENSIONS = /\.(mp4|m4v|webm|mov|mkv|avi)$/i;
@@ -16,13 +16,14 @@ const VIDEO_EXTENSIONS = /\.(mp4|m4v|webm|mov|mkv|avi)$/i;
 let ctx = null; // {api, needsCredentials, askForCredentials, mayAddFiles, addFiles}
 
 const search = {
-  run: null, // the search in flight: {controller, cards}
+  run: null, // the search in flight: {controller (aborts both of its requests), id, shown}
   seq: 0,
+  candidates: null, // the URL's `candidates` (else the server's own search.candidates)
   reranker: false, // whether the server has a reranker to refine the order with
   queryImage: null, // a File/Blob chosen, dropped or pasted
   queryVideo: null, // a video File chosen (the server samples its first segment)
   documents: null, // the documents this principal may see: [{name, collection, modality, ...}]
-  complete: false, // whether `documents` holds all of them (then the counts are shown)
+  complete: false, // whether `documents` holds all of them (then the folders show their counts)
   lastInput: "pointer", // how the last control was changed: "pointer" or "key"
   cards: new Map(), // point_id → card element of the results shown
 };
