@@ -326,6 +326,7 @@ def test_a_video_frame_plays_the_video_from_its_time(site: Site, page: Any) -> N
     at = page.evaluate("document.querySelector('#viewer-video').currentTime")
     assert at == pytest.approx(seconds, abs=0.3)  # the player starts at the frame's time
     screenshot(page, "viewer-video")
+    clean(page, "the viewer playing a video")
 
 
 # ---------- highlights ----------
