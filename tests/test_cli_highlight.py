@@ -71,9 +71,6 @@ def test_the_table_on_a_pipe_has_no_styling_and_prints_the_text_when_asked(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="needs word boxes kept at ingest (h20b, issue 20): drop this mark then"
-)
 def test_the_highlight_box_is_pymupdfs_word_box_on_the_stored_image(
     work: tuple[Path, dict[str, str]],
 ) -> None:

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
+from mmsearch.access.keys import ALL, COLLECTION_PATTERN, GROUP_PATTERN, NAME_PATTERN
 from mmsearch.errors import QueryError
 from mmsearch.index.conditions import METADATA_KEY, Bounds
 from mmsearch.index.store import (
@@ -307,6 +308,26 @@ class HitOut(BaseModel):
     )  # fmt: skip
 
 
+class PointOut(BaseModel):
+    point_id: str
+    doc_id: str
+    collection: str
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    modality: Literal["page", "image", "video"]
+    page: int | None
+    page_count: int | None
+    t_start: float | None
+    t_end: float | None
+    text: str = Field(
+        description="The unit's whole text (the PDF's text layer, or OCR); \"\" when it has none."
+    )
+    frames: int = Field(description="Stored images: 1, or the sampled frames of a video segment.")
+    image_url: str = Field(description="The page/frame image the models saw.")
+    file_url: str = Field(description="The original file.")
+    link: str = Field(description="Opens the unit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
+
+
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     reranked: bool
@@ -370,6 +391,9 @@ class JobOut(BaseModel):
     failed: int
     error: str | None = Field(None, description="Why the job itself failed (not one file).")
     url: str = Field(description="Where to follow it: GET this URL.")
+    principal: str | None = Field(
+        None, description="Who sent it (`key:NAME`, `oidc:USER`…): shown to administrators only."
+    )
 
 
 class JobsResponse(BaseModel):
@@ -423,6 +447,70 @@ class FacetsResponse(BaseModel):
         description="Units by kind: page, image, video (in `collection`, when asked)."
     )
     collections: list[FacetCount] = Field(description="Units by collection, among the caller's.")
+
+
+KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]
+KeyCollection = Annotated[str, StringConstraints(pattern=rf"^(\{ALL}|{COLLECTION_PATTERN.pattern})$")]
+KeyGroup = Annotated[str, StringConstraints(pattern=f"^{GROUP_PATTERN.pattern}$")]
+
+
+class KeyIn(_Request):
+    """A managed key to create (``POST /v1/keys``), as ``mmsearch keys create`` takes it."""
+
+    name: KeyName = Field(
+        description="1-64 letters, digits, '.', '_', '@' or '-'; unique among unrevoked keys."
+    )
+    role: Literal["reader", "writer", "admin"] = "reader"
+    collections: list[KeyCollection] = Field(
+        min_length=1, max_length=1000, description='The collections it may use; ["*"] = every one.'
+    )
+    groups: list[KeyGroup] | None = Field(
+        None, max_length=1000, description="Its document groups; null = every document of its collections."
+    )
+    expires: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Lifetime from now, like 30d, 12h, 2w; null = until revoked."
+    )
+
+
+class KeyOut(BaseModel):
+    """A managed key's record: never the key itself."""
+
+    key_id: str = Field(description="The public part of the key (mms_<key_id>_…).")
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    collections: list[str] | None = Field(description="null: every collection.")
+    groups: list[str] | None = Field(description="null: every document of its collections.")
+    created: float
+    expires: float | None
+    revoked: float | None
+    state: Literal["active", "expired", "revoked"]
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The key itself: shown this once, never again (only its hash is kept).")
+
+
+class KeysResponse(BaseModel):
+    keys: list[KeyOut]
+
+
+class AuditPrincipalOut(BaseModel):
+    name: str
+    role: str | None
+    via: str
+
+
+class AuditEntryOut(BaseModel):
+    time: str = Field(description="UTC, ISO 8601.")
+    unix: float
+    action: str
+    principal: AuditPrincipalOut
+    client: str | None
+    details: dict[str, Any]
+
+
+class AuditResponse(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first.")
 
 
 class QuotaOut(BaseModel):

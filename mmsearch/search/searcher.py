@@ -230,7 +230,8 @@ class Searcher:
                 f"stored media of {payload.source_path} ({_where(payload)}) cannot be read: {exc}. "
                 f"Was data_dir ({self.data_dir}) moved or pruned? Re-ingest the file."
             ) from exc
-        text = payload.text if self.use_text_layer and payload.text else None
+        # The text layer only (``reranker.use_text_layer``): OCR text is never shown to a model.
+        text = payload.text if self.use_text_layer and payload.text and payload.text_source != "ocr" else None
         if payload.modality == "video":
             fps = payload.fps or 1.0
             times = tuple(payload.clip_times or ())

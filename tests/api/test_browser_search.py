@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from a11y_support import PHONE, axe_violations, shot
 from api_support import LiveServer, ingest, live_server, make_corpus, tiny_settings
-from browser_support import axe_violations, screenshot
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import Services, open_services
@@ -31,7 +31,6 @@ pytestmark = pytest.mark.slow
 
 QUERY = "quarterly revenue"
 LONG = ("which chart shows the harbour traffic by quarter and region " * 70)[:4000]  # a slow rerank
-PHONE = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -114,7 +113,7 @@ def test_an_empty_index_says_so_and_offers_add_files(empty_site: Site, page: Any
     page.wait_for_selector("#search-message:not([hidden])")
     assert "Nothing has been added yet" in page.inner_text("#search-message-text")
     assert page.inner_text("#search-message-action") == "Add files"
-    screenshot(page, "empty-index")
+    shot(page, "empty-index", full_page=False)
     with page.expect_file_chooser() as chooser:
         page.click("#search-message-action")
     assert chooser.value.is_multiple()  # the "Add files" picker itself
@@ -178,7 +177,7 @@ def test_first_cards_at_once_then_reordered_in_place(site: Site, page: Any) -> N
     status = page.inner_text("#status")
     assert status.startswith("10 results · best first, chosen from") and "candidates" in status
     assert page.is_hidden("#cancel-button")
-    screenshot(page, "results", full_page=True)
+    shot(page, "results")
     # Plain words: a relevance level on every card, the scores only in its details; no server path.
     labels = page.locator(".card .relevance-label").all_inner_texts()
     assert labels and set(labels) <= {"Strong match", "Good match", "Fair match", "Weak match"}
@@ -203,7 +202,7 @@ def test_cancel_stops_the_request_and_the_servers_work(site: Site, page: Any) ->
     page.wait_for_selector("body[data-stage=refining]")
     assert page.is_visible("#cancel-button") and page.locator(".card").count() > 0
     assert "putting them in the best order" in page.inner_text("#status")
-    screenshot(page, "refining")
+    shot(page, "refining", full_page=False)
     page.click("#cancel-button")
     page.wait_for_selector("body[data-stage=done]")
     assert failed and "ERR_ABORTED" in failed[0]
@@ -237,7 +236,7 @@ def test_a_link_with_filters_reproduces_the_same_results(site: Site, page: Any) 
     shown = card_ids(page)
     assert len(shown) == 2  # the two pages of the one document in that folder
     assert page.locator(".card .place").all_inner_texts() == ["default › reports/2024"] * 2
-    screenshot(page, "filters", full_page=True)
+    shot(page, "filters")
     link = page.url
     for part in (
         "q=quarterly+revenue",
@@ -281,7 +280,7 @@ def test_a_text_file_as_query_image_is_refused_and_nothing_reruns(
     assert not sent and card_ids(page) == shown
     message = page.inner_text("#search-message-text")
     assert "notes.txt" in message and "is not a picture" in message
-    screenshot(page, "wrong-file")
+    shot(page, "wrong-file", full_page=False)
 
 
 def test_an_unreachable_server_is_said_in_words(site: Site, page: Any) -> None:
@@ -325,7 +324,7 @@ def test_a_video_frame_plays_the_video_from_its_time(site: Site, page: Any) -> N
     page.wait_for_function("() => document.querySelector('#viewer-video').readyState >= 1")
     at = page.evaluate("document.querySelector('#viewer-video').currentTime")
     assert at == pytest.approx(seconds, abs=0.3)  # the player starts at the frame's time
-    screenshot(page, "viewer-video")
+    shot(page, "viewer-video", full_page=False)
     clean(page, "the viewer playing a video")
 
 
@@ -375,7 +374,7 @@ def test_highlights_are_drawn_over_the_preview_and_marked_in_the_snippet(site: S
         20 * s, abs=1
     )
     assert page.locator("#viewer-snippet mark").count() == 2
-    screenshot(page, "viewer-highlights")
+    shot(page, "viewer-highlights", full_page=False)
 
 
 def server_search(site: Site, text: str) -> dict[str, Any]:
@@ -400,7 +399,7 @@ def test_the_servers_snippet_ranges_are_marked(site: Site, page: Any) -> None:
         expected = ["".join(chars[a:b]) for a, b in hit["snippet_ranges"]]
         assert card.locator(".snippet mark").all_inner_texts() == expected
     assert page.locator(".card .snippet mark").count() > 0
-    screenshot(page, "results-marked")
+    shot(page, "results-marked", full_page=False)
 
 
 def test_the_servers_highlight_boxes_are_drawn(site: Site, page: Any) -> None:
@@ -412,7 +411,7 @@ def test_the_servers_highlight_boxes_are_drawn(site: Site, page: Any) -> None:
     open_page(page, site.url + "/?refine=0&kind=page&n=5&q=quroroni1")
     page.wait_for_selector("body[data-stage=done] .card")
     page.wait_for_function(f"() => document.querySelectorAll('.card .marks .box').length === {drawn}")
-    screenshot(page, "results-highlights")
+    shot(page, "results-highlights", full_page=False)
 
 
 # ---------- every screen, every keyboard ----------
@@ -423,29 +422,29 @@ def test_a_phone_never_scrolls_sideways(site: Site, page: Any) -> None:
     open_page(page, site.url + "/")
     states = {}
     states["phone-landing"] = wider_than_the_screen(page)
-    screenshot(page, "phone-landing")
+    shot(page, "phone-landing", full_page=False)
     page.click("#more-filters summary")
     states["phone-filters"] = wider_than_the_screen(page)
-    screenshot(page, "phone-filters")
+    shot(page, "phone-filters", full_page=False)
     page.click("#more-filters summary")
     page.fill("#query", QUERY)
     page.press("#query", "Enter")
     page.wait_for_selector("body[data-stage=done] .card")
     states["phone-results"] = wider_than_the_screen(page)
-    screenshot(page, "phone-results", full_page=True)
+    shot(page, "phone-results")
     page.locator(".card .card-open").first.click()
     page.wait_for_selector("#viewer[open]")
     states["phone-viewer"] = wider_than_the_screen(page)
     box = page.locator("#viewer").bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]  # all of it on the screen
     assert page.locator("#viewer-close").bounding_box()["y"] >= 0
-    screenshot(page, "phone-viewer")
+    shot(page, "phone-viewer", full_page=False)
     page.keyboard.press("Escape")
     page.route("**/v1/search", lambda route: route.abort("connectionrefused"))
     page.press("#query", "Enter")
     page.wait_for_selector("#search-message:not([hidden])")
     states["phone-message"] = wider_than_the_screen(page)
-    screenshot(page, "phone-message")
+    shot(page, "phone-message", full_page=False)
     assert states == dict.fromkeys(states, 0), states
 
 
@@ -512,7 +511,7 @@ def test_the_keyboard_alone_reaches_every_search_and_a_result(site: Site, page: 
     page.wait_for_selector("#viewer[open]")
     assert page.inner_text("#viewer-title") == name
     assert page.evaluate("document.activeElement.id") == "viewer-close"
-    screenshot(page, "keyboard-viewer")
+    shot(page, "keyboard-viewer", full_page=False)
     page.keyboard.press("Escape")
     page.wait_for_selector("#viewer", state="hidden")
     assert page.evaluate("document.activeElement.textContent") == name  # back where it was
@@ -524,18 +523,18 @@ def test_axe_finds_nothing_in_light_and_dark(site: Site, page: Any) -> None:
         open_page(page, site.url + "/")
         assert page.locator("h1").count() == 1
         clean(page, f"{scheme}: first load")
-        screenshot(page, f"{scheme}-landing")
+        shot(page, f"{scheme}-landing", full_page=False)
         page.click("#more-filters summary")
         clean(page, f"{scheme}: filters")
         search(page, QUERY)
         assert page.locator("h1").count() == 1
         clean(page, f"{scheme}: results")
-        screenshot(page, f"{scheme}-results", full_page=True)
+        shot(page, f"{scheme}-results")
         page.locator(".card[data-modality=page] .card-open").first.click()
         page.wait_for_selector("#viewer[open]")
         page.wait_for_function("() => document.querySelector('#viewer-image').naturalWidth > 0")
         clean(page, f"{scheme}: viewer")
-        screenshot(page, f"{scheme}-viewer")
+        shot(page, f"{scheme}-viewer", full_page=False)
         page.keyboard.press("Escape")
         page.fill("#query", "")
         page.press("#query", "Enter")  # nothing to search: a hint
