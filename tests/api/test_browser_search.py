@@ -378,10 +378,10 @@ def test_highlights_are_drawn_over_the_preview_and_marked_in_the_snippet(site: S
 
 
 def server_search(site: Site, text: str) -> dict[str, Any]:
-    """The server's own answer to the search the page makes for ``?refine=0&kind=page&n=5&q=TEXT``."""
+    """The server's own answer to the search the page makes for ``?refine=0&kind=page&n=10&q=TEXT``."""
     answer = httpx.post(
         site.url + "/v1/search",
-        json={"text": text, "rerank": False, "top_k": 5, "filters": {"modality": "page"}},
+        json={"text": text, "rerank": False, "top_k": 10, "filters": {"modality": "page"}},
         headers={"Host": "localhost", "Authorization": "Bearer any"},  # a program (auth is off)
     )
     assert answer.status_code == 200, answer.text
@@ -391,7 +391,7 @@ def server_search(site: Site, text: str) -> dict[str, Any]:
 def test_the_servers_snippet_ranges_are_marked(site: Site, page: Any) -> None:
     """The terms the server found (issue 20's ``snippet_ranges``) are the page's <mark>s, in every card."""
     answer = server_search(site, "quroroni1 ledger")
-    open_page(page, site.url + "/?refine=0&kind=page&n=5&q=quroroni1+ledger")
+    open_page(page, site.url + "/?refine=0&kind=page&n=10&q=quroroni1+ledger")
     page.wait_for_selector("body[data-stage=done] .card")
     for hit in answer["hits"]:
         card = page.locator(f"[data-point-id='{hit['point_id']}']")
@@ -403,15 +403,37 @@ def test_the_servers_snippet_ranges_are_marked(site: Site, page: Any) -> None:
 
 
 def test_the_servers_highlight_boxes_are_drawn(site: Site, page: Any) -> None:
-    """The server's own boxes (issue 20): runs once ingest keeps the words' boxes (``Payload.words``)."""
-    answer = server_search(site, "quroroni1")
-    drawn = sum(len(hit["highlights"]) for hit in answer["hits"])
-    if not drawn:
-        pytest.skip("the server stores no word boxes yet (issue 20: words kept at ingest)")
-    open_page(page, site.url + "/?refine=0&kind=page&n=5&q=quroroni1")
+    """The server's own boxes of the matched words (issue 20), on the cards and in the viewer."""
+    answer = server_search(site, "ledger")
+    boxed = [hit for hit in answer["hits"] if hit["highlights"]]
+    assert boxed, "no hit has highlight boxes: are word boxes kept at ingest?"
+    open_page(page, site.url + "/?refine=0&kind=page&n=10&q=ledger")
     page.wait_for_selector("body[data-stage=done] .card")
+    drawn = sum(len(hit["highlights"]) for hit in boxed)
     page.wait_for_function(f"() => document.querySelectorAll('.card .marks .box').length === {drawn}")
-    shot(page, "results-highlights", full_page=False)
+    shot(page, "results-highlights")
+    hit = boxed[0]
+    page.click(f"[data-point-id='{hit['point_id']}'] .card-open")
+    page.wait_for_selector("#viewer[open]")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#viewer-marks .box').length === {len(hit['highlights'])}"
+    )
+    x0, y0, x1, y1 = hit["highlights"][0]
+    at = page.evaluate(
+        """() => {
+            const image = document.querySelector('#viewer-image');
+            const img = image.getBoundingClientRect();
+            const box = document.querySelector('#viewer-marks .box').getBoundingClientRect();
+            return {scale: img.width / image.naturalWidth, left: box.left - img.left, top: box.top - img.top,
+                    width: box.width, height: box.height};
+        }"""
+    )
+    s = at["scale"]  # the box lies on the word: where the server says, at the size shown
+    assert at["left"] == pytest.approx(x0 * s, abs=1) and at["top"] == pytest.approx(y0 * s, abs=1)
+    assert at["width"] == pytest.approx((x1 - x0) * s, abs=1) and at["height"] == pytest.approx(
+        (y1 - y0) * s, abs=1
+    )
+    shot(page, "viewer-server-highlights", full_page=False)
 
 
 # ---------- every screen, every keyboard ----------
