@@ -331,52 +331,6 @@ def test_a_video_frame_plays_the_video_from_its_time(site: Site, page: Any) -> N
 # ---------- highlights ----------
 
 
-def with_highlights(route: Any) -> None:
-    """The server's real answer, with the first page hit given highlights and snippet ranges as issue 20's
-    contract shapes them (until the server fills them: h20c). Tests the page's drawing of them."""
-    response = route.fetch()
-    body = response.json()
-    for hit in body["hits"]:
-        if hit["modality"] == "page":
-            hit["highlights"] = [[20, 10, 120, 30], [30, 60, 90, 75]]
-            hit["snippet_ranges"] = [[0, 7], [10, 14]]
-            break
-    route.fulfill(response=response, json=body)
-
-
-def test_highlights_are_drawn_over_the_preview_and_marked_in_the_snippet(site: Site, page: Any) -> None:
-    page.route("**/v1/search", with_highlights)
-    open_page(page, site.url + "/?refine=0&kind=page&q=" + QUERY.replace(" ", "+"))
-    page.wait_for_selector("body[data-stage=done] .card")
-    card = page.locator(".card").first
-    hit = page.evaluate("document.querySelector('.card')._hit")
-    assert hit["highlights"], "the first card is the page given highlights"
-    marks = card.locator(".snippet mark").all_inner_texts()
-    chars = list(hit["snippet"])
-    assert marks == ["".join(chars[0:7]), "".join(chars[10:14])]
-    assert card.locator(".snippet").inner_text() == hit["snippet"]  # marked, not changed
-    card.locator(".card-open").click()
-    page.wait_for_selector("#viewer[open]")
-    page.wait_for_function("() => document.querySelectorAll('#viewer-marks .box').length === 2")
-    geometry = page.evaluate(
-        """() => {
-            const img = document.querySelector('#viewer-image').getBoundingClientRect();
-            const scale = img.width / document.querySelector('#viewer-image').naturalWidth;
-            const box = document.querySelector('#viewer-marks .box').getBoundingClientRect();
-            return {scale, left: box.left - img.left, top: box.top - img.top, width: box.width, height: box.height};
-        }"""
-    )
-    s = geometry["scale"]
-    assert geometry["left"] == pytest.approx(20 * s, abs=1) and geometry["top"] == pytest.approx(
-        10 * s, abs=1
-    )
-    assert geometry["width"] == pytest.approx(100 * s, abs=1) and geometry["height"] == pytest.approx(
-        20 * s, abs=1
-    )
-    assert page.locator("#viewer-snippet mark").count() == 2
-    shot(page, "viewer-highlights", full_page=False)
-
-
 def server_search(site: Site, text: str) -> dict[str, Any]:
     """The server's own answer to the search the page makes for ``?refine=0&kind=page&n=10&q=TEXT``."""
     answer = httpx.post(
