@@ -51,6 +51,7 @@ from mmsearch.index.schema import PATH_PREFIXES, SCROLL_PAGE, Layout, check_dims
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
     DEFAULT_COLLECTION,
+    FACET_FIELDS,
     MODALITIES,
     TEXT_FIELDS,
     Candidate,
@@ -175,6 +176,10 @@ class CheckedStore(ABC):
     @abstractmethod
     def _count(self, flt: Any) -> int:
         """Points matching ``flt`` (None: all), counted exactly."""
+
+    @abstractmethod
+    def _facet(self, key: str, flt: Any, limit: int) -> list[tuple[str, int]]:
+        """Exact counts of the points matching ``flt`` by their values of keyword field ``key``."""
 
     @abstractmethod
     def _scroll(self, flt: Any, payload: list[str] | bool) -> Iterator[Any]:
@@ -387,6 +392,16 @@ class CheckedStore(ABC):
         if self._read_layout() is None:
             return 0
         return self._count(self.engine_filter(filters))
+
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
+        if key not in FACET_FIELDS:
+            raise QueryError(f"cannot count by {key!r}: only by {', '.join(FACET_FIELDS)}")
+        if limit < 1:
+            raise QueryError(f"facet limit must be at least 1, not {limit}")
+        if self._read_layout() is None:
+            return []
+        counts = self._facet(key, self.engine_filter(filters), limit)
+        return sorted(counts, key=lambda vc: (-vc[1], vc[0]))
 
     def engine_filter(self, filters: Filters | None) -> Any:
         """``filters`` (scope included) in this engine's types; None when it restricts nothing."""

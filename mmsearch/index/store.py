@@ -141,6 +141,8 @@ class ScoredPoint:
 
 # The payload fields a candidate is read with (``Store.nearest``): which version of which document it is.
 VERSION_FIELDS = ("doc_id", "source_sha256")
+# The keyword fields ``Store.facet`` counts by (each has a payload index: the engine counts from it).
+FACET_FIELDS = ("collection", "modality")
 
 
 @dataclass(frozen=True)
@@ -422,6 +424,11 @@ class Store(Protocol):
 
     def count(self, filters: Filters | None = None) -> int:
         """Points matching ``filters`` (all when None)."""
+        ...
+
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
+        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``), the
+        most first, at most ``limit`` values; counted exactly by the engine (Qdrant's facet API)."""
         ...
 
     def drop(self) -> bool:

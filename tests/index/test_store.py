@@ -16,7 +16,7 @@ from mmsearch.errors import QueryError, StoreError
 from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.qdrant_store import QdrantStore
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Modality, Payload, Point, Store
+from mmsearch.index.store import Filters, Modality, Payload, Point, Scope, Store
 from mmsearch.index.store_registry import open_store
 
 DIM = 64
@@ -449,3 +449,33 @@ def test_set_text_rewrites_only_the_text_fields_in_place(store: Store, rng: np.r
     store.set_text({})  # nothing to do
     with pytest.raises(StoreError):
         store.set_text({"not-a-uuid": new})
+
+
+def labelled(points: list[Point], collection: str, groups: tuple[str, ...] = ()) -> list[Point]:
+    return [replace(p, payload=replace(p.payload, collection=collection, groups=groups)) for p in points]
+
+
+def test_facet_counts_points_by_kind_and_collection_within_the_filters_and_the_scope(
+    store: Store, rng: np.random.Generator
+) -> None:
+    assert store.facet("modality") == []  # nothing yet
+    store.upsert(
+        document(rng, "/data/a.pdf", range(1, 4))
+        + [point(unit_vectors(rng, 1)[0], "/data/b.jpg", modality="image")]
+        + document(rng, "/data/c.mp4", range(1, 3), modality="video")
+        + labelled(document(rng, "/data/legal/d.pdf", range(1, 3)), "legal")
+        + labelled(document(rng, "/data/legal/e.pdf", range(1, 5)), "legal", ("execs",))
+    )
+    assert store.facet("modality") == [("page", 9), ("video", 2), ("image", 1)]
+    assert store.facet("collection") == [("default", 6), ("legal", 6)]  # a tie: by value
+    assert store.facet("modality", Filters(collection="default")) == [("page", 3), ("video", 2), ("image", 1)]
+    assert store.facet("modality", Filters(modality="video")) == [("video", 2)]
+    assert store.facet("modality", limit=1) == [("page", 9)]
+    # The scope is added to the filters: a principal of legal outside the execs group counts 2 pages.
+    staff = Scope(collections=frozenset({"legal"}), groups=frozenset({"staff"}))
+    assert store.facet("collection", Filters(scope=staff)) == [("legal", 2)]
+    assert store.facet("modality", Filters(collection="default", scope=staff)) == []
+    with pytest.raises(QueryError, match="only by collection, modality"):
+        store.facet("source_path")
+    with pytest.raises(QueryError, match="at least 1"):
+        store.facet("modality", limit=0)
