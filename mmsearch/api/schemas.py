@@ -10,25 +10,27 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PrivateAttr,
-    Strict,
     StrictBool,
     StrictFloat,
     StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
+from mmsearch.access.keys import ALL, COLLECTION_PATTERN, GROUP_PATTERN, NAME_PATTERN
 from mmsearch.errors import QueryError
 from mmsearch.index.conditions import METADATA_KEY, Bounds
 from mmsearch.index.store import (
@@ -37,7 +39,9 @@ from mmsearch.index.store import (
     MAX_FILTER_VALUE_CHARS,
     MAX_FILTER_VALUES,
     Filters,
+    SearchMode,
 )
+from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS
 from mmsearch.search.selection import MAX_PAGE_END, Collapse
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
@@ -113,8 +117,22 @@ IdValues = Annotated[list[Any], OneOrMany(Annotated[str, Field(min_length=1, max
 ModalityValues = Annotated[list[Any], OneOrMany(ModalityName)]
 MetadataValues = Annotated[list[MetadataValue], Field(min_length=1, max_length=MAX_FILTER_VALUES)]
 Moment = float | datetime  # a number, or an ISO 8601 date/time (naive = UTC)
-# An ingest time: unix seconds (a JSON number: not `true`, not infinite), or an ISO 8601 date/time.
-Instant = Annotated[float, Strict(), AllowInfNan(False)] | datetime
+
+
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("give an ISO date/time or unix seconds, not true or false")  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+# An ingest time, optional: an ISO 8601 date/time or unix seconds (a number), as the schema says.
+Instant = Annotated[
+    datetime | None,
+    BeforeValidator(_not_boolean),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}, {"type": "null"}]}
+    ),
+]
 
 
 class RangeIn(_Request):
@@ -160,8 +178,8 @@ class _FilterFields(_Request):
     )
     modality: ModalityValues | None = None
     doc_id: IdValues | None = None
-    ingested_after: Instant | None = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
-    ingested_before: Instant | None = None
+    ingested_after: Instant = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
+    ingested_before: Instant = None
     collection: TextValues | None = Field(None, description="Only these collections (within yours).")
     name: TextValues | None = Field(None, description="Documents of these names.")
     groups: TextValues | None = Field(None, description="Documents shared with any of these groups.")
@@ -242,9 +260,9 @@ def _bounds_body(bounds: Bounds) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in given.items() if v is not None}
 
 
-def _unix(moment: float | datetime | None) -> float | None:
-    if moment is None or isinstance(moment, float):
-        return moment
+def _unix(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
@@ -268,6 +286,25 @@ class SearchRequest(_Request):
     )  # fmt: skip
     rerank: StrictBool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
+    # Words (issue 20)
+    mode: SearchMode | None = Field(
+        None, description="How candidates are found: `hybrid` (BM25 over the text fused with the vectors), "
+        "`vector` or `keyword` (default search.mode)."
+    )  # fmt: skip
+    include_text: StrictBool = Field(
+        False, description=f"Put each hit's whole text (text layer or OCR) in `text`, cut at {MAX_TEXT_CHARS} "
+        "characters (`text_truncated` says when)."
+    )  # fmt: skip
+
+    @field_validator("mode")
+    @classmethod
+    def _served_mode(cls, mode: SearchMode | None) -> SearchMode | None:
+        # Until the lexical stage lands (issue 20: Searcher.search(mode=...)), only `vector` is served;
+        # drop this check when it does.
+        if mode not in (None, "vector"):
+            raise ValueError(f"mode {mode!r} needs the lexical stage, which this server lacks: use 'vector'")
+        return mode
+
     # --- search controls (issue 21): a score floor, pages, collapsing, how images come ---
     min_score: StrictFloat | None = Field(
         None, allow_inf_nan=False, description=MIN_SCORE_DOC
@@ -355,6 +392,41 @@ class HitOut(BaseModel):
     image_base64: str | None = Field(
         None, description="The image's bytes (JPEG as stored), with `include_images: base64`."
     )
+    # Words (issue 20)
+    snippet_ranges: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="Where the query's terms are in `snippet`: [start, end) offsets in Unicode code points "
+        "(JavaScript: index `Array.from(snippet)`). Plain offsets: mark them yourself, the snippet is text."
+    )  # fmt: skip
+    highlights: list[Annotated[list[int], Field(min_length=4, max_length=4)]] = Field(
+        description=f"Boxes [x0, y0, x1, y1] of the matched words, in pixels of the image at `image_url` "
+        f"(scale them for a thumbnail); pages and images whose words are known; at most {MAX_HIGHLIGHTS}."
+    )  # fmt: skip
+    text: str | None = Field(
+        None, description="The unit's whole text (text layer or OCR), when include_text was set."
+    )  # fmt: skip
+    text_truncated: bool = Field(
+        False, description=f"`text` was cut at {MAX_TEXT_CHARS} characters."
+    )  # fmt: skip
+
+
+class PointOut(BaseModel):
+    point_id: str
+    doc_id: str
+    collection: str
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    modality: Literal["page", "image", "video"]
+    page: int | None
+    page_count: int | None
+    t_start: float | None
+    t_end: float | None
+    text: str = Field(
+        description="The unit's whole text (the PDF's text layer, or OCR); \"\" when it has none."
+    )
+    frames: int = Field(description="Stored images: 1, or the sampled frames of a video segment.")
+    image_url: str = Field(description="The page/frame image the models saw.")
+    file_url: str = Field(description="The original file.")
+    link: str = Field(description="Opens the unit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
 
 
 class SearchResponse(BaseModel):
@@ -363,6 +435,7 @@ class SearchResponse(BaseModel):
     reranker: str | None
     candidates: int
     timings_ms: dict[str, float]
+    mode: SearchMode = Field(description="How the candidates were found: hybrid, vector or keyword.")
     score_kind: ScoreKind = Field(
         description="What each hit's `score` (and `min_score`) is: `rerank`, a sigmoid from 0 to 1; "
         "`vector`, a cosine from -1 to 1; `fusion` (hybrid mode, unreranked), the fused rank score, which "
@@ -434,6 +507,9 @@ class JobOut(BaseModel):
     failed: int
     error: str | None = Field(None, description="Why the job itself failed (not one file).")
     url: str = Field(description="Where to follow it: GET this URL.")
+    principal: str | None = Field(
+        None, description="Who sent it (`key:NAME`, `oidc:USER`…): shown to administrators only."
+    )
 
 
 class JobsResponse(BaseModel):
@@ -474,6 +550,86 @@ class MeResponse(BaseModel):
     write_collections: list[str] | None = Field(
         description="The collections it may upload to and delete from; null: every collection it may use."
     )
+
+
+class FacetCount(BaseModel):
+    value: str
+    count: int = Field(description="Units (pages, images, video segments) with this value.")
+
+
+class FacetsResponse(BaseModel):
+    total: int = Field(description="Units the caller may search (in `collection`, when asked).")
+    kinds: list[FacetCount] = Field(
+        description="Units by kind: page, image, video (in `collection`, when asked)."
+    )
+    collections: list[FacetCount] = Field(description="Units by collection, among the caller's.")
+
+
+KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]
+KeyCollection = Annotated[str, StringConstraints(pattern=rf"^(\{ALL}|{COLLECTION_PATTERN.pattern})$")]
+KeyGroup = Annotated[str, StringConstraints(pattern=f"^{GROUP_PATTERN.pattern}$")]
+
+
+class KeyIn(_Request):
+    """A managed key to create (``POST /v1/keys``), as ``mmsearch keys create`` takes it."""
+
+    name: KeyName = Field(
+        description="1-64 letters, digits, '.', '_', '@' or '-'; unique among unrevoked keys."
+    )
+    role: Literal["reader", "writer", "admin"] = "reader"
+    collections: list[KeyCollection] = Field(
+        min_length=1, max_length=1000, description='The collections it may use; ["*"] = every one.'
+    )
+    groups: list[KeyGroup] | None = Field(
+        None, max_length=1000, description="Its document groups; null = every document of its collections."
+    )
+    expires: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Lifetime from now, like 30d, 12h, 2w; null = until revoked.",
+        # What ``access.keys.parse_expiry`` takes (1 to 10⁶ of s, m, h, d, w), in the schema only: the
+        # server's own refusal stays its 400 ``key_refused``.
+        json_schema_extra={"pattern": r"^\s*0*([1-9][0-9]{0,5}|1000000)[smhdwSMHDW]\s*$"},
+    )  # fmt: skip
+
+
+class KeyOut(BaseModel):
+    """A managed key's record: never the key itself."""
+
+    key_id: str = Field(description="The public part of the key (mms_<key_id>_…).")
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    collections: list[str] | None = Field(description="null: every collection.")
+    groups: list[str] | None = Field(description="null: every document of its collections.")
+    created: float
+    expires: float | None
+    revoked: float | None
+    state: Literal["active", "expired", "revoked"]
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The key itself: shown this once, never again (only its hash is kept).")
+
+
+class KeysResponse(BaseModel):
+    keys: list[KeyOut]
+
+
+class AuditPrincipalOut(BaseModel):
+    name: str
+    role: str | None
+    via: str
+
+
+class AuditEntryOut(BaseModel):
+    time: str = Field(description="UTC, ISO 8601.")
+    unix: float
+    action: str
+    principal: AuditPrincipalOut
+    client: str | None
+    details: dict[str, Any]
+
+
+class AuditResponse(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first.")
 
 
 class QuotaOut(BaseModel):

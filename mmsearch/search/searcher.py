@@ -34,12 +34,13 @@ from PIL import Image
 from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchAbandoned
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
-from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, Store
+from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, SearchMode, Store
 from mmsearch.ingest.media import load_media
+from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.selection import Collapse, Page, Selection, select
-from mmsearch.search.snippet import make_snippet
+from mmsearch.search.terms import Terms, query_terms
 from mmsearch.search.ticket import Ticket, holding
 
 log = logging.getLogger(__name__)
@@ -105,18 +106,26 @@ class Searcher:
         min_score: float | None = None,
         collapse: Collapse | None = None,
         vector: np.ndarray | None = None,
+        mode: SearchMode | None = None,
+        include_text: bool = False,
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
         ``SearchAbandoned`` (the API's route passes "the client has gone"). ``offset``, ``min_score``,
         ``collapse``: which hits (``selection.Selection``). ``vector``: the query's embedding, when
-        ``embed_queries`` made it with others."""
+        ``embed_queries`` made it with others. ``include_text``: each hit carries its unit's text
+        (``Hit.text``, cut at ``highlight.MAX_TEXT_CHARS``). ``mode``: only ``vector`` (or None) until the
+        lexical stage is built (issue 20); the others are refused."""
+        if mode not in (None, "vector"):
+            raise QueryError(
+                f"search mode {mode!r} needs the lexical stage, which this build lacks: use 'vector'"
+            )
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
         selection = Selection(top_k or self.top_k, offset, min_score, collapse)
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
                 query, waits, selection, candidates=candidates, rerank=rerank, cancelled=cancelled,
-                vector=vector,
+                vector=vector, include_text=include_text,
             )  # fmt: skip
 
     def embed_queries(
@@ -147,6 +156,7 @@ class Searcher:
         rerank: bool,
         cancelled: Callable[[], bool] | None,
         vector: np.ndarray | None,
+        include_text: bool = False,
     ) -> SearchResult:
         window = max(candidates or self.candidates, selection.top_k)
         content = query.content()
@@ -192,7 +202,8 @@ class Searcher:
         if reranking:
             page = _reranked_page(points, rerank_scores or [], selection)
         timings["total"] = _ms_since(started)
-        hits = _rank(points, page.chosen, rerank_scores, query.text, selection.offset)
+        terms = query_terms(query.text)
+        hits = _rank(points, page.chosen, rerank_scores, terms, selection.offset, include_text)
         return SearchResult(
             hits=hits,
             reranked=rerank_scores is not None,
@@ -274,7 +285,8 @@ class Searcher:
                 f"stored media of {payload.source_path} ({_where(payload)}) cannot be read: {exc}. "
                 f"Was data_dir ({self.data_dir}) moved or pruned? Re-ingest the file."
             ) from exc
-        text = payload.text if self.use_text_layer and payload.text else None
+        # The text layer only (``reranker.use_text_layer``): OCR text is never shown to a model.
+        text = payload.text if self.use_text_layer and payload.text and payload.text_source != "ocr" else None
         if payload.modality == "video":
             fps = payload.fps or 1.0
             times = tuple(payload.clip_times or ())
@@ -321,40 +333,49 @@ def _rank(
     points: Sequence[ScoredPoint],
     chosen: Sequence[int],
     rerank_scores: list[float] | None,
-    query_text: str | None,
+    terms: Terms,
     offset: int,
+    include_text: bool = False,
 ) -> tuple[Hit, ...]:
     """The hits of the ``chosen`` points, in that order, ranked from ``offset + 1``."""
-    hits = []
-    for rank, i in enumerate(chosen, start=offset + 1):
-        point, payload = points[i], points[i].payload
-        rerank_score = rerank_scores[i] if rerank_scores is not None else None
-        hits.append(
-            Hit(
-                rank=rank,
-                point_id=point.id,
-                score=rerank_score if rerank_score is not None else point.score,
-                vector_score=point.score,
-                rerank_score=rerank_score,
-                doc_id=payload.doc_id,
-                source_path=payload.source_path,
-                collection=payload.collection,
-                name=payload.name,
-                groups=tuple(payload.groups),
-                metadata=dict(payload.metadata),
-                modality=payload.modality,
-                page=payload.page,
-                page_count=payload.page_count,
-                t_start=payload.t_start,
-                t_end=payload.t_end,
-                snippet=make_snippet(payload.text or "", query_text),
-                media_paths=tuple(payload.media_paths),
-                preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
-                source_sha256=payload.source_sha256,
-                content_hash=payload.content_hash,
-            )
-        )
-    return tuple(hits)
+    return tuple(
+        _hit(rank, points[i], rerank_scores[i] if rerank_scores is not None else None, terms, include_text)
+        for rank, i in enumerate(chosen, start=offset + 1)
+    )
+
+
+def _hit(rank: int, point: ScoredPoint, rerank_score: float | None, terms: Terms, include_text: bool) -> Hit:
+    """One hit: the point's payload as shown, with its snippet and highlights for the query's ``terms``."""
+    payload = point.payload
+    marks = find_marks(payload, terms)
+    text, cut = hit_text(payload.text or "") if include_text else (None, False)
+    return Hit(
+        rank=rank,
+        point_id=point.id,
+        score=rerank_score if rerank_score is not None else point.score,
+        vector_score=point.score,
+        rerank_score=rerank_score,
+        doc_id=payload.doc_id,
+        source_path=payload.source_path,
+        collection=payload.collection,
+        name=payload.name,
+        groups=tuple(payload.groups),
+        metadata=dict(payload.metadata),
+        modality=payload.modality,
+        page=payload.page,
+        page_count=payload.page_count,
+        t_start=payload.t_start,
+        t_end=payload.t_end,
+        snippet=marks.snippet.text,
+        snippet_ranges=marks.snippet.ranges,
+        highlights=marks.highlights,
+        text=text,
+        text_truncated=cut,
+        content_hash=payload.content_hash,
+        media_paths=tuple(payload.media_paths),
+        preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
+        source_sha256=payload.source_sha256,
+    )
 
 
 def _where(payload: Payload) -> str:

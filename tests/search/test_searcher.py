@@ -387,3 +387,21 @@ def test_a_batch_embeds_its_queries_in_one_call_with_the_vectors_of_single_searc
     assert batched[2].hits == ()  # each query keeps its own filters
     with pytest.raises(QueryError, match="empty query"):
         search.embed_queries([Query(text=QUERY), Query(text=" ")])
+
+
+def test_hits_carry_snippet_ranges_and_content_hash_and_their_text_only_when_asked(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.1, 0.2]))
+    search = searcher(embedder, store, tmp_path, None)
+    plain = search.search(Query(text="V1 of the docs"), top_k=2)
+    assert [h.content_hash for h in plain.hits] == ["v1-0", "v1-1"]
+    assert all(h.text is None and not h.text_truncated for h in plain.hits)
+    assert [[h.snippet[a:b] for a, b in h.snippet_ranges] for h in plain.hits] == [["docs", "v1"]] * 2
+    full = search.search(Query(text="V1"), top_k=2, include_text=True)
+    assert [h.text for h in full.hits] == ["/docs/a.png v1 0", "/docs/a.png v1 1"]
+    assert full.hits[0].to_dict()["snippet_ranges"] == [[12, 14]] and full.mode == "vector"
+    for mode in ("hybrid", "keyword"):  # until the lexical stage is built: refused, never silently vector
+        with pytest.raises(QueryError, match="lexical"):
+            search.search(Query(text="v1"), mode=mode)
+    assert search.search(Query(text="v1"), mode="vector").hits

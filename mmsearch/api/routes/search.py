@@ -78,7 +78,11 @@ QUERY_DOC = """Embed the query, take the nearest candidates, rerank them, and re
 A query is at least one of `text`, `image` and `video` (400 `query_error` when none has anything in it).
 Each hit has `image_url` (the page/frame the models saw), `thumbnail_url`, `file_url` (the original) and
 `link` (`#page=N` for PDFs, `#t=SECONDS` for videos). When auth is on these URLs are signed, so they work in
-`<img>`/`<video>` tags and for other programs until they expire."""
+`<img>`/`<video>` tags and for other programs until they expire.
+
+Each hit's `snippet` is the passage with the most query terms; `snippet_ranges` are the terms' offsets in it
+and `highlights` the matched words' boxes on the image at `image_url` (plain numbers: draw and mark them
+yourself). `include_text` adds the unit's whole `text`."""
 
 
 def _body(schema: str) -> dict[str, Any]:
@@ -190,6 +194,7 @@ def _answer(
         reranker=result.reranker,
         candidates=result.candidates,
         timings_ms=result.timings_ms,
+        mode=result.mode,
         score_kind="rerank" if result.reranked else SCORE_KINDS.get(result.mode, "vector"),
         next_offset=result.next_offset,
     )
@@ -246,7 +251,7 @@ def _execute(
     result = services.searcher.search(
         query or _query(ctx, asked), top_k=body.top_k, candidates=body.candidates, rerank=body.rerank,
         cancelled=cancelled, offset=body.offset, min_score=body.min_score, collapse=body.collapse,
-        vector=vector,
+        vector=vector, mode=body.mode, include_text=body.include_text,
     )  # fmt: skip
     data_dir = ctx.settings.data_dir
     inlined = [inline_image(data_dir, hit) for hit in result.hits] if body.images == "base64" else None

@@ -37,7 +37,7 @@ import numpy as np
 
 from mmsearch import components
 from mmsearch.api.errors import ApiError
-from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
+from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, Notify, new_job_id
 from mmsearch.api.services.ledger import Ledger
 from mmsearch.api.services.local_ledger import LocalLedger, disk_free
 from mmsearch.api.services.uploads import (
@@ -193,16 +193,18 @@ class JobRunner:
 
     def submit(
         self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
-        replaces: frozenset[str] = frozenset(), *, principal: str = "",
+        replaces: frozenset[str] = frozenset(), *, principal: str = "", notify: Notify | None = None,
     ) -> Job:  # fmt: skip
         """Queue the job of an upload (in the place ``admit`` held, if any) writing ``labels`` (its bytes are
         counted for ``labels.collection`` in the ledger); ``replace`` False: a name already taken fails;
-        ``replaces``: the names that are documents already."""
+        ``replaces``: the names that are documents already; ``notify``: the webhook of its end."""
         labels = labels or Labels()
         self._charged[job_id] = labels.collection  # before the worker can see the job (and end it)
         with self._admit:
             try:
-                job = self.jobs.create(job_id, files, labels, replace, replaces, principal=principal)
+                job = self.jobs.create(
+                    job_id, files, labels, replace, replaces, principal=principal, notify=notify
+                )
             except BaseException:
                 self._charged.pop(job_id, None)
                 raise
@@ -436,13 +438,24 @@ def _cause(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _unnamed(message: str, name: str) -> str:
+    """``message`` without a leading ``name: `` (or its last path part's, as readers put it)."""
+    for prefix in (f"{name}: ", f"{name.rsplit('/', 1)[-1]}: "):
+        if message.startswith(prefix) and len(message) > len(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 def _outcome(file: JobFile, result: FileResult, paths: tuple[Path, Path], seconds: float) -> JobFile:
-    """The file's row from its result; messages name the file as the uploader did, not server paths."""
+    """The file's row from its result; messages name no server path, and do not begin with the file's
+    name (the row has it: a client shows ``name: message``, which would say it twice)."""
     ok = result.status in ("indexed", "unchanged")
     state = result.status if ok else ("cancelled" if result.code == "cancelled" else "failed")
     message = result.message
     for path in paths if message else ():
         message = str(message).replace(str(path), file.name)
+    if message:
+        message = _unnamed(message, file.name)
     return JobFile(
         file.idx, file.name, file.size, state, kind=result.kind, units=result.units if ok else 0,  # type: ignore[arg-type]
         seconds=round(seconds, 3), code=None if ok else result.code, message=None if ok else message,
