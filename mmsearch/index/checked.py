@@ -401,7 +401,9 @@ class CheckedStore(ABC):
         if self._read_layout() is None:
             return []
         counts = self._facet(key, self.engine_filter(filters), limit)
-        return sorted(counts, key=lambda vc: (-vc[1], vc[0]))
+        # A value whose points were all deleted can linger in the engine's index with a count of 0: no
+        # point has it, so it is not a facet value (nor a collection to offer).
+        return sorted(((v, c) for v, c in counts if c > 0), key=lambda vc: (-vc[1], vc[0]))
 
     def engine_filter(self, filters: Filters | None) -> Any:
         """``filters`` (scope included) in this engine's types; None when it restricts nothing."""
