@@ -16,9 +16,13 @@ Schema (the same as on a server, so ``mmsearch migrate`` copies points as they a
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
 payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
 server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
-``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys. A collection made
-before some of them gets the missing ones when it is next opened for writing (``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
-the full vector rescored), run inside the engine.
+``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys — and the lexical
+stage's full-text index on ``search_text`` (``edge_text_index``: BM25 scoring, phrase matching, the
+``index.lexical`` tokenizer, stemmer and stopwords; recorded in the side file as ``lexical``). A collection
+made before some of them gets the missing ones when it is next opened for writing
+(``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
+the full vector rescored), run inside the engine; so is a keyword search (``TextQuery``) and a hybrid one
+(``lexical_request``: a lexical and a dense prefetch fused by ``Fusion.Rrf`` or ``Fusion.Dbsf``).
 
 Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
 points' worth (Qdrant's ``indexing_threshold``); filtered searches matching fewer than that many points are
@@ -58,26 +62,30 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, filter_condition
+from mmsearch.index.checked import CheckedStore, Probe, filter_condition
 from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
 from mmsearch.index.schema import (
     FULL,
+    LEXICAL,
     PATH_PREFIXES,
     PREFETCH,
     PREPROCESSING,
+    RRF_K,
     SCHEMA_VERSION,
     SCROLL_PAGE,
+    SEARCH_TEXT,
     Layout,
     locked_error,
     mrl,
     prefetch_text,
     stored_payload,
 )
-from mmsearch.index.settings import IndexSettings
+from mmsearch.index.settings import IndexSettings, LexicalSettings
 from mmsearch.index.store import (
     VERSION_FIELDS,
     Candidate,
     Filters,
+    Fusion,
     Point,
     ScoredPoint,
     check_point_id,
@@ -192,6 +200,7 @@ class EdgeStore(CheckedStore):
                 self._shard.close()
                 self._shard = None
             self._layout = None
+            self._lexical_cache = None
             existed = self.shard_dir.exists()
             if existed:  # rename first: a crash mid-delete never leaves a half shard under the real name
                 graveyard = self.path / EDGE_DIR / f".dropped-{self.collection}-{uuid.uuid4().hex[:8]}"
@@ -291,6 +300,27 @@ class EdgeStore(CheckedStore):
         if missing:
             log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
 
+    def _read_lexical(self) -> dict[str, Any] | None:
+        recorded = (_read_json(self.meta_file) or {}).get(LEXICAL)
+        return recorded if isinstance(recorded, dict) else None
+
+    def _make_text_index(self, record: dict[str, Any], replacing: bool) -> None:
+        shard = self._open_shard()
+        if SEARCH_TEXT in shard.info().payload_schema:  # made with other settings, or never recorded
+            shard.update(qe.UpdateOperation.delete_field_index(SEARCH_TEXT))
+        shard.update(qe.UpdateOperation.create_field_index(SEARCH_TEXT, edge_text_index(self.index.lexical)))
+        shard.flush()
+        self._update_meta(LEXICAL, record)
+
+    def _update_meta(self, key: str, value: Any) -> None:
+        """Set ``key`` in the side file (rebuilt from the shard when it was lost)."""
+        layout = self._read_layout()
+        assert layout is not None
+        meta = _read_json(self.meta_file)
+        if meta is None or meta.get("schema") != SCHEMA_VERSION:  # lost side file: rebuilt from the shard
+            meta = {**_meta("", layout.dim, layout.prefetch_dim), "model_id": layout.model_id}
+        write_json_atomically(self.meta_file, {**meta, key: value})
+
     def payload_index_types(self) -> dict[str, str]:
         """Each indexed payload field and its type (``keyword``, ``float``…), as the shard reports them."""
         self._require_layout("read the payload indexes")
@@ -324,26 +354,26 @@ class EdgeStore(CheckedStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
-    ) -> list[ScoredPoint]:
-        found = self._query(query, layout, limit, flt, True)
+    def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
+        found = self._query(probe, layout, limit, True)
         hits = []
         for p in found:
             point_id = str(p.id)  # each read of ``id`` builds a new UUID object
             hits.append(ScoredPoint(point_id, float(p.score), self._payload(point_id, p.payload)))
         return hits
 
-    def _nearest(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
-    ) -> list[Candidate]:
-        found = self._query(query, layout, limit, flt, list(VERSION_FIELDS))
+    def _nearest(self, probe: Probe, layout: Layout, limit: int) -> list[Candidate]:
+        found = self._query(probe, layout, limit, list(VERSION_FIELDS))
         return [self._candidate(p.id, p.score, p.payload) for p in found]
 
     def _query(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None, payload: bool | list[str]
+        self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]
     ) -> list[qe.ScoredPoint]:
-        request = search_request(self.index, layout, query, limit, flt, with_payload=payload)
+        if probe.lexical is None:
+            assert probe.vector is not None
+            request = search_request(self.index, layout, probe.vector, limit, probe.flt, with_payload=payload)
+        else:
+            request = lexical_request(self.index, layout, probe, limit, with_payload=payload)
         with self._calling("search"):
             return self._open_shard().query(request)
 
@@ -436,14 +466,10 @@ class EdgeStore(CheckedStore):
 
     def record_preprocessing(self, fingerprint: dict[str, Any]) -> None:
         """Keep ``fingerprint`` in the collection's side file (nothing when there is no collection)."""
-        layout = self._read_layout()
-        if layout is None:
+        if self._read_layout() is None:
             return
         with self._calling("record the preprocessing fingerprint"):
-            meta = _read_json(self.meta_file)
-            if meta is None or meta.get("schema") != SCHEMA_VERSION:  # lost side file: rebuilt from the shard
-                meta = {**_meta("", layout.dim, layout.prefetch_dim), "model_id": layout.model_id}
-            write_json_atomically(self.meta_file, {**meta, PREPROCESSING: fingerprint})
+            self._update_meta(PREPROCESSING, fingerprint)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -559,6 +585,77 @@ def search_request(
     )
 
 
+def dense_prefetch(
+    index: IndexSettings, layout: Layout, query: np.ndarray, limit: int, flt: qe.Filter | None
+) -> qe.Prefetch:
+    """The dense half of a hybrid request: the full vector (over the MRL prefetch when there is one)."""
+    params = edge_search_params(index)
+    inner = None
+    if layout.prefetch_dim is not None:
+        inner = [
+            qe.Prefetch(
+                limit=max(index.prefetch_limit, limit),
+                query=qe.Query.Nearest(mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH),
+                params=params,
+                filter=flt,
+            )
+        ]
+    return qe.Prefetch(
+        limit=limit,
+        query=qe.Query.Nearest(query.tolist(), using=FULL),
+        prefetches=inner,
+        params=params,
+        filter=flt,
+    )
+
+
+def lexical_request(
+    index: IndexSettings, layout: Layout, probe: Probe, limit: int, with_payload: bool | list[str] = True
+) -> qe.QueryRequest:
+    """A keyword request (BM25 over ``search_text`` under the phrase filter ``probe.text_flt``) or, with a
+    vector, a hybrid one: the lexical and the dense candidates (each ``limit`` deep, each under its
+    filter) fused, the filter on the whole query too. The lexical prefetch comes first, so a tie in RRF
+    (a point first in one list against one first in the other) goes to the exact words."""
+    assert probe.lexical is not None
+    text = qe.TextQuery(SEARCH_TEXT, probe.lexical.text)
+    if probe.vector is None:
+        return qe.QueryRequest(limit=limit, query=text, filter=probe.text_flt, with_payload=with_payload)
+    return qe.QueryRequest(
+        limit=limit,
+        query=edge_fusion(probe.fusion),  # type: ignore[arg-type]  # the stub names only ``Fusion``
+        prefetches=[
+            qe.Prefetch(limit=limit, query=text, filter=probe.text_flt),
+            dense_prefetch(index, layout, probe.vector, limit, probe.flt),
+        ],
+        filter=probe.flt,
+        with_payload=with_payload,
+    )
+
+
+def edge_fusion(fusion: Fusion) -> qe.Fusion.Rrf | qe.Fusion.Dbsf:
+    """``fusion`` in Edge's terms; weights (dense, lexical) in the prefetches' order (lexical, dense)."""
+    if fusion.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    weights = None if fusion.weights is None else [fusion.weights[1], fusion.weights[0]]
+    return qe.Fusion.Rrf(k=RRF_K, weights=weights)
+
+
+def edge_text_index(settings: LexicalSettings) -> qe.TextIndexParams:
+    """The text index of ``search_text``: BM25 scoring, phrase matching, the configured tokenizer,
+    stemmer and stopwords, lowercase."""
+    stemmer = qe.SnowballParams(getattr(qe.SnowballLanguage, settings.language.capitalize()))
+    return qe.TextIndexParams(
+        tokenizer=getattr(qe.TokenizerType, settings.tokenizer.capitalize()),
+        lowercase=True,
+        phrase_matching=True,
+        stemmer=stemmer if settings.stemmer else None,
+        stopwords=None
+        if settings.stopwords == "none"
+        else getattr(qe.Language, settings.stopwords.capitalize()),
+        scoring=True,
+    )
+
+
 def edge_point(
     point_id: str, vector: np.ndarray, payload: dict[str, Any], prefetch_dim: int | None
 ) -> qe.Point:
@@ -607,6 +704,7 @@ EDGE_FILTERS: Builders[Any, qe.Filter] = Builders(
     filter=_edge_filter,
     booleans=False,  # qdrant-edge 0.9 reads True/False in a match as 1/0 (conditions.py)
     engine="the embedded store (Qdrant Edge 0.9)",
+    phrase=lambda key, text: qe.FieldCondition(key=key, match=qe.MatchPhrase(text)),
 )
 
 

@@ -397,12 +397,37 @@ class Store(Protocol):
 
     def delete_document(self, doc_id: str) -> int: ...
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        """The ``limit`` nearest points by cosine, best first; empty when the collection is absent."""
+    def search(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[ScoredPoint]:
+        """The ``limit`` best points matching ``filters`` (the scope included), best first; empty when the
+        collection is absent. ``vector`` alone: nearest by cosine. ``lexical`` alone (``vector`` None):
+        best by BM25 over ``search_text``, only points holding one of its terms and each of its phrases.
+        Both: the two candidate lists fused by ``fusion`` (default RRF) in one request, the phrases
+        binding the lexical list only; the score is then the fused one. Neither: ``QueryError``."""
         ...
 
-    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+    def nearest(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[Candidate]:
         """As ``search``, with only ``VERSION_FIELDS`` of each point's payload read."""
+        ...
+
+    def has_text_index(self) -> bool:
+        """Whether ``lexical`` searches can run (else they raise ``StoreError``): the collection has the
+        text index, which it gets when opened for writing (``ensure_collection``)."""
         ...
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:
