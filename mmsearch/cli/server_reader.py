@@ -41,7 +41,7 @@ class ServerReader(ServerClient):
             for h in reply["hits"]
         )  # fmt: skip
         return SearchResult(hits, bool(reply["reranked"]), reply.get("reranker"), int(reply["candidates"]),
-                            dict(reply.get("timings_ms") or {}))  # fmt: skip
+                            dict(reply.get("timings_ms") or {}), str(reply.get("mode") or "vector"))  # fmt: skip
 
     def stats(self, docs: list[ListedDocument]) -> dict[str, Any]:
         """What ``stats --json`` prints locally, as far as the API tells it (``docs``: ``documents()``)."""
@@ -75,12 +75,14 @@ def _document(d: dict[str, Any]) -> ListedDocument:
 
 def search_request(
     text: str | None, image: Path | None, video: Path | None, top_k: int | None, candidates: int | None,
-    rerank: bool, filters: Filters | None,
+    rerank: bool, filters: Filters | None, mode: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The ``POST /v1/search`` request for the CLI's query flags, as ``httpx`` keyword arguments: a JSON
     body (the image as base64), or multipart/form-data with the image and the clip as file parts when a
     ``video`` is given (the API reads a clip only from a file part)."""
-    fields: dict[str, Any] = {"text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank}
+    fields: dict[str, Any] = {
+        "text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank, "mode": mode,
+    }  # fmt: skip
     if filters is not None:
         fields["filters"] = filters_body(filters)
     fields = {k: v for k, v in fields.items() if v is not None}
