@@ -36,12 +36,12 @@ from mmsearch.search.hits import Hit, SearchResult
 )
 @click.option(
     "--candidates", type=click.IntRange(1, 1000),
-    help="Vector hits to rerank (config search.candidates, default 50); at least --top-k.",
+    help="First-stage hits to rerank (config search.candidates, default 50); at least --top-k.",
 )  # fmt: skip
 @click.option("--no-rerank", is_flag=True, help="Keep the first stage's order (no reranker model is loaded).")
 @click.option(
-    "--mode", type=click.Choice(SEARCH_MODES),
-    help="hybrid: the vector and BM25 over the page text, fused; vector: the embedding only; keyword: BM25 "
+    "--mode", type=click.Choice(SEARCH_MODES), metavar="MODE",
+    help="hybrid | vector | keyword. hybrid: the vector and BM25 over the page text, fused; vector: the embedding only; keyword: BM25 "
     'only (nothing is embedded; "quoted phrases" must match as phrases). Default: search.mode (hybrid).',
 )  # fmt: skip
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)

@@ -42,7 +42,7 @@ class RerankerSettings(BaseModel):
 class SearchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    candidates: int = Field(50, ge=1, le=1000, description="Vector hits handed to the reranker.")
+    candidates: int = Field(50, ge=1, le=1000, description="First-stage hits handed to the reranker.")
     top_k: int = Field(10, ge=1, le=1000, description="Hits returned by a search.")
     mode: SearchMode = Field(
         "hybrid",
