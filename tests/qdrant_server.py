@@ -11,7 +11,7 @@ collections are stored normalised, as Qdrant does on upsert. Only what migration
 implemented: collection exists/get/create/delete, metadata update, payload index (kept, and listed in the
 collection's ``payload_schema``), upsert, scroll and count (filters judged by qdrant-client's local-mode
 checker), set payload by ids (one request, or a batch of them), retrieve, and the Query API
-(``POST …/points/query``), answered by qdrant-client's local mode (``QdrantClient(":memory:")`` holding
+(``POST …/points/query`` and ``…/points/query/batch``), answered by qdrant-client's local mode (``QdrantClient(":memory:")`` holding
 the fake's points: ``local/local_collection.py`` ``query_points``, with its BM25 text queries
 ``_query_text`` and its fusion ``_merge_sources``). Local mode scores text with its default word tokenizer
 only, so the fake keeps each text index's parameters as the request gave them (``payload_schema`` lists
@@ -44,7 +44,7 @@ class FakeQdrant:
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, path))
         route = re.fullmatch(
-            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload|/query|/batch)?)?", path
+            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload|/query/batch|/query|/batch)?)?", path
         )
         if route is None:
             return 404, {"status": {"error": f"no route {path}"}}
@@ -84,6 +84,8 @@ class FakeQdrant:
             return 200, [m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)]
         if (method, tail) == ("POST", "/points/query"):
             return 200, self._query(col, m.QueryRequest.model_validate(body))
+        if (method, tail) == ("POST", "/points/query/batch"):
+            return 200, [self._query(col, r) for r in m.QueryRequestBatch.model_validate(body).searches]
         if (method, tail) == ("PUT", "/index"):
             index = m.CreateFieldIndex.model_validate(body)
             col["indexes"][index.field_name] = index.field_schema

@@ -21,8 +21,10 @@ stage's full-text index on ``search_text`` (``edge_text_index``: BM25 scoring, p
 ``index.lexical`` tokenizer, stemmer and stopwords; recorded in the side file as ``lexical``). A collection
 made before some of them gets the missing ones when it is next opened for writing
 (``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
-the full vector rescored), run inside the engine; so is a keyword search (``TextQuery``) and a hybrid one
-(``lexical_request``: a lexical and a dense prefetch fused by ``Fusion.Rrf`` or ``Fusion.Dbsf``).
+the full vector rescored), run inside the engine; so is a keyword search (``TextQuery``); a hybrid one is
+one ``query_batch`` of the lexical and the dense request (``lexical_requests``), fused by ``fusion.fuse``
+(RRF or DBSF, as the engine's ``Fusion`` would, but with a fixed order among equal BM25 scores, which the
+engine's text query does not keep from one call to the next).
 
 Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
 points' worth (Qdrant's ``indexing_threshold``); filtered searches matching fewer than that many points are
@@ -64,13 +66,13 @@ import qdrant_edge as qe
 from mmsearch.errors import MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore, Probe, filter_condition
 from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
+from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
     PATH_PREFIXES,
     PREFETCH,
     PREPROCESSING,
-    RRF_K,
     SCHEMA_VERSION,
     SCROLL_PAGE,
     SEARCH_TEXT,
@@ -85,7 +87,6 @@ from mmsearch.index.store import (
     VERSION_FIELDS,
     Candidate,
     Filters,
-    Fusion,
     Point,
     ScoredPoint,
     check_point_id,
@@ -356,26 +357,33 @@ class EdgeStore(CheckedStore):
 
     def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
         found = self._query(probe, layout, limit, True)
-        hits = []
-        for p in found:
-            point_id = str(p.id)  # each read of ``id`` builds a new UUID object
-            hits.append(ScoredPoint(point_id, float(p.score), self._payload(point_id, p.payload)))
-        return hits
+        return [ScoredPoint(i, score, self._payload(i, payload)) for i, score, payload in found]
 
     def _nearest(self, probe: Probe, layout: Layout, limit: int) -> list[Candidate]:
         found = self._query(probe, layout, limit, list(VERSION_FIELDS))
-        return [self._candidate(p.id, p.score, p.payload) for p in found]
+        return [self._candidate(i, score, payload) for i, score, payload in found]
 
-    def _query(
-        self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]
-    ) -> list[qe.ScoredPoint]:
+    def _query(self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]) -> list[Found]:
+        """(id, score, payload) of the ``limit`` best points: one request, or for a hybrid search one
+        batch of two (lexical, dense) fused here (``fusion.fuse``)."""
         if probe.lexical is None:
             assert probe.vector is not None
             request = search_request(self.index, layout, probe.vector, limit, probe.flt, with_payload=payload)
-        else:
-            request = lexical_request(self.index, layout, probe, limit, with_payload=payload)
+            with self._calling("search"):
+                found = self._open_shard().query(request)
+            return [(str(p.id), float(p.score), p.payload) for p in found]  # each read of ``id``: a new UUID
+        requests = lexical_requests(self.index, layout, probe, limit, limit + 1, with_payload=payload)
         with self._calling("search"):
-            return self._open_shard().query(request)
+            results = self._open_shard().query_batch(qe.QueryBatchRequest(requests))
+        lists = [[(str(p.id), float(p.score), p.payload) for p in found] for found in results]
+
+        def deeper(depth: int) -> list[Found]:
+            request = lexical_requests(self.index, layout, probe, limit, depth, payload)[0]
+            with self._calling("search"):
+                return [(str(p.id), float(p.score), p.payload) for p in self._open_shard().query(request)]
+
+        lexical = top(lists[0], limit, limit + 1, deeper)
+        return lexical if len(lists) == 1 else fuse(lexical, lists[1], probe.fusion, limit)
 
     def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""
@@ -585,59 +593,25 @@ def search_request(
     )
 
 
-def dense_prefetch(
-    index: IndexSettings, layout: Layout, query: np.ndarray, limit: int, flt: qe.Filter | None
-) -> qe.Prefetch:
-    """The dense half of a hybrid request: the full vector (over the MRL prefetch when there is one)."""
-    params = edge_search_params(index)
-    inner = None
-    if layout.prefetch_dim is not None:
-        inner = [
-            qe.Prefetch(
-                limit=max(index.prefetch_limit, limit),
-                query=qe.Query.Nearest(mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH),
-                params=params,
-                filter=flt,
-            )
-        ]
-    return qe.Prefetch(
-        limit=limit,
-        query=qe.Query.Nearest(query.tolist(), using=FULL),
-        prefetches=inner,
-        params=params,
-        filter=flt,
-    )
-
-
-def lexical_request(
-    index: IndexSettings, layout: Layout, probe: Probe, limit: int, with_payload: bool | list[str] = True
-) -> qe.QueryRequest:
-    """A keyword request (BM25 over ``search_text`` under the phrase filter ``probe.text_flt``) or, with a
-    vector, a hybrid one: the lexical and the dense candidates (each ``limit`` deep, each under its
-    filter) fused, the filter on the whole query too. The lexical prefetch comes first, so a tie in RRF
-    (a point first in one list against one first in the other) goes to the exact words."""
+def lexical_requests(
+    index: IndexSettings,
+    layout: Layout,
+    probe: Probe,
+    limit: int,
+    depth: int,
+    with_payload: bool | list[str] = True,
+) -> list[qe.QueryRequest]:
+    """BM25 over ``search_text`` under the phrase filter ``probe.text_flt``, ``depth`` deep, and with a
+    vector the dense request (``search_request``, ``limit`` deep) under ``probe.flt``: the two lists of a
+    hybrid search."""
     assert probe.lexical is not None
-    text = qe.TextQuery(SEARCH_TEXT, probe.lexical.text)
-    if probe.vector is None:
-        return qe.QueryRequest(limit=limit, query=text, filter=probe.text_flt, with_payload=with_payload)
-    return qe.QueryRequest(
-        limit=limit,
-        query=edge_fusion(probe.fusion),  # type: ignore[arg-type]  # the stub names only ``Fusion``
-        prefetches=[
-            qe.Prefetch(limit=limit, query=text, filter=probe.text_flt),
-            dense_prefetch(index, layout, probe.vector, limit, probe.flt),
-        ],
-        filter=probe.flt,
+    text = qe.QueryRequest(
+        limit=depth, query=qe.TextQuery(SEARCH_TEXT, probe.lexical.text), filter=probe.text_flt,
         with_payload=with_payload,
-    )
-
-
-def edge_fusion(fusion: Fusion) -> qe.Fusion.Rrf | qe.Fusion.Dbsf:
-    """``fusion`` in Edge's terms; weights (dense, lexical) in the prefetches' order (lexical, dense)."""
-    if fusion.method == "dbsf":
-        return qe.Fusion.Dbsf()
-    weights = None if fusion.weights is None else [fusion.weights[1], fusion.weights[0]]
-    return qe.Fusion.Rrf(k=RRF_K, weights=weights)
+    )  # fmt: skip
+    if probe.vector is None:
+        return [text]
+    return [text, search_request(index, layout, probe.vector, limit, probe.flt, with_payload=with_payload)]
 
 
 def edge_text_index(settings: LexicalSettings) -> qe.TextIndexParams:

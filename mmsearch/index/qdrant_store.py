@@ -22,11 +22,12 @@ indexes with scoring and answers ``TextQuery`` (qdrant-client ``local/local_coll
 ``_query_text``, ``local/bm25.py``), with its default word tokenizer only, so there the index is made
 with ``schema.PLAIN_LEXICAL`` and ``index.lexical`` is ignored with a logged note. It is recorded in the
 collection metadata as ``lexical``. A keyword search is one ``query_points`` with a ``TextQuery`` (``using``
-names the field); a hybrid one has two prefetches, lexical then dense, fused by ``RrfQuery`` (k, weights)
-or ``FusionQuery(dbsf)`` (``local/local_collection.py`` ``_merge_sources``; ``hybrid/fusion.py``), with
-the filter on each prefetch and on the whole query. Quoted phrases are ``MatchPhrase`` conditions on the
-lexical half (``local/payload_filters.py`` ``check_match``). In local mode the dense half is the full
-vector alone (an exact search there; a rescoring stage would be a filtered scan in Python).
+names the field); a hybrid one is one ``query_batch_points`` of the lexical and the dense request, each
+under its filter, fused by ``fusion.fuse`` (RRF or DBSF with qdrant-client's formulas, ``hybrid/fusion.py``,
+in a fixed order among equal BM25 scores: see ``fusion.py``). Quoted phrases are ``MatchPhrase``
+conditions on the lexical request (``local/payload_filters.py`` ``check_match``). In local mode the dense
+request is the full vector alone (an exact search there; a rescoring stage would be a filtered scan in
+Python).
 
 Server-only parts (local mode is an exact brute-force search that would ignore them): payload indexes on
 the filter fields (``PAYLOAD_INDEXES``; ``collection`` with ``is_tenant``, created on a collection that
@@ -57,6 +58,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore, Probe
 from mmsearch.index.conditions import Bounds, Builders, Scalar
+from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
@@ -64,7 +66,6 @@ from mmsearch.index.schema import (
     PLAIN_LEXICAL,
     PREFETCH,
     PREPROCESSING,
-    RRF_K,
     SCHEMA_VERSION,
     SCROLL_PAGE,
     SEARCH_TEXT,
@@ -79,7 +80,6 @@ from mmsearch.index.settings import IndexSettings, LexicalSettings, StoreSetting
 from mmsearch.index.store import (
     VERSION_FIELDS,
     Candidate,
-    Fusion,
     Mode,
     Point,
     ScoredPoint,
@@ -363,9 +363,7 @@ class QdrantStore(CheckedStore):
         found = self._found(probe, layout, limit, list(VERSION_FIELDS))
         return [self._candidate(i, score, payload) for i, score, payload in found]
 
-    def _found(
-        self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]
-    ) -> list[tuple[Any, float, dict[str, Any] | None]]:
+    def _found(self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]) -> list[Found]:
         """(id, score, payload with ``payload``'s fields) of the ``limit`` best points, best first."""
         if probe.lexical is not None:
             return self._found_lexical(probe, layout, limit, payload)
@@ -374,46 +372,51 @@ class QdrantStore(CheckedStore):
 
     def _found_lexical(
         self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]
-    ) -> list[tuple[Any, float, dict[str, Any] | None]]:
-        """A keyword search, or a hybrid one: lexical and dense prefetches fused (``lexical_query``)."""
+    ) -> list[Found]:
+        """A keyword search, or a hybrid one: the lexical and the dense list in one batch, fused here."""
         assert probe.lexical is not None
         text = models.TextQuery(text=probe.lexical.text)
-        with self._calling("search"):
-            if probe.vector is None:
-                found = self.client.query_points(
-                    self.collection, query=text, using=SEARCH_TEXT, query_filter=probe.text_flt, limit=limit,
-                    with_payload=payload,
-                ).points  # fmt: skip
-            else:
-                dense = self._dense_prefetch(probe.vector, layout, limit, probe.flt)
-                found = self.client.query_points(
-                    self.collection,
-                    prefetch=[
-                        models.Prefetch(query=text, using=SEARCH_TEXT, filter=probe.text_flt, limit=limit), dense
-                    ],
-                    query=fusion_query(probe.fusion), query_filter=probe.flt, limit=limit, with_payload=payload,
-                ).points  # fmt: skip
-        return [(p.id, float(p.score), p.payload) for p in found]
 
-    def _dense_prefetch(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
-    ) -> models.Prefetch:
-        """The dense half of a hybrid search: on a server the full vector over the MRL prefetch (when there
+        def text_request(depth: int) -> models.QueryRequest:
+            return models.QueryRequest(
+                query=text, using=SEARCH_TEXT, filter=probe.text_flt, limit=depth, with_payload=payload
+            )
+
+        requests = [text_request(limit + 1)]
+        if probe.vector is not None:
+            requests.append(self._dense_request(probe.vector, layout, limit, probe.flt, payload))
+        with self._calling("search"):
+            results = self.client.query_batch_points(self.collection, requests)
+        lists = [[(str(p.id), float(p.score), p.payload) for p in r.points] for r in results]
+
+        def deeper(depth: int) -> list[Found]:
+            with self._calling("search"):
+                found = self.client.query_batch_points(self.collection, [text_request(depth)])[0].points
+            return [(str(p.id), float(p.score), p.payload) for p in found]
+
+        lexical = top(lists[0], limit, limit + 1, deeper)
+        return lexical if len(lists) == 1 else fuse(lexical, lists[1], probe.fusion, limit)
+
+    def _dense_request(
+        self,
+        query: np.ndarray,
+        layout: Layout,
+        limit: int,
+        flt: models.Filter | None,
+        payload: bool | list[str],
+    ) -> models.QueryRequest:
+        """The dense list of a hybrid search: on a server the full vector over the MRL prefetch (when there
         is one), as a vector search runs; in local mode the full vector alone."""
-        inner = None
+        prefetch = None
         if layout.prefetch_dim is not None and not self.rescore_in_client:
-            inner = models.Prefetch(
+            prefetch = models.Prefetch(
                 query=mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH, filter=flt,
                 limit=max(self.index.prefetch_limit, limit), params=self._search_params,
             )  # fmt: skip
-        return models.Prefetch(
-            query=query.tolist(),
-            using=FULL,
-            filter=flt,
-            limit=limit,
-            params=self._search_params,
-            prefetch=inner,
-        )
+        return models.QueryRequest(
+            query=query.tolist(), using=FULL, prefetch=prefetch, filter=flt, params=self._search_params,
+            limit=limit, with_payload=payload,
+        )  # fmt: skip
 
     def _found_dense(
         self,
@@ -584,14 +587,6 @@ def text_index(settings: LexicalSettings) -> models.TextIndexParams:
         stopwords=None if settings.stopwords == "none" else models.Language(settings.stopwords),
         scoring=True,
     )
-
-
-def fusion_query(fusion: Fusion) -> models.RrfQuery | models.FusionQuery:
-    """``fusion`` as a Query API query; weights (dense, lexical) in the prefetches' order (lexical, dense)."""
-    if fusion.method == "dbsf":
-        return models.FusionQuery(fusion=models.Fusion.DBSF)
-    weights = None if fusion.weights is None else [fusion.weights[1], fusion.weights[0]]
-    return models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=weights))
 
 
 def _range(key: str, bounds: Bounds) -> models.FieldCondition:

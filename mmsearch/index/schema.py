@@ -29,7 +29,6 @@ SCROLL_PAGE = 1024
 # field, recorded in the collection's metadata under LEXICAL (``lexical_record``).
 SEARCH_TEXT = "search_text"
 LEXICAL = "lexical"
-RRF_K = 2  # reciprocal rank fusion: 1 / (k + rank), rank from 0; Qdrant's and qdrant-client's default
 # qdrant-client's local mode scores text queries with its default word tokenizer only (qdrant-client
 # ``local/bm25.py`` ``has_default_tokenization``): no stemmer, no stopwords.
 PLAIN_LEXICAL = LexicalSettings(tokenizer="word", stemmer=False, stopwords="none")

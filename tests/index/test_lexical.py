@@ -127,3 +127,57 @@ def test_the_collection_records_its_text_index(store: Store, tmp_path: Path) -> 
     with open_store(StoreSettings(), IndexSettings(), tmp_path / "empty") as empty:
         assert not empty.has_text_index()  # no collection yet
         assert empty.search(None, 3, lexical=Lexical("zq4471")) == []
+
+
+def test_the_fusion_here_is_the_engines_and_ties_do_not_move_hits(tmp_path: Path) -> None:
+    """Without ties the hybrid hits and scores are those of Qdrant Edge's own fusion (one request,
+    ``Fusion.Rrf``/``Dbsf``); with ties (twelve pages of equal words, which the engine returns in another
+    order each call) every search gives the same hits, the tied ones by id."""
+    import qdrant_edge as qe
+
+    from mmsearch.index.edge_store import EdgeStore, search_request
+
+    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as store:
+        assert isinstance(store, EdgeStore)
+        store.ensure_collection(MODEL, DIM)
+        store.upsert(POINTS)
+        far, layout = POINTS[0].vector, store.layout()
+        assert layout is not None
+        for fusion, engine in ((Fusion("rrf"), qe.Fusion.Rrf(k=2)), (Fusion("dbsf"), qe.Fusion.Dbsf())):
+            text = qe.Prefetch(limit=10, query=qe.TextQuery("search_text", "zq4471 north"))
+            dense = search_request(store.index, layout, far, 10, None)
+            request = qe.QueryRequest(
+                limit=10,
+                query=engine,  # type: ignore[arg-type]  # the stub names only ``Fusion``, not its kinds
+                prefetches=[text, qe.Prefetch(limit=10, query=dense.query)],
+            )
+            theirs = [(str(p.id), round(p.score, 5)) for p in store.query(request)]
+            ours = [
+                (p.id, round(p.score, 5))
+                for p in store.search(far, 10, lexical=Lexical("zq4471 north"), fusion=fusion)
+            ]
+            assert ours == theirs
+        rng = np.random.default_rng(3)
+        same = [
+            replace_text(p, "minutes of the weekly meeting", 100 + i) for i, p in enumerate(unit_points() * 2)
+        ]
+        store.upsert(
+            [Point(p.id, v, p.payload) for p, v in zip(same, unit_vectors(rng, len(same)), strict=True)]
+        )
+        for vector in (None, far):
+            runs = {
+                tuple(p.id for p in store.search(vector, 4, lexical=Lexical("weekly meeting")))
+                for _ in range(8)
+            }
+            assert len(runs) == 1
+        assert next(iter(runs)) != ()
+        keyword = [p.id for p in store.search(None, 4, lexical=Lexical("weekly meeting"))]
+        assert keyword == sorted(p.id for p in same)[:4]  # equal scores: by id
+
+
+def replace_text(p: Point, text: str, n: int) -> Point:
+    from dataclasses import replace
+
+    return Point(
+        str(uuid.UUID(int=n)), p.vector, replace(p.payload, text=text, doc_id=f"doc-{n}", search_text="")
+    )
