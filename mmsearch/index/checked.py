@@ -19,8 +19,8 @@ client sends, negations included, can reach outside the scope — and each store
 
 The lexical stage (issue 20): a search is a ``Probe`` — the checked unit vector (None: keyword only), the
 ``Lexical`` half (None: vector only) and their ``Fusion`` — and the filter, compiled once, is put on the
-dense half, on the lexical half (with the query's quoted phrases added: ``text_flt``) and on the whole
-query, so the scope binds both halves. The text index on ``search_text`` (``schema.lexical_record``) is
+dense half and on the lexical half (with the query's quoted phrases added: ``text_flt``), so the scope
+binds both halves; the two lists come from one engine call and are fused in ``fusion.py``. The text index on ``search_text`` (``schema.lexical_record``) is
 made or rebuilt by ``upgrade`` and recorded in the collection; until it is, a lexical search is refused
 (``has_text_index`` says whether it can run).
 """
@@ -135,7 +135,7 @@ def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
 class Probe:
     """One checked search. ``vector``: the unit query vector (None: keyword only); ``lexical``: the BM25
     half (None: vector only); ``fusion``: how the two halves become one list. ``flt``: the engine filter
-    (scope included; None: all points) of the dense half and of the whole query; ``text_flt``: ``flt`` and
+    (scope included; None: all points) of the dense half; ``text_flt``: ``flt`` and
     the lexical half's phrases, the filter of the lexical half."""
 
     vector: np.ndarray | None
@@ -260,7 +260,7 @@ class CheckedStore(ABC):
     @abstractmethod
     def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
         """The ``limit`` best points for ``probe`` in a collection of ``layout``: nearest to its vector,
-        best by BM25 over ``search_text``, or both fused (one Query API request), among those its filters
+        best by BM25 over ``search_text``, or both fused (``fusion.fuse``), among those its filters
         admit."""
 
     @abstractmethod

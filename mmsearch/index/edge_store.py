@@ -372,6 +372,8 @@ class EdgeStore(CheckedStore):
             with self._calling("search"):
                 found = self._open_shard().query(request)
             return [(str(p.id), float(p.score), p.payload) for p in found]  # each read of ``id``: a new UUID
+        if probe.vector is not None and payload is True:  # hybrid: the fused hits' payloads only, below
+            return self._with_payloads(self._query(probe, layout, limit, list(VERSION_FIELDS)))
         requests = lexical_requests(self.index, layout, probe, limit, limit + 1, with_payload=payload)
         with self._calling("search"):
             results = self._open_shard().query_batch(qe.QueryBatchRequest(requests))
@@ -384,6 +386,11 @@ class EdgeStore(CheckedStore):
 
         lexical = top(lists[0], limit, limit + 1, deeper)
         return lexical if len(lists) == 1 else fuse(lexical, lists[1], probe.fusion, limit)
+
+    def _with_payloads(self, found: list[Found]) -> list[Found]:
+        """``found`` with whole payloads (one read); a point deleted since is dropped."""
+        records = {str(r.id): r.payload for r in self._records([f[0] for f in found])} if found else {}
+        return [(i, score, records[i]) for i, score, _ in found if i in records]
 
     def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""

@@ -375,6 +375,10 @@ class QdrantStore(CheckedStore):
     ) -> list[Found]:
         """A keyword search, or a hybrid one: the lexical and the dense list in one batch, fused here."""
         assert probe.lexical is not None
+        if probe.vector is not None and payload is True:  # hybrid: the fused hits' payloads only, below
+            found = self._found_lexical(probe, layout, limit, list(VERSION_FIELDS))
+            records = {str(r.id): r.payload for r in self._records([f[0] for f in found])} if found else {}
+            return [(i, score, records[i]) for i, score, _ in found if i in records]
         text = models.TextQuery(text=probe.lexical.text)
 
         def text_request(depth: int) -> models.QueryRequest:

@@ -28,7 +28,7 @@ from mmsearch.ingest.units import Modality
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
 # How a search finds its candidates (issue 20): the dense vector only, BM25 over each point's
-# ``search_text`` only, or both fused in one Query-API request (the default).
+# ``search_text`` only, or both lists (one engine call) fused (the default).
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 FusionMethod = Literal["rrf", "dbsf"]
@@ -169,7 +169,7 @@ class Lexical:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How the dense and lexical candidate lists become one (Qdrant's Query API, one request):
+    """How the dense and lexical candidate lists become one (Qdrant's fusions, ``index/fusion.py``):
     reciprocal rank fusion (the default) or distribution-based score fusion; ``weights`` (dense, lexical)
     when given."""
 
@@ -409,7 +409,7 @@ class Store(Protocol):
         """The ``limit`` best points matching ``filters`` (the scope included), best first; empty when the
         collection is absent. ``vector`` alone: nearest by cosine. ``lexical`` alone (``vector`` None):
         best by BM25 over ``search_text``, only points holding one of its terms and each of its phrases.
-        Both: the two candidate lists fused by ``fusion`` (default RRF) in one request, the phrases
+        Both: the two candidate lists (one engine call) fused by ``fusion`` (default RRF), the phrases
         binding the lexical list only; the score is then the fused one. Neither: ``QueryError``."""
         ...
 

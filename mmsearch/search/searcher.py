@@ -14,7 +14,7 @@ nothing: an exact count on every search costs as much as the search itself at 10
 of the whole store, never of the caller's scope, as the answer "empty" was before.
 
 Modes (issue 20; ``mode`` per search, else the searcher's, ``search.mode``): ``hybrid`` hands the store
-the query vector and the query's words (``query_text.lexical_query``), fused in one store request;
+the query vector and the query's words (``query_text.lexical_query``), fused by the store;
 ``vector`` the vector only; ``keyword`` the words only (nothing is embedded; a query without words is
 refused). A hybrid query without words (an image, a video clip) is a vector search, and so is one on a
 collection without its text index yet (logged); ``SearchResult.mode`` says which ran. The scope and
