@@ -16,6 +16,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Tesseract's English data (4 MB) for OCR at ingest (ingest.ocr): PyMuPDF has Tesseract built in and reads
+# only the language data. More languages: tesseract-ocr-<lang> here, and ingest.ocr_languages.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
+
 # Dependencies first (cached while only the source changes): the CPU build of torch, then the package.
 COPY pyproject.toml README.md ./
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision

@@ -68,10 +68,11 @@ class CorruptFile(IngestError):
 
 
 class InvalidName(IngestError):
-    """A document name that ``ingest.names.normalise_name`` refuses."""
+    """A document name that ``ingest.names.normalise_name`` refuses: a bad request field (400), whether
+    it is too long in bytes, empty, or leaves its folder."""
 
     code = "invalid_name"
-    http_status = 422
+    http_status = 400
 
 
 class LimitExceeded(IngestError):

@@ -5,6 +5,8 @@ always writes the same content and no binary fixture is checked in.
 
 - ``make_pdf``: pages with a real text layer (distinct words per page, so text search can be tested),
   drawn tables and bar charts.
+- ``make_scanned_pdf``: a page that is only a picture of printed text, no text layer (what a scanner
+  writes), carrying a made-up word (``scanned_word``) that only OCR can find.
 - ``make_image``: any supported format, optional transparency, EXIF orientation, GIF frames; an
   asymmetric picture (red block top-left) so orientation can be checked.
 - ``make_video``: a coloured block moving across the frame and a big frame number, so content changes
@@ -12,7 +14,8 @@ always writes the same content and no binary fixture is checked in.
 - ``make_bad_files``: one file per failure ingest must report, mapped to the expected error code.
 - ``mp4_atoms``, ``make_many_objects_pdf``, ``make_slow_page_pdf``: hostile files built by hand (MP4 atoms
   edited in place, PDFs written object by object): a 100,000-object PDF and a page MuPDF renders for hours.
-- ``make_sample_corpus``: a small good set (3 PDFs, 4 images, 1 video) that ingests in seconds on a CPU.
+- ``make_sample_corpus``: a small good set (3 PDFs, a scanned page, 4 images, 1 video) that ingests in
+  seconds on a CPU.
 
 ``python -m mmsearch.samples FOLDER`` writes the sample corpus into FOLDER.
 """
@@ -165,6 +168,65 @@ def _draw_chart(page: pymupdf.Page, box: pymupdf.Rect, rng: random.Random) -> No
         shape.finish(color=None, fill=(0.2 + 0.12 * i, 0.4, 0.8 - 0.1 * i))
         page.insert_text((bar.x0, box.y1 + 10), f"M{i + 1}", fontsize=8)
     shape.commit()
+
+
+def scanned_word(page: int = 1) -> str:
+    """The made-up word printed (as pixels only) on ``page`` of ``make_scanned_pdf``'s default text:
+    letters only, since Tesseract reads the ``1`` of Pillow's default font as ``’``."""
+    rng = random.Random(f"scanned:{page}")
+    return "".join(rng.choice(_SYLLABLES) for _ in range(5))
+
+
+def scanned_lines(page: int = 1) -> list[str]:
+    """The default lines of ``make_scanned_pdf``'s ``page``: its ``scanned_word`` on the second."""
+    return ["Scanned memo from the records office", f"Reference {scanned_word(page)} for page {page}",
+            "Filed on paper and scanned"]  # fmt: skip
+
+
+SCAN_DPI = 150  # the pixels per inch the picture of a scanned page is drawn at
+
+
+def make_scanned_pdf(
+    path: Path,
+    pages: int = 1,
+    *,
+    lines: Sequence[Sequence[str]] | None = None,
+    page_size: tuple[float, float] = (420.0, 298.0),
+    font_pt: float = 14.0,
+) -> list[list[str]]:
+    """Write a PDF whose ``pages`` pages are each one picture (a PNG drawn with Pillow at ``SCAN_DPI``) of
+    black text on white, with no text layer: only OCR can read them. Returns the lines on each page
+    (``lines``, else ``scanned_lines``)."""
+    drawn = (
+        [list(page) for page in lines]
+        if lines is not None
+        else [scanned_lines(n) for n in range(1, pages + 1)]
+    )
+    if len(drawn) != pages:
+        raise ValueError(f"lines has {len(drawn)} pages for {pages} pages")
+    doc = pymupdf.open()
+    for page_lines in drawn:
+        page = doc.new_page(width=page_size[0], height=page_size[1])
+        page.insert_image(page.rect, stream=_scan_png(page_lines, page_size, font_pt))
+    doc.set_metadata(_PDF_METADATA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path, garbage=1, deflate=True, no_new_id=True)
+    doc.close()
+    return drawn
+
+
+def _scan_png(lines: Sequence[str], page_size: tuple[float, float], font_pt: float) -> bytes:
+    zoom = SCAN_DPI / 72.0
+    size = (round(page_size[0] * zoom), round(page_size[1] * zoom))
+    image = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=round(font_pt * zoom))
+    margin, step = round(36 * zoom), round(font_pt * 2 * zoom)
+    for i, line in enumerate(lines):
+        draw.text((margin, margin + i * step), line, fill=(0, 0, 0), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 # -- images ----------------------------------------------------------------------------------------
@@ -501,6 +563,7 @@ def make_sample_corpus(folder: Path) -> list[Path]:
     make_pdf(folder / "quarterly-report.pdf", 4, topic="finance")
     make_pdf(folder / "field-guide-birds.pdf", 3, topic="birds", with_tables=False)
     make_pdf(folder / "lab-manual.pdf", 3, topic="chemistry", with_charts=False)
+    make_scanned_pdf(folder / "scanned-memo.pdf")
     make_landscape(folder / "photo-landscape.jpg")
     make_image(folder / "diagram.png", "png", (480, 320), alpha=True, text="flow diagram")
     make_image(folder / "scan-rotated.jpg", "jpeg", (400, 300), exif_orientation=6, text="receipt 42")

@@ -37,3 +37,5 @@ fi
 .venv/bin/mmsearch -v query "quarterly revenue table"
 .venv/bin/mmsearch query --image data/samples/photo-landscape.jpg --top-k 3
 .venv/bin/mmsearch query "moving coloured block" --filter modality=video --top-k 3 --json
+# a made-up word printed only in the pixels of scanned-memo.pdf (no text layer): found through OCR
+.venv/bin/mmsearch query "$(.venv/bin/python -c 'from mmsearch.samples import scanned_word; print(scanned_word())')" --top-k 3

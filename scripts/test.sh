@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README and CI): install into ./.venv, lint (ruff, mypy), then run the whole suite.
 # Tests build tiny random Qwen3-VL models offline (scripts/make_tiny_models.py); no weights are downloaded.
-# The browser test needs Debian's chromium: installed here when we are root (or have sudo); without it
-# that test skips locally and fails under CI=true.
+# The browser test needs Debian's chromium, the OCR tests Tesseract's English data: both installed here
+# when we are root (or have sudo); without them those tests skip locally and fail under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,6 +18,13 @@ if ! bash scripts/install_chromium.sh; then
         exit 1
     fi
     echo "test: no chromium; the browser test will be skipped" >&2
+fi
+if ! bash scripts/install_tesseract.sh; then
+    if [ -n "${CI:-}" ]; then
+        echo "test: Tesseract (tesseract-ocr-eng) is required in CI" >&2
+        exit 1
+    fi
+    echo "test: no Tesseract; the OCR tests will be skipped" >&2
 fi
 export HF_HUB_OFFLINE=1
 if [ "$#" -eq 0 ]; then  # the full run also checks style and types (a subset run goes straight to pytest)

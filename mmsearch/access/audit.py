@@ -127,6 +127,11 @@ class AuditLog(Protocol):
         and ``action`` when given."""
         ...
 
+    def recent(self, limit: int, principal: str | None = None, action: str | None = None) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first (read from the end: the cost is the entries
+        returned, not the length of the trail), of ``principal`` and ``action`` when given."""
+        ...
+
 
 class NullAuditLog:
     """``access.audit.enabled: false``: nothing is kept."""
@@ -138,6 +143,9 @@ class NullAuditLog:
         self, since: float | None = None, principal: str | None = None, action: str | None = None
     ) -> Iterator[AuditEntry]:
         return iter(())
+
+    def recent(self, limit: int, principal: str | None = None, action: str | None = None) -> list[AuditEntry]:
+        return []
 
 
 class JsonlAuditLog:
@@ -180,6 +188,16 @@ class JsonlAuditLog:
                 if since is not None and path.stat().st_mtime < since:
                     continue  # its last line is older than since
                 yield from _select(_entries(path), since, principal, action)
+
+    def recent(self, limit: int, principal: str | None = None, action: str | None = None) -> list[AuditEntry]:
+        found: list[AuditEntry] = []
+        for path in reversed(self.files()):
+            with contextlib.suppress(FileNotFoundError):  # not begun yet, or rotated away meanwhile
+                for entry in _select(_entries_backwards(path), None, principal, action):
+                    found.append(entry)
+                    if len(found) >= limit:
+                        return found
+        return found
 
     def files(self) -> list[Path]:
         """The rotated files, oldest first, then the current one."""
@@ -272,10 +290,39 @@ def _entries(path: Path) -> Iterator[AuditEntry]:
         for raw in lines:
             if not raw.endswith(b"\n"):
                 continue  # torn: a crash in the middle of the last write
-            try:
-                yield AuditEntry.from_json(json.loads(raw))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
+            entry = _entry(raw)
+            if entry is not None:
+                yield entry
+
+
+def _entries_backwards(path: Path, block: int = 64 * 1024) -> Iterator[AuditEntry]:
+    """As ``_entries``, last line first: the file is read from its end, ``block`` bytes at a time."""
+    with path.open("rb") as file:
+        end = file.seek(0, os.SEEK_END)
+        tail = b""  # the start of a line whose beginning is in an earlier block
+        torn = True  # the file's last bytes, until a newline ends them, are a torn line
+        while end > 0:
+            start = max(0, end - block)
+            file.seek(start)
+            chunk = file.read(end - start) + tail
+            end = start
+            lines = chunk.split(b"\n")
+            tail = lines.pop(0) if start > 0 else b""
+            for raw in reversed(lines):
+                if torn:
+                    torn = False  # what follows the last newline (b"" when the file ends in one)
+                    continue
+                entry = _entry(raw)
+                if entry is not None:
+                    yield entry
+
+
+def _entry(raw: bytes) -> AuditEntry | None:
+    """One whole line (without its newline) as an entry, or None when it is not one of ours."""
+    try:
+        return AuditEntry.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _select(
@@ -344,8 +391,10 @@ def audit_key_created(
     collections: Iterable[str] | None,
     groups: Iterable[str] | None = None,
     expires: float | None = None,
+    client: str | None = None,
 ) -> None:
-    """``mmsearch keys create``: the key's name and what it grants (never the key itself)."""
+    """``mmsearch keys create`` or ``POST /v1/keys``: the key's name and what it grants (never the key
+    itself); ``client``: the address of the request that made it."""
     details = {
         "key": name,
         "role": role,
@@ -353,12 +402,12 @@ def audit_key_created(
         "groups": sorted(groups) if groups is not None else None,
         "expires": iso_time(expires) if expires is not None else None,
     }
-    log.record(AuditEntry("key_created", Actor.of(by), details))
+    log.record(AuditEntry("key_created", Actor.of(by), details, client))
 
 
-def audit_key_revoked(log: AuditLog, by: Principal, *, name: str) -> None:
-    """``mmsearch keys revoke``."""
-    log.record(AuditEntry("key_revoked", Actor.of(by), {"key": name}))
+def audit_key_revoked(log: AuditLog, by: Principal, *, name: str, client: str | None = None) -> None:
+    """``mmsearch keys revoke`` or ``DELETE /v1/keys/{name}``."""
+    log.record(AuditEntry("key_revoked", Actor.of(by), {"key": name}, client))
 
 
 def audit_sign_in(log: AuditLog, principal: Principal, *, client: str | None = None) -> None:

@@ -19,6 +19,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from mmsearch import __version__
 from mmsearch.api import docs, errors, openapi
@@ -26,11 +27,13 @@ from mmsearch.api.edge.access_log import AccessLog
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import auth, documents, health, images, jobs, me, search
+from mmsearch.api.routes import audit, auth, documents, health, images, jobs, keys, me, points, search
 from mmsearch.api.services.audit_trail import principal_name, record_denied
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
 from mmsearch.config import Settings
+from mmsearch.mcp.http import PATH as MCP_PATH
+from mmsearch.mcp.http import McpEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """The app. Without ``services`` its lifespan opens the parts and closes them at shutdown; with
     ``services`` it uses those, and whoever opened them closes them."""
     ctx = ApiContext.create(settings)  # raises ConfigError when keys are required but missing
+    mcp = McpEndpoint(ctx)  # the MCP tools at /mcp, under the same edge and auth (mcp/http.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +61,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         parts.jobs.listeners.append(ctx.observe_job)
         parts.jobs.yield_to.append(ctx.searches.busy)  # the ingest worker gives way to searches
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             parts.jobs.yield_to.remove(ctx.searches.busy)
             parts.jobs.listeners.remove(ctx.observe_job)
@@ -81,8 +86,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.auth.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(AccessLog, principal_name=principal_name)  # outermost: every request, its principal
-    for module in (search, images, documents, jobs, me, health, auth):
+    for module in (search, points, images, documents, jobs, me, keys, audit, health, auth):
         app.include_router(module.router)
+    app.router.routes.append(Route(MCP_PATH, mcp, include_in_schema=False))  # an ASGI app: every method
     _web_page(app)
     docs.install(app)
     openapi.install(app, settings.server)
@@ -96,9 +102,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 def _web_page(app: FastAPI) -> None:
     index = str(STATIC / "index.html")
+    admin = str(STATIC / "admin.html")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, media_type="text/html", headers=PAGE_HEADERS)
+
+    # The admin page: open to all as a page (it holds no data); every endpoint it calls needs the admin role.
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        return FileResponse(admin, media_type="text/html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

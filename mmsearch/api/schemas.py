@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
+from mmsearch.access.keys import ALL, COLLECTION_PATTERN, GROUP_PATTERN, NAME_PATTERN
 from mmsearch.errors import QueryError
 from mmsearch.index.conditions import METADATA_KEY, Bounds
 from mmsearch.index.store import (
@@ -35,7 +36,9 @@ from mmsearch.index.store import (
     MAX_FILTER_VALUE_CHARS,
     MAX_FILTER_VALUES,
     Filters,
+    SearchMode,
 )
+from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
@@ -236,6 +239,15 @@ class SearchRequest(_Request):
     rerank: bool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
     inline_images: bool = Field(False, description="Put each hit's page/frame image in the reply as base64.")
+    # Words (issue 20)
+    mode: SearchMode | None = Field(
+        None, description="How candidates are found: `hybrid` (BM25 over the text fused with the vectors), "
+        "`vector` or `keyword` (default search.mode)."
+    )  # fmt: skip
+    include_text: bool = Field(
+        False, description=f"Put each hit's whole text (text layer or OCR) in `text`, cut at {MAX_TEXT_CHARS} "
+        "characters (`text_truncated` says when)."
+    )  # fmt: skip
 
 
 class HitOut(BaseModel):
@@ -267,6 +279,43 @@ class HitOut(BaseModel):
     file_url: str = Field(description="The original file (Range requests supported).")
     link: str = Field(description="Opens the hit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
     image_base64: str | None = Field(None, description="JPEG bytes of the image, when inline_images was set.")
+    # Words (issue 20)
+    snippet_ranges: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="Where the query's terms are in `snippet`: [start, end) offsets in Unicode code points "
+        "(JavaScript: index `Array.from(snippet)`). Plain offsets: mark them yourself, the snippet is text."
+    )  # fmt: skip
+    highlights: list[Annotated[list[int], Field(min_length=4, max_length=4)]] = Field(
+        description=f"Boxes [x0, y0, x1, y1] of the matched words, in pixels of the image at `image_url` "
+        f"(scale them for a thumbnail); pages and images whose words are known; at most {MAX_HIGHLIGHTS}."
+    )  # fmt: skip
+    content_hash: str = Field(description="The unit's content hash: the same page or image under two names "
+                              "shares it.")  # fmt: skip
+    text: str | None = Field(
+        None, description="The unit's whole text (text layer or OCR), when include_text was set."
+    )  # fmt: skip
+    text_truncated: bool = Field(
+        False, description=f"`text` was cut at {MAX_TEXT_CHARS} characters."
+    )  # fmt: skip
+
+
+class PointOut(BaseModel):
+    point_id: str
+    doc_id: str
+    collection: str
+    name: str = Field(description="The document's name in its collection (never a server path).")
+    file_name: str = Field(description="The last part of `name`.")
+    modality: Literal["page", "image", "video"]
+    page: int | None
+    page_count: int | None
+    t_start: float | None
+    t_end: float | None
+    text: str = Field(
+        description="The unit's whole text (the PDF's text layer, or OCR); \"\" when it has none."
+    )
+    frames: int = Field(description="Stored images: 1, or the sampled frames of a video segment.")
+    image_url: str = Field(description="The page/frame image the models saw.")
+    file_url: str = Field(description="The original file.")
+    link: str = Field(description="Opens the unit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
 
 
 class SearchResponse(BaseModel):
@@ -275,6 +324,7 @@ class SearchResponse(BaseModel):
     reranker: str | None
     candidates: int
     timings_ms: dict[str, float]
+    mode: SearchMode = Field(description="How the candidates were found: hybrid, vector or keyword.")
 
 
 class DocumentOut(BaseModel):
@@ -331,6 +381,9 @@ class JobOut(BaseModel):
     failed: int
     error: str | None = Field(None, description="Why the job itself failed (not one file).")
     url: str = Field(description="Where to follow it: GET this URL.")
+    principal: str | None = Field(
+        None, description="Who sent it (`key:NAME`, `oidc:USER`…): shown to administrators only."
+    )
 
 
 class JobsResponse(BaseModel):
@@ -371,6 +424,70 @@ class MeResponse(BaseModel):
     write_collections: list[str] | None = Field(
         description="The collections it may upload to and delete from; null: every collection it may use."
     )
+
+
+KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]
+KeyCollection = Annotated[str, StringConstraints(pattern=rf"^(\{ALL}|{COLLECTION_PATTERN.pattern})$")]
+KeyGroup = Annotated[str, StringConstraints(pattern=f"^{GROUP_PATTERN.pattern}$")]
+
+
+class KeyIn(_Request):
+    """A managed key to create (``POST /v1/keys``), as ``mmsearch keys create`` takes it."""
+
+    name: KeyName = Field(
+        description="1-64 letters, digits, '.', '_', '@' or '-'; unique among unrevoked keys."
+    )
+    role: Literal["reader", "writer", "admin"] = "reader"
+    collections: list[KeyCollection] = Field(
+        min_length=1, max_length=1000, description='The collections it may use; ["*"] = every one.'
+    )
+    groups: list[KeyGroup] | None = Field(
+        None, max_length=1000, description="Its document groups; null = every document of its collections."
+    )
+    expires: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Lifetime from now, like 30d, 12h, 2w; null = until revoked."
+    )
+
+
+class KeyOut(BaseModel):
+    """A managed key's record: never the key itself."""
+
+    key_id: str = Field(description="The public part of the key (mms_<key_id>_…).")
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    collections: list[str] | None = Field(description="null: every collection.")
+    groups: list[str] | None = Field(description="null: every document of its collections.")
+    created: float
+    expires: float | None
+    revoked: float | None
+    state: Literal["active", "expired", "revoked"]
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The key itself: shown this once, never again (only its hash is kept).")
+
+
+class KeysResponse(BaseModel):
+    keys: list[KeyOut]
+
+
+class AuditPrincipalOut(BaseModel):
+    name: str
+    role: str | None
+    via: str
+
+
+class AuditEntryOut(BaseModel):
+    time: str = Field(description="UTC, ISO 8601.")
+    unix: float
+    action: str
+    principal: AuditPrincipalOut
+    client: str | None
+    details: dict[str, Any]
+
+
+class AuditResponse(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first.")
 
 
 class QuotaOut(BaseModel):

@@ -31,6 +31,9 @@ COMMANDS = [
     ("ingest", "mmsearch.cli.ingest:ingest",
      "Ingest files and folders: PDFs (one unit per page), images, videos (segments)."),
     ("keys", "mmsearch.cli.keys:keys", "Manage API keys: who may read or write which collections."),
+    ("mcp", "mmsearch.cli.mcp:mcp",
+     ("Serve the search to an agent over MCP (stdio): tools search, get_page, list_documents, "
+      "list_collections.")),
     ("migrate", "mmsearch.cli.store_admin:migrate",
      ("Copy the collection — ids, vectors, payloads; nothing is re-embedded — between the embedded store and "
       "a Qdrant server or cluster, resumably (an interrupted copy goes on where it stopped), then verify it "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import click
@@ -47,6 +48,10 @@ from mmsearch.search.hits import Hit, SearchResult
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (hits, scores, timings).")
 @click.option(
+    "--include-text", is_flag=True,
+    help="Each hit's whole text (text layer or OCR, cut at 20000 characters): after the table, or in --json.",
+)  # fmt: skip
+@click.option(
     "--server", metavar="URL",
     help="Search through a running `mmsearch serve` (POST /v1/search) instead of opening the local store.",
 )  # fmt: skip
@@ -63,6 +68,7 @@ def query(
     mode: SearchMode | None,
     filters: tuple[str, ...],
     as_json: bool,
+    include_text: bool,
     server: str | None,
     api_key: str | None,
 ) -> None:
@@ -79,6 +85,9 @@ def query(
       mmsearch query --video clip.mp4 --filter modality=video
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
       mmsearch query "invoice total" --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
+      mmsearch query '"net revenue" 2024' --include-text --json   # each hit's text, snippet ranges, boxes
+
+    In the table the query's words are bold in each snippet (on a terminal only).
     """
     from mmsearch import components
     from mmsearch.index.inputs import query_clip
@@ -92,7 +101,7 @@ def query(
     parsed = parse_filters(filters)
     if server:
         _query_server(server, api_key, text, image, video, top_k, candidates, no_rerank, parsed, as_json,
-                      app.verbose > 0, mode)  # fmt: skip
+                      include_text, app.verbose > 0, mode)  # fmt: skip
         return
     query_image = load_query_image(image, settings.ingest) if image is not None else None
     clip = query_clip(video, settings.ingest) if video is not None else None
@@ -108,7 +117,7 @@ def query(
         searcher = components.build_searcher(settings, embedder, store, reranker)
         result = searcher.search(
             Query(text=text, image=query_image, video=clip, filters=parsed),
-            top_k=top_k, candidates=candidates, rerank=not no_rerank, mode=mode,
+            top_k=top_k, candidates=candidates, rerank=not no_rerank, mode=mode, include_text=include_text,
         )  # fmt: skip
     finally:
         store.close()
@@ -132,11 +141,13 @@ def _check_candidates(top_k: int | None, candidates: int | None, settings: Setti
 def _query_server(
     url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
     top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
-    verbose: bool, mode: SearchMode | None,
+    include_text: bool, verbose: bool, mode: SearchMode | None,
 ) -> None:  # fmt: skip
     from mmsearch.cli.server_reader import ServerReader, search_request
 
-    request = search_request(text, image, video, top_k, candidates, not no_rerank, filters, mode)
+    request = search_request(
+        text, image, video, top_k, candidates, not no_rerank, filters, include_text, mode
+    )
     with ServerReader(url, api_key) as reader:
         reply = reader.search(request)
     if as_json:
@@ -185,6 +196,21 @@ def _shown(hit: Hit, short: dict[str, str]) -> str:
     return hit.name if hit.collection == DEFAULT_COLLECTION else f"{hit.collection}:{hit.name}"
 
 
+def marked_snippet(hit: Hit) -> Text:
+    """The snippet as plain text (never read as markup; control characters shown as �) with the query's
+    matched terms bold: a style the console writes only to a terminal."""
+    snippet = Text(_printable(hit.snippet))
+    for start, end in hit.snippet_ranges:
+        snippet.stylize("bold", start, end)
+    return snippet
+
+
+def _printable(text: str) -> str:
+    """``text`` with each control character but newline and tab replaced by U+FFFD, one for one (offsets
+    into it still hold): a document's bytes never drive the terminal."""
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text)
+
+
 def print_hits(result: SearchResult, verbose: bool, console: Console | None = None) -> None:
     console = console or Console()
     if not result.hits:
@@ -201,11 +227,16 @@ def print_hits(result: SearchResult, verbose: bool, console: Console | None = No
     for hit in result.hits:
         table.add_row(
             str(hit.rank), f"{hit.score:.4f}", f"{hit.vector_score:.4f}", Text(_shown(hit, names)),
-            where(hit), Text(hit.snippet[:160]),
+            where(hit), marked_snippet(hit),
         )  # fmt: skip
     console.print(table)
     order = f"reranked by {result.reranker}" if result.reranked else "not reranked"
     order = f"{result.mode} search, {order}"
     console.print(f"{len(result.hits)} of {result.candidates} candidates, {order}")
+    for hit in result.hits:
+        if hit.text is not None:
+            cut = " (cut)" if hit.text_truncated else ""
+            console.print(Text(f"\n#{hit.rank} {_shown(hit, names)} {where(hit)}{cut}", style="bold"))
+            console.print(Text(_printable(hit.text)))
     if verbose:
         console.print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items()))

@@ -37,7 +37,9 @@ class ServerReader(ServerClient):
         hit_names = {f.name for f in fields(Hit)}
         hits = tuple(
             Hit(**{"source_path": "", **{k: v for k, v in h.items() if k in hit_names and k != "media_paths"},
-                   "groups": tuple(h.get("groups") or ()), "media_paths": ()})
+                   "groups": tuple(h.get("groups") or ()), "media_paths": (),
+                   "snippet_ranges": tuple(tuple(r) for r in h.get("snippet_ranges") or ()),
+                   "highlights": tuple(tuple(b) for b in h.get("highlights") or ())})
             for h in reply["hits"]
         )  # fmt: skip
         return SearchResult(hits, bool(reply["reranked"]), reply.get("reranker"), int(reply["candidates"]),
@@ -75,7 +77,7 @@ def _document(d: dict[str, Any]) -> ListedDocument:
 
 def search_request(
     text: str | None, image: Path | None, video: Path | None, top_k: int | None, candidates: int | None,
-    rerank: bool, filters: Filters | None, mode: str | None = None,
+    rerank: bool, filters: Filters | None, include_text: bool = False, mode: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The ``POST /v1/search`` request for the CLI's query flags, as ``httpx`` keyword arguments: a JSON
     body (the image as base64), or multipart/form-data with the image and the clip as file parts when a
@@ -83,6 +85,8 @@ def search_request(
     fields: dict[str, Any] = {
         "text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank, "mode": mode,
     }  # fmt: skip
+    if include_text:
+        fields["include_text"] = True
     if filters is not None:
         fields["filters"] = filters_body(filters)
     fields = {k: v for k, v in fields.items() if v is not None}

@@ -27,6 +27,7 @@ from mmsearch.index.inputs import Content, unit_content
 from mmsearch.index.pipeline import payload_for
 from mmsearch.index.store import Payload
 from mmsearch.ingest.media import save_media
+from mmsearch.ingest.ocr import ocr_state
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import NAMESPACE, PageUnit, SegmentUnit, Unit
@@ -136,7 +137,8 @@ def text_payload(dataset: Dataset, row: CorpusRow, embedder: Embedder, now: floa
 def _fingerprint(dataset: Dataset, embedder: Embedder, ingest: IngestSettings, instruction: str) -> str:
     digest = hashlib.sha256()
     head = {"model": embedder.model_id, "dim": embedder.dim, "instruction": instruction}
-    digest.update(json.dumps([head, ingest.model_dump(mode="json")], sort_keys=True).encode())
+    shape = ingest.model_dump(mode="json") | {"ocr": ocr_state(ingest)}  # installing Tesseract re-reads
+    digest.update(json.dumps([head, shape], sort_keys=True).encode())
     for row in dataset.corpus:
         digest.update(json.dumps([row.id, str(row.file), row.page, row.segment, row.text]).encode())
         if row.file is not None:

@@ -1,8 +1,8 @@
 """A small generated eval set in the BEIR layout whose right answers are known without a trained model.
 
 ``mmsearch eval --make-sample DIR`` writes it; the tests run ``mmsearch eval`` on it with the tiny random
-models. Corpus: six pictures of different sizes, a 3-page PDF (one row per page), and a short video.
-Query groups:
+models. Corpus: six pictures of different sizes, a 3-page PDF (one row per page), a scanned page (a PDF
+page that is only a picture of text: no text layer), and a short video. Query groups:
 
 - ``exact``: each query *is* a corpus document — the very image file, the page rendered exactly as
   ingest renders it (a lossless PNG), the very video — embedded with the document instruction
@@ -12,6 +12,11 @@ Query groups:
 - ``crop``: the centre 60 % of each picture, with the query instruction (needs a real model).
 - ``dpi``: each page re-rasterised at 72 DPI instead of the ingest DPI (needs a real model).
 - ``text``: the made-up keyword printed on one page, as a text query (needs a real model).
+- ``keyword``: a made-up word that occurs on exactly one page, alone as the query: each report page's
+  marker word (in its text layer) and the scanned page's word (in its pixels only, so found through OCR).
+  The lexical stage must rank that page first: recall@1 = 1.0 in ``keyword`` and ``hybrid`` mode with any
+  model, before reranking (``--no-rerank``; a random reranker reorders what it is given). Not in the
+  vector stage's reach, nor meant to be: the ``--compare mode=vector,keyword,hybrid`` columns show it.
 
 Everything is drawn by code (``mmsearch.samples``), so the same call writes the same files.
 """
@@ -28,7 +33,16 @@ from PIL import Image
 from mmsearch.ingest.pdf import render_options
 from mmsearch.ingest.render import render
 from mmsearch.ingest.settings import IngestSettings
-from mmsearch.samples import make_image, make_landscape, make_pdf, make_video, marker_word
+from mmsearch.samples import (
+    make_image,
+    make_landscape,
+    make_pdf,
+    make_scanned_pdf,
+    make_video,
+    marker_word,
+    page_text,
+    scanned_word,
+)
 
 # Small on purpose (a few hundred tokens each), so the whole set runs in about a minute on a CPU.
 PICTURES: tuple[tuple[str, tuple[int, int], str], ...] = (
@@ -41,6 +55,7 @@ PICTURES: tuple[tuple[str, tuple[int, int], str], ...] = (
 )
 PDF_PAGES = 3
 PAGE_SIZE = (216.0, 288.0)  # points: 3 × 4 inches, 432 × 576 pixels at the default 144 DPI
+PAGE_WORDS = 12  # of body text: what fits the text box of a page this small (60 would not: none is drawn)
 TOPIC = "finance"
 CROP = 0.6
 OTHER_DPI = 72.0
@@ -69,7 +84,8 @@ def make_eval_sample(folder: Path) -> dict[str, int]:
         _crop(docs / f"{name}.png", asked / f"{name}-crop.png")
         ask("crop", name, image=f"queries/{name}-crop.png")
 
-    make_pdf(docs / "report.pdf", PDF_PAGES, topic=TOPIC, page_size=PAGE_SIZE)
+    texts = [page_text(TOPIC, number, words=PAGE_WORDS) for number in range(1, PDF_PAGES + 1)]
+    make_pdf(docs / "report.pdf", PDF_PAGES, topic=TOPIC, page_size=PAGE_SIZE, texts=texts)
     for number in range(1, PDF_PAGES + 1):
         doc_id = f"report-p{number}"
         corpus.append({"_id": doc_id, "file": "corpus/report.pdf", "page": number})
@@ -80,6 +96,11 @@ def make_eval_sample(folder: Path) -> dict[str, int]:
         )
         ask("dpi", doc_id, image=f"queries/{doc_id}-72dpi.png")
         ask("text", doc_id, text=f"the page with the keyword {marker_word(TOPIC, number)}")
+        ask("keyword", doc_id, text=marker_word(TOPIC, number))
+
+    make_scanned_pdf(docs / "scan.pdf")
+    corpus.append({"_id": "scan-p1", "file": "corpus/scan.pdf", "page": 1})
+    ask("keyword", "scan-p1", text=scanned_word(1))
 
     make_video(docs / "clip.mp4", 4, fps=4, size=(192, 128))
     corpus.append({"_id": "clip", "file": "corpus/clip.mp4", "segment": 0})
@@ -126,4 +147,7 @@ Groups (`mmsearch eval DIR --group NAME`):
   only with the default `ingest.pdf_dpi` and `ingest.max_pixels`).
 - `crop`, `dpi`, `text`: a crop of a picture, a page at 72 DPI, a page's keyword as text. Only a trained
   model does well on these.
+- `keyword`: a word found on exactly one page, alone: three in report.pdf's text layer, one only in the
+  pixels of scan.pdf (read by OCR: `ingest.ocr`, Tesseract). `keyword` and `hybrid` mode must have
+  recall@1 = 1.0 before reranking with any model (`--no-rerank --compare mode=vector,keyword,hybrid`).
 """

@@ -57,13 +57,15 @@ def unit_content(unit: Unit, with_text: bool = False) -> Content:
     """The document side of a unit as the embedder sees it: the page/image, or the segment's frames.
 
     ``with_text`` adds a page's text layer (off by default: visual document retrieval embeds the
-    screenshot alone, as the official ViDoRe evaluation does).
+    screenshot alone, as the official ViDoRe evaluation does). OCR text is never added: the model reads
+    the pixels it came from (it feeds the lexical stage, snippets and highlights only).
     """
     if isinstance(unit, SegmentUnit):
         clip = VideoClip(frames=unit.frames, fps=unit.fps, t_start=unit.t_start, times=unit.clip_times)
         return Content(video=clip)
     if isinstance(unit, PageUnit):
-        return Content(text=unit.text if with_text and unit.text.strip() else None, images=(unit.image,))
+        layer = with_text and unit.text_source == "layer" and unit.text.strip()
+        return Content(text=unit.text if layer else None, images=(unit.image,))
     if isinstance(unit, ImageUnit):
         return Content(images=(unit.image,))
     raise TypeError(f"not a unit: {type(unit).__name__}")

@@ -27,11 +27,13 @@ from typing import Any, Literal
 from mmsearch.errors import IngestError, InvalidName, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import unit_content
+from mmsearch.index.lexical_text import search_text_for
 from mmsearch.index.store import Payload, Point, Store
 from mmsearch.index.writer import StoreWriter
 from mmsearch.ingest.manifest import Manifest
 from mmsearch.ingest.media import prune_media, prune_to_units, save_media
 from mmsearch.ingest.names import Labels, normalise_name
+from mmsearch.ingest.ocr import ocr_state
 from mmsearch.ingest.reader import identify, identify_staged, read_units, snapshot
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, SegmentUnit, Source, Unit
@@ -108,8 +110,9 @@ SCRATCH = ".scratch"  # under data_dir: private snapshots of the files being ing
 
 
 def fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
-    """What a file's stored points depend on besides its bytes; a change re-processes the file."""
-    shape = ingest.model_dump(mode="json", exclude=LIMITS)
+    """What a file's stored points depend on besides its bytes; a change re-processes the file. It
+    includes whether OCR can run here (``ocr.ocr_state``): ``always`` without Tesseract fails here."""
+    shape = ingest.model_dump(mode="json", exclude=LIMITS) | {"ocr": ocr_state(ingest)}
     blob = json.dumps(
         {"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction},
         sort_keys=True,
@@ -359,8 +362,9 @@ class Indexer:
 
 
 def payload_for(unit: Unit, embedder: Embedder, ingest_time: float, labels: Labels | None = None) -> Payload:
-    """A unit's stored payload: where it came from, its document (collection, name), and ``labels``'s
-    groups and metadata (the collection is the unit's own, ``labels.collection`` when indexed here)."""
+    """A unit's stored payload: where it came from, its document (collection, name), ``labels``'s groups
+    and metadata (the collection is the unit's own, ``labels.collection`` when indexed here), its text
+    (text layer or OCR) with its words' boxes, and what the lexical stage indexes of it."""
     labels = labels or Labels()
     where: dict[str, Any] = {}
     if isinstance(unit, PageUnit):
@@ -382,6 +386,9 @@ def payload_for(unit: Unit, embedder: Embedder, ingest_time: float, labels: Labe
         name=unit.source.name,
         groups=labels.groups,
         metadata=dict(labels.metadata),
+        search_text=search_text_for(unit.text, unit.source.name, labels.metadata),
+        words=unit.words,
+        text_source=unit.text_source,
         **where,
     )
 

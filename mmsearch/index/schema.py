@@ -132,7 +132,7 @@ def locked_error(path: Path) -> StoreLocked:
     return StoreLocked(
         f"the embedded Qdrant store at {path} is in use by another process (an `mmsearch ingest`, or a "
         "running `mmsearch serve` that owns it). Stop that process and retry; while a server runs, go through "
-        "it with `--server URL` (`mmsearch ingest|query|stats --server http://HOST:PORT`, the address "
+        "it with `--server URL` (`mmsearch ingest|query|stats|mcp --server http://HOST:PORT`, the address "
         "`mmsearch serve` listens on); or let several processes share one index by "
         "running a Qdrant server and setting store.url (MMSEARCH_STORE__URL=http://HOST:6333)."
     )

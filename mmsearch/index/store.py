@@ -23,7 +23,7 @@ import numpy as np
 from mmsearch.errors import QueryError, StoreError
 from mmsearch.index.conditions import Bounds, Scalar, metadata_key
 from mmsearch.ingest.names import DEFAULT_COLLECTION  # the collection of a document given none
-from mmsearch.ingest.units import Modality
+from mmsearch.ingest.units import WORD_FIELDS, Modality, TextSource  # noqa: F401  (WORD_FIELDS: re-exported)
 
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
@@ -32,8 +32,6 @@ MODALITIES: tuple[Modality, ...] = get_args(Modality)
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 FusionMethod = Literal["rrf", "dbsf"]
-TextSource = Literal["layer", "ocr"]  # where a unit's ``text`` came from: the PDF's text layer, or OCR
-WORD_FIELDS = 6  # ``Payload.words``: (start, end, x0, y0, x1, y1) per word, flattened
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,15 @@ still refuses images above twice its value; both refusals give the same message.
 applied, converted to RGB (transparency composited on white, 16-bit scaled to 8-bit), and fitted onto
 the model grid within ``max_pixels`` (JPEGs are DCT-downscaled while decoding when much larger).
 Multi-frame files (animated GIF/WebP, multi-page TIFF) contribute their first frame.
+
+The fitted image is then read by OCR (``ingest.ocr``, ``ocr.py``) in a render worker process, under
+``ingest.render_timeout_s``: its words become the unit's text, with their boxes on the stored image.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,25 +24,60 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from mmsearch.errors import CorruptFile, UnsupportedFile
+from mmsearch.errors import CorruptFile, LimitExceeded, UnsupportedFile
+from mmsearch.ingest.ocr import OcrOptions, has_ink, ocr_options
 from mmsearch.ingest.pixels import fit_size, resize
+from mmsearch.ingest.pool import WorkerCrashed, WorkerTimedOut, default_workers, shared_pool
+from mmsearch.ingest.render import ocr_image_in_worker
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.sniff import HEAD_BYTES, sniff
 from mmsearch.ingest.units import ImageUnit, Source
+from mmsearch.ingest.words import NO_TEXT, UnitText
 
 # Pillow format names for the formats sniff() recognises; opening is restricted to the sniffed one.
 PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "bmp": "BMP", "gif": "GIF"}
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _TURNED = {2, 3, 4, 5, 6, 7, 8}  # EXIF orientations other than "as stored"
 _EXIF_ORIENTATION = 0x0112
+log = logging.getLogger(__name__)
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 def read_image(path: Path, source: Source, fmt: str, settings: IngestSettings) -> Iterator[ImageUnit]:
-    """The one unit of an image file (a generator, like the other readers, but decoded eagerly)."""
+    """The one unit of an image file (a generator, like the other readers, but decoded and read eagerly)."""
+    ocr = ocr_options(settings)
     with path.open("rb") as fh:
         image, original = load_image(fh, fmt, settings, name=path.name)
-    return iter([ImageUnit(source, image, original)])
+    text = read_text(image, ocr, settings, name=path.name) if ocr is not None and has_ink(image) else NO_TEXT
+    unit = ImageUnit(source, image, original, text=text.text, words=text.words, text_source=text.source)
+    return iter([unit])
+
+
+def read_text(image: Image.Image, ocr: OcrOptions, settings: IngestSettings, *, name: str) -> UnitText:
+    """OCR of ``image`` in a render worker (here with ``render_workers: 0``). A worker that runs past
+    ``render_timeout_s`` or dies fails the file under ``ingest.ocr: always``; under ``auto`` the image is
+    kept without its text, with a warning."""
+    job = (image.mode, image.size, image.tobytes(), ocr, settings.text_chars, name)
+    workers = settings.render_workers if settings.render_workers is not None else default_workers()
+    if workers == 0:
+        return ocr_image_in_worker(*job)
+    read = shared_pool(workers).ordered(
+        ocr_image_in_worker, [job], window=1, timeout_s=settings.render_timeout_s
+    )
+    try:
+        return next(read)
+    except WorkerTimedOut as exc:
+        problem = f"{name}: OCR took longer than ingest.render_timeout_s ({settings.render_timeout_s:g} s)"
+        if ocr.always:
+            raise LimitExceeded(f"{problem}; raise the limit to include it") from exc
+    except WorkerCrashed as exc:
+        problem = f"{name}: OCR crashed (its worker process died)"
+        if ocr.always:
+            raise CorruptFile(f"{problem}; the file is skipped") from exc
+    finally:
+        read.close()
+    log.warning("%s; kept without its text (ingest.ocr: auto)", problem)
+    return NO_TEXT
 
 
 def load_query_image(

@@ -20,7 +20,7 @@ A document is addressed by (collection, name) (``units.doc_id_for``), so a name 
 Collections are short lower-case names (``COLLECTION_PATTERN``); groups are a bounded list of short
 labels; metadata is a flat JSON object of strings, numbers, booleans and lists of strings, bounded in
 keys, key characters, sizes and total bytes. Every refusal is an ``InvalidName`` (a per-file
-``IngestError``) or an ``InvalidLabel``; both answer 422 through the API.
+``IngestError``, 400 through the API) or an ``InvalidLabel`` (422).
 """
 
 from __future__ import annotations

@@ -23,12 +23,15 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pymupdf
+from PIL import Image
 
 from mmsearch.errors import CorruptFile, LimitExceeded
+from mmsearch.ingest.ocr import ocr_options
 from mmsearch.ingest.pool import WorkerCrashed, WorkerTimedOut, default_workers, shared_pool
 from mmsearch.ingest.render import MUPDF_ERRORS, RenderOptions, received, render_in_worker, render_page
 from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import PageUnit, Source
+from mmsearch.ingest.words import UnitText
 
 log = logging.getLogger(__name__)
 
@@ -81,35 +84,42 @@ def _has_eof_marker(path: Path) -> bool:
 
 
 def read_pages(path: Path, source: Source, settings: IngestSettings) -> Iterator[PageUnit]:
-    """Check the PDF at ``path`` now (``open_pdf``) and return its pages, rendered lazily: in worker
-    processes, or here with ``ingest.render_workers: 0``."""
+    """Check the PDF at ``path`` now (``open_pdf``, and that the OCR asked for can run) and return its
+    pages, rendered lazily: in worker processes, or here with ``ingest.render_workers: 0``."""
     doc = open_pdf(path, settings.max_pages_per_file)
+    try:
+        options = render_options(settings, ocr=True)
+    except BaseException:
+        doc.close()
+        raise
     workers = settings.render_workers if settings.render_workers is not None else default_workers()
     if workers == 0:
-        return pages(doc, source, settings)
+        return pages(doc, source, settings, options)
     count = doc.page_count
     doc.close()
-    return _pooled_pages(path, source, settings, count, workers)
+    return _pooled_pages(path, source, settings, count, workers, options)
 
 
-def pages(doc: pymupdf.Document, source: Source, settings: IngestSettings) -> Generator[PageUnit, None, None]:
-    """Render ``doc`` page by page in this process; closes it when exhausted, closed early, or failed."""
+def pages(
+    doc: pymupdf.Document, source: Source, settings: IngestSettings, options: RenderOptions | None = None
+) -> Generator[PageUnit, None, None]:
+    """Render ``doc`` page by page in this process; closes it when exhausted, closed early, or failed.
+    ``options``: ``render_options(settings)`` (no OCR) unless given."""
     name = Path(source.path).name
     count = doc.page_count
-    options = render_options(settings)
+    options = options or render_options(settings)
     try:
         for number in range(1, count + 1):
             image, text, width, height = render_page(doc, number, options, name)
-            yield PageUnit(source, number, count, width, height, text, image)
+            yield page_unit(source, number, count, width, height, text, image)
     finally:
         doc.close()
 
 
 def _pooled_pages(
-    path: Path, source: Source, settings: IngestSettings, count: int, workers: int
+    path: Path, source: Source, settings: IngestSettings, count: int, workers: int, options: RenderOptions
 ) -> Generator[PageUnit, None, None]:
     name = Path(source.path).name
-    options = render_options(settings)
     jobs = ((str(path), number, options, name) for number in range(1, count + 1))
     rendered = shared_pool(workers).ordered(
         render_in_worker, jobs, window=2 * workers, timeout_s=settings.render_timeout_s
@@ -117,7 +127,7 @@ def _pooled_pages(
     try:
         for number, sent in enumerate(rendered, start=1):
             image, text, width, height = received(sent)
-            yield PageUnit(source, number, count, width, height, text, image)
+            yield page_unit(source, number, count, width, height, text, image)
     except WorkerCrashed as exc:
         raise CorruptFile(
             f"{name}: page {exc.index + 1} of {count}: the PDF renderer crashed on it (its worker process "
@@ -132,6 +142,17 @@ def _pooled_pages(
         rendered.close()
 
 
-def render_options(settings: IngestSettings) -> RenderOptions:
-    """What rendering needs from the settings: plain values, cheap to send to a worker."""
-    return RenderOptions(settings.pdf_dpi, settings.max_pixels, settings.text_chars)
+def render_options(settings: IngestSettings, *, ocr: bool = False) -> RenderOptions:
+    """What rendering needs from the settings: plain values, cheap to send to a worker; with ``ocr``, the
+    OCR ``ingest.ocr`` asks for (``ocr.ocr_options``: may warn, or raise ``ConfigError``)."""
+    return RenderOptions(
+        settings.pdf_dpi, settings.max_pixels, settings.text_chars, ocr_options(settings) if ocr else None
+    )
+
+
+def page_unit(
+    source: Source, number: int, count: int, width: float, height: float, text: UnitText, image: Image.Image
+) -> PageUnit:
+    return PageUnit(
+        source, number, count, width, height, text.text, image, words=text.words, text_source=text.source
+    )

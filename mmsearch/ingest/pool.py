@@ -1,4 +1,4 @@
-"""Worker processes for CPU-bound ingest work (PDF page rasterisation): a pool sized to the cores.
+"""Worker processes for CPU-bound ingest work (PDF page rasterisation, OCR): a pool sized to the cores.
 
 ``ordered(fn, jobs)`` runs ``fn(*job)`` in the workers and yields the results in job order, keeping at
 most ``window`` jobs in flight, so memory stays bounded however long the input is and the consumer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmsearch.ingest.pixels import MODEL_MAX_FRAMES, MODEL_MAX_PIXELS, MODEL_MIN_PIXELS, VIDEO_MAX_PIXELS
@@ -45,7 +47,10 @@ class IngestSettings(BaseModel):
         "process (then render_timeout_s does not apply).",
     )
     render_timeout_s: float = Field(
-        120.0, gt=0, description="A PDF page taking longer than this to render fails its file."
+        120.0,
+        gt=0,
+        description="A PDF page taking longer than this to render (and OCR) fails its file; an image "
+        "whose OCR takes longer is kept without its text (ingest.ocr: auto) or fails (always).",
     )
     video_segment_seconds: float = Field(30.0, gt=0, description="Length of one video segment.")
     video_fps: float = Field(1.0, gt=0, le=30, description="Frames sampled per second of video.")
@@ -57,7 +62,26 @@ class IngestSettings(BaseModel):
         ge=MODEL_MIN_PIXELS,
         description="Cap on width*height of one video frame (model: 768*32*32).",
     )
-    text_chars: int = Field(4000, ge=0, description="Characters of a page's text layer kept.")
+    text_chars: int = Field(
+        4000, ge=0, description="Characters of a page's or image's text (text layer or OCR) kept."
+    )
+    ocr: Literal["auto", "off", "always"] = Field(
+        "auto",
+        description="OCR with Tesseract (its text feeds keyword search, snippets and highlights, never "
+        "the embedder). auto: PDF pages whose text layer is empty or nearly so, and images whose words "
+        "a second reading confirms; always: every page and image (OCR text replaces a text layer); "
+        "off: none. Needs Tesseract's language data (apt-get install tesseract-ocr tesseract-ocr-eng): "
+        "without it auto warns and goes on, always is an error.",
+    )
+    ocr_languages: str = Field(
+        "eng",
+        pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+        description="Tesseract languages, joined by + (eng+deu); each needs its data "
+        "(Debian: tesseract-ocr-<lang>).",
+    )
+    ocr_dpi: float = Field(
+        200.0, ge=72, le=600, description="Resolution PDF pages are read at (300 helps small print)."
+    )
     follow_symlinks: bool = Field(
         True,
         description="Follow symbolic links while walking folders, never out of the folders given (such a "

@@ -25,6 +25,10 @@ from mmsearch.ingest.names import DEFAULT_COLLECTION
 
 Modality = Literal["page", "image", "video"]
 SourceKind = Literal["pdf", "image", "video"]
+TextSource = Literal["layer", "ocr"]  # where a unit's ``text`` came from: the PDF's text layer, or OCR
+# ``words`` of a unit: (start, end, x0, y0, x1, y1) per word, flattened: ``start:end`` slices the word out
+# of the unit's ``text`` (code points), the box is in pixels of the stored image (``ingest/words.py``).
+WORD_FIELDS = 6
 
 # Fixed namespace for every id mmsearch derives (documents and units). Never change it: ids would move.
 NAMESPACE = uuid.UUID("8f4b2a8e-5d0c-4c55-9a53-3f6a1f0e7b21")
@@ -90,7 +94,8 @@ class _Unit:
 
 @dataclass(frozen=True, eq=False)
 class PageUnit(_Unit):
-    """One PDF page rasterised within the pixel budget, plus its text layer."""
+    """One PDF page rasterised within the pixel budget, plus its text (the text layer, or OCR where the
+    page has none) and the box of each word of it on ``image``."""
 
     page: int  # 1-based
     page_count: int
@@ -100,6 +105,8 @@ class PageUnit(_Unit):
     image: Image.Image  # RGB, at model resolution
 
     modality: Modality = "page"
+    words: tuple[int, ...] = ()  # WORD_FIELDS ints per word of ``text``
+    text_source: TextSource | None = None  # None: no text
 
     @property
     def locator(self) -> str:
@@ -112,20 +119,20 @@ class PageUnit(_Unit):
 
 @dataclass(frozen=True, eq=False)
 class ImageUnit(_Unit):
-    """One image file: EXIF orientation applied, RGB, scaled down into the pixel budget."""
+    """One image file: EXIF orientation applied, RGB, scaled down into the pixel budget; its text, when
+    OCR found some (``ingest.ocr``), with the box of each word on ``image``."""
 
     image: Image.Image
     original_size: tuple[int, int]  # (width, height) before any scaling
 
     modality: Modality = "image"
+    text: str = ""
+    words: tuple[int, ...] = ()  # WORD_FIELDS ints per word of ``text``
+    text_source: TextSource | None = None  # "ocr", or None: no text
 
     @property
     def locator(self) -> str:
         return "image"
-
-    @property
-    def text(self) -> str:
-        return ""
 
     @property
     def media_paths(self) -> tuple[str, ...]:
@@ -156,6 +163,14 @@ class SegmentUnit(_Unit):
     @property
     def text(self) -> str:
         return ""
+
+    @property
+    def words(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def text_source(self) -> TextSource | None:
+        return None
 
     @property
     def image(self) -> Image.Image:

@@ -39,10 +39,12 @@ class Hit:
     # of the query's matched terms (plain offsets: a client marks them itself, never HTML). ``highlights``:
     # (x0, y0, x1, y1) pixel boxes of the matched words on the preview image (``image_path``), pages and
     # images only. ``content_hash``: the unit's content (the same bytes under two names share it).
+    # ``text_truncated``: ``text`` was cut at ``search.highlight.MAX_TEXT_CHARS``.
     text: str | None = None
     snippet_ranges: tuple[tuple[int, int], ...] = ()
     highlights: tuple[tuple[int, int, int, int], ...] = ()
     content_hash: str = ""
+    text_truncated: bool = False
 
     @property
     def display_name(self) -> str:

@@ -49,10 +49,11 @@ from mmsearch.index.store import (
     Store,
 )
 from mmsearch.ingest.media import load_media
+from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.query_text import lexical_query
 from mmsearch.search.reranker import Reranker
-from mmsearch.search.snippet import make_snippet
+from mmsearch.search.terms import Terms, query_terms
 from mmsearch.search.ticket import Ticket, holding
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class Searcher:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
         ``SearchAbandoned`` (the API's route passes "the client has gone"). ``mode``: hybrid | vector |
-        keyword (None: the searcher's). ``include_text``: each hit carries its unit's whole text."""
+        keyword (None: the searcher's). ``include_text``: each hit carries its unit's text (``Hit.text``,
+        cut at ``highlight.MAX_TEXT_CHARS``)."""
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
@@ -204,7 +206,7 @@ class Searcher:
             )
             _stage(timings, "rerank", mark, waits, before)
         timings["total"] = _ms_since(started)
-        hits = _rank(points, rerank_scores, query.text, top_k, include_text)
+        hits = _rank(points, rerank_scores, query_terms(query.text), top_k, include_text)
         return SearchResult(
             hits=hits,
             reranked=rerank_scores is not None,
@@ -286,7 +288,8 @@ class Searcher:
                 f"stored media of {payload.source_path} ({_where(payload)}) cannot be read: {exc}. "
                 f"Was data_dir ({self.data_dir}) moved or pruned? Re-ingest the file."
             ) from exc
-        text = payload.text if self.use_text_layer and payload.text else None
+        # The text layer only (``reranker.use_text_layer``): OCR text is never shown to a model.
+        text = payload.text if self.use_text_layer and payload.text and payload.text_source != "ocr" else None
         if payload.modality == "video":
             fps = payload.fps or 1.0
             times = tuple(payload.clip_times or ())
@@ -311,7 +314,7 @@ def _checked_mode(mode: str) -> SearchMode:
 def _rank(
     points: Sequence[ScoredPoint],
     rerank_scores: list[float] | None,
-    query_text: str | None,
+    terms: Terms,
     top_k: int,
     include_text: bool = False,
 ) -> tuple[Hit, ...]:
@@ -319,36 +322,44 @@ def _rank(
     if rerank_scores is not None:
         # Stable: equal rerank scores keep the vector order.
         order.sort(key=lambda i: -rerank_scores[i])
-    hits = []
-    for rank, i in enumerate(order[:top_k], start=1):
-        point, payload = points[i], points[i].payload
-        rerank_score = rerank_scores[i] if rerank_scores is not None else None
-        hits.append(
-            Hit(
-                rank=rank,
-                point_id=point.id,
-                score=rerank_score if rerank_score is not None else point.score,
-                vector_score=point.score,
-                rerank_score=rerank_score,
-                doc_id=payload.doc_id,
-                source_path=payload.source_path,
-                collection=payload.collection,
-                name=payload.name,
-                groups=tuple(payload.groups),
-                metadata=dict(payload.metadata),
-                modality=payload.modality,
-                page=payload.page,
-                page_count=payload.page_count,
-                t_start=payload.t_start,
-                t_end=payload.t_end,
-                snippet=make_snippet(payload.text or "", query_text),
-                media_paths=tuple(payload.media_paths),
-                preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
-                source_sha256=payload.source_sha256,
-                text=payload.text if include_text else None,
-            )
-        )
-    return tuple(hits)
+    return tuple(
+        _hit(rank, points[i], rerank_scores[i] if rerank_scores is not None else None, terms, include_text)
+        for rank, i in enumerate(order[:top_k], start=1)
+    )
+
+
+def _hit(rank: int, point: ScoredPoint, rerank_score: float | None, terms: Terms, include_text: bool) -> Hit:
+    """One hit: the point's payload as shown, with its snippet and highlights for the query's ``terms``."""
+    payload = point.payload
+    marks = find_marks(payload, terms)
+    text, cut = hit_text(payload.text or "") if include_text else (None, False)
+    return Hit(
+        rank=rank,
+        point_id=point.id,
+        score=rerank_score if rerank_score is not None else point.score,
+        vector_score=point.score,
+        rerank_score=rerank_score,
+        doc_id=payload.doc_id,
+        source_path=payload.source_path,
+        collection=payload.collection,
+        name=payload.name,
+        groups=tuple(payload.groups),
+        metadata=dict(payload.metadata),
+        modality=payload.modality,
+        page=payload.page,
+        page_count=payload.page_count,
+        t_start=payload.t_start,
+        t_end=payload.t_end,
+        snippet=marks.snippet.text,
+        snippet_ranges=marks.snippet.ranges,
+        highlights=marks.highlights,
+        text=text,
+        text_truncated=cut,
+        content_hash=payload.content_hash,
+        media_paths=tuple(payload.media_paths),
+        preview_index=len(payload.media_paths) // 2 if payload.modality == "video" else 0,
+        source_sha256=payload.source_sha256,
+    )
 
 
 def _where(payload: Payload) -> str:

@@ -219,3 +219,23 @@ def test_settings_refuse_nonsense() -> None:
         AuditSettings(max_file_mb=0)
     with pytest.raises(ValueError):
         AuditSettings(keep_files=0)
+
+
+def test_recent_reads_newest_first_across_rotated_files_and_skips_torn_lines(tmp_path: Path) -> None:
+    one = len(json.dumps(entry(n=0).to_json())) + 1
+    trail = JsonlAuditLog(tmp_path, max_bytes=one * 3, keep_files=5)
+    for n in range(10):
+        trail.record(entry("search" if n % 2 else "file", n=n))
+    assert len(trail.files()) > 2  # the newest entries span several files
+    assert [e.details["n"] for e in trail.recent(4)] == [9, 8, 7, 6]
+    assert [e.details["n"] for e in trail.recent(3, action="search")] == [9, 7, 5]
+    assert [e.details["n"] for e in trail.recent(100)] == [e.details["n"] for e in trail.read()][::-1]
+    assert trail.recent(5, principal="bob") == []
+    with trail.path.open("ab") as out:
+        out.write(b'not json\n{"time": "2026-12-04T19:48:18Z", "unix": 1.0, "action": "fi')  # torn
+    assert [e.details["n"] for e in trail.recent(2)] == [9, 8]
+    big = JsonlAuditLog(tmp_path / "big", max_bytes=2**30, keep_files=1)
+    for n in range(300):  # lines that cross the blocks read from the end
+        big.record(entry(n=n, pad="x" * (n % 97)))
+    assert [e.details["n"] for e in big.recent(300)] == list(range(299, -1, -1))
+    assert NullAuditLog().recent(10) == [] and JsonlAuditLog(tmp_path / "none", 2**20, 1).recent(5) == []

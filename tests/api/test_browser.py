@@ -4,7 +4,6 @@ Chromium and the ``page`` fixture come from ``browser_support``."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -137,35 +136,3 @@ def test_api_docs_render_from_this_server_alone(indexed: Indexed, page: Any) -> 
         assert page.title() == "mmsearch API"
     assert not console_errors, console_errors
     assert requested and all(url.startswith(server.url + "/") for url in requested), requested
-
-
-def test_add_files_shows_the_ingest_job_progress(page: Any, tiny_models: Path, tmp_path: Path) -> None:
-    """ "Add files" uploads, then follows the job: progress in the notice while it runs, then the
-    summary with each failed file's message. An index of its own: the shared one stays as it was."""
-    from api_support import tiny_settings
-
-    from mmsearch.api.app import create_app
-    from mmsearch.api.services.parts import open_services
-    from mmsearch.samples import make_pdf
-
-    make_pdf(tmp_path / "long.pdf", 40, with_charts=False, with_tables=False)
-    (tmp_path / "notes.pdf").write_bytes(b"not a pdf at all\n" * 20)
-    settings = tiny_settings(tmp_path / "data", tiny_models, small_media=True)
-    services = open_services(settings)
-    seen: list[str] = []
-    try:
-        with live_server(create_app(settings, services)) as server:
-            page.goto(server.url)
-            page.set_input_files("#upload-input", [str(tmp_path / "long.pdf"), str(tmp_path / "notes.pdf")])
-            deadline = time.monotonic() + 180
-            while "indexed" not in (seen[-1] if seen else "") and time.monotonic() < deadline:
-                text = page.text_content("#notice") or ""
-                if not seen or seen[-1] != text:
-                    seen.append(text)
-                time.sleep(0.05)
-    finally:
-        services.close()
-    progress = [t for t in seen if t.startswith(("Indexing:", "Waiting for earlier uploads:"))]
-    assert progress and any("of 2 file(s)" in t for t in progress), seen
-    assert seen[-1].startswith("1 indexed, 0 unchanged, 1 failed."), seen
-    assert "notes.pdf:" in seen[-1]

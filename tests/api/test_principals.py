@@ -51,6 +51,7 @@ class Portal:
     provider: OidcStandIn
     keys: dict[str, str]  # name -> plain key
     legal_job: str
+    board_job: str  # finance, for the execs group only
 
     def as_key(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[name]}"}
@@ -99,8 +100,11 @@ def portal(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             legal_job = new_job_id()
             services.jobs.jobs.create(legal_job, [("contract.pdf", 10)], Labels.checked("legal"))
             services.jobs.cancel(legal_job)  # finished: the worker never runs it
+            board_job = new_job_id()
+            services.jobs.jobs.create(board_job, [("minutes.pdf", 10)], Labels.checked("finance", ["execs"]))
+            services.jobs.cancel(board_job)
             with live_server(create_app(settings, services)) as live:
-                yield Portal(live.url, settings, services, provider, keys, legal_job)
+                yield Portal(live.url, settings, services, provider, keys, legal_job, board_job)
         finally:
             services.close()
 
@@ -179,6 +183,18 @@ def test_bad_tokens_are_401(portal: Portal, kind: str) -> None:
 def test_a_valid_token_whose_groups_grant_nothing_is_403(portal: Portal) -> None:
     answer = httpx.get(f"{portal.url}/v1/me", headers=portal.as_user("mallory", ["marketing"]))
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden"
+
+
+def test_a_job_for_groups_is_seen_only_by_who_may_read_what_it_writes(portal: Portal) -> None:
+    """A job names its files: a finance reader outside ``execs`` neither lists nor opens the board's."""
+    for headers in (portal.as_key("finance-reader"), portal.as_user("fiona", ["finance"])):
+        listed = httpx.get(f"{portal.url}/v1/jobs", headers=headers)
+        assert listed.status_code == 200 and portal.board_job not in listed.text
+        assert "minutes.pdf" not in listed.text
+        assert httpx.get(f"{portal.url}/v1/jobs/{portal.board_job}", headers=headers).status_code == 404
+    writer = portal.as_key("finance-writer")  # every document of finance, whatever its groups
+    assert portal.board_job in httpx.get(f"{portal.url}/v1/jobs", headers=writer).text
+    assert httpx.get(f"{portal.url}/v1/jobs/{portal.board_job}", headers=writer).status_code == 200
 
 
 def test_finance_never_cancels_or_sees_legal_jobs(portal: Portal) -> None:

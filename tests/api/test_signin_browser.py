@@ -140,11 +140,13 @@ def test_a_writer_picks_a_collection_and_uploads_into_it(
         assert options(page) == ["All my collections", "finance", "legal"]
         page.route("**/v1/documents", capture)
         page.set_input_files("#upload-input", str(upload))  # "All": the page asks which one first
-        page.wait_for_selector("#notice:not([hidden])")
-        assert "Choose the collection" in page.inner_text("#notice") and not sent
+        page.wait_for_selector("#uploads:not([hidden])")  # the uploads panel (static/uploads.js) says so
+        assert "Choose the collection" in page.inner_text("#upload-jobs") and not sent
         page.select_option("#collection", "finance")
         page.set_input_files("#upload-input", str(upload))
-        page.wait_for_function("() => document.querySelector('#notice').textContent.includes('captured')")
+        page.wait_for_function(
+            "() => document.querySelector('#upload-jobs').textContent.includes('captured')"
+        )
     assert len(sent) == 1
     body = sent[0].post_data_buffer
     collection = body.index(b'name="collection"')

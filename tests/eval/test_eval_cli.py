@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from mmsearch.samples import marker_word, scanned_word
+from tests.ocr_support import needs_tesseract
 from tests.support import run_cli, tiny_env
 
 pytestmark = pytest.mark.slow
@@ -50,7 +52,7 @@ def test_exact_copies_are_found_first_at_every_dimension(
     sample: Path, env: dict[str, str], work: Path
 ) -> None:
     report = _eval([str(sample), "--group", "exact", "--no-rerank", "--compare", "dim=64,128"], env, work)
-    assert report["layout"] == "beir" and report["queries"] == 11 and report["corpus_rows"] == 11
+    assert report["layout"] == "beir" and report["queries"] == 11 and report["corpus_rows"] == 12
     assert [r["config"]["dim"] for r in report["results"]] == [64, 128]
     for result in report["results"]:
         assert result["first_stage"]["recall@1"] == 1.0 and result["first_stage"]["MRR@10"] == 1.0
@@ -79,12 +81,44 @@ def test_rerank_on_and_off_agree_where_they_must(sample: Path, env: dict[str, st
     assert set(report["groups"]) == {"text"}
 
 
+def test_the_keyword_group_asks_for_words_found_on_one_page_each(
+    sample: Path, env: dict[str, str], work: Path
+) -> None:
+    needs_tesseract()  # one of its pages is a scan: its word is read by OCR
+    report = _eval([str(sample), "--group", "keyword", "--no-rerank"], env, work)
+    assert report["queries"] == 4 and set(report["groups"]) == {"keyword"}
+    # the eval corpus is read as `mmsearch ingest` reads it: the scanned page's text came from OCR
+    [cached] = {path.read_text() for path in (work / "data" / "eval").glob("set-*/corpus-*.json")}
+    payloads = {p["name"] + f"#{p['page']}": p for p in json.loads(cached)["payloads"] if p["page"]}
+    scan = payloads["scan.pdf#1"]
+    assert scan["text_source"] == "ocr" and scanned_word(1) in scan["search_text"].split()
+    for number in (1, 2, 3):
+        page = payloads[f"report.pdf#{number}"]
+        assert page["text_source"] == "layer" and marker_word("finance", number) + "." in page["text"]
+
+
+def test_keyword_and_hybrid_find_each_keywords_page_first(
+    sample: Path, env: dict[str, str], work: Path
+) -> None:
+    """Issue 20's bar, with random weights: a word on exactly one page (one of them only in a scan's
+    pixels) is that page at rank 1 in keyword and hybrid mode, before reranking. Needs the lexical stage
+    (``--compare mode=``, h20a): fails on a branch without it."""
+    needs_tesseract()
+    report = _eval(
+        [str(sample), "--group", "keyword", "--no-rerank", "--compare", "mode=keyword,hybrid"], env, work
+    )
+    assert [r["config"]["mode"] for r in report["results"]] == ["keyword", "hybrid"]
+    for result in report["results"]:
+        assert result["first_stage"]["recall@1"] == 1.0, result["config"]
+        assert result["first_stage"]["MRR@10"] == 1.0, result["config"]
+
+
 def test_tables_for_people(sample: Path, env: dict[str, str], work: Path) -> None:
     args = ["eval", str(sample), "--group", "exact", "--candidates", "2"]
     one = run_cli(args, env, work / "cwd")
     assert one.returncode == 0, one.stderr
     assert "vector" in one.stdout and "reranked" in one.stdout and "rerank ms p95" in one.stdout
-    assert "group exact: 11 queries, 11 documents" in one.stdout
+    assert "group exact: 11 queries, 12 documents" in one.stdout
     side = run_cli([*args, "--no-rerank", "--compare", "dim=64,128"], env, work / "cwd")
     assert side.returncode == 0, side.stderr
     assert "dim 64, no rerank" in side.stdout and "dim 128, no rerank" in side.stdout

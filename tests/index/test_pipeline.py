@@ -16,8 +16,11 @@ from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.pipeline import IngestReport, fingerprint, plan
 from mmsearch.ingest.names import Labels
+from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.units import doc_id_for, legacy_doc_id
-from mmsearch.samples import make_bad_files, make_image, make_pdf, make_video
+from mmsearch.samples import make_bad_files, make_image, make_pdf, make_scanned_pdf, make_video, scanned_word
+from mmsearch.search.searcher import Searcher
+from tests.ocr_support import needs_tesseract
 from tests.support import tiny_settings
 
 
@@ -82,6 +85,37 @@ def test_ingest_stores_every_unit_with_its_payload_and_media(
     for hit in hits:
         for rel in hit.payload.media_paths:
             assert (settings.data_dir / rel).is_file(), rel
+
+
+def test_text_words_and_search_text_are_stored_and_ocr_text_is_never_embedded(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    needs_tesseract()
+    folder = tmp_path / "docs"
+    make_pdf(folder / "report.pdf", 1, with_tables=False, with_charts=False)
+    make_scanned_pdf(folder / "scan.pdf", page_size=(300.0, 200.0))
+    ingest(settings, embedder, folder, labels=Labels(metadata={"client": "Acme Widgets"}))
+    ids = point_ids(settings)
+    with components.build_store(settings) as store:
+        stored = store.retrieve(sorted(i for found in ids.values() for i in found))
+        by_name = {p.name: p for p in stored.values()}
+        layer, scan = by_name["report.pdf"], by_name["scan.pdf"]
+        assert (layer.text_source, scan.text_source) == ("layer", "ocr")
+        assert scanned_word(1) in scan.text.split() and scanned_word(1) in scan.search_text
+        for payload in (layer, scan):
+            assert payload.words and len(payload.words) % 6 == 0
+            assert payload.search_text.startswith(payload.text)
+            assert payload.name in payload.search_text and "Acme Widgets" in payload.search_text
+        # The stored vector is the page image's alone: the OCR text (nor the text layer) was not embedded.
+        [unit] = list(read_file(folder / "scan.pdf", settings.ingest)[1])
+        [alone] = embedder.embed([Content(images=(unit.image,))], settings.embedding.document_instruction)
+        best = store.search(alone, limit=1)[0]
+        # The reranker is given a text layer when asked to (reranker.use_text_layer), never OCR text.
+        searcher = Searcher(embedder=embedder, store=store, reranker=None, data_dir=settings.data_dir,
+                            query_instruction="", use_text_layer=True)  # fmt: skip
+        assert searcher.document_content(layer).text == layer.text
+        assert searcher.document_content(scan).text is None and searcher.document_content(scan).images
+    assert best.payload.name == "scan.pdf" and best.score == pytest.approx(1.0, abs=1e-4)
 
 
 def test_ingesting_twice_changes_nothing(settings: Settings, embedder: Embedder, corpus: Path) -> None:

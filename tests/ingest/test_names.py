@@ -72,7 +72,7 @@ def test_names_are_normalised(raw: str, name: str) -> None:
 def test_bad_names_are_refused_with_a_reason(raw: str, why: str) -> None:
     with pytest.raises(InvalidName, match=why) as caught:
         normalise_name(raw)
-    assert caught.value.http_status == 422 and caught.value.code == "invalid_name"
+    assert caught.value.http_status == 400 and caught.value.code == "invalid_name"
 
 
 def test_the_four_issue_names_are_not_all_png() -> None:

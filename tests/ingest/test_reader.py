@@ -78,7 +78,7 @@ def test_sample_corpus_reads_into_every_unit_type(corpus: Path, settings: Ingest
         for unit in units:
             kinds[type(unit).__name__] = kinds.get(type(unit).__name__, 0) + 1
             assert isinstance(unit, PageUnit | ImageUnit | SegmentUnit)
-    assert kinds == {"PageUnit": 10, "ImageUnit": 4, "SegmentUnit": 1}
+    assert kinds == {"PageUnit": 11, "ImageUnit": 4, "SegmentUnit": 1}
 
 
 def test_missing_file_and_directory_are_ingest_errors(tmp_path: Path, settings: IngestSettings) -> None:

@@ -6,7 +6,17 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from mmsearch.samples import main, make_image, make_pdf, make_video, marker_word, page_text
+from mmsearch.samples import (
+    main,
+    make_image,
+    make_pdf,
+    make_scanned_pdf,
+    make_video,
+    marker_word,
+    page_text,
+    scanned_lines,
+    scanned_word,
+)
 
 
 def _digest(path: Path) -> str:
@@ -17,6 +27,7 @@ def _digest(path: Path) -> str:
     "make",
     [
         lambda p: make_pdf(p / "a.pdf", 2),
+        lambda p: make_scanned_pdf(p / "a.pdf", 2),
         lambda p: make_image(p / "a.webp", "webp"),
         lambda p: make_image(p / "a.gif", "gif", frames=2),
         lambda p: make_video(p / "a.mp4", 1, fps=5),
@@ -41,6 +52,17 @@ def test_pdf_pages_carry_distinct_words(tmp_path: Path) -> None:
         assert shapes >= 25 + 6 + 2  # 5x5 table cells, 6 chart bars, 2 axes: drawn, not just text
 
 
+def test_a_scanned_pdf_has_pictures_of_its_words_and_no_text_layer(tmp_path: Path) -> None:
+    drawn = make_scanned_pdf(tmp_path / "scan.pdf", 2)
+    assert drawn == [scanned_lines(1), scanned_lines(2)]
+    assert scanned_word(1) != scanned_word(2) and scanned_word(1) in drawn[0][1]
+    with pymupdf.open(tmp_path / "scan.pdf") as doc:
+        assert [page.get_text() for page in doc] == ["", ""]
+        assert all(len(page.get_images()) == 1 for page in doc)
+    with pytest.raises(ValueError, match="lines has 1 pages for 2 pages"):
+        make_scanned_pdf(tmp_path / "b.pdf", 2, lines=[["only one"]])
+
+
 def test_pdf_texts_must_match_the_page_count(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="texts has 1 entries for 2 pages"):
         make_pdf(tmp_path / "a.pdf", 2, texts=["only one"])
@@ -56,5 +78,5 @@ def test_unknown_video_container_is_refused(tmp_path: Path) -> None:
 def test_command_line_writes_the_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "samples")]) == 0
     written = capsys.readouterr().out.split()
-    assert len(written) == 8 and str(tmp_path / "samples" / "photo-landscape.jpg") in written
+    assert len(written) == 9 and str(tmp_path / "samples" / "scanned-memo.pdf") in written
     assert main([]) == 2

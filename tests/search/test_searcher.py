@@ -344,3 +344,20 @@ def test_a_hit_deleted_between_the_search_and_its_payload_read_is_dropped(
     store.before_retrieve = lambda: store.store.delete_document(doc_of("/docs/a.png"))
     result = searcher(embedder, store, tmp_path, None).search(Query(text=QUERY))
     assert [h.point_id for h in result.hits] == [far[0].id]
+
+
+def test_hits_carry_snippet_ranges_and_content_hash_and_their_text_only_when_asked(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.1, 0.2]))
+    search = searcher(embedder, store, tmp_path, None)
+    plain = search.search(Query(text="V1 of the docs"), top_k=2)
+    assert [h.content_hash for h in plain.hits] == ["v1-0", "v1-1"]
+    assert all(h.text is None and not h.text_truncated for h in plain.hits)
+    assert [[h.snippet[a:b] for a, b in h.snippet_ranges] for h in plain.hits] == [["docs", "v1"]] * 2
+    full = search.search(Query(text="V1"), top_k=2, include_text=True)
+    assert [h.text for h in full.hits] == ["/docs/a.png v1 0", "/docs/a.png v1 1"]
+    assert full.hits[0].to_dict()["snippet_ranges"] == [[12, 14]] and full.mode == "vector"
+    for mode in ("hybrid", "keyword"):
+        assert search.search(Query(text="v1"), mode=mode).mode == mode
+    assert search.search(Query(text="v1"), mode="vector").hits

@@ -22,6 +22,7 @@ The principal is kept on ``request.state.principal`` for what runs after (audit,
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Callable
 
@@ -36,6 +37,8 @@ from mmsearch.api.errors import ApiError
 from mmsearch.api.settings import ApiSettings
 from mmsearch.config import Settings
 from mmsearch.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 Source = Callable[[Request], Principal | None]
 
@@ -101,6 +104,8 @@ class ManagedKeys:
             return None
         record = authenticate(self.store, token)
         if record is None:
+            log.info("refused managed key id %s (401): unknown, revoked, expired or a wrong secret "
+                     "(mmsearch keys list)", key_id_of(token))  # fmt: skip
             raise unauthorized()
         return record.principal()
 
@@ -122,11 +127,12 @@ class OidcBearer:
         except IdpUnavailable as exc:  # not the caller's fault: retry once the provider answers
             raise ApiError(503, exc.code, str(exc), headers={"Retry-After": "5"}) from exc
         if principal is None:
+            log.info("a valid token was refused (403): none of its IdP groups is in access.oidc.mapping")
             raise ApiError(
                 403,
                 "forbidden",
                 "signed in, but none of your identity provider groups is given access to this server: "
-                "ask its administrator to map one (access.oidc.mapping)",
+                "ask its administrator for access",
             )
         return principal
 
@@ -187,19 +193,27 @@ class Authenticator:
             principal = source(request)
             if principal is not None:
                 return principal
+        if bearer_token(request) is not None:  # the client is told less: unauthorized() names no setting
+            log.info("refused a bearer credential (401): not in server.read_keys or server.write_keys, "
+                     "not a managed key, not a token of the identity provider")  # fmt: skip
         raise unauthorized()
 
     def check(self, request: Request, needed: Role) -> Principal:
         """The principal, if its role is at least ``needed``; else 401 (no principal) or 403."""
         principal = self.resolve(request)
         if principal.role < needed:
-            raise ApiError(
-                403,
-                "forbidden",
-                f"{principal.name} may only read: uploading, deleting and cancelling jobs need a write "
-                "key (or a writer role)",
-            )
+            raise ApiError(403, "forbidden", _refusal(principal, needed))
         return principal
+
+
+def _refusal(principal: Principal, needed: Role) -> str:
+    """Why a principal's role is too low, in words for whoever holds it (no setting names)."""
+    if needed >= Role.ADMIN:
+        return f"{principal.name} is a {principal.role.label}: this needs an administrator's key or sign-in"
+    return (
+        f"{principal.name} may only read: uploading, deleting and cancelling jobs need a write key (or a "
+        "writer role)"
+    )
 
 
 def _no_keys_message(settings: ApiSettings) -> str:

@@ -84,15 +84,21 @@ async def _locate(
     ctx: ApiContext, point_id: str, frame: int | None, scope: Scope | None
 ) -> tuple[Payload, Path]:
     """The payload and image file of a point ``scope`` admits (None: a signed URL)."""
+    payload = await scoped_payload(ctx, point_id, scope)
+    return payload, media_file(ctx.settings.data_dir, _pick(payload, frame))
+
+
+async def scoped_payload(ctx: ApiContext, point_id: str, scope: Scope | None) -> Payload:
+    """The stored payload of a point ``scope`` admits (None: any), else 404 (as one that does not exist)."""
     try:
         point_id = str(uuid.UUID(point_id))
     except ValueError as exc:
-        raise not_found(f"no image {point_id[:80]!r}: image ids are the point_id of a search hit") from exc
+        raise not_found(f"no point {point_id[:80]!r}: point ids are the point_id of a search hit") from exc
     store = ctx.ready_services().store
     payload = (await anyio.to_thread.run_sync(store.retrieve, [point_id])).get(point_id)
     if payload is None or (scope is not None and not scope.admits(payload)):
         raise not_found(f"no point {point_id} in the index (deleted or re-ingested?)")
-    return payload, media_file(ctx.settings.data_dir, _pick(payload, frame))
+    return payload
 
 
 def _pick(payload: Payload, frame: int | None) -> str:

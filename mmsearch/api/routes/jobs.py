@@ -54,18 +54,33 @@ def job_out(request: Request, job: Job) -> JobOut:
         failed=sum(f.status == "failed" for f in files),
         error=job.error,
         url=str(request.url_for("get_job", job_id=job.id)),
+        principal=(job.principal or None) if caller(request).is_admin else None,
     )
+
+
+MAX_JOBS_READ = 1000  # jobs read to find ``limit`` a group-limited principal may see (all that are kept)
 
 
 @router.get("/v1/jobs", response_model=JobsResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def list_jobs(
-    request: Request, ctx: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request,
+    ctx: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    mine: Annotated[bool, Query(description="Only the jobs of the caller's own uploads.")] = False,
 ) -> JobsResponse:
     """The newest ingest jobs first (the last 1000 finished ones are kept)."""
     runner = ctx.ready_services().jobs
-    collections = caller(request).collections
-    jobs = await anyio.to_thread.run_sync(lambda: runner.jobs.jobs(limit, collections=collections))
-    return JobsResponse(jobs=[job_out(request, job) for job in jobs])
+    principal = caller(request)
+    sender = principal.name if mine else None
+    jobs = await anyio.to_thread.run_sync(
+        lambda: runner.jobs.jobs(
+            limit if principal.groups is None else MAX_JOBS_READ,
+            collections=principal.collections,
+            principal=sender,
+        )
+    )
+    seen = [job for job in jobs if _sees(principal, job)][:limit]
+    return JobsResponse(jobs=[job_out(request, job) for job in seen])
 
 
 @router.get("/v1/jobs/{job_id}", name="get_job", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]
@@ -93,10 +108,20 @@ async def cancel_job(request: Request, job_id: str, ctx: Writer) -> JobOut:
 
 
 def _visible(job: Job | None, principal: Principal, job_id: str) -> Job:
-    """The job, if the principal may use its collection; else 404, as for a job that does not exist."""
-    if job is None or not principal.may_use(job.collection):
+    """The job, if the principal may see it (``_sees``); else 404, as for a job that does not exist."""
+    if job is None or not principal.may_use(job.collection) or not _sees(principal, job):
         raise not_found(f"no ingest job {job_id[:80]!r} (GET /v1/jobs lists them)")
     return job
+
+
+def _sees(principal: Principal, job: Job) -> bool:
+    """A job names the files it writes, so it is seen by whoever may read what it writes (the scope's rule:
+    a principal limited to some groups sees a job whose documents have none, or share one of them) and by
+    the principal that sent it."""
+    if job.principal and job.principal == principal.name:
+        return True
+    groups = principal.groups
+    return groups is None or not job.labels.groups or not groups.isdisjoint(job.labels.groups)
 
 
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS)  # type: ignore[arg-type]

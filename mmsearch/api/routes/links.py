@@ -21,6 +21,7 @@ from mmsearch.api.errors import not_found
 from mmsearch.api.schemas import HitOut
 from mmsearch.api.services.audit_trail import request_principal
 from mmsearch.api.services.context import ApiContext
+from mmsearch.mcp.citations import fragment
 from mmsearch.search.hits import Hit
 
 THUMBNAIL_WIDTH = 480
@@ -153,16 +154,17 @@ def hit_out(request: Request, ctx: ApiContext, hit: Hit, image_base64: str | Non
         file_url=original,
         link=original + deep_link(hit),
         image_base64=image_base64,
+        snippet_ranges=[list(r) for r in hit.snippet_ranges],
+        highlights=[list(b) for b in hit.highlights],
+        content_hash=hit.content_hash,
+        text=hit.text,
+        text_truncated=hit.text_truncated,
     )
 
 
 def deep_link(hit: Hit) -> str:
     """The fragment that opens the original at the hit: a PDF page or a video second."""
-    if hit.page is not None:
-        return f"#page={hit.page}"
-    if hit.t_start is not None:
-        return f"#t={hit.t_start:g}"
-    return ""
+    return fragment(hit.page, hit.t_start)
 
 
 def inline_image(data_dir: Path, hit: Hit) -> str | None:

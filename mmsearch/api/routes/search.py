@@ -42,7 +42,10 @@ from mmsearch.search.searcher import Query
 router = APIRouter(tags=["search"])
 
 SEARCH_LIMIT = "server.max_search_mb"
-FORM_FIELDS = ("text", "top_k", "candidates", "rerank", "inline_images", "filters", *FORM_FILTER_FIELDS)
+FORM_FIELDS = (
+    "text", "top_k", "candidates", "rerank", "inline_images", "filters", *FORM_FILTER_FIELDS,
+    "mode", "include_text",
+)  # fmt: skip
 
 
 @router.post(
@@ -67,6 +70,10 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
     Each hit has `image_url` (the page/frame the models saw), `thumbnail_url`, `file_url` (the
     original) and `link` (`#page=N` for PDFs, `#t=SECONDS` for videos). When auth is on these URLs
     are signed, so they work in `<img>`/`<video>` tags and for other programs until they expire.
+
+    Each hit's `snippet` is the passage with the most query terms; `snippet_ranges` are the terms' offsets
+    in it and `highlights` the matched words' boxes on the image at `image_url` (plain numbers: draw and
+    mark them yourself). `include_text` adds the unit's whole `text`.
     """
     services = ctx.ready_services()
     async with ctx.searches.admit():  # before the body is read: at most running + queued bodies in memory
@@ -99,6 +106,7 @@ async def search(request: Request, ctx: Reader) -> SearchResponse:
         reranker=result.reranker,
         candidates=result.candidates,
         timings_ms=result.timings_ms,
+        mode=result.mode,
     )
 
 
@@ -129,8 +137,9 @@ def _execute(
         clip = ctx.decoder.submit(query_clip, video, settings.ingest, name="query video").result()
     query = Query(text=text, image=picture, filters=filters, video=clip)
     result = services.searcher.search(
-        query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank, cancelled=cancelled
-    )
+        query, top_k=body.top_k, candidates=body.candidates, rerank=body.rerank, cancelled=cancelled,
+        mode=body.mode, include_text=body.include_text,
+    )  # fmt: skip
     inlined = [inline_image(settings.data_dir, hit) for hit in result.hits] if body.inline_images else None
     return result, inlined
 

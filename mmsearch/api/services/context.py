@@ -102,6 +102,13 @@ def writer(request: Request, _: Credentials = None) -> ApiContext:
     return ctx
 
 
+def admin(request: Request, _: Credentials = None) -> ApiContext:
+    """Dependency: an administrator (or an open server, whose anonymous principal is one)."""
+    ctx = context(request)
+    ctx.auth.check(request, Role.ADMIN)
+    return ctx
+
+
 def caller(request: Request) -> Principal:
     """The principal ``reader``/``writer`` (or ``check_signed``) resolved for this request."""
     principal: Principal | None = getattr(request.state, "principal", None)
@@ -140,3 +147,4 @@ def signed_scope(request: Request, signed_by: str | None) -> Scope | None:
 Context = Annotated[ApiContext, Depends(context)]
 Reader = Annotated[ApiContext, Depends(reader)]
 Writer = Annotated[ApiContext, Depends(writer)]
+Admin = Annotated[ApiContext, Depends(admin)]

@@ -261,11 +261,14 @@ class JobStore:
         return int(mine), int(total)
 
     def jobs(
-        self, limit: int = 100, active_only: bool = False, collections: Collection[str] | None = None
-    ) -> list[Job]:
+        self, limit: int = 100, active_only: bool = False, collections: Collection[str] | None = None,
+        principal: str | None = None,
+    ) -> list[Job]:  # fmt: skip
         """Newest first (active ones oldest first, the order they run in); only those of ``collections``
-        when given (None: all)."""
+        when given (None: all), and only those ``principal`` (a name) sent when given."""
         where, args = ("", ()) if collections is None else _in_collections(collections)
+        if principal is not None:
+            where, args = f"{where} AND principal = ?", (*args, principal)
         if active_only:
             return self._select(f"WHERE state IN ('queued', 'running'){where} ORDER BY seq", args)
         return self._select(f"WHERE 1{where} ORDER BY seq DESC LIMIT ?", (*args, limit))

@@ -436,13 +436,24 @@ def _cause(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _unnamed(message: str, name: str) -> str:
+    """``message`` without a leading ``name: `` (or its last path part's, as readers put it)."""
+    for prefix in (f"{name}: ", f"{name.rsplit('/', 1)[-1]}: "):
+        if message.startswith(prefix) and len(message) > len(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 def _outcome(file: JobFile, result: FileResult, paths: tuple[Path, Path], seconds: float) -> JobFile:
-    """The file's row from its result; messages name the file as the uploader did, not server paths."""
+    """The file's row from its result; messages name no server path, and do not begin with the file's
+    name (the row has it: a client shows ``name: message``, which would say it twice)."""
     ok = result.status in ("indexed", "unchanged")
     state = result.status if ok else ("cancelled" if result.code == "cancelled" else "failed")
     message = result.message
     for path in paths if message else ():
         message = str(message).replace(str(path), file.name)
+    if message:
+        message = _unnamed(message, file.name)
     return JobFile(
         file.idx, file.name, file.size, state, kind=result.kind, units=result.units if ok else 0,  # type: ignore[arg-type]
         seconds=round(seconds, 3), code=None if ok else result.code, message=None if ok else message,

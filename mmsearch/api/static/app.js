@@ -1,6 +1,9 @@
 // mmsearch web page: search box, query by image, filters, result cards, viewer. No build step, no CDN.
 // Every value from the server is put in the page with textContent/attributes, never as HTML.
 
+import { initUploads, renderUploads } from "./uploads.js"; // h23b: uploads and the jobs panel
+import { isAdmin } from "./principal.js"; // h23b
+
 const $ = (id) => document.getElementById(id);
 
 // The API key is kept in this tab's sessionStorage: a reload keeps it, closing the tab forgets it, and
@@ -345,53 +348,7 @@ function wireImageInput() {
   });
 }
 
-// ---------- upload ----------
-
-async function uploadFiles(files) {
-  if (!files.length) return;
-  if (needsCredentials()) {
-    askForCredentials();
-    return;
-  }
-  const collection = $("collection").value;
-  if (!collection && state.me?.collections?.length && !state.me.all_collections) {
-    showNotice("Choose the collection to add the files to (the “In” picker under the search box).");
-    $("collection").focus();
-    return;
-  }
-  const form = new FormData();
-  if (collection) form.append("collection", collection); // before the files: the server reads it first
-  for (const file of files) form.append("files", file, file.name);
-  showNotice(`Uploading ${files.length} file(s)…`, "info");
-  try {
-    const job = await api("v1/documents", { method: "POST", body: form });
-    await followJob(job);
-    loadInfo();
-  } catch (error) {
-    showNotice(error.message);
-    if (error.status === 401) askForCredentials();
-  }
-}
-
-// Follows an ingest job (POST /v1/documents answers 202 with one) until it ends, showing its progress
-// in the notice, then its summary: counts and each failed file's message.
-async function followJob(job) {
-  const url = `v1/jobs/${encodeURIComponent(job.job_id)}`;
-  while (job.state === "queued" || job.state === "running") {
-    const p = job.progress;
-    const current = p.current ? ` · ${p.current}` : "";
-    const waiting = job.state === "queued" ? "Waiting for earlier uploads" : "Indexing";
-    showNotice(`${waiting}: ${p.files_done} of ${p.files_total} file(s), ${p.units_done} units${current}…`, "info");
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    job = await api(url);
-  }
-  const failed = job.files.filter((f) => f.status === "failed" || f.status === "cancelled");
-  const summary = `${job.indexed} indexed, ${job.unchanged} unchanged, ${job.failed} failed` +
-    (job.state === "cancelled" ? " (job cancelled)." : ".");
-  const details = failed.map((f) => ` ${f.name}: ${f.message || f.status}`).join(";");
-  const error = job.error ? ` ${job.error}` : "";
-  showNotice(summary + details + error, failed.length || job.error ? "error" : "info");
-}
+// ---------- upload: static/uploads.js (h23b) ----------
 
 // ---------- who is searching: key, sign-in, collections ----------
 
@@ -437,13 +394,10 @@ function renderMe() {
   renderUpload();
 }
 
-// "Add files" adds to the chosen collection: shown only where this principal may write.
+// h23b: "Add files" (uploads.js) only where this principal may write; "Admin" for administrators.
 function renderUpload() {
-  const me = state.me;
-  const chosen = $("collection").value;
-  const writes = me?.write_collections;
-  const mayWrite = !me || (Boolean(me.can_write ?? me.may_write) && (writes == null || !chosen || writes.includes(chosen)));
-  $("upload-button").hidden = !mayWrite;
+  renderUploads();
+  $("admin-link").hidden = !isAdmin(state.me);
 }
 
 // ``all``: the principal may use every collection (``collections`` then lists those that exist, if any).
@@ -523,10 +477,13 @@ function start() {
   $("viewer").addEventListener("click", (event) => {
     if (event.target === $("viewer")) $("viewer").close();
   });
-  $("upload-button").addEventListener("click", () => $("upload-input").click());
-  $("upload-input").addEventListener("change", (event) => {
-    uploadFiles([...event.target.files]);
-    event.target.value = "";
+  initUploads({ // h23b
+    collection: () => $("collection").value,
+    me: () => state.me,
+    authRequired: () => state.authRequired,
+    needsCredentials,
+    askForCredentials,
+    onIndexed: () => loadInfo().then(loadMe),
   });
   wireImageInput();
   wireVideoInput();
