@@ -60,7 +60,7 @@ def test_a_unique_token_finds_its_page_first_in_keyword_and_hybrid_mode(server: 
     keyword = search(server, text="quroroni1", top_k=5, rerank=False, mode="keyword").json()
     assert len(keyword["hits"]) == 1 and "embed" not in keyword["timings_ms"]
     refused = search(server, text="?!", mode="keyword")
-    assert refused.status_code == 400 and "keyword search needs words" in refused.text
+    assert refused.status_code == 422 and "keyword search needs words" in refused.text
 
 
 def test_the_form_body_takes_include_text_and_mode(server: LiveServer) -> None:
