@@ -44,7 +44,8 @@ class FakeQdrant:
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, path))
         route = re.fullmatch(
-            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload|/query/batch|/query|/batch)?)?", path
+            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload|/query/batch|/query|/batch)?)?",
+            path,
         )
         if route is None:
             return 404, {"status": {"error": f"no route {path}"}}
