@@ -25,7 +25,7 @@
 
 Each class states its status as ``http_status`` (datasette's ``handle_exception`` reads it the same way),
 and a subclass that states none answers as its parent does; classes defined elsewhere state theirs too
-(``api.errors.ApiError`` per instance, ``cli.client.RemoteError``, ``verify.compare.VerifyFailed``), or
+(``api.errors.ApiError`` per instance, ``client.errors.RemoteError``, ``verify.compare.VerifyFailed``), or
 inherit it (``index.video_prompt.VideoPromptError``, a ``ConfigError``).
 Caller mistakes are 4xx; a failing dependency (model server, vector store) is 503, so load balancers and
 clients retry elsewhere or later; 500 is left to the server's own faults (``tests/api/test_errors.py``

@@ -16,7 +16,8 @@ from PIL import Image
 from rich.console import Console
 
 from mmsearch.cli.query import print_hits
-from mmsearch.cli.server_reader import ServerReader
+from mmsearch.cli.server_reader import as_local
+from mmsearch.client.results import read_result
 from mmsearch.samples import make_pdf
 from mmsearch.search.hits import Hit, SearchResult
 from tests.support import run_cli, tiny_env
@@ -127,7 +128,7 @@ def test_a_servers_reply_keeps_ranges_boxes_and_mode_for_the_table() -> None:
             "text_truncated": False, "image_url": "u",
         }],
     }  # fmt: skip
-    result = ServerReader.result(reply)
+    result = as_local(read_result(reply))
     assert result.mode == "vector"
     (hit,) = result.hits
     assert hit.snippet_ranges == ((4, 9),) and hit.highlights == ((1, 2, 3, 4),) and hit.text == "net total"

@@ -27,7 +27,7 @@ from mmsearch.api.edge.access_log import AccessLog
 from mmsearch.api.edge.guard import RequestGuard
 from mmsearch.api.edge.headers import page_headers
 from mmsearch.api.prometheus import MetricsMiddleware
-from mmsearch.api.routes import audit, auth, documents, health, images, jobs, keys, me, points, search
+from mmsearch.api.routes import audit, auth, documents, facets, health, images, jobs, keys, me, points, search
 from mmsearch.api.services.audit_trail import principal_name, record_denied
 from mmsearch.api.services.context import ApiContext
 from mmsearch.api.services.parts import Services, open_services
@@ -59,13 +59,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         parts = await anyio.to_thread.run_sync(open_services, settings) if services is None else services
         ctx.services = parts
         parts.jobs.listeners.append(ctx.observe_job)
+        announce = jobs.announce_end(ctx.webhooks)
+        parts.jobs.listeners.append(announce)  # an upload's notify_url hears of its job's end
+        parts.jobs.jobs.watchers.append(ctx.job_watch.notify)  # wakes long polls and event streams
         parts.jobs.yield_to.append(ctx.searches.busy)  # the ingest worker gives way to searches
         try:
             async with mcp.running():
                 yield
         finally:
             parts.jobs.yield_to.remove(ctx.searches.busy)
+            parts.jobs.jobs.watchers.remove(ctx.job_watch.notify)
+            parts.jobs.listeners.remove(announce)
             parts.jobs.listeners.remove(ctx.observe_job)
+            ctx.webhooks.close()
             ctx.decoder.shutdown(wait=False)
             opened, ctx.services = ctx.services, None
             if owned and opened is not None:
@@ -86,7 +92,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, hosts=ctx.hosts, check_origin=not ctx.auth.required)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     app.add_middleware(AccessLog, principal_name=principal_name)  # outermost: every request, its principal
-    for module in (search, points, images, documents, jobs, me, keys, audit, health, auth):
+    for module in (search, points, facets, images, documents, jobs, me, keys, audit, health, auth):
         app.include_router(module.router)
     app.router.routes.append(Route(MCP_PATH, mcp, include_in_schema=False))  # an ASGI app: every method
     _web_page(app)

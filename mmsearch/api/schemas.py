@@ -444,6 +444,19 @@ class MeResponse(BaseModel):
     )
 
 
+class FacetCount(BaseModel):
+    value: str
+    count: int = Field(description="Units (pages, images, video segments) with this value.")
+
+
+class FacetsResponse(BaseModel):
+    total: int = Field(description="Units the caller may search (in `collection`, when asked).")
+    kinds: list[FacetCount] = Field(
+        description="Units by kind: page, image, video (in `collection`, when asked)."
+    )
+    collections: list[FacetCount] = Field(description="Units by collection, among the caller's.")
+
+
 KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]
 KeyCollection = Annotated[str, StringConstraints(pattern=rf"^(\{ALL}|{COLLECTION_PATTERN.pattern})$")]
 KeyGroup = Annotated[str, StringConstraints(pattern=f"^{GROUP_PATTERN.pattern}$")]

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 MIN_KEY_CHARS = 16
@@ -77,6 +77,30 @@ class ApiSettings(BaseModel):
         le=1_000_000,
         description="Finished ingest jobs kept for GET /v1/jobs; older ones are pruned.",
     )
+    job_events_max_s: float = Field(
+        300.0, ge=1, le=3600,
+        description="Longest life of a job's event stream (GET /v1/jobs/{id}/events); a client that still "
+        "waits reconnects.",
+    )  # fmt: skip
+    webhook_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts an upload's notify_url may name (`hooks.example.com`, `*.example.com`); empty = "
+        "webhooks off (an upload with notify_url is refused).",
+    )
+    webhook_secret: str | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature of each webhook body (the X-Mmsearch-Signature "
+        "header); required when webhook_hosts is set.",
+    )
+    webhook_private: bool = Field(
+        False,
+        description="Let webhooks reach loopback, private and link-local addresses (a receiver inside your "
+        "network); false = a host that resolves to one is refused, even when webhook_hosts names it.",
+    )
+    webhook_attempts: int = Field(
+        5, ge=1, le=20, description="Deliveries of one webhook at most (backing off 1 s, 2 s, 4 s, ... 60 s)."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of one webhook delivery.")
     documents_cache_s: float = Field(
         30.0, ge=0, le=3600,
         description="How long a document listing is reused to find a document by id (its file, a delete); "
@@ -144,7 +168,7 @@ class ApiSettings(BaseModel):
         "info", pattern=r"^(critical|error|warning|info|debug|trace)$", description="uvicorn log level."
     )
 
-    @field_validator("read_keys", "write_keys", "allowed_hosts", mode="before")
+    @field_validator("read_keys", "write_keys", "allowed_hosts", "webhook_hosts", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -178,7 +202,17 @@ class ApiSettings(BaseModel):
             )
         return value
 
-    @field_validator("allowed_hosts")
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> ApiSettings:
+        if self.webhook_hosts and len(self.webhook_secret or "") < MIN_KEY_CHARS:
+            raise ValueError(
+                f"webhook_hosts needs a webhook_secret of at least {MIN_KEY_CHARS} characters (receivers check "
+                "each body's signature with it); make one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        return self
+
+    @field_validator("allowed_hosts", "webhook_hosts")
     @classmethod
     def _host_names(cls, value: list[str] | None) -> list[str] | None:
         if value is None:

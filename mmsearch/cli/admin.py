@@ -44,12 +44,10 @@ def stats(
     settings = app.settings()
     out: dict[str, Any]
     if server:
-        from mmsearch.cli.server_reader import ServerReader
+        from mmsearch.cli import server_reader
 
-        with ServerReader(server, api_key) as reader:
-            every = reader.documents()
-            out = reader.stats(every)
-            docs = every if list_documents else []
+        out, every = server_reader.stats(server, api_key)
+        docs = every if list_documents else []
     else:
         from mmsearch.index.listing import committed_documents
 

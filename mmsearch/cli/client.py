@@ -1,92 +1,39 @@
-"""The CLI's HTTP client of a running ``mmsearch serve``: one base for every ``--server`` command.
+"""The CLI's ``--server`` commands' way to a running ``mmsearch serve``: ``mmsearch.client.Client``, opened
+from ``--server`` and ``--api-key``, with the hints the CLI adds to what goes wrong.
 
-It connects, always sends ``Authorization`` (``auth_headers``), and turns every way a call can fail —
-unreachable, a refused key, an error answer, a reply that is not an mmsearch server's JSON — into a
-``RemoteError`` that names the server and the fix. Commands subclass it (``RemoteIngest`` for
-``ingest --server``, ``ServerReader`` for ``query``/``stats --server``).
+There is one HTTP client of our API (``mmsearch.client``); this only says, on a refused key, which key
+to pass and how (``RemoteError``, code ``remote_error``), and names the server in the message of any
+other error answer (keeping its class and code). An unreachable server is already a ``RemoteError``
+that names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any, Self
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
 
-import httpx
-
-from mmsearch.errors import MmsearchError
-
-
-class RemoteError(MmsearchError):
-    """The server could not be reached, refused the key, or failed (not one file's fault)."""
-
-    code = "remote_error"
-    http_status = 502  # another server failed us (a bad gateway), never this one's own fault
+from mmsearch.client import Client, RemoteError, ServerError
 
 
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    """Always an ``Authorization`` header: with no key (a server without auth) a placeholder, because the
-    server refuses a POST/DELETE that carries neither it nor a same-origin ``Origin`` (api/edge/guard.py)."""
-    return {"Authorization": f"Bearer {api_key or 'no-key'}"}
-
-
-class ServerClient:
-    key_kind = "read"  # the key a refusal asks for: "read" or "write"
-
-    def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 300.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.url, headers=auth_headers(api_key), timeout=httpx.Timeout(timeout_s, connect=10.0),
-            transport=transport,
-        )  # fmt: skip
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def request(self, method: str, path: str, allowed: Collection[int] = (), **kwargs: Any) -> httpx.Response:
-        """The response to one call; any error status not in ``allowed`` raises ``RemoteError``."""
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise RemoteError(
-                f"cannot reach the mmsearch server at {self.url}: {exc}. Is `mmsearch serve` running there?"
-            ) from exc
-        if response.status_code in (401, 403):
-            raise RemoteError(
-                f"the server at {self.url} refused: {error_message(response)} "
-                f"(pass a {self.key_kind} key with --api-key or MMSEARCH_API_KEY)"
-            )
-        if response.status_code >= 400 and response.status_code not in allowed:
-            raise RemoteError(
-                f"the server at {self.url} answered {response.status_code}: {error_message(response)}"
-            )
-        return response
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """One call whose success is a JSON object."""
-        return self.json(self.request(method, path, **kwargs))
-
-    def json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise RemoteError(
-                f"{self.url} did not answer like an mmsearch server: {response.text[:200]!r}"
-            ) from exc
-        if not isinstance(data, dict):
-            raise RemoteError(f"{self.url} did not answer like an mmsearch server: {str(data)[:200]!r}")
-        return data
-
-
-def error_message(response: httpx.Response) -> str:
-    """The message of the API's JSON error shape, or the start of whatever the body is."""
+@contextmanager
+def server_client(url: str, api_key: str | None, key_kind: Literal["read", "write"] = "read",
+                  timeout_s: float = 300.0) -> Iterator[Client]:  # fmt: skip
+    """A client of the server at ``url``; its errors, raised in the block, carry the CLI's hints."""
     try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200] or response.reason_phrase
+        with Client(url, api_key, timeout=timeout_s) as client:
+            yield client
+    except ServerError as exc:
+        raise hinted(exc, url, key_kind) from exc
+
+
+def hinted(exc: ServerError, url: str, key_kind: str) -> RemoteError:
+    """``exc`` as the CLI says it: a refused key names the key to pass; any other answer names the server."""
+    if exc.http_status in (401, 403):
+        return RemoteError(
+            f"the server at {url} refused: {exc} (pass a {key_kind} key with --api-key or MMSEARCH_API_KEY)"
+        )
+    return type(exc)(
+        f"the server at {url} answered {exc.http_status}: {exc}", code=exc.code, status=exc.http_status,
+        details=exc.details, retry_after=exc.retry_after, body=exc.body,
+    )  # fmt: skip

@@ -181,8 +181,9 @@ def _record_preprocessing(store: Store, made_by: Fingerprint) -> None:
 
 def _print_report(report: IngestReport, as_json: bool, dry_run: bool) -> None:
     counts: dict[str, int] = {}
-    for f in report.files:
-        counts[f.status] = counts.get(f.status, 0) + 1
+    for f in report.files:  # a file whose text only was re-read (its vectors kept) is counted apart
+        key = "reread" if f.reread else f.status
+        counts[key] = counts.get(key, 0) + 1
     summary = {
         "files": len(report.files),
         **counts,
@@ -214,8 +215,9 @@ def _print_table(
     for f in report.files:
         style = "red" if f.status == "failed" else None
         name = f"{f.collection}/{f.name}" if f.name else ""
-        table.add_row(f.path, name, f.status, f.kind or "", str(f.units), f"{f.seconds:.2f}", style=style)
+        status = "re-read text" if f.reread else f.status
+        table.add_row(f.path, name, status, f.kind or "", str(f.units), f"{f.seconds:.2f}", style=style)
     console.print(table)
     rate = f", {summary['units_per_s']} units/s" if summary["units_per_s"] else ""
-    parts = ", ".join(f"{v} {k}" for k, v in counts.items())
+    parts = ", ".join(f"{v} {'text re-read' if k == 'reread' else k}" for k, v in counts.items())
     console.print(f"{len(report.files)} files ({parts}), {report.units} units in {report.seconds:.1f}s{rate}")

@@ -30,13 +30,14 @@ class IngestProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[units]} units · {task.fields[rate]}"),
+            TextColumn("{task.fields[units]} units · {task.fields[rate]}{task.fields[reread]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             transient=True,
         )
-        self._task = self._bar.add_task(waiting, total=None, units=0, rate="")
+        self._task = self._bar.add_task(waiting, total=None, units=0, rate="", reread="")
         self._units = 0
+        self._reread = 0  # files whose text only was re-read (no embedding)
 
     def __enter__(self) -> Self:
         if self.enabled:
@@ -63,4 +64,7 @@ class IngestProgress:
             rate = f"{self._units / elapsed:.1f} units/s" if elapsed > 0 else ""
             self._bar.update(self._task, units=self._units, rate=rate)
         elif event.kind == "file_end":
+            if event.result is not None and event.result.reread:
+                self._reread += 1
+                self._bar.update(self._task, reread=f" · re-read text: {self._reread} files")
             self._bar.advance(self._task)

@@ -143,17 +143,15 @@ def _query_server(
     top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
     include_text: bool, verbose: bool, mode: SearchMode | None,
 ) -> None:  # fmt: skip
-    from mmsearch.cli.server_reader import ServerReader, search_request
+    from mmsearch.cli.server_reader import as_local, search
 
-    request = search_request(
-        text, image, video, top_k, candidates, not no_rerank, filters, include_text, mode
+    result = search(
+        url, api_key, text, image, video, top_k, candidates, not no_rerank, filters, include_text, mode
     )
-    with ServerReader(url, api_key) as reader:
-        reply = reader.search(request)
     if as_json:
-        click.echo(json.dumps(reply, indent=2))
+        click.echo(json.dumps(dict(result.raw), indent=2))
     else:
-        print_hits(ServerReader.result(reply), verbose=verbose)
+        print_hits(as_local(result), verbose=verbose)
 
 
 def _where(settings: Settings) -> str:

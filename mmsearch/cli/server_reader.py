@@ -1,101 +1,80 @@
 """``mmsearch query --server URL`` and ``mmsearch stats --server URL``: read through a running API.
 
 While ``mmsearch serve`` runs it owns the embedded store, so ``query`` and ``stats`` cannot open it here;
-with ``--server`` they ask the server instead (``POST /v1/search``, ``GET /v1/info`` +
-``GET /v1/documents``) and print the same table or JSON as the local commands.
+with ``--server`` they ask the server instead, through the Python client (``mmsearch.client``:
+``POST /v1/search``, ``GET /v1/info`` + ``GET /v1/documents``), and print the same table or JSON as the
+local commands (``--json`` of a query prints the server's reply as it came).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, get_args
 
 from mmsearch.api.schemas import filters_body
-from mmsearch.cli.client import ServerClient
+from mmsearch.cli.client import server_client
+from mmsearch.client import Client, Document
+from mmsearch.client import Hit as RemoteHit
+from mmsearch.client import SearchResult as RemoteResult
 from mmsearch.index.listing import ListedDocument
-from mmsearch.index.store import Filters
+from mmsearch.index.store import Filters, SearchMode
 from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
 
-DOCUMENTS_PAGE = 10000  # the API's largest page
 
-
-class ServerReader(ServerClient):
-    """A read-key client for the few read endpoints the CLI needs; errors are ``RemoteError``s."""
-
-    def search(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The server's ``SearchResponse`` as it sent it (``--json`` prints it unchanged); ``request``:
-        from ``search_request``."""
-        return self.call("POST", "/v1/search", **request)
-
-    @staticmethod
-    def result(reply: dict[str, Any]) -> SearchResult:
-        """A ``SearchResponse`` as the ``SearchResult`` the table printer takes."""
-        hit_names = {f.name for f in fields(Hit)}
-        hits = tuple(
-            Hit(**{"source_path": "", **{k: v for k, v in h.items() if k in hit_names and k != "media_paths"},
-                   "groups": tuple(h.get("groups") or ()), "media_paths": (),
-                   "snippet_ranges": tuple(tuple(r) for r in h.get("snippet_ranges") or ()),
-                   "highlights": tuple(tuple(b) for b in h.get("highlights") or ())})
-            for h in reply["hits"]
+def search(
+    url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
+    top_k: int | None, candidates: int | None, rerank: bool, filters: Filters | None, include_text: bool = False,
+    mode: SearchMode | None = None,
+) -> RemoteResult:  # fmt: skip
+    """The server's answer to the CLI's query flags (``mode`` None: the server's ``search.mode``)."""
+    with server_client(url, api_key) as client:
+        return client.search(
+            text, image, video, filters=filters_body(filters) if filters is not None else None, top_k=top_k,
+            candidates=candidates, rerank=rerank, include_text=include_text, mode=mode,
         )  # fmt: skip
-        return SearchResult(hits, bool(reply["reranked"]), reply.get("reranker"), int(reply["candidates"]),
-                            dict(reply.get("timings_ms") or {}), str(reply.get("mode") or "vector"))  # fmt: skip
-
-    def stats(self, docs: list[ListedDocument]) -> dict[str, Any]:
-        """What ``stats --json`` prints locally, as far as the API tells it (``docs``: ``documents()``)."""
-        info = self.call("GET", "/v1/info")
-        return {
-            "server": self.url,
-            "model_id": info.get("embedding_model"),
-            "dim": info.get("dim"),
-            "reranker": info.get("reranker"),
-            "points": sum(d.units for d in docs),
-            "documents": len(docs),
-            "by_modality": {m: sum(d.units for d in docs if d.modality == m) for m in get_args(Modality)},
-        }
-
-    def documents(self) -> list[ListedDocument]:
-        out: list[ListedDocument] = []
-        while True:
-            page = self.call("GET", "/v1/documents", params={"limit": DOCUMENTS_PAGE, "offset": len(out)})
-            out += [_document(d) for d in page["documents"]]
-            if not page["documents"] or len(out) >= int(page["total"]):
-                return out
 
 
-def _document(d: dict[str, Any]) -> ListedDocument:
-    """A listed document as the server shows it (no server path: ``path`` is empty)."""
-    return ListedDocument(
-        d["doc_id"], d.get("collection", "default"), d.get("name", ""), "", d["modality"], int(d["units"]),
-        float(d["ingest_time"]), d["source_sha256"], tuple(d.get("groups", ())), dict(d.get("metadata", {})),
+def as_local(result: RemoteResult) -> SearchResult:
+    """The client's result as the ``SearchResult`` the table printer takes (no server path)."""
+    hits = tuple(_local_hit(h) for h in result.hits)
+    return SearchResult(hits, result.reranked, result.reranker, result.candidates, dict(result.timings_ms),
+                        result.mode or "vector")  # fmt: skip
+
+
+def _local_hit(h: RemoteHit) -> Hit:
+    return Hit(
+        rank=h.rank, point_id=h.point_id, score=h.score, vector_score=h.vector_score,
+        rerank_score=h.rerank_score, doc_id=h.doc_id, source_path="", modality=h.modality, page=h.page,
+        page_count=h.page_count, t_start=h.t_start, t_end=h.t_end, snippet=h.snippet, media_paths=(),
+        collection=h.collection, name=h.name, groups=h.groups, metadata=h.metadata, text=h.text,
+        snippet_ranges=h.snippet_ranges, highlights=h.highlights, content_hash=h.content_hash,
     )  # fmt: skip
 
 
-def search_request(
-    text: str | None, image: Path | None, video: Path | None, top_k: int | None, candidates: int | None,
-    rerank: bool, filters: Filters | None, include_text: bool = False, mode: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """The ``POST /v1/search`` request for the CLI's query flags, as ``httpx`` keyword arguments: a JSON
-    body (the image as base64), or multipart/form-data with the image and the clip as file parts when a
-    ``video`` is given (the API reads a clip only from a file part)."""
-    fields: dict[str, Any] = {
-        "text": text, "top_k": top_k, "candidates": candidates, "rerank": rerank, "mode": mode,
-    }  # fmt: skip
-    if include_text:
-        fields["include_text"] = True
-    if filters is not None:
-        fields["filters"] = filters_body(filters)
-    fields = {k: v for k, v in fields.items() if v is not None}
-    if video is None:
-        if image is not None:
-            fields["image"] = base64.b64encode(image.read_bytes()).decode("ascii")
-        return {"json": fields}
-    form = {k: json.dumps(v) if isinstance(v, dict | bool) else str(v) for k, v in fields.items()}
-    files = [("video", (video.name, video.read_bytes(), "application/octet-stream"))]
-    if image is not None:
-        files.append(("image", (image.name, image.read_bytes(), "application/octet-stream")))
-    return {"data": form, "files": files}
+def stats(url: str, api_key: str | None) -> tuple[dict[str, Any], list[ListedDocument]]:
+    """What ``stats --json`` prints locally, as far as the API tells it, and every document."""
+    with server_client(url, api_key) as client:
+        docs = [_document(d) for d in client.documents()]
+        return _stats(client, docs), docs
+
+
+def _stats(client: Client, docs: list[ListedDocument]) -> dict[str, Any]:
+    info = client.info()
+    return {
+        "server": client.base_url,
+        "model_id": info.get("embedding_model"),
+        "dim": info.get("dim"),
+        "reranker": info.get("reranker"),
+        "points": sum(d.units for d in docs),
+        "documents": len(docs),
+        "by_modality": {m: sum(d.units for d in docs if d.modality == m) for m in get_args(Modality)},
+    }
+
+
+def _document(d: Document) -> ListedDocument:
+    """A listed document as the server shows it (no server path: ``path`` is empty)."""
+    return ListedDocument(
+        d.doc_id, d.collection, d.name, "", d.modality, d.units, d.ingest_time, d.source_sha256,  # type: ignore[arg-type]
+        d.groups, dict(d.metadata),
+    )  # fmt: skip

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -63,12 +63,15 @@ from mmsearch.index.schema import (
     check_dims,
     lexical_record,
     mismatch,
+    stored_payload,
     unit_vector,
 )
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
     DEFAULT_COLLECTION,
+    FACET_FIELDS,
     MODALITIES,
+    TEXT_FIELDS,
     Candidate,
     DocumentInfo,
     Filters,
@@ -232,6 +235,10 @@ class CheckedStore(ABC):
     @abstractmethod
     def _count(self, flt: Any) -> int:
         """Points matching ``flt`` (None: all), counted exactly."""
+
+    @abstractmethod
+    def _facet(self, key: str, flt: Any, limit: int) -> list[tuple[str, int]]:
+        """Exact counts of the points matching ``flt`` by their values of keyword field ``key``."""
 
     @abstractmethod
     def _scroll(self, flt: Any, payload: list[str] | bool) -> Iterator[Any]:
@@ -429,6 +436,18 @@ class CheckedStore(ABC):
             log.info("removed %d stale points of document %s", len(stale), doc_id)
         return len(stale)
 
+    def set_text(self, payloads: Mapping[str, Payload]) -> None:
+        if not payloads:
+            return
+        self._require_layout("rewrite the text of points")
+        patches = []
+        for point_id, payload in payloads.items():
+            check_point_id(point_id, StoreError)
+            stored = stored_payload(payload)  # ``search_text`` built when the payload came without one
+            patches.append(([point_id], {name: stored[name] for name in TEXT_FIELDS}))
+        with self._calling(f"rewrite the text of {len(patches)} points"):  # one request on a server
+            self._set_payloads(patches)
+
     def delete_document(self, doc_id: str) -> int:
         if self._read_layout() is None:
             return 0
@@ -545,6 +564,16 @@ class CheckedStore(ABC):
         if self._read_layout() is None:
             return 0
         return self._count(self.engine_filter(filters))
+
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
+        if key not in FACET_FIELDS:
+            raise QueryError(f"cannot count by {key!r}: only by {', '.join(FACET_FIELDS)}")
+        if limit < 1:
+            raise QueryError(f"facet limit must be at least 1, not {limit}")
+        if self._read_layout() is None:
+            return []
+        counts = self._facet(key, self.engine_filter(filters), limit)
+        return sorted(counts, key=lambda vc: (-vc[1], vc[0]))
 
     def engine_filter(self, filters: Filters | None) -> Any:
         """``filters`` (scope included) in this engine's types; None when it restricts nothing."""

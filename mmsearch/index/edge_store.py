@@ -425,6 +425,11 @@ class EdgeStore(CheckedStore):
         with self._calling("count points"):
             return int(self._open_shard().count(qe.CountRequest(exact=True, filter=flt)))
 
+    def _facet(self, key: str, flt: qe.Filter | None, limit: int) -> list[tuple[str, int]]:
+        with self._calling(f"count points by {key}"):
+            answer = self._open_shard().facet(qe.FacetRequest(key, limit=limit, exact=True, filter=flt))
+        return [(str(hit.value), int(hit.count)) for hit in answer.hits]
+
     @property
     def _builders(self) -> Builders[Any, qe.Filter]:
         return EDGE_FILTERS

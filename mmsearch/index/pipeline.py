@@ -9,6 +9,14 @@ the old version stays whole — and only after that are the old version's points
 crash or ``kill -9`` at any point loses nothing, duplicates nothing and never shows two versions: point
 ids are deterministic, the re-run redoes just the unfinished files, and ``index.reconcile`` removes
 what a crash left behind.
+
+The manifest keeps two fingerprints per file: of what its vectors depend on (``fingerprint``) and of
+what only its text depends on (``text_fingerprint``: OCR, text length, word-box format). When only the
+text one differs, the file is read again (pages rendered and OCR'd in the render workers) and each point's
+text, words and search text are rewritten in place (``Store.set_text``): nothing is embedded and the point
+ids stay (they derive from the bytes and each unit's place); the manifest records the new text
+fingerprint only after the store has the text, so a crash re-reads it again. A manifest row from before
+the split is recognised by ``legacy_fingerprints``.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from mmsearch.index.inputs import unit_content
 from mmsearch.index.lexical_text import search_text_for
 from mmsearch.index.store import Payload, Point, Store
 from mmsearch.index.writer import StoreWriter
-from mmsearch.ingest.manifest import Manifest
+from mmsearch.ingest.manifest import Manifest, ManifestEntry
 from mmsearch.ingest.media import prune_media, prune_to_units, save_media
 from mmsearch.ingest.names import Labels, normalise_name
 from mmsearch.ingest.ocr import ocr_state
@@ -74,6 +82,7 @@ class FileResult:
     collection: str | None = None
     doc_id: str | None = None
     replaced: bool = False  # indexed over a committed earlier version of this document
+    reread: bool = False  # "indexed" by re-reading only its text (its vectors kept: ``Indexer``)
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,13 @@ class IngestReport:
 
     @property
     def units(self) -> int:
-        return sum(f.units for f in self.files if f.status in ("indexed", "planned"))
+        """Units embedded (or planned); a file whose text only was re-read embedded none."""
+        return sum(f.units for f in self.files if f.status in ("indexed", "planned") and not f.reread)
+
+    @property
+    def reread(self) -> tuple[FileResult, ...]:
+        """The files whose text only was re-read (and rewritten in place), their vectors kept."""
+        return tuple(f for f in self.files if f.reread)
 
 
 @dataclass(frozen=True)
@@ -109,15 +124,58 @@ LIMITS = {"max_pages_per_file", "max_video_seconds", "render_workers", "render_t
 SCRATCH = ".scratch"  # under data_dir: private snapshots of the files being ingested
 
 
+# The settings that change only a unit's text and words, never what the model sees (OCR text never
+# reaches the embedder: ``index/inputs.py``): in the text fingerprint, so a change re-reads the text and
+# rewrites it in place (``Indexer``), nothing re-embedded.
+TEXT_SETTINGS = {"ocr", "ocr_languages", "ocr_dpi", "text_chars"}
+# The form of the stored text and word boxes (``ingest/words.py``); raise it when that changes, and
+# every file's text is re-read (never re-embedded).
+TEXT_FORMAT = 1
+# The ingest settings the fingerprint hashed before it was split (issue 20), but ``LIMITS``: frozen, so a
+# setting added later never hides an old row's vectors. The OCR settings came with issue 20 itself.
+_BEFORE_OCR = frozenset({
+    "follow_symlinks", "image_quality", "include_hidden", "max_decode_pixels", "max_file_mb", "max_pixels",
+    "pdf_dpi", "text_chars", "video_fps", "video_frame_max_pixels", "video_max_frames",
+    "video_segment_seconds",
+})  # fmt: skip
+_WITH_OCR = _BEFORE_OCR | {"ocr", "ocr_languages", "ocr_dpi"}
+
+
 def fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
-    """What a file's stored points depend on besides its bytes; a change re-processes the file. It
-    includes whether OCR can run here (``ocr.ocr_state``): ``always`` without Tesseract fails here."""
-    shape = ingest.model_dump(mode="json", exclude=LIMITS) | {"ocr": ocr_state(ingest)}
-    blob = json.dumps(
-        {"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """What a file's stored vectors depend on besides its bytes: the ingest settings that change what
+    the model sees (pixels, pages, frames), the model, dimension and instruction; a change re-embeds."""
+    shape = ingest.model_dump(mode="json", exclude=LIMITS | TEXT_SETTINGS)
+    return _hash({"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction})
+
+
+def text_fingerprint(ingest: IngestSettings) -> str:
+    """What a file's stored text and word boxes depend on besides its bytes and its vectors' settings:
+    the OCR settings, whether OCR can run here (``ocr.ocr_state``: installing Tesseract re-reads what
+    ``auto`` read without it; ``always`` without it raises ``ConfigError``), ``text_chars`` and
+    ``TEXT_FORMAT``; a change re-reads the text only."""
+    shape = ingest.model_dump(mode="json", include=TEXT_SETTINGS) | {"ocr": ocr_state(ingest)}
+    return _hash({"text": shape, "format": TEXT_FORMAT})
+
+
+def legacy_fingerprints(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> frozenset[str]:
+    """The fingerprints a manifest row written before the split (schema 2) has when its vectors were made
+    as ``fingerprint`` makes them now: one hash over the ingest settings of the time but ``LIMITS``, as
+    computed before OCR existed (``_BEFORE_OCR``) and while OCR was new (``_WITH_OCR``, ``ocr`` as
+    ``ocr_state``), under today's values of those settings. Such a row keeps its vectors, and has its
+    text re-read once (it has no word boxes, or OCR text read under other settings)."""
+    base = {"model": model_id, "dim": dim, "instruction": instruction}
+    before_ocr = ingest.model_dump(mode="json", include=set(_BEFORE_OCR))
+    with_ocr = ingest.model_dump(mode="json", include=set(_WITH_OCR)) | {"ocr": ocr_state(ingest)}
+    return frozenset(_hash({"ingest": shape, **base}) for shape in (before_ocr, with_ocr))
+
+
+def _hash(blob: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stamped(fingerprint: str, labels: Labels) -> str:
+    """A fingerprint as the manifest keeps it: with the stamp of the groups and metadata (if any)."""
+    return "-".join(filter(None, (fingerprint, labels.stamp())))
 
 
 def summarise(unit: Unit) -> UnitSummary:
@@ -213,12 +271,15 @@ class Indexer:
     writer_depth: int = 4  # embedded chunks waiting for the store at most (bounds memory)
     labels: Labels = field(default_factory=Labels)  # the collection, groups and metadata of what it writes
     _fingerprint: str = field(init=False, default="")
+    _text_fingerprint: str = field(init=False, default="")
+    _legacy: frozenset[str] = field(init=False, default=frozenset())
     _writer: StoreWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self._fingerprint = fingerprint(
-            self.settings, self.embedder.model_id, self.embedder.dim, self.instruction
-        )
+        made = (self.settings, self.embedder.model_id, self.embedder.dim, self.instruction)
+        self._fingerprint = fingerprint(*made)
+        self._text_fingerprint = text_fingerprint(self.settings)
+        self._legacy = legacy_fingerprints(*made)
         self.store.ensure_collection(self.embedder.model_id, self.embedder.dim)
 
     def run(self, paths: Sequence[Path], reindex: bool = False) -> IngestReport:
@@ -260,23 +321,42 @@ class Indexer:
         source: Source | None = None
         collection = self.labels.collection
         doc_id = self.document_id(path, name, *former)
-        fingerprint = "-".join(filter(None, (self._fingerprint, self.labels.stamp())))
+        fingerprint = _stamped(self._fingerprint, self.labels)
+        entry = None if reindex else self.manifest.get(doc_id)
+        kept = None if entry is None else self._kept(entry, fingerprint)
 
         def named(result: FileResult) -> FileResult:
             return replace(result, name=name, collection=collection, doc_id=doc_id)
 
         try:
-            if staged is None and not reindex and self.manifest.is_unchanged(doc_id, name, path, fingerprint):
+            if (
+                staged is None
+                and kept == "all"
+                and entry is not None
+                and self.manifest.is_unchanged(doc_id, name, path, str(entry.fingerprint))
+            ):
                 return named(FileResult(str(path), "unchanged", seconds=time.perf_counter() - t0))
             with self._bytes_of(path, staged) as (read, data):
                 source = replace(read, collection=collection, name=name, doc_id=doc_id)
-                if not reindex and self.manifest.is_done(doc_id, name, source.sha256, fingerprint):
-                    if staged is not None:
-                        _publish(staged, Path(source.path))
-                    self.manifest.refresh_stat(source)  # touched or moved, same bytes: the cheap check holds
-                    return named(
-                        FileResult(source.path, "unchanged", source.kind, seconds=time.perf_counter() - t0)
-                    )
+                if (
+                    kept
+                    and entry is not None
+                    and self.manifest.is_done(doc_id, name, source.sha256, str(entry.fingerprint))
+                ):
+                    reread = None if kept == "all" else self._reread_text(source, data, entry.unit_ids)
+                    if kept == "all" or reread is not None:
+                        if staged is not None:
+                            _publish(staged, Path(source.path))
+                        # touched or moved, same bytes: the cheap check holds
+                        self.manifest.refresh_stat(source)
+                        if reread is None:
+                            return named(FileResult(source.path, "unchanged", source.kind,
+                                                    seconds=time.perf_counter() - t0))  # fmt: skip
+                        # The store has the new text: only now does the manifest say so (a crash before
+                        # this line re-reads the text again, never anything worse).
+                        self.manifest.mark_text(doc_id, source.sha256, fingerprint, self._text_fingerprint)
+                        return named(FileResult(source.path, "indexed", source.kind, reread,
+                                                time.perf_counter() - t0, reread=True))  # fmt: skip
                 ids = self._index_units(source, read_units(source, self.settings, data))
                 if staged is not None:
                     _publish(staged, Path(source.path))
@@ -293,7 +373,7 @@ class Indexer:
             raise
         # The commit: from here searches show this version, so the old one can go.
         before = self.manifest.get(doc_id)
-        self.manifest.mark_done(source, fingerprint, ids, self.labels)
+        self.manifest.mark_done(source, fingerprint, ids, self.labels, self._text_fingerprint)
         self.store.delete_stale(source.doc_id, keep=set(ids))
         prune_to_units(source.doc_id, self.data_dir, set(ids))
         replaced = before is not None and before.sha256 is not None
@@ -301,6 +381,57 @@ class Indexer:
             source.path, "indexed", source.kind, len(ids), time.perf_counter() - t0, replaced=replaced
         )
         return named(indexed)
+
+    def _kept(self, entry: ManifestEntry, fingerprint: str) -> Literal["all", "vectors"] | None:
+        """What of a document's stored points this ingest keeps, by its manifest row (the bytes and
+        name are checked after): ``all`` (nothing to do), its ``vectors`` (the text-only settings
+        changed: its text is re-read, ``_reread_text``), or None (re-embedded). A row from before the
+        split (no text fingerprint) keeps its vectors when its fingerprint is an old one of the same
+        settings (``legacy_fingerprints``); its text is re-read once (the word boxes are new)."""
+        if entry.status != "done" or entry.sha256 is None:
+            return None
+        if entry.text_fingerprint is None:
+            old = {_stamped(legacy, self.labels) for legacy in self._legacy}
+            return "vectors" if entry.fingerprint in old else None
+        if entry.fingerprint != fingerprint:
+            return None
+        return "all" if entry.text_fingerprint == self._text_fingerprint else "vectors"
+
+    def _reread_text(self, source: Source, data: Path, unit_ids: Sequence[str]) -> int | None:
+        """Read the text of the stored version of ``source`` again (pages rendered and OCR'd in the
+        render workers, as ingest reads them) and rewrite each of its points' text, words and search
+        text in place (``Store.set_text``): no embedding, the same point ids (they derive from the
+        bytes and each unit's place, ``units.py``). Returns the units rewritten, or None when the
+        units read are not the stored ones (the caller re-embeds the file). A video's units have no text
+        of their own: its points' search text is rebuilt from their stored payloads, no frame decoded."""
+        wanted = set(unit_ids)
+        if not wanted:
+            return None
+        now = time.time()
+        texts: dict[str, Payload] = {}
+        if source.kind == "video":
+            stored = self.store.retrieve(sorted(wanted))
+            for point_id, payload in stored.items():
+                texts[point_id] = replace(
+                    payload, text="", words=(), text_source=None,
+                    search_text=search_text_for("", payload.name, payload.metadata),
+                )  # fmt: skip
+        else:
+            units = read_units(source, self.settings, data)
+            try:
+                for unit in units:
+                    if unit.id not in wanted:
+                        return None
+                    texts[unit.id] = payload_for(unit, self.embedder, now, self.labels)
+                    _emit(self.on_progress, Progress("units_done", source.path, 1))
+            finally:
+                close = getattr(units, "close", None)
+                if callable(close):
+                    close()
+        if set(texts) != wanted:
+            return None
+        self.store.set_text(texts)
+        return len(texts)
 
     @contextmanager
     def _bytes_of(self, path: Path, staged: Path | None) -> Iterator[tuple[Source, Path]]:

@@ -486,6 +486,11 @@ class QdrantStore(CheckedStore):
         with self._calling("count points"):
             return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
+    def _facet(self, key: str, flt: models.Filter | None, limit: int) -> list[tuple[str, int]]:
+        with self._calling(f"count points by {key}"):
+            answer = self.client.facet(self.collection, key, facet_filter=flt, limit=limit, exact=True)
+        return [(str(hit.value), int(hit.count)) for hit in answer.hits]
+
     @property
     def _builders(self) -> Builders[Any, models.Filter]:
         return QDRANT_FILTERS

@@ -106,6 +106,8 @@ class Payload:
         return cls(**{name: data[name] for name in _KNOWN if name in data})
 
 
+# What ``Store.set_text`` rewrites: a unit's text and what is derived from it, never its vector.
+TEXT_FIELDS = ("text", "words", "text_source", "search_text")
 _KNOWN = tuple(f.name for f in fields(Payload))  # read once: from_dict runs for every hit of every search
 _REQUIRED = tuple(f.name for f in fields(Payload) if f.default is MISSING)
 
@@ -139,6 +141,8 @@ class ScoredPoint:
 
 # The payload fields a candidate is read with (``Store.nearest``): which version of which document it is.
 VERSION_FIELDS = ("doc_id", "source_sha256")
+# The keyword fields ``Store.facet`` counts by (each has a payload index: the engine counts from it).
+FACET_FIELDS = ("collection", "modality")
 
 
 @dataclass(frozen=True)
@@ -395,6 +399,11 @@ class Store(Protocol):
 
     def delete_document(self, doc_id: str) -> int: ...
 
+    def set_text(self, payloads: Mapping[str, Payload]) -> None:
+        """Rewrite ``TEXT_FIELDS`` of each existing point in ``payloads`` (id → payload) from its payload,
+        in place: vector, id and every other field kept (text re-read after an OCR settings change)."""
+        ...
+
     def search(
         self,
         vector: np.ndarray | None,
@@ -440,6 +449,11 @@ class Store(Protocol):
 
     def count(self, filters: Filters | None = None) -> int:
         """Points matching ``filters`` (all when None)."""
+        ...
+
+    def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
+        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``), the
+        most first, at most ``limit`` values; counted exactly by the engine (Qdrant's facet API)."""
         ...
 
     def drop(self) -> bool:

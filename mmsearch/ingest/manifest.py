@@ -3,9 +3,11 @@
 One row per document, keyed by its id (``units.doc_id_for(collection, name)``, or the path-derived id a
 document indexed before names existed keeps): its collection and name, ``path`` (where its bytes live on
 this machine: absolute, symlinks resolved; never shown to a client), sha256, size, mtime, the
-``fingerprint`` of what the stored points depend on besides the bytes (the caller's hash of ingest
-settings + embedding model + dimension + instruction, so changing any of them re-processes the file),
-status (``done`` or ``failed``), unit ids, last error, and when it was updated.
+``fingerprint`` of what the stored vectors depend on besides the bytes (the caller's hash of the ingest
+settings that change what the model sees + embedding model + dimension + instruction: a change re-embeds
+the file), the ``text_fingerprint`` of what only the stored text depends on (OCR settings, text length,
+the word-box format: a change re-reads the file's text and rewrites its points' text in place, nothing
+re-embedded), status (``done`` or ``failed``), unit ids, last error, and when it was updated.
 
 The manifest never decides anything is done: the caller (``index.pipeline``) calls ``mark_done`` only
 after the file's points are stored. sqlite in WAL mode with ``synchronous=NORMAL`` makes each call
@@ -26,9 +28,12 @@ the file. Checks, cheapest first:
   the mtime or the file's location moved, ``refresh_stat(source)`` records them so the next run's cheap
   check succeeds again.
 
-Schema 1 (one row per source path) is migrated in place to schema 2 when opened, in one transaction:
+Schema 1 (one row per source path) is migrated in place to schema 3 when opened, in one transaction:
 each row keeps its id (``legacy_doc_id(path)``), status, hash and units, and is named as the store's
-upgrade names its points: collection ``default``, name = the file name of its path.
+upgrade names its points: collection ``default``, name = the file name of its path. Schema 2 gains the
+``text_fingerprint`` column (3). A row from before schema 3 has none (NULL): its ``fingerprint`` is the
+old one over all the ingest settings, which only the caller can recognise (``index.pipeline``:
+``legacy_fingerprints``); ``mark_text`` gives it both fingerprints once its text is re-read.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from mmsearch.errors import StoreError, StoreLocked
 from mmsearch.ingest.names import DEFAULT_COLLECTION, Labels
 from mmsearch.ingest.units import Source, doc_id_for, legacy_doc_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Status = Literal["done", "failed"]
 
 _SCHEMA = """
@@ -66,12 +71,16 @@ CREATE TABLE IF NOT EXISTS documents (
     unit_ids    TEXT NOT NULL DEFAULT '[]',
     error       TEXT,
     updated     REAL NOT NULL,
-    labels      TEXT NOT NULL DEFAULT '{}'
+    labels      TEXT NOT NULL DEFAULT '{}',
+    text_fingerprint TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_by_name ON documents (collection, name);
 CREATE INDEX IF NOT EXISTS documents_by_path ON documents (path);
 """
-_COLUMNS = "doc_id, collection, name, path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated, labels"
+_COLUMNS = (
+    "doc_id, collection, name, path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated, labels, "
+    "text_fingerprint"
+)
 _V1_COLUMNS = "path, sha256, size, mtime, fingerprint, status, unit_ids, error, updated"
 
 
@@ -91,6 +100,8 @@ class ManifestEntry:
     updated: float  # unix time of the last mark
     groups: tuple[str, ...] = ()  # of the committed version (so a lost document is ingested again with them)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # What the stored text depends on (None: a row from before schema 3, see the module docstring).
+    text_fingerprint: str | None = None
 
     @property
     def units(self) -> int:
@@ -127,6 +138,8 @@ class Manifest:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            if not _has_column(self._db, "documents", "text_fingerprint"):  # schema 2 → 3
+                self._db.execute("ALTER TABLE documents ADD COLUMN text_fingerprint TEXT")
             if _has_table(self._db, "files"):
                 _migrate_v1(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -225,16 +238,34 @@ class Manifest:
     # -- marks (the caller's decisions) ------------------------------------------------------------
 
     def mark_done(
-        self, source: Source, fingerprint: str, unit_ids: Sequence[str], labels: Labels | None = None
+        self,
+        source: Source,
+        fingerprint: str,
+        unit_ids: Sequence[str],
+        labels: Labels | None = None,
+        text_fingerprint: str | None = None,
     ) -> None:
         """Record that all of ``source``'s points are stored (as document ``source.doc_id``, with the
-        groups and metadata of ``labels``)."""
+        groups and metadata of ``labels``), their vectors made under ``fingerprint`` and their text under
+        ``text_fingerprint``."""
         kept = {"groups": list(labels.groups), "metadata": dict(labels.metadata)} if labels else {}
         self._execute(
-            f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, NULL, ?, ?)",
+            f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'done', ?, NULL, ?, ?, ?)",
             (source.doc_id, source.collection, source.name, _key(source.path), source.sha256, source.size,
-             source.mtime, fingerprint, json.dumps(list(unit_ids)), time.time(), json.dumps(kept)),
+             source.mtime, fingerprint, json.dumps(list(unit_ids)), time.time(), json.dumps(kept),
+             text_fingerprint),
         )  # fmt: skip
+
+    def mark_text(self, doc_id: str, sha256: str, fingerprint: str, text_fingerprint: str) -> bool:
+        """Record that the done document ``doc_id`` (of these bytes) has its points' text rewritten under
+        ``text_fingerprint`` (its vectors kept, now under ``fingerprint``: a row from before schema 3 gets
+        this version's); call it only after the store has the new text. False when no such row is done."""
+        changed = self._execute(
+            "UPDATE documents SET fingerprint = ?, text_fingerprint = ?, updated = ? "
+            "WHERE doc_id = ? AND sha256 = ? AND status = 'done'",
+            (fingerprint, text_fingerprint, time.time(), doc_id, sha256),
+        )
+        return changed > 0
 
     def mark_failed(self, doc_id: str, collection: str, name: str, path: str | Path, error: str) -> None:
         """Record a failure; the document's last good hash and units are kept, but it is no longer done."""
@@ -366,12 +397,18 @@ def _has_table(db: sqlite3.Connection, table: str) -> bool:
     )
 
 
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})").fetchall())
+
+
 def _migrate_v1(db: sqlite3.Connection) -> None:
-    """Schema 1 → 2, inside the caller's transaction: every row kept under its old id, named by its file."""
+    """Schema 1 → 3, inside the caller's transaction: every row kept under its old id, named by its file
+    (and without a text fingerprint, as a schema-2 row)."""
     for row in db.execute(f"SELECT {_V1_COLUMNS} FROM files").fetchall():
         path = str(row[0])
         db.execute(
-            f"INSERT OR IGNORE INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{{}}')",
+            f"INSERT OR IGNORE INTO documents ({_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', NULL)",
             (legacy_doc_id(path), DEFAULT_COLLECTION, os.path.basename(path), *row),
         )
     db.execute("DROP TABLE files")
@@ -397,6 +434,7 @@ def _entry(row: tuple[object, ...]) -> ManifestEntry:
         error,
         updated,
         labels,
+        text_fingerprint,
     ) = row
     kept = json.loads(str(labels))
     return ManifestEntry(
@@ -414,6 +452,7 @@ def _entry(row: tuple[object, ...]) -> ManifestEntry:
         updated=float(str(updated)),
         groups=tuple(kept.get("groups", ())),
         metadata=dict(kept.get("metadata", {})),
+        text_fingerprint=None if text_fingerprint is None else str(text_fingerprint),
     )
 
 

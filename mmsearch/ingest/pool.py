@@ -6,10 +6,16 @@ most ``window`` jobs in flight, so memory stays bounded however long the input i
 
 Worker processes are started with ``spawn``: a fork of a process that holds model threads or the
 embedded store's lock would copy both (a forked child keeps the store's ``flock`` alive after a
-``kill -9`` of its parent). Spawned workers inherit no open files. A worker would outlive a killed
-parent (it holds both ends of its task queue, so it never sees end-of-file): each runs a watchdog
-thread that exits the process within a second of its parent's death. Workers ignore Ctrl-C once started: the
-terminal sends it to them too, and it is the parent's to handle.
+``kill -9`` of its parent). Spawned workers inherit no open files. Nor do they run the parent's main
+script: plain ``spawn`` re-runs it in every worker (as ``__mp_main__``), so a program that ingests
+through ``Indexer.run`` at its top level, with no ``if __name__ == "__main__":`` guard, would run again
+in each worker — a script that begins by clearing its data folder wiped the store its parent was
+writing (the parent's points lost, its close failing on segment files gone). The workers only run
+mmsearch's own functions, so ``worker_context`` leaves the main module out of what a worker prepares.
+
+A worker would outlive a killed parent (it holds both ends of its task queue, so it never sees
+end-of-file): each runs a watchdog thread that exits the process within a second of its parent's death.
+Workers ignore Ctrl-C once started: the terminal sends it to them too, and it is the parent's to handle.
 
 The workers also contain hostile input: a renderer that crashes (a segfault in MuPDF) breaks only the
 pool, reported as ``WorkerCrashed``; a job that runs past ``timeout_s`` gets its workers killed,
@@ -32,6 +38,8 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import popen_spawn_posix, spawn
+from multiprocessing.context import BaseContext, SpawnContext, SpawnProcess
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,49 @@ def watch_parent(parent: int, every_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
+_launching = threading.local()  # set while this thread starts one of our workers
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")  # what makes a spawned child run __main__
+_stdlib_preparation_data = spawn.get_preparation_data
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    """``multiprocessing.spawn.get_preparation_data``, less the parent's main module while this thread
+    starts a worker; unchanged for every other process anyone starts."""
+    data: dict[str, Any] = _stdlib_preparation_data(name)
+    if getattr(_launching, "worker", False):
+        for key in _MAIN_KEYS:
+            data.pop(key, None)
+    return data
+
+
+class _WorkerPopen(popen_spawn_posix.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        _launching.worker = True
+        try:
+            super()._launch(process_obj)  # type: ignore[misc]  # not in typeshed's stub
+        finally:
+            _launching.worker = False
+
+
+class _WorkerProcess(SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _WorkerPopen(process_obj)
+
+
+class _WorkerContext(SpawnContext):
+    Process = _WorkerProcess
+
+
+def worker_context() -> BaseContext:
+    """The ``spawn`` context, but a worker does not import (run) the parent's main module: see the
+    module docstring. Where ``spawn`` has no POSIX launcher (Windows), plain ``spawn``."""
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    spawn.get_preparation_data = _preparation_data  # popen_spawn_posix looks it up at each start
+    return _WorkerContext()
+
+
 class WorkerPool:
     """A process pool that yields results in order from a bounded window (see the module docstring)."""
 
@@ -106,7 +157,7 @@ class WorkerPool:
         self.workers = workers
         self._executor = ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=worker_context(),
             initializer=init_worker,
             initargs=(os.getpid(),),
         )

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mmsearch.cli.client import auth_headers
+from mmsearch.client.transport import auth_headers
 from mmsearch.ingest.units import doc_id_for
 from mmsearch.samples import make_pdf
 from tests.support import budget, tiny_env

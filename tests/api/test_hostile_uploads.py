@@ -14,7 +14,7 @@ from api_support import budget, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import open_services
-from mmsearch.cli.client import auth_headers
+from mmsearch.client.transport import auth_headers
 from mmsearch.samples import make_bad_files, make_image, make_many_objects_pdf, make_slow_page_pdf
 
 PROGRAM = auth_headers(None)  # a program: writes need an Authorization header or the page's Origin

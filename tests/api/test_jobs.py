@@ -17,7 +17,7 @@ from api_support import LiveServer, budget, live_server, tiny_settings
 
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import open_services
-from mmsearch.cli.client import auth_headers
+from mmsearch.client.transport import auth_headers
 from mmsearch.samples import make_empty_pdf, make_pdf
 
 # A program, not a browser page: it sends an Authorization header (any value; the server has no keys),

@@ -95,17 +95,18 @@ def test_schemathesis_finds_nothing(server: LiveServer, key: str, tmp_path: Path
     ]  # fmt: skip
     # Links are inferred from Location headers only: dependency analysis pairs the upload's `files[].doc_id`
     # with DELETE /v1/documents/{doc_id}, but an upload is a job and its documents exist once it is done.
-    # Two answers of 422 to requests the schema calls valid are right, because JSON Schema cannot state
-    # their rule: an uploaded file's name (a multipart part's Content-Disposition filename, which OpenAPI
-    # cannot constrain) must be a document name (a stem and an extension, ingest/names.py), and a search's
-    # ranges must not be empty (ingested_after < ingested_before: a rule across two fields). Only for those
-    # two operations does the positive-data check accept 422; every other check and operation is as strict.
+    # Two refusals of requests the schema calls valid are right, because JSON Schema cannot state their
+    # rule: an uploaded file's name (a multipart part's Content-Disposition filename, which OpenAPI cannot
+    # constrain) must be a document name (a stem and an extension, ingest/names.py: 400 invalid_name), and
+    # a search's ranges must not be empty (ingested_after < ingested_before, a rule across two fields: 422).
+    # Only for those two operations does the positive-data check accept 400 and 422; every other check and
+    # operation is as strict.
     (tmp_path / "schemathesis.toml").write_text(
         '[phases.stateful.inference]\nalgorithms = ["location-headers"]\n'
         + "".join(
             f'\n[[operations]]\ninclude-path = "{path}"\ninclude-method = "POST"\n'
             "[operations.checks.positive_data_acceptance]\n"
-            'expected-statuses = ["2XX", "3XX", 401, 403, 404, 409, 422, 429, "5XX"]\n'
+            'expected-statuses = ["2XX", "3XX", 400, 401, 403, 404, 409, 422, 429, "5XX"]\n'
             for path in ("/v1/documents", "/v1/search")
         )
     )

@@ -288,6 +288,26 @@ def test_a_document_of_another_group_is_never_found(portal: Portal) -> None:
         assert {h["doc_id"] for h in found["hits"]} == {board}
 
 
+def test_the_counts_beside_the_filters_are_of_what_each_principal_may_see(portal: Portal) -> None:
+    def facets(headers: dict[str, str], **params: str) -> dict[str, Any]:
+        answer = httpx.get(f"{portal.url}/v1/facets", headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    legal = [{"value": "page", "count": 3}, {"value": "image", "count": 1}]
+    assert facets({"Authorization": f"Bearer {READ_KEY}"})["collections"] == [
+        {"value": "legal", "count": 4},
+        {"value": "finance", "count": 2},
+    ]
+    assert facets(portal.as_key("legal-reader")) == {
+        "total": 4, "kinds": legal, "collections": [{"value": "legal", "count": 4}]
+    }  # fmt: skip
+    for finance in finance_principals(portal)[::2]:  # a key and a token of the finance group: not board.pdf
+        counted = facets(finance)
+        assert counted["total"] == 1 and counted["collections"] == [{"value": "finance", "count": 1}]
+        assert facets(finance, collection="legal")["total"] == 0  # asking for legal counts nothing
+
+
 def test_nobody_downloads_outside_its_scope(portal: Portal) -> None:
     legal_ids = {d["doc_id"] for d in legal_documents(portal)}
     board = board_document(portal)["doc_id"]

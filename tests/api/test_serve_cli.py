@@ -18,6 +18,7 @@ from api_support import Indexed, clean_env
 
 from mmsearch import components
 from mmsearch.config import load_settings
+from mmsearch.samples import make_pdf
 from tests.support import budget, run_cli
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,9 @@ def test_a_store_held_by_another_process_is_refused(indexed: Indexed, tiny_model
 
 
 def test_serves_until_interrupted(tmp_path: Path, tiny_models: Path) -> None:
+    """... and an upload it ingested (its pages rendered in worker processes) is all there afterwards."""
     data_dir = tmp_path / "data"
+    make_pdf(tmp_path / "two.pdf", 2)
     command = [sys.executable, "-m", "mmsearch", "--data-dir", str(data_dir), "serve", "--port", "0"]
     process = subprocess.Popen(command, env=env_for(tiny_models), stderr=subprocess.PIPE, text=True)
     try:
@@ -65,6 +68,7 @@ def test_serves_until_interrupted(tmp_path: Path, tiny_models: Path) -> None:
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
         info = httpx.get(f"{url}/v1/info").json()
         assert info["embedding_model"] == str(tiny_models / "embedding") and info["auth_required"] is False
+        _upload(url, tmp_path / "two.pdf")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:
@@ -73,7 +77,21 @@ def test_serves_until_interrupted(tmp_path: Path, tiny_models: Path) -> None:
             process.wait()
     with clean_env():
         settings = load_settings(None, {"data_dir": str(data_dir)})
-    components.build_store(settings).close()  # the lock was released on the way out
+    with components.build_store(settings) as store:  # the lock was released on the way out
+        assert store.count() == 2
+
+
+def _upload(url: str, path: Path) -> None:
+    program = {"Authorization": "Bearer any"}  # any value while the server has no keys (guard.py)
+    job = httpx.post(
+        f"{url}/v1/documents", files=[("files", (path.name, path.read_bytes()))], headers=program
+    ).json()
+    deadline = time.monotonic() + budget(120)
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = httpx.get(job["url"]).json()  # an absolute URL
+    assert job["state"] == "done" and job["files"][0]["status"] == "indexed", job
 
 
 def _wait_for_url(process: subprocess.Popen[str]) -> str:

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from api_support import READ_KEY, WRITE_KEY, Indexed, LiveServer, live_server
 
-from mmsearch.cli.client import RemoteError
 from mmsearch.cli.remote import RemoteIngest
+from mmsearch.client import RemoteError
 from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_pdf
 from tests.support import run_cli

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,14 +20,16 @@ from mmsearch.config import Settings
 from mmsearch.errors import DimensionMismatch, UnprocessableInput
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
-from mmsearch.index.pipeline import IngestReport, fingerprint, plan
+from mmsearch.index.pipeline import IngestReport, fingerprint, legacy_fingerprints, plan, text_fingerprint
+from mmsearch.index.store import Payload
 from mmsearch.ingest.names import Labels
 from mmsearch.ingest.reader import read_file
+from mmsearch.ingest.settings import IngestSettings
 from mmsearch.ingest.units import doc_id_for, legacy_doc_id
 from mmsearch.samples import make_bad_files, make_image, make_pdf, make_scanned_pdf, make_video, scanned_word
 from mmsearch.search.searcher import Searcher
 from tests.ocr_support import needs_tesseract
-from tests.support import tiny_settings
+from tests.support import REPO, budget, tiny_env, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +200,164 @@ def test_fingerprint_follows_settings_that_change_vectors(settings: Settings) ->
     assert base != fingerprint(changed, "m", 128, "Represent the user's input.")
 
 
+def test_text_only_settings_are_in_the_text_fingerprint_not_the_vectors_one(settings: Settings) -> None:
+    base = settings.ingest
+    made = ("m", 128, "Represent the user's input.")
+    for change in ({"ocr": "off"}, {"ocr_languages": "eng+deu"}, {"ocr_dpi": 300.0}, {"text_chars": 10}):
+        other = base.model_copy(update=change)
+        assert fingerprint(other, *made) == fingerprint(base, *made), change
+        assert text_fingerprint(other) != text_fingerprint(base), change
+    dpi = base.model_copy(update={"pdf_dpi": 72.0})
+    assert fingerprint(dpi, *made) != fingerprint(base, *made) and text_fingerprint(dpi) == text_fingerprint(
+        base
+    )
+
+
+def test_the_old_fingerprints_are_recognised() -> None:
+    """Pinned: what mmsearch computed before issue 20 (commit 1312387^1's ``fingerprint``) for these
+    arguments and the default ingest settings, and what the old fingerprint is under other settings."""
+    assert "7ec99a56b8d43205" in legacy_fingerprints(IngestSettings(), "m", 128, "inst")
+    changed = IngestSettings(pdf_dpi=100.0, render_workers=0)  # render_workers: a limit, never hashed
+    assert "4daa26acd977398e" in legacy_fingerprints(changed, "m", 128, "inst")
+    assert old_fingerprint(changed, "m", 128, "inst") == "4daa26acd977398e"
+
+
+class Counting:
+    """Wraps an embedder, counting the units it embeds."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.units = inner, 0
+        self.dim, self.model_id = inner.dim, inner.model_id
+
+    def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+        self.units += len(items)
+        return self.inner.embed(items, instruction)
+
+
+def counted(settings: Settings, embedder: Embedder, *paths: Path) -> tuple[IngestReport, int]:
+    """An ingest, and the units it embedded."""
+    counting = Counting(embedder)
+    return ingest(settings, counting, *paths), counting.units
+
+
+def stored(settings: Settings) -> dict[str, Payload]:
+    ids = sorted(i for found in point_ids(settings).values() for i in found)
+    with components.build_store(settings) as store:
+        return store.retrieve(ids)
+
+
+def old_fingerprint(ingest: IngestSettings, model_id: str, dim: int, instruction: str) -> str:
+    """The manifest fingerprint of mmsearch before issue 20, as it computed it (that version had no OCR
+    settings; the others but four limits were hashed)."""
+    limits = {"max_pages_per_file", "max_video_seconds", "render_workers", "render_timeout_s"}
+    shape = ingest.model_dump(mode="json", exclude=limits | {"ocr", "ocr_languages", "ocr_dpi"})
+    blob = json.dumps(
+        {"ingest": shape, "model": model_id, "dim": dim, "instruction": instruction}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """A page with a text layer, a scanned page (text only in its pixels) and a short video."""
+    folder = tmp_path / "mixed"
+    make_pdf(folder / "report.pdf", 1, with_tables=False, with_charts=False)
+    make_scanned_pdf(folder / "scan.pdf", page_size=(300.0, 200.0))
+    make_video(folder / "clip.mp4", 2, fps=2)
+    return folder
+
+
+def test_an_ocr_change_rereads_the_text_in_place_and_embeds_nothing(
+    tmp_path: Path, tiny_models: Path, embedder: Embedder, mixed: Path
+) -> None:
+    needs_tesseract()
+    off = tiny_settings(tmp_path / "data", tiny_models, ingest={"ocr": "off"})
+    _, embedded = counted(off, embedder, mixed)
+    assert embedded == 3
+    before = stored(off)
+    [scan_id] = [i for i, p in before.items() if p.name == "scan.pdf"]
+    assert before[scan_id].text_source is None and not before[scan_id].words
+    auto = tiny_settings(tmp_path / "data", tiny_models, ingest={"ocr": "auto"})
+    report, embedded = counted(auto, embedder, mixed)
+    assert embedded == 0  # OCR text is never the model's: nothing is embedded again
+    assert {f.name: (f.status, f.reread, f.units) for f in report.files} == {
+        "report.pdf": ("indexed", True, 1), "scan.pdf": ("indexed", True, 1), "clip.mp4": ("indexed", True, 1),
+    }  # fmt: skip
+    assert report.units == 0 and len(report.reread) == 3
+    after = stored(auto)
+    assert after.keys() == before.keys()  # the same points, rewritten in place
+    scan = after[scan_id]
+    assert scan.text_source == "ocr" and scanned_word(1) in scan.text.split() and scan.words
+    assert scanned_word(1) in scan.search_text and "scan.pdf" in scan.search_text
+    assert (scan.ingest_time, scan.media_paths) == (before[scan_id].ingest_time, before[scan_id].media_paths)
+    for point_id, payload in before.items():  # the page with a text layer and the video: as they were
+        if point_id != scan_id:
+            assert after[point_id] == payload
+    with components.build_store(auto) as store:  # the scan's vector is its page image's, still
+        [unit] = list(read_file(mixed / "scan.pdf", auto.ingest)[1])
+        [alone] = embedder.embed([Content(images=(unit.image,))], auto.embedding.document_instruction)
+        best = store.search(alone, limit=1)[0]
+    assert best.id == scan_id and best.score == pytest.approx(1.0, abs=1e-4)
+    assert best.payload.text_source == "ocr"
+    again, embedded = counted(auto, embedder, mixed)
+    assert [f.status for f in again.files] == ["unchanged"] * 3 and embedded == 0
+    # A setting that changes what the model sees re-embeds, as before.
+    sharper = tiny_settings(tmp_path / "data", tiny_models, ingest={"ocr": "auto", "pdf_dpi": 100.0})
+    report, embedded = counted(sharper, embedder, mixed)
+    assert embedded == 3 and [(f.status, f.reread) for f in report.files] == [("indexed", False)] * 3
+    assert stored(sharper).keys() == before.keys()  # ids from the bytes and each unit's place
+
+
+def test_an_index_from_before_the_split_is_upgraded_without_re_embedding(
+    tmp_path: Path, tiny_models: Path, embedder: Embedder, mixed: Path
+) -> None:
+    """A manifest of schema 2 (one fingerprint over every ingest setting, as mmsearch computed it before
+    issue 20) and points stored without word boxes or search text: the next ingest of the unchanged
+    corpus re-reads the text only; a row whose old fingerprint names other settings is re-embedded."""
+    needs_tesseract()
+    settings = tiny_settings(tmp_path / "data", tiny_models)
+    ingest(settings, embedder, mixed)
+    before = stored(settings)
+    with components.build_store(settings) as store:  # the payloads of that version: no words, no OCR
+        store.set_text({i: replace_text(p) for i, p in before.items()})
+    made = (embedder.model_id, embedder.dim, settings.embedding.document_instruction)
+    old = old_fingerprint(settings.ingest, *made)
+    other = old_fingerprint(settings.ingest.model_copy(update={"video_fps": 2.0}), *made)
+    db = settings.data_dir / "manifest.sqlite"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("ALTER TABLE documents DROP COLUMN text_fingerprint")
+    conn.execute("UPDATE documents SET fingerprint = ?", (old,))
+    conn.execute("UPDATE documents SET fingerprint = ? WHERE name = 'clip.mp4'", (other,))
+    conn.execute("PRAGMA user_version=2")
+    conn.close()
+    report, embedded = counted(settings, embedder, mixed)
+    assert {f.name: (f.status, f.reread) for f in report.files} == {
+        "report.pdf": ("indexed", True), "scan.pdf": ("indexed", True), "clip.mp4": ("indexed", False),
+    }  # fmt: skip
+    assert embedded == 1  # the video only: its row's fingerprint is of other settings
+    after = stored(settings)
+    assert after.keys() == before.keys()
+    for point_id, payload in before.items():  # text, words and search text back, nothing else moved
+        assert after[point_id].text == payload.text and after[point_id].words == payload.words
+        assert after[point_id].search_text == payload.search_text
+        if payload.modality == "page":
+            assert after[point_id] == payload
+    with components.build_manifest(settings) as manifest:
+        assert manifest._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        rows = manifest.documents()
+        assert {(e.fingerprint, e.text_fingerprint) for e in rows} == {
+            (fingerprint(settings.ingest, *made), text_fingerprint(settings.ingest))
+        }
+    again, embedded = counted(settings, embedder, mixed)
+    assert [f.status for f in again.files] == ["unchanged"] * 3 and embedded == 0
+
+
+def replace_text(payload: Payload) -> Payload:
+    """A payload as stored before issue 20: its text layer, no words, source or search text."""
+    text = payload.text if payload.text_source == "layer" else ""
+    return Payload(**{**payload.to_dict(), "text": text, "words": (), "text_source": None, "search_text": ""})
+
+
 class FailingOnCall:
     """Wraps an embedder; the ``fail_on``-th call raises as a page with unprocessable media would."""
 
@@ -332,3 +498,43 @@ def test_a_folder_ingested_again_after_the_upgrade_keeps_its_old_documents(
         assert {p.name for p in store.retrieve(list(entry.unit_ids)).values()} == {"sub/report.pdf"}
         assert store.stats().documents == 3
         assert indexer.run([corpus]).files[0].status == "unchanged"
+
+
+REBUILD = textwrap.dedent(
+    """
+    import shutil, sys
+    from pathlib import Path
+    import numpy as np
+    from mmsearch import components
+    from mmsearch.config import load_settings
+    # A rebuild from scratch, all at the top level (no ``if __name__ == "__main__":`` guard).
+    settings = load_settings(None, {})
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    store = components.build_store(settings)
+    embedder = components.build_embedder(settings)
+    with components.build_manifest(settings) as manifest:
+        report = components.build_indexer(settings, embedder, store, manifest, None).run([Path(sys.argv[1])])
+    hits = store.search(np.full(embedder.dim, embedder.dim**-0.5, dtype=np.float32), limit=100)
+    print(len(report.failed), len(hits), store.count(), flush=True)
+    store.close()
+    """
+)
+
+
+def test_a_script_that_ingests_at_its_top_level_keeps_every_point(tiny_models: Path, tmp_path: Path) -> None:
+    """The PDF render workers are spawned processes: they must not run the parent's unguarded main
+    script again (this one clears the data folder first: in each worker it deleted the store the parent
+    was writing, whose close then failed and whose points were gone on reopening)."""
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "a.pdf", 2, topic="owls")
+    make_pdf(corpus / "b.pdf", 2, topic="cats")
+    (tmp_path / "rebuild.py").write_text(REBUILD)
+    data = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "rebuild.py", str(corpus)], check=False, cwd=tmp_path, capture_output=True, text=True,
+        env=tiny_env(data, tiny_models, PYTHONPATH=str(REPO)), timeout=budget(120),
+    )  # fmt: skip
+    assert (done.returncode, done.stdout.split()) == (0, ["0", "4", "4"]), done.stderr[-3000:]
+    with components.build_store(tiny_settings(data, tiny_models)) as store:
+        assert store.count() == 4
+        assert sorted(d.name for d in store.documents()) == ["a.pdf", "b.pdf"]

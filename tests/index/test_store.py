@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from mmsearch.errors import QueryError, StoreError
 from mmsearch.index.edge_store import EdgeStore
 from mmsearch.index.qdrant_store import QdrantStore
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Modality, Payload, Point, Store
+from mmsearch.index.store import Filters, Modality, Payload, Point, Scope, Store
 from mmsearch.index.store_registry import open_store
 
 DIM = 64
@@ -427,3 +428,54 @@ def test_nearest_finds_what_search_finds_with_only_the_version_read(
             assert [c.score for c in found] == pytest.approx([h.score for h in hits], abs=1e-6)
         with pytest.raises(QueryError, match="limit"):
             store.nearest(query, limit=0)
+
+
+def test_set_text_rewrites_only_the_text_fields_in_place(store: Store, rng: np.random.Generator) -> None:
+    """What an OCR settings change does (``index.pipeline``): text, words, text source and search text
+    rewritten on the same points; vector, id and every other field kept."""
+    points = document(rng, "/data/docs/a.pdf", range(1, 4))
+    store.upsert(points)
+    target = points[1]
+    new = replace(
+        target.payload, text="Invoice 42", words=(0, 7, 1, 2, 30, 12), text_source="ocr",
+        search_text="Invoice 42\na.pdf", ingest_time=5.0, page=99,
+    )  # fmt: skip
+    store.set_text({target.id: new})
+    stored = store.retrieve([p.id for p in points])
+    assert stored[target.id] == replace(new, ingest_time=target.payload.ingest_time, page=target.payload.page)
+    assert stored[points[0].id] == points[0].payload and stored[points[2].id] == points[2].payload
+    [best] = store.search(target.vector, limit=1)
+    assert best.id == target.id and best.score == pytest.approx(1.0, abs=1e-5)
+    store.set_text({})  # nothing to do
+    with pytest.raises(StoreError):
+        store.set_text({"not-a-uuid": new})
+
+
+def labelled(points: list[Point], collection: str, groups: tuple[str, ...] = ()) -> list[Point]:
+    return [replace(p, payload=replace(p.payload, collection=collection, groups=groups)) for p in points]
+
+
+def test_facet_counts_points_by_kind_and_collection_within_the_filters_and_the_scope(
+    store: Store, rng: np.random.Generator
+) -> None:
+    assert store.facet("modality") == []  # nothing yet
+    store.upsert(
+        document(rng, "/data/a.pdf", range(1, 4))
+        + [point(unit_vectors(rng, 1)[0], "/data/b.jpg", modality="image")]
+        + document(rng, "/data/c.mp4", range(1, 3), modality="video")
+        + labelled(document(rng, "/data/legal/d.pdf", range(1, 3)), "legal")
+        + labelled(document(rng, "/data/legal/e.pdf", range(1, 5)), "legal", ("execs",))
+    )
+    assert store.facet("modality") == [("page", 9), ("video", 2), ("image", 1)]
+    assert store.facet("collection") == [("default", 6), ("legal", 6)]  # a tie: by value
+    assert store.facet("modality", Filters(collection="default")) == [("page", 3), ("video", 2), ("image", 1)]
+    assert store.facet("modality", Filters(modality="video")) == [("video", 2)]
+    assert store.facet("modality", limit=1) == [("page", 9)]
+    # The scope is added to the filters: a principal of legal outside the execs group counts 2 pages.
+    staff = Scope(collections=frozenset({"legal"}), groups=frozenset({"staff"}))
+    assert store.facet("collection", Filters(scope=staff)) == [("legal", 2)]
+    assert store.facet("modality", Filters(collection="default", scope=staff)) == []
+    with pytest.raises(QueryError, match="only by collection, modality"):
+        store.facet("source_path")
+    with pytest.raises(QueryError, match="at least 1"):
+        store.facet("modality", limit=0)

@@ -168,7 +168,8 @@ def test_a_schema_1_manifest_is_migrated_in_place_keeping_every_row(tmp_path: Pa
         )  # fmt: skip
         assert entries[legacy_doc_id(failed)].name == "broken.pdf"
         assert manifest.is_done(legacy_doc_id(done), "doc.pdf", "a" * 64, "fp")
-        assert manifest._db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert manifest._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert kept.text_fingerprint is None  # its text fingerprint is the pipeline's to recognise
         tables = {r[0] for r in manifest._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "files" not in tables
         # the same file under the same name keeps its old id; re-ingested from a folder under a longer
@@ -180,6 +181,48 @@ def test_a_schema_1_manifest_is_migrated_in_place_keeping_every_row(tmp_path: Pa
     assert committed_versions(db, [legacy_doc_id(done)]) == {legacy_doc_id(done): "a" * 64}
     with Manifest(db) as again:  # opening a migrated manifest again changes nothing
         assert len(again.documents()) == 2
+
+
+def _as_schema_2(db: Path) -> None:
+    """Turn a manifest back into what mmsearch wrote before text fingerprints (schema 2)."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("ALTER TABLE documents DROP COLUMN text_fingerprint")
+    conn.execute("PRAGMA user_version=2")
+    conn.close()
+
+
+def test_a_schema_2_manifest_gains_text_fingerprints_and_mark_text_sets_both(
+    tmp_path: Path, doc: Path
+) -> None:
+    db = tmp_path / "manifest.sqlite"
+    source = _source(doc)
+    with Manifest(db) as manifest:
+        manifest.mark_done(source, "old-fp", ["u1", "u2"], Labels(metadata={"year": 2024}))
+    _as_schema_2(db)
+    with Manifest(db) as manifest:
+        assert manifest._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        entry = manifest.get(source.doc_id)
+        assert entry is not None
+        assert (entry.fingerprint, entry.text_fingerprint, entry.unit_ids) == ("old-fp", None, ("u1", "u2"))
+        assert dict(entry.metadata) == {"year": 2024} and entry.status == "done"
+        assert manifest.is_unchanged(source.doc_id, "doc.pdf", doc, "old-fp")  # the row is whole
+        # Only a done row of these bytes gets its text marked: another version, or a failed row, never.
+        assert not manifest.mark_text(source.doc_id, "b" * 64, "vec", "text")
+        assert not manifest.mark_text(doc_id_for("default", "other.pdf"), source.sha256, "vec", "text")
+        assert manifest.mark_text(source.doc_id, source.sha256, "vec", "text")
+        marked = manifest.get(source.doc_id)
+        assert marked is not None and (marked.fingerprint, marked.text_fingerprint) == ("vec", "text")
+        assert (marked.sha256, marked.unit_ids, marked.size, marked.mtime) == (
+            entry.sha256, entry.unit_ids, entry.size, entry.mtime,
+        )  # fmt: skip
+        manifest.mark_failed(source.doc_id, "default", "doc.pdf", doc, "broken")
+        assert not manifest.mark_text(source.doc_id, source.sha256, "vec", "text2")
+        manifest.mark_done(source, "vec2", ["u3"], text_fingerprint="text3")
+        done = manifest.get(source.doc_id)
+        assert done is not None and (done.fingerprint, done.text_fingerprint) == ("vec2", "text3")
+    with Manifest(db) as again:  # opening a migrated manifest again changes nothing
+        assert again._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert [e.text_fingerprint for e in again.documents()] == ["text3"]
 
 
 def test_persists_in_wal_mode_and_survives_a_killed_process(tmp_path: Path, doc: Path) -> None:

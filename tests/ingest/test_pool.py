@@ -134,6 +134,33 @@ def test_a_hung_worker_is_killed_at_the_deadline() -> None:
     assert hanging.broken
 
 
+UNGUARDED = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from mmsearch.ingest.reader import read_file
+    from mmsearch.ingest.settings import IngestSettings
+    with open("ran.txt", "a") as ran:  # top-level code, and no ``if __name__ == "__main__":`` guard
+        ran.write(__name__ + "\\n")
+    units = list(read_file(Path(sys.argv[1]), IngestSettings(render_workers=1))[1])
+    print(len(units), flush=True)
+    """
+)
+
+
+def test_a_worker_does_not_run_the_parents_main_script(tmp_path: Path) -> None:
+    """``spawn`` re-runs the main script in each worker unless it is guarded; a script that ingests at
+    its top level must run once (it cleared its data folder in each worker: the parent's store lost)."""
+    make_pdf(tmp_path / "two.pdf", 2)
+    (tmp_path / "script.py").write_text(UNGUARDED)
+    done = subprocess.run(
+        [sys.executable, "script.py", str(tmp_path / "two.pdf")],
+        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=budget(60),
+    )  # fmt: skip
+    assert (tmp_path / "ran.txt").read_text().splitlines() == ["__main__"], done.stderr
+    assert (done.returncode, done.stdout.split()) == (0, ["2"]), done.stderr
+
+
 PARENT = textwrap.dedent(
     """
     import os, sys, time

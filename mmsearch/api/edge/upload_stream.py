@@ -3,8 +3,8 @@
 Each ``files`` part is written to ``<staging>/<n>/<file name>`` as its bytes arrive (no spooled copy in /tmp), so
 the request never holds more than a network chunk in memory. Its file name is the document's name,
 normalised (``ingest.names.normalise_name``; a name that cannot be one is a 422 before any byte is
-stored). The form fields ``LABEL_FIELDS`` (collection, groups, metadata, replace) must come before the
-first file (a field after a file is a 422), so the upload's target is known while it streams:
+stored). The form fields ``LABEL_FIELDS`` (collection, groups, metadata, replace, notify_url) must come
+before the first file (a field after a file is a 422), so the upload's target is known while it streams:
 ``on_fields`` receives them as the first file part begins and answers the collection. Bounds, all
 checked while streaming:
 the request body (``server.max_upload_mb``, 413), and the quotas and the free-space reserve (507): the
@@ -34,7 +34,7 @@ from mmsearch.api.services.ledger import Claim
 from mmsearch.ingest.names import DEFAULT_COLLECTION, check_collection, normalise_name
 
 UPLOAD_FIELDS = ("files", "file")
-LABEL_FIELDS = ("collection", "groups", "metadata", "replace")
+LABEL_FIELDS = ("collection", "groups", "metadata", "replace", "notify_url")
 MAX_FIELD_BYTES = 16384  # one label field's value
 Fields = dict[str, list[str]]
 

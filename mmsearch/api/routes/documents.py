@@ -58,7 +58,7 @@ from mmsearch.api.services.context import (
     check_signed,
     signed_scope,
 )
-from mmsearch.api.services.job_store import new_job_id
+from mmsearch.api.services.job_store import Notify, new_job_id
 from mmsearch.api.services.ledger import Claim, Limits
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.uploads import collection_of, staging_dir, uploads_dir
@@ -81,9 +81,12 @@ async def list_documents(
     ctx: Reader,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    collection: Annotated[str | None, Query(max_length=256, description="Only this collection's.")] = None,
 ) -> DocumentsResponse:
     """Every ingested document (file) the caller may see, ordered by collection and name."""
     docs = await _documents(ctx, caller(request).scope)
+    if collection is not None:
+        docs = [d for d in docs if d.collection == collection]
     page = docs[offset : offset + limit]
     return DocumentsResponse(total=len(docs), documents=[_document_out(request, ctx, d) for d in page])
 
@@ -140,7 +143,12 @@ async def upload(
     ] = None,
     metadata: Annotated[str | None, Query(description="Metadata: a flat JSON object.")] = None,
     replace: Annotated[bool | None, Query(description="false: a name already there is a 409.")] = None,
-) -> JSONResponse:
+    notify_url: Annotated[
+        str | None,
+        Query(max_length=2048, description="A webhook that hears of the job's end: a signed POST "
+              "(`X-Mmsearch-Signature`), to a host `server.webhook_hosts` allows (off by default)."),
+    ] = None,
+) -> JSONResponse:  # fmt: skip
     """Upload PDFs, images and videos as `files` parts. They are stored on the server and the reply,
     `202` with a job, comes at once; follow it at `GET /v1/jobs/{job_id}` (its `url`).
 
@@ -159,10 +167,20 @@ async def upload(
     (429 with `Retry-After`, before the body is read). The job lists every file: `indexed`,
     `unchanged` (same bytes already indexed), `failed` with an error `code` and `message`, or
     `cancelled`; one bad file does not stop the others.
+
+    To learn of the job's end without polling: `GET /v1/jobs/{job_id}?wait=30` (a long poll),
+    `GET /v1/jobs/{job_id}/events` (Server-Sent Events), or `notify_url` (a webhook, as a query
+    parameter or a form field before the files): the server POSTs `{"event": "job.finished", "delivery",
+    "sent", "job"}` there, signed with HMAC-SHA256 under `server.webhook_secret`
+    (`X-Mmsearch-Signature: sha256=<hex>` of the raw body), retrying a failed delivery with backoff.
+    A `notify_url` must be `http(s)` to a host `server.webhook_hosts` names, resolving to public
+    addresses (or `server.webhook_private`); otherwise the upload is a 422.
     """
     services = ctx.ready_services()
     if content_type(request) != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "upload files as multipart/form-data `files` parts")
+    if notify_url is not None:
+        ctx.webhooks.allowed(notify_url)  # 422 before the body is read
     server = ctx.settings.server
     principal = caller(request)
     runner = services.jobs
@@ -171,11 +189,19 @@ async def upload(
     limits = Limits.of(server)
     job_id = new_job_id()
     staging = staging_dir(uploads_dir(ctx.settings), job_id)
-    query = {"collection": collection, "groups": groups, "metadata": metadata, "replace": replace}
+    query = {
+        "collection": collection, "groups": groups, "metadata": metadata, "replace": replace,
+        "notify_url": notify_url,
+    }  # fmt: skip
     target: dict[str, tuple[Labels, bool]] = {}
+    sent: Fields = {}
 
     def on_fields(fields: Fields) -> str:
         target["labels"] = upload_labels(query, fields)
+        sent.update(fields)
+        webhook = one_field(query, fields, "notify_url")
+        if webhook is not None:
+            ctx.webhooks.allowed(webhook)  # its form and host, before a byte of the files is stored
         return target["labels"][0].collection
 
     def claim_for(collection: str) -> Claim:
@@ -194,6 +220,7 @@ async def upload(
     try:
         labels, may_replace = target.get("labels") or upload_labels(query, {})
         writable(principal, labels.collection)  # claim_for checked it already, when a file came
+        notify = await _notify(request, ctx, one_field(query, sent, "notify_url"), job_id)
         taken = await anyio.to_thread.run_sync(_taken, ctx.settings, labels.collection, [n for n, _ in files])
         if taken and not may_replace:
             raise NameTaken(
@@ -202,7 +229,7 @@ async def upload(
             )
         job = await anyio.to_thread.run_sync(
             lambda: runner.submit(
-                job_id, files, labels, may_replace, frozenset(taken), principal=principal.name
+                job_id, files, labels, may_replace, frozenset(taken), principal=principal.name, notify=notify
             )
         )
     except BaseException:
@@ -223,6 +250,14 @@ def writable(principal: Principal, collection: str) -> None:
                        f"{collection!r}: upload into a collection this key or sign-in may write")  # fmt: skip
 
 
+async def _notify(request: Request, ctx: ApiContext, url: str | None, job_id: str) -> Notify | None:
+    """The job's webhook, its host resolved and checked (422 if it may not be reached), or None."""
+    if url is None:
+        return None
+    await anyio.to_thread.run_sync(ctx.webhooks.check, url)
+    return Notify(url, str(request.url_for("get_job", job_id=job_id)))
+
+
 def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -232,15 +267,7 @@ def upload_labels(query: Mapping[str, object], fields: Fields) -> tuple[Labels, 
     one place at most, and a single field once), checked: ``InvalidLabel`` (422) names what is wrong."""
 
     def one(key: str) -> str | None:
-        given = fields.get(key, [])
-        if len(given) > 1:
-            raise InvalidLabel(f"`{key}` was sent {len(given)} times; send it once")
-        if given and query.get(key) is not None:
-            raise InvalidLabel(
-                f"`{key}` was sent both as a query parameter and as a form field; send it once"
-            )
-        value = query.get(key)
-        return given[0] if given else (None if value is None else str(value))
+        return one_field(query, fields, key)
 
     if fields.get("groups") and query.get("groups"):
         raise InvalidLabel("`groups` was sent both as a query parameter and as a form field; send it once")
@@ -253,6 +280,17 @@ def upload_labels(query: Mapping[str, object], fields: Fields) -> tuple[Labels, 
     if replace not in ("true", "false", "1", "0"):
         raise InvalidLabel(f"`replace` must be true or false, not {replace[:20]!r}")
     return Labels.checked(one("collection"), groups, metadata), replace in ("true", "1")
+
+
+def one_field(query: Mapping[str, object], fields: Fields, key: str) -> str | None:
+    """The value of ``key``, sent once, as a query parameter or a form field (``InvalidLabel`` if not)."""
+    given = fields.get(key, [])
+    if len(given) > 1:
+        raise InvalidLabel(f"`{key}` was sent {len(given)} times; send it once")
+    if given and query.get(key) is not None:
+        raise InvalidLabel(f"`{key}` was sent both as a query parameter and as a form field; send it once")
+    value = query.get(key)
+    return given[0] if given else (None if value is None else str(value))
 
 
 def _taken(settings: Settings, collection: str, names: Sequence[str]) -> set[str]:

@@ -18,8 +18,10 @@ from mmsearch.api.edge.signing import UrlSigner
 from mmsearch.api.errors import ApiError
 from mmsearch.api.prometheus import Metrics
 from mmsearch.api.services.job_store import Job
+from mmsearch.api.services.job_watch import JobWatch
 from mmsearch.api.services.parts import Services
 from mmsearch.api.services.signin import SignIn, session_principal
+from mmsearch.api.services.webhooks import Webhooks
 from mmsearch.config import Settings
 from mmsearch.index.listing import ListedDocument
 from mmsearch.index.store import Scope
@@ -37,7 +39,9 @@ class ApiContext:
     # the C allocator keeps after a decode stays in their few arenas instead of one per search thread.
     decoder: ThreadPoolExecutor
     audit: AuditLog  # the audit trail (``api/services/audit_trail.py`` records into it)
+    webhooks: Webhooks  # the signed POSTs that announce a job's end (``webhooks.py``)
     services: Services | None = None  # set by the lifespan once the parts are open
+    job_watch: JobWatch = field(default_factory=JobWatch)  # wakes long polls and event streams of jobs
     signin: SignIn | None = None  # the web sign-in, when access.oidc is configured
     # doc id -> (document, monotonic expiry): spares a store scan per Range request of a video
     documents: dict[str, tuple[ListedDocument, float]] = field(default_factory=dict)
@@ -54,6 +58,7 @@ class ApiContext:
             hosts=HostRule(server),  # raises ConfigError when a public server lists no host names
             decoder=ThreadPoolExecutor(server.max_concurrent_decodes, thread_name_prefix="mmsearch-decode"),
             audit=open_audit_log(settings.access.audit, settings.data_dir),
+            webhooks=Webhooks(server),
             signin=SignIn.create(settings),
         )
         if ctx.signin is not None:

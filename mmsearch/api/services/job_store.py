@@ -12,17 +12,21 @@ and moves it into place. A job list written before these columns gets them in pl
 
 A restart puts every job that was ``queued`` or ``running`` back in the queue, with its unfinished
 files ``queued`` again: the worker finishes them from their stored uploads (ingest is idempotent).
-Each call is one sqlite transaction (WAL), so a ``kill -9`` never leaves a torn row.
+Each call is one sqlite transaction (WAL), so a ``kill -9`` never leaves a torn row. After each write
+the ``watchers`` hear the job's id (from the writing thread): that is how a long poll or an event stream
+learns of a change at once (``job_watch.py``). A job may name where to announce its end (``Notify``: an
+upload's ``notify_url``, ``webhooks.py``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +34,8 @@ from typing import Literal, Self
 
 from mmsearch.errors import StoreError
 from mmsearch.ingest.names import Labels
+
+log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "cancelled", "failed"]
 FileState = Literal["queued", "running", "indexed", "unchanged", "failed", "cancelled"]
@@ -70,10 +76,13 @@ _ADDED = (
     ("jobs", "replace", "INTEGER NOT NULL DEFAULT 1"),
     ("job_files", "replaces", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "principal", "TEXT NOT NULL DEFAULT ''"),
+    ("jobs", "notify", "TEXT"),
 )
 _JOB_COLUMNS = (
-    "id, state, created, started, finished, cancel, error, collection, groups, metadata, replace, principal"
+    "id, state, created, started, finished, cancel, error, collection, groups, metadata, replace, principal, "
+    "notify"
 )
+Watcher = Callable[[str], None]  # hears the id of each job written
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,15 @@ class JobFile:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where a job announces its end: a webhook ``url`` (checked by ``webhooks.py``), and the job's own
+    URL, which the announcement names (the worker that ends the job knows no request to build it from)."""
+
+    url: str
+    job_url: str
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     state: JobState
@@ -104,6 +122,7 @@ class Job:
     labels: Labels = field(default_factory=Labels)  # the collection, groups and metadata it writes
     replace: bool = True  # False: a file whose name is taken fails (``name_taken``) instead of replacing
     principal: str = ""  # the name of who sent it ("" before jobs recorded it)
+    notify: Notify | None = None  # the webhook that hears of its end, if the upload asked for one
 
     @property
     def collection(self) -> str:
@@ -131,6 +150,7 @@ class JobStore:
         self.path = path
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
+        self.watchers: list[Watcher] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
@@ -160,17 +180,18 @@ class JobStore:
 
     def create(
         self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
-        replaces: frozenset[str] = frozenset(), *, principal: str = "",
+        replaces: frozenset[str] = frozenset(), *, principal: str = "", notify: Notify | None = None,
     ) -> Job:  # fmt: skip
         """A queued job of ``files`` (name, size), in order, writing ``labels``, sent by ``principal`` (its
-        name); ``replaces``: the names that are documents already."""
+        name); ``replaces``: the names that are documents already; ``notify``: its webhook."""
         labels = labels or Labels()
-        with self._transaction() as db:
+        target = None if notify is None else json.dumps({"url": notify.url, "job_url": notify.job_url})
+        with self._transaction(job_id) as db:
             db.execute(
-                "INSERT INTO jobs (id, state, created, collection, groups, metadata, replace, principal) "
-                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, created, collection, groups, metadata, replace, principal, notify) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, time.time(), labels.collection, json.dumps(list(labels.groups)),
-                 json.dumps(dict(labels.metadata)), int(replace), principal),
+                 json.dumps(dict(labels.metadata)), int(replace), principal, target),
             )  # fmt: skip
             db.executemany(
                 "INSERT INTO job_files (job_id, idx, name, size, state, replaces) VALUES (?, ?, ?, ?, 'queued', ?)",
@@ -180,7 +201,7 @@ class JobStore:
 
     def claim(self, job_id: str) -> bool:
         """Mark a queued job running; False if it is no longer queued (cancelled meanwhile)."""
-        with self._transaction() as db:
+        with self._transaction(job_id) as db:
             cursor = db.execute(
                 "UPDATE jobs SET state = 'running', started = COALESCE(started, ?) WHERE id = ? AND state = 'queued'",
                 (time.time(), job_id),
@@ -188,7 +209,7 @@ class JobStore:
         return cursor.rowcount == 1
 
     def finish(self, job_id: str, state: JobState, error: str | None = None) -> None:
-        with self._transaction() as db:
+        with self._transaction(job_id) as db:
             db.execute(
                 "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
                 (state, time.time(), error, job_id),
@@ -202,13 +223,13 @@ class JobStore:
 
     def requeue(self, job_id: str) -> None:
         """Back in the queue (a stop in the middle): unfinished files are queued again."""
-        with self._transaction() as db:
+        with self._transaction(job_id) as db:
             db.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (job_id,))
             db.execute("UPDATE job_files SET state = 'queued', units = 0 WHERE job_id = ? AND state = 'running'",
                        (job_id,))  # fmt: skip
 
     def update_file(self, job_id: str, file: JobFile) -> None:
-        with self._transaction() as db:
+        with self._transaction(job_id) as db:
             db.execute(
                 "UPDATE job_files SET state = ?, kind = ?, units = ?, seconds = ?, code = ?, message = ?, "
                 "doc_id = ?, replaces = ? WHERE job_id = ? AND idx = ?",
@@ -218,7 +239,7 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> Job | None:
         """Cancel: a queued job at once, a running one at its next checkpoint (the worker's job)."""
-        with self._transaction() as db:
+        with self._transaction(job_id) as db:
             db.execute(
                 "UPDATE jobs SET cancel = 1 WHERE id = ? AND state IN ('queued', 'running')", (job_id,)
             )
@@ -298,12 +319,21 @@ class JobStore:
                 raise StoreError(f"the job list {self.path} failed: {exc}") from exc
         return [
             Job(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], tuple(files[r[0]]),
-                Labels(str(r[7]), tuple(json.loads(r[8])), json.loads(r[9])), bool(r[10]), str(r[11]))
+                Labels(str(r[7]), tuple(json.loads(r[8])), json.loads(r[9])), bool(r[10]), str(r[11]),
+                None if r[12] is None else Notify(**json.loads(r[12])))
             for r in rows
         ]  # fmt: skip
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self)
+    def _transaction(self, job_id: str | None = None) -> _Transaction:
+        """One write; once it is committed, the watchers hear of ``job_id`` (when given)."""
+        return _Transaction(self, job_id)
+
+    def _written(self, job_id: str) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(job_id)
+            except Exception:  # a watcher's failure is its own: the write stands
+                log.exception("a watcher of job %s failed", job_id)
 
     def _prune(self, db: sqlite3.Connection) -> None:
         old = [r[0] for r in db.execute(
@@ -331,8 +361,9 @@ def _add_column(db: sqlite3.Connection, table: str, column: str, declaration: st
 class _Transaction:
     """``with store._transaction() as db:`` — one BEGIN IMMEDIATE … COMMIT under the handle's lock."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStore, job_id: str | None = None) -> None:
         self.store = store
+        self.job_id = job_id
 
     def __enter__(self) -> sqlite3.Connection:
         self.store._lock.acquire()
@@ -353,3 +384,5 @@ class _Transaction:
                 raise StoreError(f"the job list {self.store.path} failed: {error}") from error
         finally:
             self.store._lock.release()
+        if kind is None and self.job_id is not None:
+            self.store._written(self.job_id)

@@ -37,7 +37,7 @@ import numpy as np
 
 from mmsearch import components
 from mmsearch.api.errors import ApiError
-from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, new_job_id
+from mmsearch.api.services.job_store import FINISHED_FILES, Job, JobFile, JobStore, Notify, new_job_id
 from mmsearch.api.services.ledger import Ledger
 from mmsearch.api.services.local_ledger import LocalLedger, disk_free
 from mmsearch.api.services.uploads import (
@@ -193,16 +193,18 @@ class JobRunner:
 
     def submit(
         self, job_id: str, files: list[tuple[str, int]], labels: Labels | None = None, replace: bool = True,
-        replaces: frozenset[str] = frozenset(), *, principal: str = "",
+        replaces: frozenset[str] = frozenset(), *, principal: str = "", notify: Notify | None = None,
     ) -> Job:  # fmt: skip
         """Queue the job of an upload (in the place ``admit`` held, if any) writing ``labels`` (its bytes are
         counted for ``labels.collection`` in the ledger); ``replace`` False: a name already taken fails;
-        ``replaces``: the names that are documents already."""
+        ``replaces``: the names that are documents already; ``notify``: the webhook of its end."""
         labels = labels or Labels()
         self._charged[job_id] = labels.collection  # before the worker can see the job (and end it)
         with self._admit:
             try:
-                job = self.jobs.create(job_id, files, labels, replace, replaces, principal=principal)
+                job = self.jobs.create(
+                    job_id, files, labels, replace, replaces, principal=principal, notify=notify
+                )
             except BaseException:
                 self._charged.pop(job_id, None)
                 raise
