@@ -7,7 +7,7 @@ are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so
 versions of one file or half of one.
 
 Without the reranker, the candidates are found with their versions only (``Store.nearest``) and the whole
-payload is read for the ``top_k`` hits (``Store.retrieve``); the reranker reads every candidate's.
+payload is read for the page's hits (``Store.retrieve``); the reranker reads every candidate's.
 
 Which of the ranked points become hits, and which page of them, is ``selection.py``'s: a score floor
 (``min_score``), one hit per document or content (``collapse``), and ``offset``. A reranked query pages
@@ -17,6 +17,14 @@ unreranked one through the store's order, fetching more when a floor or collapse
 Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
 nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
 of the whole store, never of the caller's scope, as the answer "empty" was before.
+
+Modes (issue 20; ``mode`` per search, else the searcher's, ``search.mode``): ``hybrid`` hands the store
+the query vector and the query's words (``query_text.lexical_query``), fused by the store;
+``vector`` the vector only; ``keyword`` the words only (nothing is embedded; a query without words is
+refused). A hybrid query without words (an image, a video clip) is a vector search, and so is one on a
+collection without its text index yet (logged); ``SearchResult.mode`` says which ran. The scope and
+filters bind every mode alike (the store puts them on both halves), and so does the committed-versions
+widening.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -34,10 +42,21 @@ from PIL import Image
 from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchAbandoned
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
-from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, SearchMode, Store
+from mmsearch.index.store import (
+    SEARCH_MODES,
+    Candidate,
+    Filters,
+    Fusion,
+    Lexical,
+    Payload,
+    ScoredPoint,
+    SearchMode,
+    Store,
+)
 from mmsearch.ingest.media import load_media
 from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
+from mmsearch.search.query_text import lexical_query
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.selection import Collapse, Page, Selection, select
 from mmsearch.search.terms import Terms, query_terms
@@ -81,6 +100,8 @@ class Searcher:
         candidates: int = 50,
         top_k: int = 10,
         committed: Committed | None = None,
+        mode: SearchMode = "hybrid",
+        fusion: Fusion | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -92,7 +113,10 @@ class Searcher:
         self.candidates = candidates
         self.top_k = top_k
         self.committed = committed
+        self.mode = _checked_mode(mode)
+        self.fusion = fusion or Fusion()
         self._verified = False
+        self._warned_no_index = False
 
     def search(
         self,
@@ -102,30 +126,26 @@ class Searcher:
         candidates: int | None = None,
         rerank: bool = True,
         cancelled: Callable[[], bool] | None = None,
+        mode: SearchMode | None = None,
+        include_text: bool = False,
         offset: int = 0,
         min_score: float | None = None,
         collapse: Collapse | None = None,
         vector: np.ndarray | None = None,
-        mode: SearchMode | None = None,
-        include_text: bool = False,
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
-        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``offset``, ``min_score``,
-        ``collapse``: which hits (``selection.Selection``). ``vector``: the query's embedding, when
-        ``embed_queries`` made it with others. ``include_text``: each hit carries its unit's text
-        (``Hit.text``, cut at ``highlight.MAX_TEXT_CHARS``). ``mode``: only ``vector`` (or None) until the
-        lexical stage is built (issue 20); the others are refused."""
-        if mode not in (None, "vector"):
-            raise QueryError(
-                f"search mode {mode!r} needs the lexical stage, which this build lacks: use 'vector'"
-            )
+        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``mode``: hybrid | vector |
+        keyword (None: the searcher's). ``include_text``: each hit carries its unit's text (``Hit.text``,
+        cut at ``highlight.MAX_TEXT_CHARS``). ``offset``, ``min_score``, ``collapse``: which hits
+        (``selection.Selection``). ``vector``: the query's embedding, when ``embed_queries`` made it with
+        others (a keyword search uses none)."""
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
         selection = Selection(top_k or self.top_k, offset, min_score, collapse)
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
                 query, waits, selection, candidates=candidates, rerank=rerank, cancelled=cancelled,
-                vector=vector, include_text=include_text,
+                mode=_checked_mode(mode or self.mode), include_text=include_text, vector=vector,
             )  # fmt: skip
 
     def embed_queries(
@@ -146,6 +166,29 @@ class Searcher:
             self.store.verify(self.embedder.model_id, self.embedder.dim)
             self._verified = True
 
+    def _plan(self, query: Query, mode: SearchMode) -> tuple[SearchMode, Lexical | None]:
+        """The mode that runs and the lexical half: a hybrid query without words, or on a collection
+        without its text index, runs as vector; a keyword query without words is refused."""
+        lexical = None if mode == "vector" else lexical_query(query.text)
+        if mode == "keyword":
+            if lexical is None:
+                raise QueryError(
+                    "a keyword search needs words to search for: give query text (an image or a video clip "
+                    "is searched with mode hybrid or vector)"
+                )
+            return mode, lexical
+        if lexical is None:
+            return "vector", None
+        if not self.store.has_text_index():
+            if not self._warned_no_index:
+                self._warned_no_index = True
+                log.warning(
+                    "hybrid search runs as vector search: the collection has no text index yet (open it "
+                    "for writing once: `mmsearch ingest`, `mmsearch serve`)"
+                )
+            return "vector", None
+        return mode, lexical
+
     def _search(
         self,
         query: Query,
@@ -155,8 +198,9 @@ class Searcher:
         candidates: int | None,
         rerank: bool,
         cancelled: Callable[[], bool] | None,
+        mode: SearchMode,
+        include_text: bool,
         vector: np.ndarray | None,
-        include_text: bool = False,
     ) -> SearchResult:
         window = max(candidates or self.candidates, selection.top_k)
         content = query.content()
@@ -170,19 +214,22 @@ class Searcher:
                 "or without reranking"
             )
         self._verify()
+        mode, lexical = self._plan(query, mode)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        if vector is None:
+        if mode == "keyword":  # a keyword search embeds nothing
+            vector = None
+        elif vector is None:
             before = replace(waits)
             _stop_if(cancelled, "before its embedding")
             vector = self.embedder.embed([content], self.query_instruction)[0]
             _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
         if reranking:
-            points = _ordered(self._visible_search(self.store.search, vector, window, query.filters))
+            points = _ordered(self._visible_search(self.store.search, vector, lexical, window, query.filters))
             found = len(points)
         else:
-            points, found, page = self._vector_page(vector, window, selection, query.filters)
+            points, found, page = self._store_page(vector, lexical, window, selection, query.filters)
         if not found and self.store.count() == 0:  # counted only when nothing was found, not per search
             raise EmptyCollection(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
@@ -210,11 +257,17 @@ class Searcher:
             reranker=self.reranker.model_id if rerank_scores is not None and self.reranker else None,
             candidates=len(points) if reranking else found,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
+            mode=mode,
             next_offset=selection.end if page.more else None,
         )
 
-    def _vector_page(
-        self, vector: np.ndarray, window: int, selection: Selection, filters: Filters | None
+    def _store_page(
+        self,
+        vector: np.ndarray | None,
+        lexical: Lexical | None,
+        window: int,
+        selection: Selection,
+        filters: Filters | None,
     ) -> tuple[list[ScoredPoint], int, Page]:
         """An unreranked page: the page's points (with payloads, in rank order), how many points were
         considered, and the page (its ``chosen`` index the returned points, 0..n-1). At least ``window``
@@ -224,8 +277,8 @@ class Searcher:
         lookup = self.store.search if selection.collapse == "content" else self.store.nearest
         limit = max(window, selection.end + 1)
         for _ in range(MAX_WIDENINGS + 1):
-            found: list[Any] = _ordered(self._visible_search(lookup, vector, limit, filters))
-            page = _store_page(found, selection)
+            found: list[Any] = _ordered(self._visible_search(lookup, vector, lexical, limit, filters))
+            page = _in_store_order(found, selection)
             short = page.kept <= selection.end and len(found) >= limit and selection.narrows
             floored = selection.min_score is not None and found and found[-1].score < selection.min_score
             if not short or floored or limit >= SCAN_LIMIT:
@@ -236,13 +289,18 @@ class Searcher:
         return points, len(found), replace(page, chosen=tuple(range(len(points))))
 
     def _visible_search(
-        self, lookup: Callable[..., list[P]], vector: np.ndarray, limit: int, filters: Filters | None
+        self,
+        lookup: Callable[..., list[P]],
+        vector: np.ndarray | None,
+        lexical: Lexical | None,
+        limit: int,
+        filters: Filters | None,
     ) -> list[P]:
         """The ``limit`` best points of committed versions (all points when there is no ``committed``),
         found by ``lookup`` (``store.search`` or ``store.nearest``)."""
         asked = limit
         for _ in range(MAX_WIDENINGS + 1):
-            found = lookup(vector, limit=asked, filters=filters)
+            found = lookup(vector, limit=asked, filters=filters, lexical=lexical, fusion=self.fusion)
             if self.committed is None:
                 return found
             visible = self._visible(found)
@@ -302,10 +360,10 @@ def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
         raise SearchAbandoned(f"the search was abandoned {where}")
 
 
-def _reranked_page(points: Sequence[ScoredPoint], scores: list[float], selection: Selection) -> Page:
-    """The page of the reranked candidates: by rerank score, equal scores in the vector order."""
-    order = sorted(range(len(points)), key=lambda i: -scores[i])  # stable
-    return select(order, lambda i: scores[i], lambda i: _key(points[i], selection.collapse), selection)
+def _checked_mode(mode: str) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise QueryError(f"search mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
+    return cast(SearchMode, mode)
 
 
 def _ordered(points: list[P]) -> list[P]:
@@ -314,7 +372,13 @@ def _ordered(points: list[P]) -> list[P]:
     return sorted(points, key=lambda p: (-p.score, p.id))
 
 
-def _store_page(found: Sequence[ScoredPoint | Candidate], selection: Selection) -> Page:
+def _reranked_page(points: Sequence[ScoredPoint], scores: list[float], selection: Selection) -> Page:
+    """The page of the reranked candidates: by rerank score, equal scores in the first stage's order."""
+    order = sorted(range(len(points)), key=lambda i: -scores[i])  # stable
+    return select(order, lambda i: scores[i], lambda i: _key(points[i], selection.collapse), selection)
+
+
+def _in_store_order(found: Sequence[ScoredPoint | Candidate], selection: Selection) -> Page:
     """The page of points in the store's order (best first)."""
     return select(
         range(len(found)), lambda i: found[i].score, lambda i: _key(found[i], selection.collapse), selection
@@ -322,7 +386,7 @@ def _store_page(found: Sequence[ScoredPoint | Candidate], selection: Selection) 
 
 
 def _key(point: ScoredPoint | Candidate, collapse: Collapse | None) -> str:
-    """What ``collapse`` keeps one of: the point's content hash (``_vector_page`` reads such points whole),
+    """What ``collapse`` keeps one of: the point's content hash (``_store_page`` reads such points whole),
     else its document."""
     if collapse == "content" and isinstance(point, ScoredPoint):
         return point.payload.content_hash or point.id

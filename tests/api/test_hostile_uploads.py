@@ -80,10 +80,10 @@ def test_hostile_uploads_fail_one_by_one_while_the_server_answers(tmp_path: Path
         "many.pdf": ("indexed", None),
     }
     messages = {f["name"]: f.get("message") or "" for f in job["files"]}
-    for name in HOSTILE_MP4:
-        assert messages[name].startswith(f"{name}: "), messages
+    for name in HOSTILE_MP4:  # the file's name is its line's, not repeated in its message
+        assert messages[name] and not messages[name].startswith(f"{name}: "), messages
     assert messages["slow.pdf"].startswith(
-        f"slow.pdf: page 1 of 1 took longer than ingest.render_timeout_s ({timeout:g} s)"
+        f"page 1 of 1 took longer than ingest.render_timeout_s ({timeout:g} s)"
     )
     assert after.status_code == 200 and ready.status_code == 200, (after.text, ready.text)
     assert {h["name"] for h in after.json()["hits"]} == {"photo.jpg", "many.pdf"}

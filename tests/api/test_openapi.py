@@ -250,8 +250,8 @@ from mmsearch_client.api.images import image
 from mmsearch_client.api.jobs import get_job
 from mmsearch_client.api.search import search, search_batch, search_upload
 from mmsearch_client.models import (
-    BatchSearchRequest, FiltersIn, SearchRequest, SearchRequestCollapseType0, SearchResponse,
-    SearchUploadBody, UploadBody,
+    BatchSearchRequest, FiltersIn, SearchRequest, SearchRequestCollapseType0, SearchRequestModeType0,
+    SearchResponse, SearchUploadBody, UploadBody,
 )
 from mmsearch_client.types import File
 
@@ -260,6 +260,7 @@ client = AuthenticatedClient(base_url=url, token=key, timeout=120.0)
 out = {}
 found = search.sync(client=client, body=SearchRequest(
     text="quarterly finance report", top_k=5, rerank=False, collapse=SearchRequestCollapseType0.DOCUMENT,
+    mode=SearchRequestModeType0.VECTOR,
 ))
 assert isinstance(found, SearchResponse), found
 out["search"] = [[h.name, h.content_hash, h.rank] for h in found.hits]

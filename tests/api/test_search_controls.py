@@ -88,9 +88,15 @@ def ids(hits: list[dict[str, Any]]) -> list[str]:
 
 
 def test_pages_are_slices_of_one_ranking(served: Served) -> None:
-    """Unreranked: through the store's order; reranked: through the query's candidates. Either way,
-    consecutive offsets neither overlap nor leave a gap, and ranks run on across pages."""
-    for options in ({"rerank": False}, {"rerank": True, "candidates": 4}):
+    """Unreranked: through the store's order (vector or fused); reranked: through the query's candidates.
+    Either way, consecutive offsets neither overlap nor leave a gap, and ranks run on across pages."""
+    kinds = {"vector": "vector", "hybrid": "fusion"}
+    cases: list[dict[str, Any]] = [
+        {"rerank": False, "mode": "vector"},
+        {"rerank": False, "mode": "hybrid"},
+        {"rerank": True, "candidates": 4, "mode": "vector"},
+    ]
+    for options in cases:
         size = 6 if not options["rerank"] else 4
         whole = served.search(text=QUERY, top_k=size, **options).json()
         pages, offset = [], 0
@@ -104,7 +110,8 @@ def test_pages_are_slices_of_one_ranking(served: Served) -> None:
         assert [hit["score"] for hit in flat] == pytest.approx(
             [hit["score"] for hit in whole["hits"]], abs=1e-4
         )
-        assert whole["score_kind"] == ("rerank" if options["rerank"] else "vector")
+        assert whole["mode"] == options["mode"]
+        assert whole["score_kind"] == ("rerank" if options["rerank"] else kinds[options["mode"]])
     beyond = served.search(text=QUERY, top_k=2, offset=4, candidates=4)
     assert beyond.status_code == 400 and "candidates ≥ 6" in beyond.json()["error"]["message"]
     too_deep = served.search(text=QUERY, top_k=10, offset=995, rerank=False)
@@ -114,11 +121,11 @@ def test_pages_are_slices_of_one_ranking(served: Served) -> None:
 
 
 def test_min_score_is_a_floor_on_the_scale_of_score_kind(served: Served) -> None:
-    vector = served.search(text=QUERY, top_k=20, rerank=False).json()
+    vector = served.search(text=QUERY, top_k=20, rerank=False, mode="vector").json()
     scores = [hit["score"] for hit in vector["hits"]]
     assert vector["score_kind"] == "vector" and all(-1 <= s <= 1 for s in scores)
     floor = sorted(scores)[len(scores) // 2]
-    above = served.hits(text=QUERY, top_k=20, rerank=False, min_score=floor)
+    above = served.hits(text=QUERY, top_k=20, rerank=False, mode="vector", min_score=floor)
     assert [hit["score"] for hit in above] == [s for s in scores if s >= floor] and len(above) < len(scores)
 
     reranked = served.search(text=QUERY, top_k=5, candidates=5).json()
@@ -170,11 +177,12 @@ def test_include_images_url_base64_or_none(served: Served) -> None:
 
 
 def test_several_values_of_modality_and_doc_id(served: Served) -> None:
-    every = served.hits(text=QUERY, top_k=20, rerank=False)
+    # Vector mode: filters do not move a point's score there (in hybrid mode they move its fused ranks).
+    every = served.hits(text=QUERY, top_k=20, rerank=False, mode="vector")
     kinds = served.hits(text=QUERY, top_k=20, rerank=False, filters={"modality": ["image", "video"]})
     assert kinds and {hit["modality"] for hit in kinds} == {"image"}
     docs = list(dict.fromkeys(hit["doc_id"] for hit in every))[:2]
-    two = served.hits(text=QUERY, top_k=20, rerank=False, filters={"doc_id": docs})
+    two = served.hits(text=QUERY, top_k=20, rerank=False, mode="vector", filters={"doc_id": docs})
     assert {hit["doc_id"] for hit in two} == set(docs)
     assert ids(two) == [hit["point_id"] for hit in every if hit["doc_id"] in docs]  # ties (the copies) too
     assert served.search(text=QUERY, filters={"modality": ["page", "slide"]}).status_code == 422

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from mmsearch.errors import ConfigError, IngestError
 from mmsearch.index.inputs import unit_content
-from mmsearch.index.pipeline import fingerprint
+from mmsearch.index.pipeline import fingerprint, text_fingerprint
 from mmsearch.ingest import ocr, render
 from mmsearch.ingest.reader import read_file
 from mmsearch.ingest.settings import IngestSettings
@@ -155,9 +155,11 @@ def test_without_tesseract_auto_warns_once_and_always_names_the_package(
 def test_installing_tesseract_changes_the_fingerprint_of_what_auto_reads(
     tesseract: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A file ingested by ``auto`` without Tesseract is read again once it is there (the manifest
-    compares fingerprints), and ``always`` without it fails before any file."""
-    with_it = fingerprint(IngestSettings(), "model", 64, "instruction")
+    """A file ingested by ``auto`` without Tesseract has its text read again once it is there (the
+    manifest compares text fingerprints; its vectors are kept), and ``always`` without it fails before any
+    file."""
+    with_it = text_fingerprint(IngestSettings())
+    vectors = fingerprint(IngestSettings(), "model", 64, "instruction")
     assert ocr.ocr_state(IngestSettings()) == "auto"
     monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path / "empty"))
     monkeypatch.setattr(ocr, "TESSDATA_DIRS", ())
@@ -165,10 +167,11 @@ def test_installing_tesseract_changes_the_fingerprint_of_what_auto_reads(
     ocr.available.cache_clear()
     try:
         assert ocr.ocr_state(IngestSettings()) == "auto-without-tesseract"
-        assert fingerprint(IngestSettings(), "model", 64, "instruction") != with_it
+        assert text_fingerprint(IngestSettings()) != with_it
+        assert fingerprint(IngestSettings(), "model", 64, "instruction") == vectors
         assert ocr.ocr_state(IngestSettings(ocr="off")) == "off"
         with pytest.raises(ConfigError, match="apt-get install tesseract-ocr tesseract-ocr-eng"):
-            fingerprint(IngestSettings(ocr="always"), "model", 64, "instruction")
+            text_fingerprint(IngestSettings(ocr="always"))
     finally:
         ocr.available.cache_clear()
 
