@@ -447,6 +447,11 @@ class FacetsResponse(BaseModel):
         description="Units by kind: page, image, video (in `collection`, when asked)."
     )
     collections: list[FacetCount] = Field(description="Units by collection, among the caller's.")
+    metadata: dict[str, list[FacetCount]] = Field(
+        default_factory=dict,
+        description="Units by the string values of each metadata key the admin marked as a facet "
+        "(`index.facets`; in `collection`, when asked), at most 100 values a key, the most first.",
+    )
 
 
 KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]

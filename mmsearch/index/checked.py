@@ -95,6 +95,12 @@ def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+def facet_fields(index: IndexSettings) -> tuple[str, ...]:
+    """The keyword fields ``Store.facet`` counts by: ``FACET_FIELDS`` and ``metadata.KEY`` for each metadata
+    key the admin marked as a facet (``index.facets``; each has a payload index)."""
+    return FACET_FIELDS + tuple(metadata_key(key) for key in index.facets)
+
+
 def filter_condition(filters: Filters | None) -> Condition | None:
     """``filters`` as one condition: the client's conditions (``not_`` as a negation) and the scope, all
     of which must hold; None when it restricts nothing. A path prefix is a match on ``path_prefixes`` (a
@@ -394,8 +400,9 @@ class CheckedStore(ABC):
         return self._count(self.engine_filter(filters))
 
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
-        if key not in FACET_FIELDS:
-            raise QueryError(f"cannot count by {key!r}: only by {', '.join(FACET_FIELDS)}")
+        countable = facet_fields(self.index)
+        if key not in countable:
+            raise QueryError(f"cannot count by {key!r}: only by {', '.join(countable)}")
         if limit < 1:
             raise QueryError(f"facet limit must be at least 1, not {limit}")
         if self._read_layout() is None:

@@ -59,7 +59,7 @@ import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore, filter_condition
-from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
+from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter, metadata_key
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -212,7 +212,7 @@ class EdgeStore(CheckedStore):
     def _create(self, model_id: str, dim: int) -> None:
         with self._calling("create the collection"):
             self._shard = qe.EdgeShard.create(str(self.shard_dir), edge_config(self.index, dim))
-            for name, schema in payload_indexes().items():
+            for name, schema in payload_indexes(self.index).items():
                 self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
             self._shard.flush()
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
@@ -283,7 +283,9 @@ class EdgeStore(CheckedStore):
     def _ensure_payload_indexes(self) -> None:
         with self._calling("read the payload indexes"):
             shard = self._open_shard()
-            missing = {k: v for k, v in payload_indexes().items() if k not in shard.info().payload_schema}
+            missing = {
+                k: v for k, v in payload_indexes(self.index).items() if k not in shard.info().payload_schema
+            }
             for name, schema in missing.items():
                 shard.update(qe.UpdateOperation.create_field_index(name, schema))
             if missing:
@@ -580,14 +582,16 @@ def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
     return None if condition is None else compile_filter(condition, EDGE_FILTERS)
 
 
-def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
+def payload_indexes(index: IndexSettings) -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
     """The payload indexes of a collection: every field a ``Filters`` names but metadata (its keys are
-    the users'), the collection as the tenant."""
+    the users'), the collection as the tenant, and a keyword index on each metadata key marked as a facet
+    (``index.facets``)."""
     indexes: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
         TENANT_FIELD: qe.KeywordIndexParams(is_tenant=True)
     }
     indexes.update({name: qe.PayloadSchemaType.Keyword for name in KEYWORD_FIELDS})
     indexes.update({name: qe.PayloadSchemaType.Float for name in FLOAT_FIELDS})
+    indexes.update({metadata_key(key): qe.PayloadSchemaType.Keyword for key in index.facets})
     return indexes
 
 

@@ -44,7 +44,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore
-from mmsearch.index.conditions import Bounds, Builders, Scalar
+from mmsearch.index.conditions import Bounds, Builders, Scalar, metadata_key
 from mmsearch.index.schema import (
     FULL,
     PATH_PREFIXES,
@@ -203,12 +203,16 @@ class QdrantStore(CheckedStore):
             self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim),
         )  # fmt: skip
 
-    def _create_payload_indexes(self, names: Sequence[str] = tuple(PAYLOAD_INDEXES)) -> None:
-        for name in names:
+    def _payload_indexes(self) -> dict[str, models.PayloadSchemaType | models.KeywordIndexParams]:
+        """``PAYLOAD_INDEXES`` and a keyword index on each metadata key marked as a facet (``index.facets``)."""
+        facets = {metadata_key(key): models.PayloadSchemaType.KEYWORD for key in self.index.facets}
+        return {**PAYLOAD_INDEXES, **facets}
+
+    def _create_payload_indexes(self, names: Sequence[str] | None = None) -> None:
+        wanted = self._payload_indexes()
+        for name in wanted if names is None else names:
             with self._calling(f"index the payload field {name}"):
-                self.client.create_payload_index(
-                    self.collection, name, field_schema=PAYLOAD_INDEXES[name], wait=True
-                )
+                self.client.create_payload_index(self.collection, name, field_schema=wanted[name], wait=True)
 
     def _ensure_payload_indexes(self) -> None:
         """On a server, the indexes a collection made by an older version lacks (local mode keeps none)."""
@@ -216,7 +220,7 @@ class QdrantStore(CheckedStore):
             return
         with self._calling("read the payload indexes"):
             have = self.client.get_collection(self.collection).payload_schema or {}
-        missing = [name for name in PAYLOAD_INDEXES if name not in have]
+        missing = [name for name in self._payload_indexes() if name not in have]
         self._create_payload_indexes(missing)
         if missing:
             log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
@@ -382,7 +386,8 @@ class QdrantStore(CheckedStore):
     def _facet(self, key: str, flt: models.Filter | None, limit: int) -> list[tuple[str, int]]:
         with self._calling(f"count points by {key}"):
             answer = self.client.facet(self.collection, key, facet_filter=flt, limit=limit, exact=True)
-        return [(str(hit.value), int(hit.count)) for hit in answer.hits]
+        # Local mode counts without indexes: keep what a keyword index (Edge, a server) counts, strings.
+        return [(hit.value, int(hit.count)) for hit in answer.hits if isinstance(hit.value, str)]
 
     @property
     def _builders(self) -> Builders[Any, models.Filter]:

@@ -427,8 +427,9 @@ class Store(Protocol):
         ...
 
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
-        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``), the
-        most first, at most ``limit`` values; counted exactly by the engine (Qdrant's facet API)."""
+        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``, or
+        ``metadata.KEY`` for a key of ``index.facets``: its string values), the most first, at most ``limit``
+        values; counted exactly by the engine (Qdrant's facet API)."""
         ...
 
     def drop(self) -> bool:
