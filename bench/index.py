@@ -20,12 +20,23 @@ search configuration, side by side:
 - the same for filtered searches (a path-prefix filter matching 10 % of the points);
 - ``numpy-exact``: ``data @ q`` + ``argpartition`` in this process — the floor for exact search.
 
+The lexical layout (issue 20; ``--layout lexical``, in the default run) builds a third collection, the
+``full`` layout whose points carry synthetic page text — ``--page-words`` (300) words a page drawn from a
+Zipf distribution (exponent ``--zipf`` 1.07) over a ``--vocabulary`` (50,000) of made-up words — in the
+BM25 text index every collection has, and times in it, side by side: vector-only search (the baseline),
+keyword search (BM25 over the page text: two or three words of middling frequency a query) and hybrid
+search (both fused, RRF and DBSF), each unfiltered and filtered; ``vs_vector`` is each row's p50 over the
+vector row's, the same collection in the same run (the target: hybrid ≤ 2× vector at 100k). Its build
+and disk figures, against the ``full`` layout's, are what indexing the text costs. Recall is not
+measured for these rows (no exact BM25 to compare with).
+
 The row with ``"default": true`` is what ``mmsearch`` does with default settings. Timings are medians
 over ``--queries`` queries; on a shared machine they are noisy — run twice and compare.
 
     .venv/bin/python bench/index.py                          # 10k and 100k, table
     .venv/bin/python bench/index.py --n 100000 --json        # one JSON object per line and configuration
     .venv/bin/python bench/index.py --million                # adds 1M (~17 GB RSS while building, 80 min)
+    .venv/bin/python bench/index.py --n 100000 --layout full --layout lexical   # vector vs keyword/hybrid
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ import numpy as np
 
 from mmsearch.index.edge_store import EdgeStore, build_edge_filter, search_request
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Payload, Point
+from mmsearch.index.store import Filters, Fusion, Lexical, Payload, Point
 from mmsearch.index.store_registry import open_store
 
 log = logging.getLogger("bench.index")
@@ -65,7 +76,7 @@ class Row:
     dim: int
     p50_ms: float
     p95_ms: float
-    recall_at_limit: float
+    recall_at_limit: float | None  # None: not measured (the lexical rows)
     filtered_p50_ms: float | None
     filtered_recall: float | None
     build_s: float | None  # upserts, through the Store API
@@ -73,6 +84,7 @@ class Row:
     disk_mb: float | None
     open_s: float | None  # a fresh process: open + first search
     rss_mb: float | None
+    vs_vector: float | None = None  # the lexical layout: p50 over its vector-only row's p50
 
 
 class MrlLike:
@@ -101,13 +113,41 @@ def point_id(i: int) -> str:
     return str(uuid.UUID(int=i + 1))
 
 
-def points(batch: np.ndarray, offset: int) -> list[Point]:
+class PageText:
+    """Synthetic page text: words of a made-up vocabulary (4-10 letters, so no English stopword), drawn
+    with Zipf frequencies (rank r ∝ r^-exponent), ``words`` a page; page ``i`` is always the same."""
+
+    def __init__(self, vocabulary: int, exponent: float, words: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+        lengths = rng.integers(4, 11, size=vocabulary)
+        self.vocab = np.array(["".join(rng.choice(letters, size=n)) for n in lengths])
+        weights = np.arange(1, vocabulary + 1, dtype=np.float64) ** -exponent
+        self.cdf = np.cumsum(weights / weights.sum())
+        self.words, self.seed = words, seed
+
+    def pages(self, start: int, n: int) -> list[str]:
+        rng = np.random.default_rng((self.seed, start))
+        ranks = np.searchsorted(self.cdf, rng.random((n, self.words)))
+        return [" ".join(row) for row in self.vocab[np.minimum(ranks, len(self.vocab) - 1)]]
+
+    def queries(self, rng: np.random.Generator, n: int) -> list[str]:
+        """Two or three words of middling frequency (ranks 100-5000) a query."""
+        top = min(5000, len(self.vocab))
+        return [
+            " ".join(self.vocab[rng.integers(min(100, top - 1), top, size=int(rng.integers(2, 4)))])
+            for _ in range(n)
+        ]
+
+
+def points(batch: np.ndarray, offset: int, texts: list[str] | None = None) -> list[Point]:
     out = []
     for i, vector in enumerate(batch, start=offset):
         doc = i // 10
+        text = texts[i - offset] if texts is not None else ""
         payload = Payload(
             doc_id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"doc{doc}")),
-            source_path=f"/bench/g{doc % GROUPS}/{doc}.pdf", modality="page", text="", media_paths=(),
+            source_path=f"/bench/g{doc % GROUPS}/{doc}.pdf", modality="page", text=text, media_paths=(),
             content_hash=str(i), source_sha256="0" * 64, ingest_time=0.0, model_id=MODEL,
             dim=len(vector), page=i % 10 + 1, page_count=10,
         )  # fmt: skip
@@ -223,11 +263,13 @@ def variants(args: argparse.Namespace, layout: str) -> list[Variant]:
     ]
 
 
-def build(store: EdgeStore, data: np.ndarray) -> tuple[float, float]:
+def build(store: EdgeStore, data: np.ndarray, text: PageText | None = None) -> tuple[float, float]:
     store.ensure_collection(MODEL, data.shape[1])
     started = time.perf_counter()
     for start in range(0, len(data), CHUNK):
-        store.upsert(points(data[start : start + CHUNK], start))
+        chunk = data[start : start + CHUNK]
+        pages = text.pages(start, len(chunk)) if text is not None else None
+        store.upsert(points(chunk, start, pages))
         if (start // CHUNK) % 50 == 0:
             log.info("upserted %d/%d", min(start + CHUNK, len(data)), len(data))
     upserted = time.perf_counter() - started
@@ -329,6 +371,54 @@ def run_layout(
         )  # fmt: skip
 
 
+LEXICAL_SEARCHES: dict[str, tuple[bool, Fusion | None]] = {  # (vector?, fusion) of each lexical-layout row
+    "edge vector only (the lexical collection)": (True, None),
+    "edge keyword: BM25 over the page text": (False, None),
+    "edge hybrid: vector + BM25, RRF": (True, Fusion("rrf")),
+    "edge hybrid: vector + BM25, DBSF": (True, Fusion("dbsf")),
+}
+
+
+def run_lexical(
+    args: argparse.Namespace, data: np.ndarray, queries: np.ndarray, truth: Truth, root: Path
+) -> Iterator[Row]:
+    """The ``full`` layout with page text: vector, keyword and hybrid searches in one collection."""
+    text = PageText(args.vocabulary, args.zipf, args.page_words, args.seed)
+    said = text.queries(np.random.default_rng(args.seed + 2), len(queries) + len(truth.warm))
+    words = {q.tobytes(): w for q, w in zip([*queries, *truth.warm], said, strict=True)}  # each query's words
+    folder = root / "lexical"
+    with open_store(StoreSettings(), graph_settings(args), folder) as store:
+        assert isinstance(store, EdgeStore)
+        log.info("n=%d lexical: building (%d words a page)", len(data), args.page_words)
+        upsert_s, optimize_s = build(store, data, text)
+        warm_cache(store, variants(args, "full")[0], truth.warm[0], args.limit)
+        measured = []
+        for name, (vector, fusion) in LEXICAL_SEARCHES.items():
+
+            def search(
+                q: np.ndarray, f: Filters | None, vector: bool = vector, fusion: Fusion | None = fusion
+            ) -> list[str]:
+                lexical = Lexical(words[q.tobytes()]) if fusion is not None or not vector else None
+                found = store.search(q if vector else None, args.limit, f, lexical=lexical, fusion=fusion)
+                return [h.id for h in found]
+
+            for q in truth.warm:
+                search(q, None)
+            log.info("n=%d lexical: measuring %s", len(data), name)
+            full = timed(search, queries, truth.full, [None] * len(queries), truth.warm)
+            filtered = timed(search, queries, truth.filtered, group_filters(truth), truth.warm)
+            measured.append((name, full, filtered))
+    size = disk_mb(folder)
+    base = measured[0][1][0]
+    for i, (name, full, filtered) in enumerate(measured):
+        first = i == 0
+        yield Row(
+            name, False, len(data), data.shape[1], full[0], full[1], full[2] if i == 0 else None, filtered[0],
+            filtered[2] if i == 0 else None, upsert_s if first else None, optimize_s if first else None,
+            size if first else None, None, None, round(full[0] / base, 2) if base else None,
+        )  # fmt: skip
+
+
 def run(args: argparse.Namespace, n: int) -> Iterator[Row]:
     gen = MrlLike(args.dim, args.rank, args.alpha, args.noise, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -340,7 +430,10 @@ def run(args: argparse.Namespace, n: int) -> Iterator[Row]:
     yield numpy_row(data, queries, truth, args.limit)
     with tempfile.TemporaryDirectory(prefix="mmsearch-bench-", dir=args.tmp) as folder:
         for layout in args.layouts:
-            yield from run_layout(args, layout, data, queries, truth, Path(folder))
+            if layout == "lexical":
+                yield from run_lexical(args, data, queries, truth, Path(folder))
+            else:
+                yield from run_layout(args, layout, data, queries, truth, Path(folder))
 
 
 def table_line(r: Row) -> str:
@@ -349,15 +442,16 @@ def table_line(r: Row) -> str:
 
     return (
         f"{r.n:>8} {r.config[:60]:<60}{'*' if r.default else ' '} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f} "
-        f"{r.recall_at_limit:>6.3f} | {num(r.filtered_p50_ms, '>7.1f')} {num(r.filtered_recall, '>6.3f')} | "
+        f"{num(r.recall_at_limit, '>6.3f')} | {num(r.filtered_p50_ms, '>7.1f')} {num(r.filtered_recall, '>6.3f')} | "
         f"{num(r.build_s, '>7.0f')} {num(r.optimize_s, '>7.0f')} {num(r.disk_mb, '>7.0f')} "
-        f"{num(r.open_s, '>6.2f')} {num(r.rss_mb, '>7.0f')}"
+        f"{num(r.open_s, '>6.2f')} {num(r.rss_mb, '>7.0f')} {num(r.vs_vector, '>6.2f')}"
     )
 
 
 HEADER = (
     f"{'n':>8} {'configuration (* = default)':<61} {'p50 ms':>7} {'p95':>7} {'recall':>6} | "
-    f"{'filt p50':>7} {'recall':>6} | {'upsert s':>7} {'optim s':>7} {'disk MB':>7} {'open s':>6} {'RSS MB':>7}"
+    f"{'filt p50':>7} {'recall':>6} | {'upsert s':>7} {'optim s':>7} {'disk MB':>7} {'open s':>6} {'RSS MB':>7} "
+    f"{'x vec':>6}"
 )
 
 
@@ -379,7 +473,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ef-construct", type=int, help="Graph build candidates (default: index.hnsw_ef_construct)."
     )
-    parser.add_argument("--layout", dest="layouts", action="append", choices=["full", "prefetch"])
+    parser.add_argument("--layout", dest="layouts", action="append", choices=["full", "prefetch", "lexical"])
+    parser.add_argument("--page-words", type=int, default=300, help="lexical layout: words a page.")
+    parser.add_argument("--vocabulary", type=int, default=50_000, help="lexical layout: distinct words.")
+    parser.add_argument("--zipf", type=float, default=1.07, help="lexical layout: Zipf exponent of words.")
     parser.add_argument("--limit", type=int, default=50, help="Hits per query (recall@limit).")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument(
@@ -402,7 +499,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.n.append(1_000_000)
     args.prefetch_limit = args.prefetch_limit or [200, 800]
     args.ef = args.ef or [64, 128, 512]
-    args.layouts = args.layouts or ["full", "prefetch"]
+    args.layouts = args.layouts or ["full", "prefetch", "lexical"]
     return args
 
 

@@ -15,7 +15,7 @@ from mmsearch.access.key_sqlite import SqliteKeyStore
 from mmsearch.access.keys import KeyStore
 from mmsearch.config import Settings
 from mmsearch.index.embedder import Embedder, make_embedder
-from mmsearch.index.store import Store
+from mmsearch.index.store import Fusion, Store
 from mmsearch.index.store_registry import open_store
 from mmsearch.ingest.manifest import Manifest, committed_versions
 from mmsearch.search.reranker import Reranker, make_reranker
@@ -92,4 +92,6 @@ def build_searcher(
         candidates=settings.search.candidates,
         top_k=settings.search.top_k,
         committed=build_committed(settings),
+        mode=settings.search.mode,
+        fusion=Fusion(settings.search.fusion, settings.search.weights),
     )

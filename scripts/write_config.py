@@ -44,12 +44,23 @@ def scalar(value: Any) -> str:
 
 
 def section(name: str, model: type[BaseModel]) -> list[str]:
-    lines = [f"# {SECTIONS[name]}", f"{name}:"]
+    return [f"# {SECTIONS[name]}", f"{name}:", *keys(model, "  ")]
+
+
+def keys(model: type[BaseModel], indent: str) -> list[str]:
+    """Each key of ``model`` with its description and default; a nested settings model (``index.lexical``)
+    key by key, one level deeper."""
+    lines: list[str] = []
     defaults = model.model_construct().model_dump(mode="json")
     for key, field in model.model_fields.items():
         if field.description:
-            lines.append(f"  # {field.description}")
-        lines.append(f"  {key}: {scalar(defaults[key])}")
+            lines.append(f"{indent}# {field.description}")
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            lines.append(f"{indent}{key}:")
+            lines.extend(keys(nested, indent + "  "))
+        else:
+            lines.append(f"{indent}{key}: {scalar(defaults[key])}")
     return lines
 
 

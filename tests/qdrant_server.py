@@ -8,9 +8,14 @@ is a 422, as on a server; answers are built from the same models and wrapped as 
 (``{"result": …, "status": "ok", "time": …}``). Points live in a dict; scroll pages go in id order with
 ``next_page_offset`` the first id of the next page (Qdrant's ``scroll_by_id``). Vectors of cosine
 collections are stored normalised, as Qdrant does on upsert. Only what migration and the store's upgrade need is
-implemented: collection exists/get/create/delete, payload index (kept, and listed in the collection's
-``payload_schema``), upsert, scroll and count (filters judged by qdrant-client's local-mode checker), set
-payload by ids, retrieve.
+implemented: collection exists/get/create/delete, metadata update, payload index (kept, and listed in the
+collection's ``payload_schema``), upsert, scroll and count (filters judged by qdrant-client's local-mode
+checker), set payload by ids (one request, or a batch of them), retrieve, and the Query API
+(``POST …/points/query`` and ``…/points/query/batch``), answered by qdrant-client's local mode (``QdrantClient(":memory:")`` holding
+the fake's points: ``local/local_collection.py`` ``query_points``, with its BM25 text queries
+``_query_text`` and its fusion ``_merge_sources``). Local mode scores text with its default word tokenizer
+only, so the fake keeps each text index's parameters as the request gave them (``payload_schema`` lists
+them) but scores with that tokenizer: it checks what mmsearch asks of a server, not Qdrant's stemmer.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class FakeQdrant:
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.requests.append((method, path))
         route = re.fullmatch(
-            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload)?)?", path
+            r"/collections/([^/]+)(/exists|/index|/points(?:/scroll|/count|/payload|/query/batch|/query|/batch)?)?",
+            path,
         )
         if route is None:
             return 404, {"status": {"error": f"no route {path}"}}
@@ -64,16 +70,29 @@ class FakeQdrant:
         col = self.collections[name]
         if (method, tail) == ("GET", ""):
             return 200, self._info(col)
+        if (method, tail) == ("PATCH", ""):
+            update = m.UpdateCollection.model_validate(body)
+            assert set(update.model_fields_set) == {"metadata"}, "the fake updates metadata only"
+            create: m.CreateCollection = col["create"]
+            col["create"] = create.model_copy(
+                update={"metadata": {**(create.metadata or {}), **(update.metadata or {})}}
+            )
+            return 200, True
+        if (method, tail) == ("POST", "/points/batch"):
+            for operation in m.UpdateOperations.model_validate(body).operations:
+                assert isinstance(operation, m.SetPayloadOperation), "the fake batches set-payload only"
+                self._set_payload(col, operation.set_payload)
+            return 200, [m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)]
+        if (method, tail) == ("POST", "/points/query"):
+            return 200, self._query(col, m.QueryRequest.model_validate(body))
+        if (method, tail) == ("POST", "/points/query/batch"):
+            return 200, [self._query(col, r) for r in m.QueryRequestBatch.model_validate(body).searches]
         if (method, tail) == ("PUT", "/index"):
             index = m.CreateFieldIndex.model_validate(body)
             col["indexes"][index.field_name] = index.field_schema
             return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
         if (method, tail) == ("POST", "/points/payload"):
-            request = m.SetPayload.model_validate(body)
-            assert request.points is not None and request.key is None, "the fake sets payload by ids only"
-            for i in request.points:
-                if str(i) in col["points"]:
-                    col["points"][str(i)][1].update(request.payload)
+            self._set_payload(col, m.SetPayload.model_validate(body))
             return 200, m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED)
         if (method, tail) == ("PUT", "/points"):
             for point in m.PointsList.model_validate(body).points:
@@ -89,6 +108,36 @@ class FakeQdrant:
             found = [self._record(col, str(i), True, True) for i in ids if str(i) in col["points"]]
             return 200, found
         return 405, {"status": {"error": f"{method} {tail} not implemented by the fake"}}
+
+    @staticmethod
+    def _set_payload(col: dict[str, Any], request: m.SetPayload) -> None:
+        assert request.points is not None and request.key is None, "the fake sets payload by ids only"
+        for i in request.points:
+            if str(i) in col["points"]:
+                col["points"][str(i)][1].update(request.payload)
+
+    def _query(self, col: dict[str, Any], request: m.QueryRequest) -> m.QueryResponse:
+        """The request run by qdrant-client's local mode over a copy of the collection's points."""
+        from qdrant_client import QdrantClient
+
+        create: m.CreateCollection = col["create"]
+        local = QdrantClient(":memory:")
+        try:
+            local.create_collection("c", vectors_config=create.vectors)
+            for field, schema in col["indexes"].items():
+                if isinstance(schema, m.TextIndexParams) and schema.scoring:
+                    plain = m.TextIndexParams(type=m.TextIndexType.TEXT, phrase_matching=True, scoring=True)
+                    local.create_payload_index("c", field, field_schema=plain)
+            points = [m.PointStruct(id=i, vector=v, payload=p) for i, (v, p) in col["points"].items()]
+            if points:
+                local.upsert("c", points)
+            return local.query_points(
+                "c", query=request.query, using=request.using, prefetch=request.prefetch,
+                query_filter=request.filter, limit=request.limit or 10,
+                with_payload=request.with_payload if request.with_payload is not None else False,
+            )  # fmt: skip
+        finally:
+            local.close()
 
     def _info(self, col: dict[str, Any]) -> m.CollectionInfo:
         create: m.CreateCollection = col["create"]
@@ -177,6 +226,9 @@ def _handler(fake: FakeQdrant) -> type[BaseHTTPRequestHandler]:
 
         def do_DELETE(self) -> None:
             self._serve("DELETE")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
 
         def log_message(self, format: str, *args: Any) -> None:
             return

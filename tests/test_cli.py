@@ -92,6 +92,46 @@ def test_ingest_then_query_with_and_without_rerank(work: Path, env: dict[str, st
     assert "timings (ms)" in table.stdout and "reranked by" in table.stdout
 
 
+def test_a_pages_unique_token_is_found_first_in_keyword_and_hybrid_mode(
+    work: Path, env: dict[str, str]
+) -> None:
+    pages = [
+        "Revenue grew in every region.",
+        "The auditor flagged item quroroni1 twice.",
+        "Outlook for next year.",
+    ]
+    make_pdf(work / "corpus" / "report.pdf", 3, texts=pages, topic="finance")
+    assert cli(["ingest", str(work / "corpus")], env, work).returncode == 0
+    for mode in ("keyword", "hybrid"):
+        done = cli(["query", "quroroni1", "--mode", mode, "--no-rerank", "--json"], env, work)
+        assert done.returncode == 0, done.stderr
+        reply = json.loads(done.stdout)
+        assert reply["mode"] == mode and reply["hits"][0]["page"] == 2
+    keyword = json.loads(
+        cli(["query", "quroroni1", "--mode", "keyword", "--json", "--no-rerank"], env, work).stdout
+    )
+    assert (
+        len(keyword["hits"]) == 1 and "embed" not in keyword["timings_ms"]
+    )  # one page holds it; nothing embedded
+    phrase = json.loads(
+        cli(["query", '"item quroroni1"', "--mode", "keyword", "--json", "--no-rerank"], env, work).stdout
+    )
+    assert [h["page"] for h in phrase["hits"]] == [2]
+    assert (
+        json.loads(
+            cli(["query", '"quroroni1 item"', "--mode", "keyword", "--json", "--no-rerank"], env, work).stdout
+        )["hits"]
+        == []
+    )
+    table = cli(["query", "quroroni1", "--no-rerank"], env, work)  # search.mode: hybrid by default
+    assert table.returncode == 0 and "hybrid search, not reranked" in table.stdout
+    bad = cli(["query", "x", "--mode", "fuzzy"], env, work)
+    assert bad.returncode == 2 and "fuzzy" in bad.stderr
+    make_image(work / "query.jpg", "jpeg", (64, 48))
+    no_words = cli(["query", "--image", str(work / "query.jpg"), "--mode", "keyword"], env, work)
+    assert no_words.returncode == 1 and "keyword search needs words" in no_words.stderr
+
+
 def test_query_by_image_and_stats_and_delete(work: Path, env: dict[str, str], corpus: Path) -> None:
     assert cli(["ingest", str(corpus)], env, work).returncode == 0
     by_image = cli(["query", "--image", str(corpus / "photo.jpg"), "--json", "--top-k", "2"], env, work)

@@ -54,7 +54,7 @@ def test_include_text_and_the_word_fields_in_json(work: tuple[Path, dict[str, st
     with pymupdf.open(root / "corpus" / "report.pdf") as pdf:
         expected = pdf[0].get_text().strip()
     reply = json.loads(query(work, f"{TOKEN.upper()} Dividends", "--include-text", "--json"))
-    assert reply["mode"] == "vector"
+    assert reply["mode"] == "hybrid"  # search.mode's default
     hit = page_hit(reply, 1)
     assert hit["text"] == expected and hit["text_truncated"] is False and hit["content_hash"]
     assert {hit["snippet"][a:b].lower() for a, b in hit["snippet_ranges"]} == {TOKEN, "dividend"}

@@ -92,6 +92,12 @@ def test_config_env_var_and_local_file(tmp_path: Path, monkeypatch: pytest.Monke
         ({"server": {"min_free_disk_mb": 1}}, "server.min_free_disk_mb"),
         ({"server": {"documents_cache_s": -1}}, "server.documents_cache_s"),
         ({"server": {"documents_cache_s": 86400}}, "server.documents_cache_s"),
+        ({"search": {"mode": "fuzzy"}}, "search.mode"),
+        ({"search": {"fusion": "dbsf", "weights": [1, 2]}}, "fusion rrf only"),
+        ({"search": {"weights": [0, 0]}}, "not both 0"),
+        ({"index": {"lexical": {"language": "klingon"}}}, "has no stemmer"),
+        ({"index": {"lexical": {"stopwords": "latin"}}}, "is not a stopword list"),
+        ({"index": {"lexical": {"tokenizer": "ngram"}}}, "index.lexical.tokenizer"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, data: dict[str, Any], needle: str) -> None:

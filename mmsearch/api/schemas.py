@@ -22,7 +22,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
@@ -40,6 +39,7 @@ from mmsearch.index.store import (
     SearchMode,
 )
 from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS
+from mmsearch.search.query_text import lexical_query
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
@@ -250,14 +250,22 @@ class SearchRequest(_Request):
         "characters (`text_truncated` says when)."
     )  # fmt: skip
 
-    @field_validator("mode")
-    @classmethod
-    def _served_mode(cls, mode: SearchMode | None) -> SearchMode | None:
-        # Until the lexical stage lands (issue 20: Searcher.search(mode=...)), only `vector` is served;
-        # drop this check when it does.
-        if mode not in (None, "vector"):
-            raise ValueError(f"mode {mode!r} needs the lexical stage, which this server lacks: use 'vector'")
-        return mode
+    @model_validator(mode="after")
+    def _words(self) -> SearchRequest:
+        """The query's words for the lexical stage (``lexical_query``: bounded), checked here so a bad one
+        is a 422 like any other field: a keyword search without words, too many quoted phrases."""
+        if self.mode == "vector":
+            return self
+        try:
+            lexical = lexical_query(self.text)
+        except QueryError as exc:
+            raise ValueError(str(exc)) from exc
+        if self.mode == "keyword" and lexical is None:
+            raise ValueError(
+                "a keyword search needs words to search for: give `text` (an image or a video clip is searched "
+                "with mode hybrid or vector)"
+            )
+        return self
 
 
 class HitOut(BaseModel):

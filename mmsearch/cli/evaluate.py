@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
@@ -15,12 +15,13 @@ from mmsearch.cli.app import AppContext, pass_app
 from mmsearch.cli.filter_flags import HELP as FILTER_HELP
 from mmsearch.cli.filter_flags import parse_filters
 from mmsearch.config import Settings
+from mmsearch.index.store import SEARCH_MODES
 
 if TYPE_CHECKING:
     from mmsearch.eval.runner import EvalConfig
-    from mmsearch.index.store import Filters
+    from mmsearch.index.store import Filters, SearchMode
 
-COMPARE_KEYS = ("dim", "prefetch", "rerank", "candidates")
+COMPARE_KEYS = ("dim", "prefetch", "rerank", "candidates", "mode")
 DEFAULT_PREFETCH = 256
 _ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0", "none")
 
@@ -31,8 +32,8 @@ _ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0", "none")
 @click.option("--group", help='Evaluate only the queries of this group (a queries.jsonl "group").')
 @click.option(
     "--compare", "compare", multiple=True, metavar="KEY=V1,V2",
-    help="Compare configurations: dim=256,1024  prefetch=off,on,128  rerank=on,off  candidates=20,50,100. "
-    "Repeatable; every combination becomes a column.",
+    help="Compare configurations: dim=256,1024  prefetch=off,on,128  rerank=on,off  candidates=20,50,100  "
+    "mode=vector,keyword,hybrid. Repeatable; every combination becomes a column.",
 )  # fmt: skip
 @click.option(
     "--candidates", type=click.IntRange(1, 1000), help="Vector hits to rerank (default search.candidates)."
@@ -76,6 +77,7 @@ def evaluate(
       mmsearch eval ./evalset --group exact --no-rerank
       mmsearch eval ./docvqa --compare dim=256,1024 --compare candidates=20,50,100
       mmsearch eval ./docvqa --compare prefetch=off,on --compare rerank=on,off --json
+      mmsearch eval ./evalset --compare mode=vector,keyword,hybrid --no-rerank
       mmsearch eval ./evalset --filter modality=page --filter 'metadata.year>=2023'
     """
     if make_sample is not None:
@@ -109,6 +111,7 @@ def _run(
     from mmsearch.eval.corpus import embed_corpus
     from mmsearch.eval.dataset import load_dataset
     from mmsearch.eval.runner import EvalRunner, check_configs
+    from mmsearch.index.store import Fusion
     from mmsearch.index.store_registry import open_store
 
     settings = app.settings()
@@ -142,6 +145,7 @@ def _run(
         query_instruction=settings.embedding.query_instruction,
         document_instruction=settings.embedding.document_instruction,
         rerank_instruction=settings.reranker.instruction,
+        fusion=Fusion(settings.search.fusion, settings.search.weights),
     )
     with console.status(f"running {len(data.queries)} queries × {len(configs)} configurations…"):
         result = runner.run(configs)
@@ -170,6 +174,7 @@ def parse_compare(
         "prefetch": [settings.index.prefetch_dim],
         "rerank": [rerank and has_reranker],
         "candidates": [candidates or settings.search.candidates],
+        "mode": [settings.search.mode],
     }
     seen: set[str] = set()
     for item in items:
@@ -197,11 +202,16 @@ def compare_configs(axes: dict[str, list[object]], full_dim: int) -> list[EvalCo
         [None if v is None else int(str(v)) for v in axes["prefetch"]],
         [bool(v) for v in axes["rerank"]],
         [int(str(v)) for v in axes["candidates"]],
+        [cast("SearchMode", v) for v in axes["mode"]],
     )
 
 
 def _value(key: str, text: str, settings: Settings) -> object:
     lowered = text.lower()
+    if key == "mode":
+        if lowered not in SEARCH_MODES:
+            raise click.BadParameter(f"mode={text}: use {', '.join(SEARCH_MODES)}", param_hint="--compare")
+        return lowered
     if key == "rerank":
         if lowered in _ON:
             return True

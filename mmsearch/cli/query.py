@@ -16,7 +16,7 @@ from mmsearch.cli.filter_flags import HELP as FILTER_HELP
 from mmsearch.cli.filter_flags import parse_filters
 from mmsearch.config import Settings
 from mmsearch.errors import QueryError
-from mmsearch.index.store import Filters
+from mmsearch.index.store import SEARCH_MODES, Filters, SearchMode
 from mmsearch.ingest.names import DEFAULT_COLLECTION
 from mmsearch.search.hits import Hit, SearchResult
 
@@ -37,9 +37,14 @@ from mmsearch.search.hits import Hit, SearchResult
 )
 @click.option(
     "--candidates", type=click.IntRange(1, 1000),
-    help="Vector hits to rerank (config search.candidates, default 50); at least --top-k.",
+    help="First-stage hits to rerank (config search.candidates, default 50); at least --top-k.",
 )  # fmt: skip
-@click.option("--no-rerank", is_flag=True, help="Keep the vector order (no reranker model is loaded).")
+@click.option("--no-rerank", is_flag=True, help="Keep the first stage's order (no reranker model is loaded).")
+@click.option(
+    "--mode", type=click.Choice(SEARCH_MODES), metavar="MODE",
+    help="hybrid | vector | keyword. hybrid: the vector and BM25 over the page text, fused; vector: the embedding only; keyword: BM25 "
+    'only (nothing is embedded; "quoted phrases" must match as phrases). Default: search.mode (hybrid).',
+)  # fmt: skip
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help=FILTER_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (hits, scores, timings).")
 @click.option(
@@ -60,6 +65,7 @@ def query(
     top_k: int | None,
     candidates: int | None,
     no_rerank: bool,
+    mode: SearchMode | None,
     filters: tuple[str, ...],
     as_json: bool,
     include_text: bool,
@@ -75,6 +81,7 @@ def query(
       mmsearch query "safety briefing" --filter modality=video --json
       mmsearch query "contract" --filter collection=finance,legal --filter '!group=execs'
       mmsearch query "budget" --filter 'metadata.year>=2023' --filter metadata.dept=fin,ops
+      mmsearch query 'invoice "INV-2024-117"' --mode keyword   # exact words; the quoted part as a phrase
       mmsearch query --video clip.mp4 --filter modality=video
       mmsearch -v query "invoice total" --no-rerank     # -v prints per-stage timings
       mmsearch query "invoice total" --server http://127.0.0.1:8000   # while `mmsearch serve` owns the store
@@ -94,7 +101,7 @@ def query(
     parsed = parse_filters(filters)
     if server:
         _query_server(server, api_key, text, image, video, top_k, candidates, no_rerank, parsed, as_json,
-                      include_text, app.verbose > 0)  # fmt: skip
+                      include_text, app.verbose > 0, mode)  # fmt: skip
         return
     query_image = load_query_image(image, settings.ingest) if image is not None else None
     clip = query_clip(video, settings.ingest) if video is not None else None
@@ -110,7 +117,7 @@ def query(
         searcher = components.build_searcher(settings, embedder, store, reranker)
         result = searcher.search(
             Query(text=text, image=query_image, video=clip, filters=parsed),
-            top_k=top_k, candidates=candidates, rerank=not no_rerank, include_text=include_text,
+            top_k=top_k, candidates=candidates, rerank=not no_rerank, mode=mode, include_text=include_text,
         )  # fmt: skip
     finally:
         store.close()
@@ -134,11 +141,13 @@ def _check_candidates(top_k: int | None, candidates: int | None, settings: Setti
 def _query_server(
     url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
     top_k: int | None, candidates: int | None, no_rerank: bool, filters: Filters | None, as_json: bool,
-    include_text: bool, verbose: bool,
+    include_text: bool, verbose: bool, mode: SearchMode | None,
 ) -> None:  # fmt: skip
     from mmsearch.cli.server_reader import as_local, search
 
-    result = search(url, api_key, text, image, video, top_k, candidates, not no_rerank, filters, include_text)
+    result = search(
+        url, api_key, text, image, video, top_k, candidates, not no_rerank, filters, include_text, mode
+    )
     if as_json:
         click.echo(json.dumps(dict(result.raw), indent=2))
     else:
@@ -219,7 +228,8 @@ def print_hits(result: SearchResult, verbose: bool, console: Console | None = No
             where(hit), marked_snippet(hit),
         )  # fmt: skip
     console.print(table)
-    order = f"reranked by {result.reranker}" if result.reranked else "vector order (not reranked)"
+    order = f"reranked by {result.reranker}" if result.reranked else "not reranked"
+    order = f"{result.mode} search, {order}"
     console.print(f"{len(result.hits)} of {result.candidates} candidates, {order}")
     for hit in result.hits:
         if hit.text is not None:

@@ -17,7 +17,7 @@ from mmsearch.client import Client, Document
 from mmsearch.client import Hit as RemoteHit
 from mmsearch.client import SearchResult as RemoteResult
 from mmsearch.index.listing import ListedDocument
-from mmsearch.index.store import Filters
+from mmsearch.index.store import Filters, SearchMode
 from mmsearch.ingest.units import Modality
 from mmsearch.search.hits import Hit, SearchResult
 
@@ -25,12 +25,13 @@ from mmsearch.search.hits import Hit, SearchResult
 def search(
     url: str, api_key: str | None, text: str | None, image: Path | None, video: Path | None,
     top_k: int | None, candidates: int | None, rerank: bool, filters: Filters | None, include_text: bool = False,
+    mode: SearchMode | None = None,
 ) -> RemoteResult:  # fmt: skip
-    """The server's answer to the CLI's query flags."""
+    """The server's answer to the CLI's query flags (``mode`` None: the server's ``search.mode``)."""
     with server_client(url, api_key) as client:
         return client.search(
             text, image, video, filters=filters_body(filters) if filters is not None else None, top_k=top_k,
-            candidates=candidates, rerank=rerank, include_text=include_text,
+            candidates=candidates, rerank=rerank, include_text=include_text, mode=mode,
         )  # fmt: skip
 
 

@@ -11,7 +11,10 @@ timed on its own and every configuration shares what it can:
   same candidates (rerank on/off, or two dimensions that retrieve the same points) score them once.
 
 The first-stage ranking is the store's order, ``max(candidates, DEPTH)`` deep (so recall@50 is
-measured); the reranked ranking is the reranked top ``candidates`` followed by the rest in vector order.
+measured), found as the searcher finds it in the configuration's mode (``vector``; ``keyword``: BM25 over
+each point's ``search_text``; ``hybrid``: both fused, a query without words searched as vector; a
+keyword configuration ranks nothing for a query without words); the reranked ranking is the reranked
+top ``candidates`` followed by the rest in first-stage order.
 A point stands for the corpus rows that claim it; a ranking of points becomes a ranking of corpus ids by
 first appearance (a document ranks where its best page or segment ranks).
 """
@@ -32,12 +35,14 @@ from mmsearch.eval.dataset import Dataset, EvalQuery
 from mmsearch.eval.metrics import evaluate
 from mmsearch.index.embedder import Embedder, mrl
 from mmsearch.index.inputs import Content, VideoClip, unit_content
+from mmsearch.index.lexical_text import search_text_for
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import DEFAULT_COLLECTION, Payload, Point, ScoredPoint, Store
+from mmsearch.index.store import DEFAULT_COLLECTION, Fusion, Payload, Point, ScoredPoint, SearchMode, Store
 from mmsearch.ingest.image import load_query_image
 from mmsearch.ingest.media import load_media
 from mmsearch.ingest.reader import read_query_video
 from mmsearch.ingest.settings import IngestSettings
+from mmsearch.search.query_text import lexical_query
 from mmsearch.search.reranker import Reranker
 
 DEPTH = 50  # first-stage depth at least: recall@50 needs 50 results
@@ -54,10 +59,11 @@ class EvalConfig:
     prefetch_dim: int | None  # None: one-stage vector search
     rerank: bool
     candidates: int
+    mode: SearchMode = "vector"  # how the first stage finds its candidates
 
     @property
     def label(self) -> str:
-        parts = [f"dim {self.dim}"]
+        parts = [self.mode, f"dim {self.dim}"]
         if self.prefetch_dim:
             parts.append(f"prefetch {self.prefetch_dim}")
         parts.append(f"rerank {self.candidates}" if self.rerank else "no rerank")
@@ -108,10 +114,21 @@ class _QueryRun:
 
 
 def make_configs(
-    dims: Iterable[int], prefetch: Iterable[int | None], rerank: Iterable[bool], candidates: Iterable[int]
+    dims: Iterable[int],
+    prefetch: Iterable[int | None],
+    rerank: Iterable[bool],
+    candidates: Iterable[int],
+    modes: Iterable[SearchMode] = ("vector",),
 ) -> list[EvalConfig]:
     """Every combination, in the order the values were given."""
-    return [EvalConfig(d, p, r, c) for d in dims for p in prefetch for r in rerank for c in candidates]
+    return [
+        EvalConfig(d, p, r, c, m)
+        for m in modes
+        for d in dims
+        for p in prefetch
+        for r in rerank
+        for c in candidates
+    ]
 
 
 def check_configs(configs: Sequence[EvalConfig], full_dim: int, has_reranker: bool) -> None:
@@ -149,6 +166,7 @@ class EvalRunner:
         document_instruction: str,
         rerank_instruction: str | None,
         tick: Tick | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         self.dataset = dataset
         self.corpus = corpus
@@ -163,6 +181,7 @@ class EvalRunner:
         self.document_instruction = document_instruction
         self.rerank_instruction = rerank_instruction
         self.tick = tick or (lambda _what: None)
+        self.fusion = fusion or Fusion()
         self._rerank_cache: dict[tuple[str, tuple[str, ...]], tuple[list[float], float]] = {}
         self.rows_by_id = {row.id: row for row in dataset.corpus}
 
@@ -209,11 +228,17 @@ class EvalRunner:
         for dim, prefetch in layouts:
             chosen = [c for c in configs if (c.dim, c.prefetch_dim) == (dim, prefetch)]
             depth = max([DEPTH, *(c.candidates for c in chosen)])
+            modes = list(dict.fromkeys(c.mode for c in chosen))
             with self._collection(dim, prefetch) as store:
-                searched = {q.query.id: self._search(store, q, dim, depth) for q in queries}
+                searched = {
+                    (mode, q.query.id): self._search(store, q, dim, depth, mode)
+                    for mode in modes
+                    for q in queries
+                }
                 for config in chosen:
                     out[config] = {
-                        q.query.id: self._ranked(store, q, searched[q.query.id], config) for q in queries
+                        q.query.id: self._ranked(store, q, searched[config.mode, q.query.id], config)
+                        for q in queries
                     }
         return out
 
@@ -229,7 +254,7 @@ class EvalRunner:
             vectors = mrl(self.corpus.vectors, dim)
             store.upsert(
                 [
-                    Point(pid, vector, replace(payload, dim=dim, **self._labels(pid)))
+                    Point(pid, vector, replace(payload, dim=dim, **self._labels(pid, payload)))
                     for pid, vector, payload in zip(
                         self.corpus.point_ids, vectors, self.corpus.payloads, strict=True
                     )
@@ -240,29 +265,42 @@ class EvalRunner:
             raise
         return store
 
-    def _labels(self, point_id: str) -> dict[str, Any]:
-        """The collection and metadata the corpus rows claiming a point give it (a filtered query's
-        search sees them; the cached vectors and payloads do not depend on them)."""
+    def _labels(self, point_id: str, payload: Payload) -> dict[str, Any]:
+        """The collection and metadata the corpus rows claiming a point give it, and the ``search_text``
+        its text, name and that metadata make (a filtered or keyword query's search sees them; the cached
+        vectors and payloads do not depend on them)."""
         rows = self.rows_by_id
         claimed = [rows[r] for r in self.corpus.rows.get(point_id, ()) if r in rows]
         metadata: dict[str, Any] = {}
         for row in claimed:
             metadata.update(row.metadata)
         collection = next((row.collection for row in claimed if row.collection), DEFAULT_COLLECTION)
-        return {"collection": collection, "metadata": metadata}
+        words = search_text_for(payload.text, payload.name, metadata)
+        return {"collection": collection, "metadata": metadata, "search_text": words}
 
     def _search(
-        self, store: Store, query: _QueryRun, dim: int, depth: int
-    ) -> tuple[list[ScoredPoint], float]:
-        vector = mrl(query.vector[None, :], dim)[0]
+        self, store: Store, query: _QueryRun, dim: int, depth: int, mode: SearchMode
+    ) -> tuple[list[ScoredPoint], float | None]:
+        """The first stage in ``mode`` (a hybrid query without words: vector; keyword: nothing, and no
+        time, for a query without words)."""
+        lexical = None if mode == "vector" else lexical_query(query.query.text)
+        if mode == "keyword" and lexical is None:
+            return [], None
+        vector = None if mode == "keyword" else mrl(query.vector[None, :], dim)[0]
         started = time.perf_counter()
-        points = store.search(vector, limit=depth, filters=query.query.filters)
+        points = store.search(
+            vector, limit=depth, filters=query.query.filters, lexical=lexical, fusion=self.fusion
+        )
         elapsed = (time.perf_counter() - started) * 1000.0
         self.tick("search")
         return points, elapsed
 
     def _ranked(
-        self, store: Store, query: _QueryRun, searched: tuple[list[ScoredPoint], float], config: EvalConfig
+        self,
+        store: Store,
+        query: _QueryRun,
+        searched: tuple[list[ScoredPoint], float | None],
+        config: EvalConfig,
     ) -> _Ranked:
         points, search_ms = searched
         first = [p.id for p in points]
@@ -315,7 +353,7 @@ class EvalRunner:
             )
         latency = {
             "embed": StageLatency.of([q.embed_ms for q in queries]),
-            "search": StageLatency.of([r.search_ms for r in chosen]),
+            "search": StageLatency.of([r.search_ms for r in chosen if r.search_ms is not None]),
         }
         if reranked is not None:
             latency["rerank"] = StageLatency.of([r.rerank_ms for r in chosen if r.rerank_ms is not None])
@@ -334,5 +372,5 @@ class EvalRunner:
 class _Ranked:
     first: list[str]
     reranked: list[str] | None
-    search_ms: float
+    search_ms: float | None  # None: no search ran (a keyword configuration, a query without words)
     rerank_ms: float | None

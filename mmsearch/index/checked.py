@@ -16,6 +16,13 @@ Filters reach an engine one way: ``filter_condition`` turns ``Filters`` into one
 — the client's conditions ANDed with the caller's ``Scope`` (``scope_condition``), so no condition a
 client sends, negations included, can reach outside the scope — and each store compiles it
 (``engine_filter``) for search, count and listing alike.
+
+The lexical stage (issue 20): a search is a ``Probe`` — the checked unit vector (None: keyword only), the
+``Lexical`` half (None: vector only) and their ``Fusion`` — and the filter, compiled once, is put on the
+dense half and on the lexical half (with the query's quoted phrases added: ``text_flt``), so the scope
+binds both halves; the two lists come from one engine call and are fused in ``fusion.py``. The text index on ``search_text`` (``schema.lexical_record``) is
+made or rebuilt by ``upgrade`` and recorded in the collection; until it is, a lexical search is refused
+(``has_text_index`` says whether it can run).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import PurePath
 from types import TracebackType
@@ -47,7 +54,18 @@ from mmsearch.index.conditions import (
     conjunction,
     metadata_key,
 )
-from mmsearch.index.schema import PATH_PREFIXES, SCROLL_PAGE, Layout, check_dims, mismatch, unit_vector
+from mmsearch.index.lexical_text import search_text_for
+from mmsearch.index.schema import (
+    PATH_PREFIXES,
+    SCROLL_PAGE,
+    SEARCH_TEXT,
+    Layout,
+    check_dims,
+    lexical_record,
+    mismatch,
+    stored_payload,
+    unit_vector,
+)
 from mmsearch.index.settings import IndexSettings
 from mmsearch.index.store import (
     DEFAULT_COLLECTION,
@@ -57,6 +75,8 @@ from mmsearch.index.store import (
     Candidate,
     DocumentInfo,
     Filters,
+    Fusion,
+    Lexical,
     Mode,
     Payload,
     Point,
@@ -76,13 +96,23 @@ DOCUMENT_FIELDS = [
 ]  # fmt: skip
 
 
-# What a point stored before collections lacks (``upgrade``); the fields its patch is made from.
-UPGRADE_NEEDED = Either((IsEmpty("collection"), IsEmpty("name"), AnyOf("name", ("",))))
-UPGRADE_FIELDS = ["source_path", "collection", "name", "groups", "metadata"]
+# What a point stored before collections, or before the lexical stage, lacks (``upgrade``); the fields
+# its patch is made from.
+UPGRADE_NEEDED = Either(
+    (
+        IsEmpty("collection"),
+        IsEmpty("name"),
+        AnyOf("name", ("",)),
+        IsEmpty(SEARCH_TEXT),
+        AnyOf(SEARCH_TEXT, ("",)),
+    )
+)
+UPGRADE_FIELDS = ["source_path", "collection", "name", "groups", "metadata", "text", SEARCH_TEXT]
 
 
 def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload keys a point stored before collections gets (``CheckedStore.upgrade``)."""
+    """The payload keys a point stored before collections or before the lexical stage gets
+    (``CheckedStore.upgrade``): its ``search_text`` is what a new point's would be (``search_text_for``)."""
     patch: dict[str, Any] = {}
     if not payload.get("collection"):
         patch["collection"] = DEFAULT_COLLECTION
@@ -92,6 +122,15 @@ def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
         patch["groups"] = []
     if payload.get("metadata") is None:
         patch["metadata"] = {}
+    if not payload.get(SEARCH_TEXT):
+        full = {**payload, **patch}
+        text = full.get("text")
+        metadata = full.get("metadata")
+        patch[SEARCH_TEXT] = search_text_for(
+            text if isinstance(text, str) else "",
+            str(full["name"]),
+            metadata if isinstance(metadata, dict) else {},
+        )
     return patch
 
 
@@ -99,6 +138,24 @@ def facet_fields(index: IndexSettings) -> tuple[str, ...]:
     """The keyword fields ``Store.facet`` counts by: ``FACET_FIELDS`` and ``metadata.KEY`` for each metadata
     key the admin marked as a facet (``index.facets``; each has a payload index)."""
     return FACET_FIELDS + tuple(metadata_key(key) for key in index.facets)
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """One checked search. ``vector``: the unit query vector (None: keyword only); ``lexical``: the BM25
+    half (None: vector only); ``fusion``: how the two halves become one list. ``flt``: the engine filter
+    (scope included; None: all points) of the dense half; ``text_flt``: ``flt`` and
+    the lexical half's phrases, the filter of the lexical half."""
+
+    vector: np.ndarray | None
+    lexical: Lexical | None
+    fusion: Fusion
+    flt: Any
+    text_flt: Any
+
+    @property
+    def hybrid(self) -> bool:
+        return self.vector is not None and self.lexical is not None
 
 
 def filter_condition(filters: Filters | None) -> Condition | None:
@@ -153,6 +210,8 @@ class CheckedStore(ABC):
     index: IndexSettings
     mode: Mode
     _upgraded: bool = False  # ``upgrade`` has run on this store
+    _lexical_cache: tuple[dict[str, Any] | None] | None = None  # the recorded text index, once read
+    _warned_lexical: bool = False
 
     # -- what each engine provides ---------------------------------------------------------------
     # ``Filter`` and records are the engine's own types (qdrant-edge or qdrant-client models); a record
@@ -212,13 +271,33 @@ class CheckedStore(ABC):
         """Delete every point matching ``flt``."""
 
     @abstractmethod
-    def _search(self, query: np.ndarray, layout: Layout, limit: int, flt: Any) -> list[ScoredPoint]:
-        """The ``limit`` nearest points to the checked unit ``query`` in a collection of ``layout`` among
-        those matching the engine filter ``flt`` (None: all)."""
+    def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
+        """The ``limit`` best points for ``probe`` in a collection of ``layout``: nearest to its vector,
+        best by BM25 over ``search_text``, or both fused (``fusion.fuse``), among those its filters
+        admit."""
 
     @abstractmethod
-    def _nearest(self, query: np.ndarray, layout: Layout, limit: int, flt: Any) -> list[Candidate]:
+    def _nearest(self, probe: Probe, layout: Layout, limit: int) -> list[Candidate]:
         """As ``_search``, reading only ``VERSION_FIELDS`` of the payloads."""
+
+    @abstractmethod
+    def _read_lexical(self) -> dict[str, Any] | None:
+        """The collection's recorded text index (``schema.lexical_record``), or None when it has none."""
+
+    @abstractmethod
+    def _make_text_index(self, record: dict[str, Any], replacing: bool) -> None:
+        """Create the text index on ``search_text`` (``replacing``: in place of one with other settings)
+        and record ``record`` in the collection's metadata."""
+
+    def lexical_settings_record(self) -> dict[str, Any]:
+        """The text index this store makes (``schema.lexical_record`` of ``index.lexical``)."""
+        return lexical_record(self.index.lexical)
+
+    def _set_payloads(self, patches: Sequence[tuple[list[str], dict[str, Any]]]) -> None:
+        """Each ``(ids, values)``: set those payload keys on those points; one engine call per patch
+        unless the engine batches them."""
+        for ids, values in patches:
+            self._set_payload(ids, values)
 
     def _indexed_points(self, layout: Layout) -> int | None:
         """Points inside the HNSW graph, where the engine says (``StoreStats.indexed_points``)."""
@@ -247,14 +326,17 @@ class CheckedStore(ABC):
 
     def upgrade(self) -> int:
         """Bring a collection written by an older version up to this one, in place, without re-embedding:
-        the payload indexes it lacks, and on every point stored before collections existed
+        the payload indexes it lacks, the text index of the lexical stage (made, or rebuilt when the
+        ``index.lexical`` settings changed), on every point stored before collections existed
         ``collection: "default"``, ``groups: []``, ``metadata: {}`` and a ``name`` (its file's base name,
-        never the server path). Each page is one write per distinct patch and the points are found by
-        what they lack, so a run cut short is finished by the next (``ensure_collection`` runs it once
-        per store: every writer and the server go through it). Returns the points changed."""
+        never the server path), and on every point stored before the lexical stage its ``search_text``.
+        Each page is one write per distinct patch and the points are found by what they lack, so a run cut
+        short is finished by the next (``ensure_collection`` runs it once per store: every writer and the
+        server go through it). Returns the points changed."""
         if self._read_layout() is None:
             return 0
         self._ensure_payload_indexes()
+        self._ensure_text_index()
         flt = compile_filter(UPGRADE_NEEDED, self._builders)
         changed = 0
         seen: set[str] = set()
@@ -271,18 +353,66 @@ class CheckedStore(ABC):
                 seen.add(point_id)
                 patch = upgrade_patch(record.payload or {})
                 patches.setdefault(json.dumps(patch, sort_keys=True), (patch, []))[1].append(point_id)
-            for patch, ids in patches.values():
-                with self._calling(f"upgrade {len(ids)} points to collections"):
-                    self._set_payload(ids, patch)
+            with self._calling(f"upgrade {len(page)} points"):
+                self._set_payloads([(ids, patch) for patch, ids in patches.values()])
             changed += len(page)
-            log.info("collection '%s': %d points upgraded to collections so far", self.collection, changed)
+            log.info("collection '%s': %d points upgraded so far", self.collection, changed)
         if changed:
             log.info(
-                "upgraded collection '%s' at %s in place: %d points now in collection '%s', named by their "
-                "file name (nothing re-embedded)", self.collection, self.location, changed, DEFAULT_COLLECTION,
+                "upgraded collection '%s' at %s in place: %d points given what they lacked (collection, "
+                "name, the words the lexical stage indexes); nothing re-embedded",
+                self.collection, self.location, changed,
             )  # fmt: skip
         self._upgraded = True
         return changed
+
+    def _ensure_text_index(self) -> None:
+        """Make the text index when the collection has none; rebuild it when it was made with other
+        ``index.lexical`` settings (its terms would no longer be the query's)."""
+        wanted = self.lexical_settings_record()
+        recorded = self._lexical()
+        if recorded == wanted:
+            return
+        try:
+            with self._calling("index the words of every point (the lexical stage)"):
+                self._make_text_index(wanted, replacing=recorded is not None)
+        except StoreError as exc:
+            if self.mode != "server":
+                raise
+            log.warning(  # a server too old for BM25 text indexes: vector search goes on without it
+                "collection '%s': no text index (keyword and hybrid search fall back to vector or are "
+                "refused until the Qdrant server can make one): %s", self.collection, exc,
+            )  # fmt: skip
+            return
+        self._lexical_cache = (wanted,)
+        if recorded is None:
+            log.info("collection '%s': text index for the lexical stage made (%s)", self.collection, wanted)
+        else:
+            log.warning(
+                "collection '%s': the text index was made with %s; index.lexical now asks for %s: rebuilt "
+                "in place (nothing re-embedded)", self.collection, recorded, wanted,
+            )  # fmt: skip
+
+    def _lexical(self) -> dict[str, Any] | None:
+        """The recorded text index, read once per store (``upgrade`` updates it)."""
+        if self._lexical_cache is None:
+            self._lexical_cache = (self._read_lexical(),)
+        return self._lexical_cache[0]
+
+    def has_text_index(self) -> bool:
+        """Whether the lexical stage can run: the collection exists and has its text index (made when it
+        is opened for writing: ``ensure_collection``)."""
+        if self._read_layout() is None:
+            return False
+        recorded = self._lexical()
+        if recorded is not None and recorded != self.lexical_settings_record() and not self._warned_lexical:
+            self._warned_lexical = True
+            log.warning(
+                "collection '%s': its text index was made with %s, but index.lexical asks for %s; queries "
+                "are split as the index was made until it is opened for writing (`mmsearch ingest`, "
+                "`mmsearch serve`), which rebuilds it", self.collection, recorded, self.lexical_settings_record(),
+            )  # fmt: skip
+        return recorded is not None
 
     def verify(self, model_id: str, dim: int) -> None:
         layout = self._read_layout()
@@ -316,11 +446,13 @@ class CheckedStore(ABC):
         if not payloads:
             return
         self._require_layout("rewrite the text of points")
+        patches = []
         for point_id, payload in payloads.items():
             check_point_id(point_id, StoreError)
-            stored = payload.to_dict()
-            with self._calling(f"rewrite the text of point {point_id}"):
-                self._set_payload([point_id], {name: stored[name] for name in TEXT_FIELDS})
+            stored = stored_payload(payload)  # ``search_text`` built when the payload came without one
+            patches.append(([point_id], {name: stored[name] for name in TEXT_FIELDS}))
+        with self._calling(f"rewrite the text of {len(patches)} points"):  # one request on a server
+            self._set_payloads(patches)
 
     def delete_document(self, doc_id: str) -> int:
         if self._read_layout() is None:
@@ -331,28 +463,68 @@ class CheckedStore(ABC):
             self._delete_matching(selector)
         return removed
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        return self._checked_query(self._search, vector, limit, filters)
+    def search(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[ScoredPoint]:
+        return self._checked_query(self._search, vector, limit, filters, lexical, fusion)
 
-    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
-        return self._checked_query(self._nearest, vector, limit, filters)
+    def nearest(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[Candidate]:
+        return self._checked_query(self._nearest, vector, limit, filters, lexical, fusion)
 
     def _checked_query(
         self,
-        run: Callable[[np.ndarray, Layout, int, Any], list[Found]],
-        vector: np.ndarray,
+        run: Callable[[Probe, Layout, int], list[Found]],
+        vector: np.ndarray | None,
         limit: int,
         filters: Filters | None,
+        lexical: Lexical | None,
+        fusion: Fusion | None,
     ) -> list[Found]:
-        """The checks ``search`` and ``nearest`` share, then ``run`` on the checked unit query vector."""
+        """The checks ``search`` and ``nearest`` share, then ``run`` on the checked ``Probe``."""
         if limit < 1:
             raise QueryError(f"search limit must be at least 1, got {limit}")
+        if vector is None and lexical is None:
+            raise QueryError("a search needs a query vector, query words (lexical), or both")
+        fusion = fusion or Fusion()
+        if fusion.weights is not None and fusion.method != "rrf":
+            raise QueryError(f"fusion weights apply to rrf only, not {fusion.method}")
         layout = self._read_layout()
         if layout is None:
             return []
         self._check(layout, None, None)
+        if lexical is not None and not self.has_text_index():
+            raise StoreError(
+                f"collection '{self.collection}' at {self.location} has no text index yet (it was made "
+                "before keyword and hybrid search): open it for writing once (`mmsearch ingest`, `mmsearch "
+                "serve`), which adds it in place without re-embedding, or search with mode vector"
+            )
         flt = self.engine_filter(filters)
-        return run(unit_vector(vector, layout.dim, "the query vector"), layout, limit, flt)
+        unit = None if vector is None else unit_vector(vector, layout.dim, "the query vector")
+        return run(Probe(unit, lexical, fusion, flt, self._text_filter(flt, lexical)), layout, limit)
+
+    def _text_filter(self, flt: Any, lexical: Lexical | None) -> Any:
+        """``flt`` (compiled once) with each quoted phrase of ``lexical`` required as a phrase."""
+        if lexical is None or not lexical.phrases:
+            return flt
+        build = self._builders
+        if build.phrase is None:
+            raise QueryError(f"{build.engine} cannot match quoted phrases")
+        phrases = [build.phrase(SEARCH_TEXT, phrase) for phrase in lexical.phrases]
+        return build.filter([*([flt] if flt is not None else []), *phrases], [], [])
 
     def _candidate(self, point_id: Any, score: float, data: dict[str, Any] | None) -> Candidate:
         try:

@@ -132,6 +132,9 @@ class Builders(Generic[C, F]):
     filter: Callable[[list[C | F], list[C | F], list[C | F]], F]  # (must, should, must_not)
     booleans: bool = True  # whether a true/false match works in this engine
     engine: str = field(default="this store")
+    # the text-indexed payload ``key`` holds the words of the phrase, in order (the lexical stage's quoted
+    # phrases; Qdrant's ``MatchPhrase``, which needs the field's text index made with ``phrase_matching``)
+    phrase: Callable[[str, str], C] | None = None
 
 
 def compile_filter(condition: Condition, build: Builders[C, F]) -> F:

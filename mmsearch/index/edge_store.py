@@ -16,9 +16,15 @@ Schema (the same as on a server, so ``mmsearch migrate`` copies points as they a
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
 payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
 server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
-``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys. A collection made
-before some of them gets the missing ones when it is next opened for writing (``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
-the full vector rescored), run inside the engine.
+``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys — and the lexical
+stage's full-text index on ``search_text`` (``edge_text_index``: BM25 scoring, phrase matching, the
+``index.lexical`` tokenizer, stemmer and stopwords; recorded in the side file as ``lexical``). A collection
+made before some of them gets the missing ones when it is next opened for writing
+(``CheckedStore.upgrade``). A prefetch search is one Query API call (prefetch on the small vector, then
+the full vector rescored), run inside the engine; so is a keyword search (``TextQuery``); a hybrid one is
+one ``query_batch`` of the lexical and the dense request (``lexical_requests``), fused by ``fusion.fuse``
+(RRF or DBSF, as the engine's ``Fusion`` would, but with a fixed order among equal BM25 scores, which the
+engine's text query does not keep from one call to the next).
 
 Exact below a size, HNSW above: a segment is searched exactly until its vectors pass ``index.exact_below``
 points' worth (Qdrant's ``indexing_threshold``); filtered searches matching fewer than that many points are
@@ -58,22 +64,25 @@ import numpy as np
 import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore, filter_condition
+from mmsearch.index.checked import CheckedStore, Probe, filter_condition
 from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter, metadata_key
+from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
+    LEXICAL,
     PATH_PREFIXES,
     PREFETCH,
     PREPROCESSING,
     SCHEMA_VERSION,
     SCROLL_PAGE,
+    SEARCH_TEXT,
     Layout,
     locked_error,
     mrl,
     prefetch_text,
     stored_payload,
 )
-from mmsearch.index.settings import IndexSettings
+from mmsearch.index.settings import IndexSettings, LexicalSettings
 from mmsearch.index.store import (
     VERSION_FIELDS,
     Candidate,
@@ -192,6 +201,7 @@ class EdgeStore(CheckedStore):
                 self._shard.close()
                 self._shard = None
             self._layout = None
+            self._lexical_cache = None
             existed = self.shard_dir.exists()
             if existed:  # rename first: a crash mid-delete never leaves a half shard under the real name
                 graveyard = self.path / EDGE_DIR / f".dropped-{self.collection}-{uuid.uuid4().hex[:8]}"
@@ -293,6 +303,27 @@ class EdgeStore(CheckedStore):
         if missing:
             log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
 
+    def _read_lexical(self) -> dict[str, Any] | None:
+        recorded = (_read_json(self.meta_file) or {}).get(LEXICAL)
+        return recorded if isinstance(recorded, dict) else None
+
+    def _make_text_index(self, record: dict[str, Any], replacing: bool) -> None:
+        shard = self._open_shard()
+        if SEARCH_TEXT in shard.info().payload_schema:  # made with other settings, or never recorded
+            shard.update(qe.UpdateOperation.delete_field_index(SEARCH_TEXT))
+        shard.update(qe.UpdateOperation.create_field_index(SEARCH_TEXT, edge_text_index(self.index.lexical)))
+        shard.flush()
+        self._update_meta(LEXICAL, record)
+
+    def _update_meta(self, key: str, value: Any) -> None:
+        """Set ``key`` in the side file (rebuilt from the shard when it was lost)."""
+        layout = self._read_layout()
+        assert layout is not None
+        meta = _read_json(self.meta_file)
+        if meta is None or meta.get("schema") != SCHEMA_VERSION:  # lost side file: rebuilt from the shard
+            meta = {**_meta("", layout.dim, layout.prefetch_dim), "model_id": layout.model_id}
+        write_json_atomically(self.meta_file, {**meta, key: value})
+
     def payload_index_types(self) -> dict[str, str]:
         """Each indexed payload field and its type (``keyword``, ``float``…), as the shard reports them."""
         self._require_layout("read the payload indexes")
@@ -326,28 +357,42 @@ class EdgeStore(CheckedStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
-    ) -> list[ScoredPoint]:
-        found = self._query(query, layout, limit, flt, True)
-        hits = []
-        for p in found:
-            point_id = str(p.id)  # each read of ``id`` builds a new UUID object
-            hits.append(ScoredPoint(point_id, float(p.score), self._payload(point_id, p.payload)))
-        return hits
+    def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
+        found = self._query(probe, layout, limit, True)
+        return [ScoredPoint(i, score, self._payload(i, payload)) for i, score, payload in found]
 
-    def _nearest(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None
-    ) -> list[Candidate]:
-        found = self._query(query, layout, limit, flt, list(VERSION_FIELDS))
-        return [self._candidate(p.id, p.score, p.payload) for p in found]
+    def _nearest(self, probe: Probe, layout: Layout, limit: int) -> list[Candidate]:
+        found = self._query(probe, layout, limit, list(VERSION_FIELDS))
+        return [self._candidate(i, score, payload) for i, score, payload in found]
 
-    def _query(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: qe.Filter | None, payload: bool | list[str]
-    ) -> list[qe.ScoredPoint]:
-        request = search_request(self.index, layout, query, limit, flt, with_payload=payload)
+    def _query(self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]) -> list[Found]:
+        """(id, score, payload) of the ``limit`` best points: one request, or for a hybrid search one
+        batch of two (lexical, dense) fused here (``fusion.fuse``)."""
+        if probe.lexical is None:
+            assert probe.vector is not None
+            request = search_request(self.index, layout, probe.vector, limit, probe.flt, with_payload=payload)
+            with self._calling("search"):
+                found = self._open_shard().query(request)
+            return [(str(p.id), float(p.score), p.payload) for p in found]  # each read of ``id``: a new UUID
+        if probe.vector is not None and payload is True:  # hybrid: the fused hits' payloads only, below
+            return self._with_payloads(self._query(probe, layout, limit, list(VERSION_FIELDS)))
+        requests = lexical_requests(self.index, layout, probe, limit, limit + 1, with_payload=payload)
         with self._calling("search"):
-            return self._open_shard().query(request)
+            results = self._open_shard().query_batch(qe.QueryBatchRequest(requests))
+        lists = [[(str(p.id), float(p.score), p.payload) for p in found] for found in results]
+
+        def deeper(depth: int) -> list[Found]:
+            request = lexical_requests(self.index, layout, probe, limit, depth, payload)[0]
+            with self._calling("search"):
+                return [(str(p.id), float(p.score), p.payload) for p in self._open_shard().query(request)]
+
+        lexical = top(lists[0], limit, limit + 1, deeper)
+        return lexical if len(lists) == 1 else fuse(lexical, lists[1], probe.fusion, limit)
+
+    def _with_payloads(self, found: list[Found]) -> list[Found]:
+        """``found`` with whole payloads (one read); a point deleted since is dropped."""
+        records = {str(r.id): r.payload for r in self._records([f[0] for f in found])} if found else {}
+        return [(i, score, records[i]) for i, score, _ in found if i in records]
 
     def query(self, request: qe.QueryRequest) -> list[qe.ScoredPoint]:
         """Run a ready-made Query API request (``search_request``): for benchmarks and tools."""
@@ -443,14 +488,10 @@ class EdgeStore(CheckedStore):
 
     def record_preprocessing(self, fingerprint: dict[str, Any]) -> None:
         """Keep ``fingerprint`` in the collection's side file (nothing when there is no collection)."""
-        layout = self._read_layout()
-        if layout is None:
+        if self._read_layout() is None:
             return
         with self._calling("record the preprocessing fingerprint"):
-            meta = _read_json(self.meta_file)
-            if meta is None or meta.get("schema") != SCHEMA_VERSION:  # lost side file: rebuilt from the shard
-                meta = {**_meta("", layout.dim, layout.prefetch_dim), "model_id": layout.model_id}
-            write_json_atomically(self.meta_file, {**meta, PREPROCESSING: fingerprint})
+            self._update_meta(PREPROCESSING, fingerprint)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -566,6 +607,43 @@ def search_request(
     )
 
 
+def lexical_requests(
+    index: IndexSettings,
+    layout: Layout,
+    probe: Probe,
+    limit: int,
+    depth: int,
+    with_payload: bool | list[str] = True,
+) -> list[qe.QueryRequest]:
+    """BM25 over ``search_text`` under the phrase filter ``probe.text_flt``, ``depth`` deep, and with a
+    vector the dense request (``search_request``, ``limit`` deep) under ``probe.flt``: the two lists of a
+    hybrid search."""
+    assert probe.lexical is not None
+    text = qe.QueryRequest(
+        limit=depth, query=qe.TextQuery(SEARCH_TEXT, probe.lexical.text), filter=probe.text_flt,
+        with_payload=with_payload,
+    )  # fmt: skip
+    if probe.vector is None:
+        return [text]
+    return [text, search_request(index, layout, probe.vector, limit, probe.flt, with_payload=with_payload)]
+
+
+def edge_text_index(settings: LexicalSettings) -> qe.TextIndexParams:
+    """The text index of ``search_text``: BM25 scoring, phrase matching, the configured tokenizer,
+    stemmer and stopwords, lowercase."""
+    stemmer = qe.SnowballParams(getattr(qe.SnowballLanguage, settings.language.capitalize()))
+    return qe.TextIndexParams(
+        tokenizer=getattr(qe.TokenizerType, settings.tokenizer.capitalize()),
+        lowercase=True,
+        phrase_matching=True,
+        stemmer=stemmer if settings.stemmer else None,
+        stopwords=None
+        if settings.stopwords == "none"
+        else getattr(qe.Language, settings.stopwords.capitalize()),
+        scoring=True,
+    )
+
+
 def edge_point(
     point_id: str, vector: np.ndarray, payload: dict[str, Any], prefetch_dim: int | None
 ) -> qe.Point:
@@ -616,6 +694,7 @@ EDGE_FILTERS: Builders[Any, qe.Filter] = Builders(
     filter=_edge_filter,
     booleans=False,  # qdrant-edge 0.9 reads True/False in a match as 1/0 (conditions.py)
     engine="the embedded store (Qdrant Edge 0.9)",
+    phrase=lambda key, text: qe.FieldCondition(key=key, match=qe.MatchPhrase(text)),
 )
 
 

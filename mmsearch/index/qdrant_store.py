@@ -16,6 +16,19 @@ Schema of a collection:
   metadata falls back to the ``model_id`` in a stored point's payload; the dimensions always come from the
   vector configuration itself.
 
+The lexical stage (issue 20): a full-text payload index on ``search_text`` with BM25 ``scoring`` and
+``phrase_matching`` (``text_index``), made on a server and in local mode alike — local mode keeps text
+indexes with scoring and answers ``TextQuery`` (qdrant-client ``local/local_collection.py``
+``_query_text``, ``local/bm25.py``), with its default word tokenizer only, so there the index is made
+with ``schema.PLAIN_LEXICAL`` and ``index.lexical`` is ignored with a logged note. It is recorded in the
+collection metadata as ``lexical``. A keyword search is one ``query_points`` with a ``TextQuery`` (``using``
+names the field); a hybrid one is one ``query_batch_points`` of the lexical and the dense request, each
+under its filter, fused by ``fusion.fuse`` (RRF or DBSF with qdrant-client's formulas, ``hybrid/fusion.py``,
+in a fixed order among equal BM25 scores: see ``fusion.py``). Quoted phrases are ``MatchPhrase``
+conditions on the lexical request (``local/payload_filters.py`` ``check_match``). In local mode the dense
+request is the full vector alone (an exact search there; a rescoring stage would be a filtered scan in
+Python).
+
 Server-only parts (local mode is an exact brute-force search that would ignore them): payload indexes on
 the filter fields (``PAYLOAD_INDEXES``; ``collection`` with ``is_tenant``, created on a collection that
 lacks them when it is next opened for writing), quantization (``scalar`` int8 or ``binary``, searched with ``rescore``/``oversampling``),
@@ -43,22 +56,27 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
-from mmsearch.index.checked import CheckedStore
+from mmsearch.index.checked import CheckedStore, Probe
 from mmsearch.index.conditions import Bounds, Builders, Scalar, metadata_key
+from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
+    LEXICAL,
     PATH_PREFIXES,
+    PLAIN_LEXICAL,
     PREFETCH,
     PREPROCESSING,
     SCHEMA_VERSION,
     SCROLL_PAGE,
+    SEARCH_TEXT,
     Layout,
+    lexical_record,
     locked_error,
     mrl,
     prefetch_text,
     stored_payload,
 )
-from mmsearch.index.settings import IndexSettings, StoreSettings
+from mmsearch.index.settings import IndexSettings, LexicalSettings, StoreSettings
 from mmsearch.index.store import (
     VERSION_FIELDS,
     Candidate,
@@ -176,6 +194,7 @@ class QdrantStore(CheckedStore):
         with self._calling("delete the collection"):
             existed = bool(self.client.delete_collection(self.collection))
         self._layout = None
+        self._lexical_cache = None
         log.info("dropped collection '%s' at %s", self.collection, self.location)
         return existed
 
@@ -224,6 +243,39 @@ class QdrantStore(CheckedStore):
         self._create_payload_indexes(missing)
         if missing:
             log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
+
+    @property
+    def lexical(self) -> LexicalSettings:
+        """The text index's settings: ``index.lexical`` on a server, the default word tokenizer in local mode."""
+        return self.index.lexical if self.mode == "server" else PLAIN_LEXICAL
+
+    def lexical_settings_record(self) -> dict[str, Any]:
+        return lexical_record(self.lexical)
+
+    def _read_lexical(self) -> dict[str, Any] | None:
+        recorded = self._mmsearch_meta().get(LEXICAL)
+        return recorded if isinstance(recorded, dict) else None
+
+    def _make_text_index(self, record: dict[str, Any], replacing: bool) -> None:
+        """Create (in place of one with other settings: Qdrant replaces a field's index) the text index,
+        then record it."""
+        self.client.create_payload_index(
+            self.collection, SEARCH_TEXT, field_schema=text_index(self.lexical), wait=True
+        )
+        layout = self._read_layout()
+        assert layout is not None
+        meta = self._mmsearch_meta() or _meta(layout.model_id or "", layout.dim, layout.prefetch_dim)
+        self.client.update_collection(self.collection, metadata={META_KEY: {**meta, LEXICAL: record}})
+
+    def _set_payloads(self, patches: Sequence[tuple[list[str], dict[str, Any]]]) -> None:
+        """All patches in one request (``batch_update_points``): one per point, when each gets its own
+        ``search_text``, would be a request per point."""
+        operations: list[models.UpdateOperation] = [
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload=values, points=list(ids)))
+            for ids, values in patches
+        ]
+        if operations:
+            self.client.batch_update_points(self.collection, operations, wait=True)
 
     def exists(self) -> bool:
         with self._calling("look up the collection"):
@@ -307,19 +359,74 @@ class QdrantStore(CheckedStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _search(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
-    ) -> list[ScoredPoint]:
-        found = self._found(query, layout, limit, flt, True)
+    def _search(self, probe: Probe, layout: Layout, limit: int) -> list[ScoredPoint]:
+        found = self._found(probe, layout, limit, True)
         return [ScoredPoint(str(i), score, self._payload(i, payload)) for i, score, payload in found]
 
-    def _nearest(
-        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None
-    ) -> list[Candidate]:
-        found = self._found(query, layout, limit, flt, list(VERSION_FIELDS))
+    def _nearest(self, probe: Probe, layout: Layout, limit: int) -> list[Candidate]:
+        found = self._found(probe, layout, limit, list(VERSION_FIELDS))
         return [self._candidate(i, score, payload) for i, score, payload in found]
 
-    def _found(
+    def _found(self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]) -> list[Found]:
+        """(id, score, payload with ``payload``'s fields) of the ``limit`` best points, best first."""
+        if probe.lexical is not None:
+            return self._found_lexical(probe, layout, limit, payload)
+        assert probe.vector is not None
+        return self._found_dense(probe.vector, layout, limit, probe.flt, payload)
+
+    def _found_lexical(
+        self, probe: Probe, layout: Layout, limit: int, payload: bool | list[str]
+    ) -> list[Found]:
+        """A keyword search, or a hybrid one: the lexical and the dense list in one batch, fused here."""
+        assert probe.lexical is not None
+        if probe.vector is not None and payload is True:  # hybrid: the fused hits' payloads only, below
+            found = self._found_lexical(probe, layout, limit, list(VERSION_FIELDS))
+            records = {str(r.id): r.payload for r in self._records([f[0] for f in found])} if found else {}
+            return [(i, score, records[i]) for i, score, _ in found if i in records]
+        text = models.TextQuery(text=probe.lexical.text)
+
+        def text_request(depth: int) -> models.QueryRequest:
+            return models.QueryRequest(
+                query=text, using=SEARCH_TEXT, filter=probe.text_flt, limit=depth, with_payload=payload
+            )
+
+        requests = [text_request(limit + 1)]
+        if probe.vector is not None:
+            requests.append(self._dense_request(probe.vector, layout, limit, probe.flt, payload))
+        with self._calling("search"):
+            results = self.client.query_batch_points(self.collection, requests)
+        lists = [[(str(p.id), float(p.score), p.payload) for p in r.points] for r in results]
+
+        def deeper(depth: int) -> list[Found]:
+            with self._calling("search"):
+                found = self.client.query_batch_points(self.collection, [text_request(depth)])[0].points
+            return [(str(p.id), float(p.score), p.payload) for p in found]
+
+        lexical = top(lists[0], limit, limit + 1, deeper)
+        return lexical if len(lists) == 1 else fuse(lexical, lists[1], probe.fusion, limit)
+
+    def _dense_request(
+        self,
+        query: np.ndarray,
+        layout: Layout,
+        limit: int,
+        flt: models.Filter | None,
+        payload: bool | list[str],
+    ) -> models.QueryRequest:
+        """The dense list of a hybrid search: on a server the full vector over the MRL prefetch (when there
+        is one), as a vector search runs; in local mode the full vector alone."""
+        prefetch = None
+        if layout.prefetch_dim is not None and not self.rescore_in_client:
+            prefetch = models.Prefetch(
+                query=mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH, filter=flt,
+                limit=max(self.index.prefetch_limit, limit), params=self._search_params,
+            )  # fmt: skip
+        return models.QueryRequest(
+            query=query.tolist(), using=FULL, prefetch=prefetch, filter=flt, params=self._search_params,
+            limit=limit, with_payload=payload,
+        )  # fmt: skip
+
+    def _found_dense(
         self,
         query: np.ndarray,
         layout: Layout,
@@ -327,7 +434,7 @@ class QdrantStore(CheckedStore):
         flt: models.Filter | None,
         payload: bool | list[str],
     ) -> list[tuple[Any, float, dict[str, Any] | None]]:
-        """(id, score, payload with ``payload``'s fields) of the ``limit`` nearest points, best first."""
+        """The ``limit`` nearest points, best first."""
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt, payload)
         prefetch = None
@@ -479,6 +586,23 @@ def search_params(index: IndexSettings) -> models.SearchParams:
     return models.SearchParams(hnsw_ef=index.hnsw_ef, quantization=quantization)
 
 
+def text_index(settings: LexicalSettings) -> models.TextIndexParams:
+    """The text index of ``search_text`` (as ``edge_store.edge_text_index``): BM25 scoring, phrase
+    matching, the tokenizer, stemmer and stopwords of ``settings``, lowercase."""
+    stemmer = models.SnowballParams(
+        type=models.Snowball.SNOWBALL, language=models.SnowballLanguage(settings.language)
+    )
+    return models.TextIndexParams(
+        type=models.TextIndexType.TEXT,
+        tokenizer=models.TokenizerType(settings.tokenizer),
+        lowercase=True,
+        phrase_matching=True,
+        stemmer=stemmer if settings.stemmer else None,
+        stopwords=None if settings.stopwords == "none" else models.Language(settings.stopwords),
+        scoring=True,
+    )
+
+
 def _range(key: str, bounds: Bounds) -> models.FieldCondition:
     limits = models.DatetimeRange(**bounds.limits()) if bounds.dates else models.Range(**bounds.limits())
     return models.FieldCondition(key=key, range=limits)
@@ -499,6 +623,7 @@ QDRANT_FILTERS: Builders[Any, models.Filter] = Builders(
     is_empty=lambda key: models.IsEmptyCondition(is_empty=models.PayloadField(key=key)),
     filter=_filter,
     engine="Qdrant",
+    phrase=lambda key, text: models.FieldCondition(key=key, match=models.MatchPhrase(phrase=text)),
 )
 
 
@@ -532,5 +657,7 @@ def _note_server_only(index: IndexSettings) -> None:
         ignored.append(
             f"index.shard_number={index.shard_number}/replication_factor={index.replication_factor}"
         )
+    if index.lexical != PLAIN_LEXICAL:
+        ignored.append("index.lexical (local mode splits words with the default word tokenizer only)")
     if ignored:
         log.info("embedded Qdrant searches exactly and has no cluster: ignoring %s", ", ".join(ignored))

@@ -1,5 +1,6 @@
 """The collection schema every Qdrant backend shares (Edge in process, qdrant-client for a server): vector
-names, the stored payload, MRL truncation, the recorded layout and the messages about it.
+names, the stored payload, MRL truncation, the recorded layout, the text index of the lexical stage and
+the messages about them.
 
 Kept free of qdrant-client and qdrant-edge imports, so opening the embedded store does not pay for
 importing qdrant-client (seconds on a loaded machine).
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from mmsearch.errors import ConfigError, DimensionMismatch, StoreError, StoreLocked
+from mmsearch.index.lexical_text import search_text_for
+from mmsearch.index.settings import LexicalSettings
 from mmsearch.index.store import Payload
 
 FULL = "full"
@@ -22,6 +25,13 @@ SCHEMA_VERSION = 1
 PREPROCESSING = "preprocessing"  # the metadata key of the fingerprint (index/fingerprint.py)
 PATH_PREFIXES = "path_prefixes"
 SCROLL_PAGE = 1024
+# The lexical stage (issue 20): a full-text payload index with BM25 scoring and phrase matching on this
+# field, recorded in the collection's metadata under LEXICAL (``lexical_record``).
+SEARCH_TEXT = "search_text"
+LEXICAL = "lexical"
+# qdrant-client's local mode scores text queries with its default word tokenizer only (qdrant-client
+# ``local/bm25.py`` ``has_default_tokenization``): no stemmer, no stopwords.
+PLAIN_LEXICAL = LexicalSettings(tokenizer="word", stemmer=False, stopwords="none")
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,23 @@ class Layout:
 
 
 def stored_payload(payload: Payload) -> dict[str, Any]:
-    return {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
+    """The payload as stored: ``Payload.to_dict()``, ``path_prefixes``, and ``search_text`` built from the
+    text, name and metadata (``search_text_for``) when the payload came without one."""
+    stored = {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
+    if not payload.search_text:
+        stored[SEARCH_TEXT] = search_text_for(payload.text, payload.name, payload.metadata)
+    return stored
+
+
+def lexical_record(settings: LexicalSettings) -> dict[str, Any]:
+    """What a collection records about its text index (the collection metadata's ``lexical``): compared
+    with the settings each time it is opened for writing, so a change rebuilds the index instead of
+    leaving old and new terms side by side."""
+    return {
+        "field": SEARCH_TEXT, "scoring": "bm25", "phrase_matching": True, "tokenizer": settings.tokenizer,
+        "stemmer": settings.language if settings.stemmer else None,
+        "stopwords": None if settings.stopwords == "none" else settings.stopwords,
+    }  # fmt: skip
 
 
 def path_prefixes(path: str) -> list[str]:

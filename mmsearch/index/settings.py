@@ -76,6 +76,54 @@ class StoreSettings(BaseModel):
         return self
 
 
+# The languages of Qdrant's text index (qdrant-client ``http/models/models.py``: ``SnowballLanguage`` for the
+# stemmer, ``Language`` for stopwords; qdrant-edge's ``SnowballLanguage``/``Language`` are the same lists).
+STEMMER_LANGUAGES = (
+    "arabic", "armenian", "danish", "dutch", "english", "finnish", "french", "german", "greek", "hungarian",
+    "italian", "norwegian", "portuguese", "romanian", "russian", "spanish", "swedish", "tamil", "turkish",
+)  # fmt: skip
+STOPWORD_LANGUAGES = (
+    "arabic", "azerbaijani", "basque", "bengali", "catalan", "chinese", "danish", "dutch", "english",
+    "finnish", "french", "german", "greek", "hebrew", "hinglish", "hungarian", "indonesian", "italian",
+    "japanese", "kazakh", "nepali", "norwegian", "portuguese", "romanian", "russian", "slovene", "spanish",
+    "swedish", "tajik", "turkish",
+)  # fmt: skip
+
+
+class LexicalSettings(BaseModel):
+    """How the lexical (BM25) stage splits each point's ``search_text`` and a query's words into terms.
+
+    Recorded in the collection with its text index: a collection opened for writing with other settings
+    has its text index rebuilt in place (nothing re-embedded)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokenizer: Literal["word", "multilingual", "whitespace"] = Field(
+        "word",
+        description="word: split on non-letters (Latin, Cyrillic, Greek…); multilingual: also Chinese, "
+        "Japanese, Korean and Thai word segmentation; whitespace: split on spaces only.",
+    )
+    language: str = Field("english", description="Language of the stemmer (english, german, french…).")
+    stemmer: bool = Field(True, description="Reduce words to their stem (invoices → invoic) on both sides.")
+    stopwords: str = Field(
+        "english", description="Language whose stopwords (the, of, and…) are not indexed, or none."
+    )
+
+    @model_validator(mode="after")
+    def _known_languages(self) -> LexicalSettings:
+        if self.stemmer and self.language not in STEMMER_LANGUAGES:
+            raise ValueError(
+                f"index.lexical.language {self.language!r} has no stemmer: use one of "
+                f"{', '.join(STEMMER_LANGUAGES)}, or set index.lexical.stemmer: false"
+            )
+        if self.stopwords != "none" and self.stopwords not in STOPWORD_LANGUAGES:
+            raise ValueError(
+                f"index.lexical.stopwords {self.stopwords!r} is not a stopword list: use none or one of "
+                f"{', '.join(STOPWORD_LANGUAGES)}"
+            )
+        return self
+
+
 class IndexSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,6 +161,11 @@ class IndexSettings(BaseModel):
     shard_number: int = Field(1, ge=1, description="Shards of a new collection (server/cluster mode).")
     replication_factor: int = Field(1, ge=1, description="Replicas of each shard (cluster mode).")
     upsert_batch: int = Field(64, ge=1, description="Points per upsert request.")
+    lexical: LexicalSettings = Field(
+        default_factory=LexicalSettings,
+        description="The BM25 text index over each point's words (qdrant-local: the default word "
+        "tokenizer only, no stemmer or stopwords).",
+    )
     facets: tuple[str, ...] = Field(
         (),
         max_length=MAX_FACETS,

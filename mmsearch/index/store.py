@@ -28,7 +28,7 @@ from mmsearch.ingest.units import WORD_FIELDS, Modality, TextSource  # noqa: F40
 Mode = Literal["embedded", "server"]
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
 # How a search finds its candidates (issue 20): the dense vector only, BM25 over each point's
-# ``search_text`` only, or both fused in one Query-API request (the default).
+# ``search_text`` only, or both lists (one engine call) fused (the default).
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 FusionMethod = Literal["rrf", "dbsf"]
@@ -171,7 +171,7 @@ class Lexical:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How the dense and lexical candidate lists become one (Qdrant's Query API, one request):
+    """How the dense and lexical candidate lists become one (Qdrant's fusions, ``index/fusion.py``):
     reciprocal rank fusion (the default) or distribution-based score fusion; ``weights`` (dense, lexical)
     when given."""
 
@@ -404,12 +404,37 @@ class Store(Protocol):
         in place: vector, id and every other field kept (text re-read after an OCR settings change)."""
         ...
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
-        """The ``limit`` nearest points by cosine, best first; empty when the collection is absent."""
+    def search(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[ScoredPoint]:
+        """The ``limit`` best points matching ``filters`` (the scope included), best first; empty when the
+        collection is absent. ``vector`` alone: nearest by cosine. ``lexical`` alone (``vector`` None):
+        best by BM25 over ``search_text``, only points holding one of its terms and each of its phrases.
+        Both: the two candidate lists (one engine call) fused by ``fusion`` (default RRF), the phrases
+        binding the lexical list only; the score is then the fused one. Neither: ``QueryError``."""
         ...
 
-    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+    def nearest(
+        self,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters | None = None,
+        *,
+        lexical: Lexical | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[Candidate]:
         """As ``search``, with only ``VERSION_FIELDS`` of each point's payload read."""
+        ...
+
+    def has_text_index(self) -> bool:
+        """Whether ``lexical`` searches can run (else they raise ``StoreError``): the collection has the
+        text index, which it gets when opened for writing (``ensure_collection``)."""
         ...
 
     def retrieve(self, ids: Sequence[str]) -> dict[str, Payload]:

@@ -12,6 +12,14 @@ payload is read for the ``top_k`` hits (``Store.retrieve``); the reranker reads 
 Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
 nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
 of the whole store, never of the caller's scope, as the answer "empty" was before.
+
+Modes (issue 20; ``mode`` per search, else the searcher's, ``search.mode``): ``hybrid`` hands the store
+the query vector and the query's words (``query_text.lexical_query``), fused by the store;
+``vector`` the vector only; ``keyword`` the words only (nothing is embedded; a query without words is
+refused). A hybrid query without words (an image, a video clip) is a vector search, and so is one on a
+collection without its text index yet (logged); ``SearchResult.mode`` says which ran. The scope and
+filters bind every mode alike (the store puts them on both halves), and so does the committed-versions
+widening.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -29,10 +37,21 @@ from PIL import Image
 from mmsearch.errors import EmptyCollection, MmsearchError, QueryError, SearchAbandoned
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content, VideoClip
-from mmsearch.index.store import Candidate, Filters, Payload, ScoredPoint, SearchMode, Store
+from mmsearch.index.store import (
+    SEARCH_MODES,
+    Candidate,
+    Filters,
+    Fusion,
+    Lexical,
+    Payload,
+    ScoredPoint,
+    SearchMode,
+    Store,
+)
 from mmsearch.ingest.media import load_media
 from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
+from mmsearch.search.query_text import lexical_query
 from mmsearch.search.reranker import Reranker
 from mmsearch.search.terms import Terms, query_terms
 from mmsearch.search.ticket import Ticket, holding
@@ -74,6 +93,8 @@ class Searcher:
         candidates: int = 50,
         top_k: int = 10,
         committed: Committed | None = None,
+        mode: SearchMode = "hybrid",
+        fusion: Fusion | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -85,7 +106,10 @@ class Searcher:
         self.candidates = candidates
         self.top_k = top_k
         self.committed = committed
+        self.mode = _checked_mode(mode)
+        self.fusion = fusion or Fusion()
         self._verified = False
+        self._warned_no_index = False
 
     def search(
         self,
@@ -100,19 +124,38 @@ class Searcher:
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
-        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``include_text``: each hit
-        carries its unit's text (``Hit.text``, cut at ``highlight.MAX_TEXT_CHARS``). ``mode``: only
-        ``vector`` (or None) until the lexical stage is built (issue 20); the others are refused."""
-        if mode not in (None, "vector"):
-            raise QueryError(
-                f"search mode {mode!r} needs the lexical stage, which this build lacks: use 'vector'"
-            )
+        ``SearchAbandoned`` (the API's route passes "the client has gone"). ``mode``: hybrid | vector |
+        keyword (None: the searcher's). ``include_text``: each hit carries its unit's text (``Hit.text``,
+        cut at ``highlight.MAX_TEXT_CHARS``)."""
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
                 query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled,
-                include_text=include_text,
+                mode=_checked_mode(mode or self.mode), include_text=include_text,
             )  # fmt: skip
+
+    def _plan(self, query: Query, mode: SearchMode) -> tuple[SearchMode, Lexical | None]:
+        """The mode that runs and the lexical half: a hybrid query without words, or on a collection
+        without its text index, runs as vector; a keyword query without words is refused."""
+        lexical = None if mode == "vector" else lexical_query(query.text)
+        if mode == "keyword":
+            if lexical is None:
+                raise QueryError(
+                    "a keyword search needs words to search for: give query text (an image or a video clip "
+                    "is searched with mode hybrid or vector)"
+                )
+            return mode, lexical
+        if lexical is None:
+            return "vector", None
+        if not self.store.has_text_index():
+            if not self._warned_no_index:
+                self._warned_no_index = True
+                log.warning(
+                    "hybrid search runs as vector search: the collection has no text index yet (open it "
+                    "for writing once: `mmsearch ingest`, `mmsearch serve`)"
+                )
+            return "vector", None
+        return mode, lexical
 
     def _search(
         self,
@@ -123,7 +166,8 @@ class Searcher:
         candidates: int | None,
         rerank: bool,
         cancelled: Callable[[], bool] | None,
-        include_text: bool = False,
+        mode: SearchMode,
+        include_text: bool,
     ) -> SearchResult:
         top_k = top_k or self.top_k
         candidates = max(candidates or self.candidates, top_k)
@@ -133,15 +177,18 @@ class Searcher:
         if not self._verified:  # a query embedded by another model/dim than the index's is refused
             self.store.verify(self.embedder.model_id, self.embedder.dim)
             self._verified = True
+        mode, lexical = self._plan(query, mode)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        before = replace(waits)
-        _stop_if(cancelled, "before its embedding")
-        vector = self.embedder.embed([content], self.query_instruction)[0]
-        _stage(timings, "embed", started, waits, before)
+        vector = None
+        if mode != "keyword":  # a keyword search embeds nothing
+            before = replace(waits)
+            _stop_if(cancelled, "before its embedding")
+            vector = self.embedder.embed([content], self.query_instruction)[0]
+            _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
         reranking = rerank and self.reranker is not None
-        points, found = self._find(vector, candidates, None if reranking else top_k, query.filters)
+        points, found = self._find(vector, lexical, candidates, None if reranking else top_k, query.filters)
         if not found and self.store.count() == 0:  # counted only when nothing was found, not per search
             raise EmptyCollection(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
@@ -166,28 +213,39 @@ class Searcher:
             reranker=self.reranker.model_id if rerank_scores is not None and self.reranker else None,
             candidates=len(points) if reranking else found,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
+            mode=mode,
         )
 
     def _find(
-        self, vector: np.ndarray, limit: int, hits: int | None, filters: Filters | None
+        self,
+        vector: np.ndarray | None,
+        lexical: Lexical | None,
+        limit: int,
+        hits: int | None,
+        filters: Filters | None,
     ) -> tuple[list[ScoredPoint], int]:
         """The ``limit`` best visible candidates with their payloads, and how many there were. With
         ``hits`` (no reranking), only the first ``hits`` are read whole; the others only as far as their
         version (``Store.nearest``): a search without the reranker reads ``top_k`` payloads, not 50."""
         if hits is None:
-            points = self._visible_search(self.store.search, vector, limit, filters)
+            points = self._visible_search(self.store.search, vector, lexical, limit, filters)
             return points, len(points)
-        found = self._visible_search(self.store.nearest, vector, limit, filters)
+        found = self._visible_search(self.store.nearest, vector, lexical, limit, filters)
         return self._with_payloads(found[:hits]), len(found)
 
     def _visible_search(
-        self, lookup: Callable[..., list[P]], vector: np.ndarray, limit: int, filters: Filters | None
+        self,
+        lookup: Callable[..., list[P]],
+        vector: np.ndarray | None,
+        lexical: Lexical | None,
+        limit: int,
+        filters: Filters | None,
     ) -> list[P]:
         """The ``limit`` best points of committed versions (all points when there is no ``committed``),
         found by ``lookup`` (``store.search`` or ``store.nearest``)."""
         asked = limit
         for _ in range(MAX_WIDENINGS + 1):
-            found = lookup(vector, limit=asked, filters=filters)
+            found = lookup(vector, limit=asked, filters=filters, lexical=lexical, fusion=self.fusion)
             if self.committed is None:
                 return found
             visible = self._visible(found)
@@ -245,6 +303,12 @@ class Searcher:
 def _stop_if(cancelled: Callable[[], bool] | None, where: str) -> None:
     if cancelled is not None and cancelled():
         raise SearchAbandoned(f"the search was abandoned {where}")
+
+
+def _checked_mode(mode: str) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise QueryError(f"search mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
+    return cast(SearchMode, mode)
 
 
 def _rank(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mmsearch.index.store import FusionMethod, SearchMode
 
 DEFAULT_RERANK_INSTRUCTION = "Given a search query, retrieve relevant candidates that answer the query."
 
@@ -40,5 +42,28 @@ class RerankerSettings(BaseModel):
 class SearchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    candidates: int = Field(50, ge=1, le=1000, description="Vector hits handed to the reranker.")
+    candidates: int = Field(50, ge=1, le=1000, description="First-stage hits handed to the reranker.")
     top_k: int = Field(10, ge=1, le=1000, description="Hits returned by a search.")
+    mode: SearchMode = Field(
+        "hybrid",
+        description="How candidates are found: hybrid (the vector and BM25 over the page text, fused), "
+        "vector (the embedding only) or keyword (BM25 only). A query without words (an image) is vector.",
+    )
+    fusion: FusionMethod = Field(
+        "rrf", description="hybrid: rrf (reciprocal rank fusion) or dbsf (distribution-based score fusion)."
+    )
+    weights: tuple[float, float] | None = Field(
+        None,
+        description="hybrid with rrf: [vector, keyword] weights of the two candidate lists; null = equal.",
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> SearchSettings:
+        if self.weights is not None:
+            if self.fusion != "rrf":
+                raise ValueError(
+                    "search.weights apply to fusion rrf only (dbsf has none): set one or the other"
+                )
+            if min(self.weights) < 0 or max(self.weights) <= 0:
+                raise ValueError("search.weights: two numbers ≥ 0, not both 0 ([vector, keyword])")
+        return self

@@ -39,7 +39,7 @@ def test_include_text_returns_the_pages_whole_text(server: LiveServer, indexed: 
     response = search(server, text="QURORONI1 dividends", top_k=20, rerank=False, include_text=True)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["mode"] == "vector"
+    assert body["mode"] == "hybrid"  # search.mode's default
     hit = page_one(body)
     assert hit["text"] == expected and "quroroni1" in hit["text"] and hit["text_truncated"] is False
     assert len(hit["content_hash"]) >= 16
@@ -49,6 +49,18 @@ def test_include_text_returns_the_pages_whole_text(server: LiveServer, indexed: 
     assert all(isinstance(h["highlights"], list) for h in body["hits"])
     without = page_one(search(server, text="quroroni1", top_k=20, rerank=False).json())
     assert without["text"] is None and without["content_hash"] == hit["content_hash"]
+
+
+def test_a_unique_token_finds_its_page_first_in_keyword_and_hybrid_mode(server: LiveServer) -> None:
+    """Issue 20's bar through the API, with random weights: quroroni1 is printed on page 1 only."""
+    for mode in ("keyword", "hybrid"):
+        body = search(server, text="quroroni1", top_k=5, rerank=False, mode=mode).json()
+        assert body["mode"] == mode
+        assert (body["hits"][0]["name"], body["hits"][0]["page"]) == ("quarterly-report.pdf", 1)
+    keyword = search(server, text="quroroni1", top_k=5, rerank=False, mode="keyword").json()
+    assert len(keyword["hits"]) == 1 and "embed" not in keyword["timings_ms"]
+    refused = search(server, text="?!", mode="keyword")
+    assert refused.status_code == 422 and "keyword search needs words" in refused.text
 
 
 def test_the_form_body_takes_include_text_and_mode(server: LiveServer) -> None:
@@ -65,7 +77,6 @@ def test_the_form_body_takes_include_text_and_mode(server: LiveServer) -> None:
         ({"text": "x", "mode": "fuzzy"}, "body.mode"),
         ({"text": "x", "mode": ["vector"]}, "body.mode"),
         ({"text": "x", "include_text": "sometimes"}, "body.include_text"),
-        ({"text": "x", "mode": "keyword"}, "lexical stage"),  # until it lands (h20a): drop this case then
     ],
 )
 def test_bad_mode_and_include_text_are_named(server: LiveServer, body: dict[str, Any], field: str) -> None:

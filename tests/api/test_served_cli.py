@@ -74,7 +74,8 @@ def test_query_with_server(server: LiveServer, indexed: Indexed) -> None:
 
     table = mmsearch(indexed, *args, MMSEARCH_API_KEY=READ_KEY)
     assert table.returncode == 0, table.stderr
-    assert reply["hits"][0]["name"] in table.stdout and "reranked by" in table.stdout
+    # the table reranks the same 4 candidates: at least 2 of the 3 unreranked hits are among its 3
+    assert sum(h["name"] in table.stdout for h in reply["hits"]) >= 2 and "reranked by" in table.stdout
 
 
 def test_query_by_video_with_server(server: LiveServer, indexed: Indexed) -> None:

@@ -133,6 +133,7 @@ def test_tables_for_people(sample: Path, env: dict[str, str], work: Path) -> Non
         (["--compare", "rerank=maybe"], "use on or off"),
         (["--compare", "dim=4096"], "choose 64 ≤ dim ≤ 128"),
         (["--compare", "prefetch=128"], "below the vector dimension"),
+        (["--compare", "mode=fuzzy"], "use hybrid, vector, keyword"),
         (["--group", "nope"], "no query is in group 'nope'"),
     ],
 )
@@ -192,3 +193,33 @@ def test_query_filters_and_the_filter_flag_restrict_the_eval(
     assert both.returncode == 1 and "not combined" in both.stderr
     bad = run_cli(["eval", str(labelled), "--filter", "metadata.year>=soon"], env, work / "cwd")
     assert bad.returncode == 2 and "--filter" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def tokens(work: Path) -> Path:
+    """Six text rows that share their words but one token each; each query names one token alone."""
+    root = work / "tokens"
+    (root / "qrels").mkdir(parents=True)
+    rows = [
+        {"_id": f"d{i}", "text": f"quarterly report of the north office, page {i}: code zx{1000 + i}"}
+        for i in range(6)
+    ]
+    queries = [{"_id": f"q{i}", "text": f"zx{1000 + i}"} for i in range(6)]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (root / "qrels" / "test.tsv").write_text("".join(f"q{i}\td{i}\t1\n" for i in range(6)))
+    return root
+
+
+def test_compare_modes_keyword_and_hybrid_find_a_unique_token_first(
+    tokens: Path, env: dict[str, str], work: Path
+) -> None:
+    """With random weights the vector stage ranks the six near-identical rows by chance; BM25 finds the
+    one row holding the token, alone (keyword) or fused first with the vector list (hybrid, RRF)."""
+    report = _eval([str(tokens), "--no-rerank", "--compare", "mode=vector,keyword,hybrid"], env, work)
+    by = {r["config"]["mode"]: r for r in report["results"]}
+    assert list(by) == ["vector", "keyword", "hybrid"]
+    assert [r["config"]["label"] for r in report["results"]][1].startswith("keyword, dim")
+    for mode in ("keyword", "hybrid"):
+        assert by[mode]["first_stage"]["recall@1"] == 1.0 and by[mode]["first_stage"]["MRR@10"] == 1.0
+    assert by["keyword"]["first_stage"]["recall@50"] == 1.0  # only the token's row scores at all

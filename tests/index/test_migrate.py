@@ -34,7 +34,7 @@ def make_points(n: int, seed: int = 0, dim: int = DIM) -> list[Point]:
         payload = Payload(
             doc_id=f"doc-{i // 7}", source_path=f"/d/{i // 7}.pdf", modality="page", text=f"page {i}",
             media_paths=[f"media/{i}.jpg"], content_hash=str(i), source_sha256="s", ingest_time=float(i),
-            model_id=MODEL, dim=dim, page=i % 7 + 1, page_count=7,
+            model_id=MODEL, dim=dim, page=i % 7 + 1, page_count=7, search_text=f"page {i}",
         )  # fmt: skip
         out.append(Point(str(uuid.uuid5(uuid.NAMESPACE_OID, str(i))), v / np.linalg.norm(v), payload))
     return out

@@ -15,6 +15,7 @@ import pytest
 from mmsearch.config import load_settings
 from mmsearch.errors import ConfigError, DimensionMismatch, StoreError
 from mmsearch.index import qdrant_store, schema
+from mmsearch.index.schema import LEXICAL, PLAIN_LEXICAL, lexical_record
 from mmsearch.index.settings import IndexSettings, StoreSettings
 from mmsearch.index.store import Payload, Point
 from mmsearch.index.store_registry import open_store
@@ -115,6 +116,7 @@ def test_the_layout_is_recorded_in_a_side_file_written_atomically(tmp_path: Path
     recorded = json.loads((tmp_path / "q" / "edge" / "mmsearch.json").read_text())
     assert recorded["engine"].startswith("qdrant-edge-py ")
     del recorded["engine"]
+    assert recorded.pop(LEXICAL) == lexical_record(IndexSettings().lexical)  # the text index (issue 20)
     assert recorded == {"schema": 1, "model_id": MODEL, "dim": 128, "prefetch_dim": 32}
     assert not list((tmp_path / "q" / "edge").glob(".*.tmp"))  # the temporary file was renamed
 
@@ -124,6 +126,7 @@ def test_local_mode_records_the_layout_in_collection_metadata(tmp_path: Path) ->
         store.ensure_collection(MODEL, 128)
     meta = json.loads((tmp_path / "q" / "meta.json").read_text())
     recorded = meta["collections"]["mmsearch"]["metadata"]["mmsearch"]
+    assert recorded.pop(LEXICAL) == lexical_record(PLAIN_LEXICAL)  # local mode: its word tokenizer only
     assert recorded == {"schema": 1, "model_id": MODEL, "dim": 128, "prefetch_dim": 32}
 
 

@@ -1,11 +1,16 @@
 """A store written before collections existed is upgraded in place when opened for writing: every point
 gets ``collection: default``, a name (its file's base name, never the server path), empty groups and
 metadata — without re-embedding — and the collection gets the payload indexes it lacks (the collection as
-a tenant index). Idempotent, and a run cut short is finished by the next."""
+a tenant index). Idempotent, and a run cut short is finished by the next.
+
+So is a store written before the lexical stage (issue 20): each point gets its ``search_text`` (built as a
+new point's is) and the collection its text index, after which it is searched in keyword and hybrid
+mode with its vectors untouched; a change of ``index.lexical`` rebuilds the text index in place."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,15 +22,15 @@ import qdrant_edge as qe
 from mmsearch.errors import StoreError
 from mmsearch.index import checked
 from mmsearch.index.checked import CheckedStore
-from mmsearch.index.edge_store import EdgeStore
+from mmsearch.index.edge_store import EdgeStore, write_json_atomically
 from mmsearch.index.qdrant_store import QdrantStore
-from mmsearch.index.schema import PATH_PREFIXES, stored_payload
-from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Filters, Point, Scope
+from mmsearch.index.schema import LEXICAL, PATH_PREFIXES, SEARCH_TEXT, stored_payload
+from mmsearch.index.settings import IndexSettings, LexicalSettings, StoreSettings
+from mmsearch.index.store import Filters, Lexical, Point, Scope
 from mmsearch.index.store_registry import open_store
-from tests.index.test_store import DIM, ENGINES, MODEL, document
+from tests.index.test_store import DIM, ENGINES, MODEL, document, point
 
-NEW_KEYS = ("collection", "name", "groups", "metadata")
+NEW_KEYS = ("collection", "name", "groups", "metadata", SEARCH_TEXT)
 DEFAULT_ONLY = Filters(scope=Scope(collections=frozenset({"default"})))
 
 
@@ -41,24 +46,33 @@ def old_payload(point: Point) -> dict[str, Any]:
     return {k: v for k, v in stored_payload(point.payload).items() if k not in NEW_KEYS}
 
 
-def write_old_edge(path: Path, points: list[Point]) -> None:
+def write_old_edge(
+    path: Path, points: list[Point], payload: Callable[[Point], dict[str, Any]] = old_payload
+) -> None:
     with open_store(StoreSettings(), IndexSettings(), path) as store:
         assert isinstance(store, EdgeStore)
         store.ensure_collection(MODEL, DIM)
         shard = store._open_shard()
-        for name in ("collection", "name", "groups"):  # the old schema indexed none of them
+        for name in ("collection", "name", "groups", SEARCH_TEXT):  # the old schema indexed none of them
             shard.update(qe.UpdateOperation.delete_field_index(name))
-        store.upsert_raw([qe.Point(p.id, {"full": p.vector.tolist()}, old_payload(p)) for p in points])
+        meta = json.loads(store.meta_file.read_text())
+        write_json_atomically(store.meta_file, {k: v for k, v in meta.items() if k != LEXICAL})
+        store.upsert_raw([qe.Point(p.id, {"full": p.vector.tolist()}, payload(p)) for p in points])
 
 
-def write_old_local(path: Path, points: list[Point]) -> None:
+def write_old_local(
+    path: Path, points: list[Point], payload: Callable[[Point], dict[str, Any]] = old_payload
+) -> None:
     from qdrant_client import models
 
     with open_store(ENGINES["qdrant-local"], IndexSettings(), path) as store:
         assert isinstance(store, QdrantStore)
         store.ensure_collection(MODEL, DIM)
+        store.client.delete_payload_index(store.collection, SEARCH_TEXT)
+        meta = {k: v for k, v in store._mmsearch_meta().items() if k != LEXICAL}
+        store.client.update_collection(store.collection, metadata={"mmsearch": meta})
         structs = [
-            models.PointStruct(id=p.id, vector={"full": p.vector.tolist()}, payload=old_payload(p))
+            models.PointStruct(id=p.id, vector={"full": p.vector.tolist()}, payload=payload(p))
             for p in points
         ]
         store.client.upsert(store.collection, structs, wait=True)
@@ -110,7 +124,7 @@ def test_edge_gets_the_payload_indexes_it_lacks_with_the_collection_as_tenant(tm
         shard_schema = store._open_shard().info().payload_schema
     assert kinds == {
         "collection": "keyword", "doc_id": "keyword", "modality": "keyword", PATH_PREFIXES: "keyword",
-        "name": "keyword", "groups": "keyword", "ingest_time": "float",
+        "name": "keyword", "groups": "keyword", "ingest_time": "float", SEARCH_TEXT: "text",
     }  # fmt: skip
     params = shard_schema["collection"].params
     assert isinstance(params, qe.KeywordIndexParams) and params.is_tenant
@@ -180,8 +194,9 @@ def test_a_server_collection_gets_its_indexes_and_its_points_upgraded(tmp_path: 
             assert isinstance(store, QdrantStore)
             store.ensure_collection(MODEL, DIM)
             stored = fake.collections["mmsearch"]
-            for name in ("collection", "name", "groups"):  # as an older version made it
+            for name in ("collection", "name", "groups", SEARCH_TEXT):  # as an older version made it
                 del stored["indexes"][name]
+            stored["create"].metadata["mmsearch"].pop(LEXICAL)
             structs = [
                 models.PointStruct(id=p.id, vector={"full": p.vector.tolist()}, payload=old_payload(p))
                 for p in points
@@ -201,6 +216,64 @@ def test_a_server_collection_gets_its_indexes_and_its_points_upgraded(tmp_path: 
             "name",
             "groups",
             "ingest_time",
+            SEARCH_TEXT,
         }
-        assert ("POST", "/collections/mmsearch/points/payload") in fake.requests
+        assert ("POST", "/collections/mmsearch/points/batch") in fake.requests  # one request a page
     assert names == {"file0.pdf", "file1.pdf"}
+
+
+def main_payload(p: Point) -> dict[str, Any]:
+    """As main stored a point before the lexical stage: ``search_text`` empty (every other point: absent,
+    as before the field existed)."""
+    stored = stored_payload(p.payload)
+    return (
+        {**stored, SEARCH_TEXT: ""}
+        if int(p.id[-1], 16) % 2
+        else {k: v for k, v in stored.items() if k != SEARCH_TEXT}
+    )
+
+
+@pytest.mark.parametrize("engine", sorted(WRITERS))
+def test_a_store_made_before_the_lexical_stage_is_searched_in_hybrid_mode_after_its_upgrade(
+    tmp_path: Path, engine: str
+) -> None:
+    rng = np.random.default_rng(5)
+    texts = ["net revenue by region", "the part number zr7731 appears here", "minutes of the board"]
+    points = [
+        point(v, f"/docs/r{i}.pdf", text=t)
+        for i, (v, t) in enumerate(zip(rng.normal(size=(3, DIM)), texts, strict=True))
+    ]
+    WRITERS[engine](tmp_path / "qdrant", points, main_payload)
+    with reopened(engine, tmp_path / "qdrant") as store:
+        assert not store.has_text_index()
+        with pytest.raises(StoreError, match="no text index yet"):
+            store.search(None, 3, lexical=Lexical("zr7731"))
+        store.ensure_collection(MODEL, DIM)  # a writer or the server opens it
+        assert store.has_text_index()
+        assert [p.id for p in store.search(None, 3, lexical=Lexical("zr7731"))] == [points[1].id]
+        assert store.search(points[0].vector, 3, lexical=Lexical("zr7731"))[0].id == points[1].id
+        for p in points:  # vectors untouched: each point is still its own vector's nearest, at cosine 1
+            hit = store.search(p.vector, 1)[0]
+            assert (hit.id, hit.score) == (p.id, pytest.approx(1.0, abs=1e-5))
+        found = store.retrieve([points[1].id])[points[1].id]
+        assert found.search_text == f"{texts[1]}\nr1.pdf r1 pdf" and found.text == texts[1]
+        assert store.upgrade() == 0
+
+
+def test_a_changed_lexical_setting_rebuilds_the_text_index_in_place(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    points = [point(rng.normal(size=DIM), "/docs/a.pdf", text="the runners were running")]
+    with open_store(StoreSettings(), IndexSettings(), tmp_path / "qdrant") as store:
+        store.ensure_collection(MODEL, DIM)
+        store.upsert(points)
+        assert store.search(None, 1, lexical=Lexical("run"))  # stemmed: run ~ running
+        assert not store.search(None, 1, lexical=Lexical("the"))  # a stopword
+    plain = IndexSettings(lexical=LexicalSettings(stemmer=False, stopwords="none"))
+    with open_store(StoreSettings(), plain, tmp_path / "qdrant") as store:
+        assert store.search(None, 1, lexical=Lexical("run"))  # read only: still the index as it was made
+        store.ensure_collection(MODEL, DIM)
+        assert isinstance(store, EdgeStore)
+        assert json.loads(store.meta_file.read_text())[LEXICAL]["stemmer"] is None
+        assert not store.search(None, 1, lexical=Lexical("run"))  # rebuilt: no stemmer
+        assert store.search(None, 1, lexical=Lexical("the"))  # no stopwords either
+        assert store.search(points[0].vector, 1)[0].score == pytest.approx(1.0, abs=1e-5)

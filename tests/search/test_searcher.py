@@ -1,6 +1,8 @@
 """``Searcher`` with the tiny embedder and embedded Qdrant: only committed versions are shown, and when
 hidden points crowd the nearest candidates the store search widens (``WIDEN`` times, ``MAX_WIDENINGS``
-at most) until enough visible ones are found or the store has no more."""
+at most) until enough visible ones are found or the store has no more — in every search mode. The modes:
+a page's unique token puts it first in keyword and hybrid mode; a keyword search without words is
+refused; an image-only hybrid search runs (and says it ran) as vector."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmsearch import components
 from mmsearch.errors import EmptyCollection, QueryError
 from mmsearch.index.embedder import Embedder
 from mmsearch.index.inputs import Content
 from mmsearch.index.settings import IndexSettings, StoreSettings
-from mmsearch.index.store import Candidate, Filters, Payload, Point, Scope, ScoredPoint, Store
+from mmsearch.index.store import Candidate, Filters, Payload, Point, Scope, ScoredPoint, SearchMode, Store
 from mmsearch.index.store_registry import open_store
 from mmsearch.search.searcher import MAX_WIDENINGS, WIDEN, Committed, Query, Searcher
 from tests.support import tiny_settings
@@ -37,13 +40,17 @@ class CountingStore:
         self.retrieved: list[list[str]] = []
         self.before_retrieve: Callable[[], object] | None = None  # runs between nearest and retrieve
 
-    def search(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[ScoredPoint]:
+    def search(
+        self, vector: np.ndarray | None, limit: int, filters: Filters | None = None, **lexical: Any
+    ) -> list[ScoredPoint]:
         self.asked.append(limit)
-        return self.store.search(vector, limit, filters)
+        return self.store.search(vector, limit, filters, **lexical)
 
-    def nearest(self, vector: np.ndarray, limit: int, filters: Filters | None = None) -> list[Candidate]:
+    def nearest(
+        self, vector: np.ndarray | None, limit: int, filters: Filters | None = None, **lexical: Any
+    ) -> list[Candidate]:
         self.asked.append(limit)
-        found = self.store.nearest(vector, limit, filters)
+        found = self.store.nearest(vector, limit, filters, **lexical)
         if self.before_retrieve is not None:
             self.before_retrieve()
         return found
@@ -88,14 +95,20 @@ def near(query: np.ndarray, distance: float, seed: str) -> np.ndarray:
 
 
 def points(
-    embedder: Embedder, query: np.ndarray, source: str, version: str, distances: Sequence[float]
+    embedder: Embedder,
+    query: np.ndarray,
+    source: str,
+    version: str,
+    distances: Sequence[float],
+    words: str | None = None,
 ) -> list[Point]:
-    """One point per distance, of the document at ``source`` as its bytes ``version`` made it."""
+    """One point per distance, of the document at ``source`` as its bytes ``version`` made it (its text:
+    ``words``, else its path, version and number)."""
     doc_id = doc_of(source)
     out = []
     for i, distance in enumerate(distances):
         payload = Payload(
-            doc_id=doc_id, source_path=source, modality="image", text=f"{source} {version} {i}",
+            doc_id=doc_id, source_path=source, modality="image", text=words or f"{source} {version} {i}",
             media_paths=[], content_hash=f"{version}-{i}", source_sha256=version, ingest_time=1000.0,
             model_id=embedder.model_id, dim=embedder.dim,
         )  # fmt: skip
@@ -123,11 +136,15 @@ def manifest(versions: dict[str, str]) -> tuple[list[Collection[str]], Committed
 
 
 def searcher(
-    embedder: Embedder, store: CountingStore, tmp_path: Path, committed: Committed | None
+    embedder: Embedder,
+    store: CountingStore,
+    tmp_path: Path,
+    committed: Committed | None,
+    mode: SearchMode = "vector",
 ) -> Searcher:
     return Searcher(
         embedder=embedder, store=cast(Store, store), reranker=None, data_dir=tmp_path,
-        query_instruction=INSTRUCTION, candidates=5, top_k=5, committed=committed,
+        query_instruction=INSTRUCTION, candidates=5, top_k=5, committed=committed, mode=mode,
     )  # fmt: skip
 
 
@@ -164,19 +181,70 @@ def test_without_a_manifest_every_point_is_a_candidate(
     assert store.asked == [5]  # no widening without a visibility filter
 
 
+@pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
 def test_hidden_points_nearer_than_the_visible_ones_widen_the_search(
-    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path, mode: SearchMode
 ) -> None:
-    hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * 30)  # uncommitted, nearest
-    visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
+    """In every mode: the hidden points are the nearer and hold the query's word more often (the better
+    BM25 match), the visible ones less often (a hybrid search ranks them below too)."""
+    hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * 30, "heron heron heron")
+    visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.0, 1.1, 1.2, 1.3, 1.4, 1.5], "heron")
     store.upsert(hidden + visible)
     _, committed = manifest({"/docs/old.png": "v1"})
 
-    result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY), top_k=5)
+    result = searcher(embedder, store, tmp_path, committed, mode).search(Query(text=QUERY), top_k=5)
+    assert result.mode == mode
     assert store.asked == [5, 5 * WIDEN, 5 * WIDEN**2]  # 5 and 20 were all hidden; 80 holds 6 visible
     assert len(result.hits) == 5
     assert {h.point_id for h in result.hits} <= {p.id for p in visible}
-    assert result.hits[0].point_id == visible[0].id  # the nearest visible one first
+    if mode == "vector":
+        assert result.hits[0].point_id == visible[0].id  # the nearest visible one first
+
+
+def test_a_pages_unique_token_puts_it_first_in_keyword_and_hybrid_mode(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """The page holding the token is the farthest by vector: vector mode ranks it last, keyword and
+    hybrid first (hybrid: RRF of the two lists, when the query names the token alone; with another word
+    the near pages hold too they rank first in both lists and win the fusion). A keyword search embeds
+    nothing."""
+    near = points(embedder, query_vector, "/docs/near.png", "v1", [0.1, 0.2, 0.3], "a heron in water")
+    token = points(embedder, query_vector, "/docs/far.png", "v1", [3.0], "invoice qz5521 due")
+    store.upsert(near + token)
+    found = {}
+    for mode in ("vector", "keyword", "hybrid"):
+        result = searcher(embedder, store, tmp_path, None, mode).search(Query(text="heron qz5521"))
+        found[mode] = [h.point_id for h in result.hits]
+        assert result.mode == mode and ("embed" in result.timings_ms) == (mode != "keyword")
+    assert found["vector"][-1] == token[0].id
+    assert found["keyword"][0] == token[0].id  # qz5521 is rarer than heron: the better BM25 score
+    assert set(found["keyword"][1:]) == {p.id for p in near}
+    hybrid = searcher(embedder, store, tmp_path, None, "hybrid").search(Query(text="qz5521"))
+    assert hybrid.hits[0].point_id == token[0].id  # first of one list, fourth of the other: RRF first
+    phrase = searcher(embedder, store, tmp_path, None, "keyword").search(
+        Query(text='"heron in water" qz5521')
+    )
+    assert {h.point_id for h in phrase.hits} == {p.id for p in near}  # the phrase binds, qz5521 alone not
+    assert not searcher(embedder, store, tmp_path, None, "keyword").search(Query(text='"water heron"')).hits
+
+
+def test_a_keyword_search_needs_words_and_an_image_only_hybrid_search_is_vector(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.5], "heron"))
+    image = Image.new("RGB", (64, 64), (20, 120, 200))
+    search = searcher(embedder, store, tmp_path, None, "hybrid")
+    with pytest.raises(QueryError, match="keyword search needs words"):
+        search.search(Query(image=image), mode="keyword")
+    with pytest.raises(QueryError, match="keyword search needs words"):
+        search.search(Query(text="?! …"), mode="keyword")
+    with pytest.raises(QueryError, match="not one of hybrid, vector, keyword"):
+        search.search(Query(text="heron"), mode="fuzzy")  # type: ignore[arg-type]
+    result = search.search(Query(image=image))
+    assert result.mode == "vector" and len(result.hits) == 1
+    assert search.search(Query(text="heron", image=image)).mode == "hybrid"
+    assert search.search(Query(text="heron"), include_text=True).hits[0].text == "heron"
+    assert search.search(Query(text="heron")).hits[0].text is None
 
 
 def test_widening_stops_when_the_store_has_no_more_points(
@@ -290,7 +358,6 @@ def test_hits_carry_snippet_ranges_and_content_hash_and_their_text_only_when_ask
     full = search.search(Query(text="V1"), top_k=2, include_text=True)
     assert [h.text for h in full.hits] == ["/docs/a.png v1 0", "/docs/a.png v1 1"]
     assert full.hits[0].to_dict()["snippet_ranges"] == [[12, 14]] and full.mode == "vector"
-    for mode in ("hybrid", "keyword"):  # until the lexical stage is built: refused, never silently vector
-        with pytest.raises(QueryError, match="lexical"):
-            search.search(Query(text="v1"), mode=mode)
+    for mode in ("hybrid", "keyword"):
+        assert search.search(Query(text="v1"), mode=mode).mode == mode
     assert search.search(Query(text="v1"), mode="vector").hits
