@@ -15,7 +15,7 @@ One collection is one Edge shard. Layout of the store folder (``store.path``, de
 Schema (the same as on a server, so ``mmsearch migrate`` copies points as they are): named vectors
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
 payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
-server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
+server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups``, ``name_prefixes`` and a float index on
 ``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys — and the lexical
 stage's full-text index on ``search_text`` (``edge_text_index``: BM25 scoring, phrase matching, the
 ``index.lexical`` tokenizer, stemmer and stopwords; recorded in the side file as ``lexical``). A collection
@@ -70,6 +70,7 @@ from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
+    NAME_PREFIXES,
     PATH_PREFIXES,
     PREFETCH,
     PREPROCESSING,
@@ -96,7 +97,7 @@ log = logging.getLogger(__name__)
 
 ENGINE = "qdrant-edge-py"
 EDGE_DIR = "edge"
-KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups")
+KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups", NAME_PREFIXES)
 FLOAT_FIELDS = ("ingest_time",)
 TENANT_FIELD = "collection"  # a keyword index with is_tenant: Edge keeps each collection's points together
 LEGACY_META = "meta.json"  # qdrant-client local mode's folder index

@@ -8,7 +8,8 @@ Schema of a collection:
   vector, rescored on the full one (Qdrant docs, "Hybrid and multi-stage queries"; qdrant/qdrant-client
   ``local/local_collection.py`` ``_prefetch``, which also shows the top-level filter reaching the prefetch).
 - payload: ``Payload.to_dict()`` plus ``path_prefixes`` — the source path and each of its ancestor
-  folders — so a folder filter is one exact keyword match.
+  folders — so a folder filter is one exact keyword match — and ``name_prefixes``, the same for the
+  document's name (the ``folder`` filter).
 - collection metadata ``{"mmsearch": {"schema", "model_id", "dim", "prefetch_dim", "preprocessing"}}`` (the
   last: ``index/fingerprint.py``, from the first ingest on). qdrant-client 1.20
   keeps collection metadata in local mode too (``local/qdrant_local.py`` ``create_collection``, saved in the
@@ -62,6 +63,7 @@ from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
+    NAME_PREFIXES,
     PATH_PREFIXES,
     PLAIN_LEXICAL,
     PREFETCH,
@@ -97,6 +99,7 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams]
     PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
     "name": models.PayloadSchemaType.KEYWORD,
     "groups": models.PayloadSchemaType.KEYWORD,
+    NAME_PREFIXES: models.PayloadSchemaType.KEYWORD,
     "ingest_time": models.PayloadSchemaType.FLOAT,
 }
 

@@ -7,7 +7,6 @@
 const $ = (id) => document.getElementById(id);
 
 const DEFAULT_TOP_K = 10;
-const MAX_NAMES = 100; // a filter's any-of list holds at most this many values (index/store.py)
 const LISTING_LIMIT = 2000; // documents read for the folder and document pickers
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|gif|bmp|tiff?)$/i;
@@ -131,16 +130,6 @@ function folderOf(name) {
   return cut > 0 ? name.slice(0, cut) : "";
 }
 
-function inFolder(name, folder) {
-  return name.startsWith(`${folder}/`);
-}
-
-// The names a folder filter stands for (the API filters on names; a folder is the start of one).
-function folderNames(st) {
-  const docs = (search.documents || []).filter((d) => !st.in || d.collection === st.in);
-  return [...new Set(docs.filter((d) => inFolder(d.name, st.folder)).map((d) => d.name))];
-}
-
 function dayStart(day, plusDays = 0) {
   const date = new Date(`${day}T00:00:00`);
   date.setDate(date.getDate() + plusDays);
@@ -152,16 +141,8 @@ function filtersOf(st) {
   const filters = {};
   if (st.kind) filters.modality = st.kind;
   if (st.in) filters.collection = [st.in];
-  if (st.doc) {
-    filters.name = [st.doc];
-  } else if (st.folder) {
-    const names = folderNames(st);
-    if (!names.length) throw new Error(`There are no documents in the folder “${st.folder}”.`);
-    if (names.length > MAX_NAMES) {
-      throw new Error(`The folder “${st.folder}” holds ${names.length} documents: pick a smaller folder or a document.`);
-    }
-    filters.name = names;
-  }
+  if (st.doc) filters.name = [st.doc];
+  else if (st.folder) filters.folder = [st.folder]; // the server matches whole folders of the names
   if (Object.keys(st.meta).length) filters.metadata = { ...st.meta };
   if (st.from) filters.ingested_after = dayStart(st.from);
   if (st.until) filters.ingested_before = dayStart(st.until, 1);
