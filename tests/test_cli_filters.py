@@ -41,6 +41,7 @@ from tests.support import run_cli, tiny_env
                     ingested_before=datetime(2024, 2, 1, 12, tzinfo=UTC).timestamp()),
         ),
         (["path=/data/docs,/data/pics"], Filters(path_prefix=("/data/docs", "/data/pics"))),
+        (["folder=reports/2024/,!x"], Filters(folder=("reports/2024", "!x"))),
     ],
 )  # fmt: skip
 def test_flags_parse_into_filters(flags: list[str], expected: Filters) -> None:
@@ -66,6 +67,7 @@ def test_no_flags_no_filters() -> None:
         (["metadata.year>=2025", "metadata.year<2020"], "range is empty"),
         (["metadata.year>=1", "metadata.year>=2"], "given twice"),
         (["after=yesterday"], "not an ISO date"),
+        (["folder=a/../b"], "not a folder of document names"),
         (["after=2024-01-01", "after=2024-02-01"], "after given twice"),
         ([f"name={','.join(f'n{i}' for i in range(101))}"], "at most 100"),
         ([f"metadata.k{i}=1" for i in range(33)], "conditions; at most 32"),

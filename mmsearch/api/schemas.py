@@ -183,6 +183,11 @@ class _FilterFields(_Request):
     collection: TextValues | None = Field(None, description="Only these collections (within yours).")
     name: TextValues | None = Field(None, description="Documents of these names.")
     groups: TextValues | None = Field(None, description="Documents shared with any of these groups.")
+    folder: TextValues | None = Field(
+        None,
+        description="Documents whose name lies in this folder (whole components: `reports` matches "
+        "`reports/2024/a.pdf`, not `reports-old/a.pdf`); or in any of a list.",
+    )
     metadata: dict[MetadataKey, MetadataValue | MetadataValues] | None = Field(
         None, max_length=MAX_FILTER_CONDITIONS,
         description="`{KEY: value}` equality, `{KEY: [values]}` any of them (a list field matches when one "
@@ -200,7 +205,8 @@ class _FilterFields(_Request):
         return Filters(
             path_prefix=self.path_prefix, modality=self.modality, doc_id=self.doc_id,
             ingested_after=_unix(self.ingested_after), ingested_before=_unix(self.ingested_before),
-            collection=self.collection, name=self.name, groups=self.groups, metadata=self.metadata,
+            collection=self.collection, name=self.name, groups=self.groups, folder=self.folder,
+            metadata=self.metadata,
             metadata_ranges=ranges, not_=not_,
         )  # fmt: skip
 
@@ -574,6 +580,11 @@ class FacetsResponse(BaseModel):
         description="Units by kind: page, image, video (in `collection`, when asked)."
     )
     collections: list[FacetCount] = Field(description="Units by collection, among the caller's.")
+    metadata: dict[str, list[FacetCount]] = Field(
+        default_factory=dict,
+        description="Units by the string values of each metadata key the admin marked as a facet "
+        "(`index.facets`; in `collection`, when asked), at most 100 values a key, the most first.",
+    )
 
 
 KeyName = Annotated[str, StringConstraints(pattern=f"^{NAME_PATTERN.pattern}$")]

@@ -7,7 +7,7 @@ Each flag is one condition; all must hold::
     metadata.K>=X    a range (also >, <=, <)    metadata.year>=2023   metadata.published<2024-07-01
 
 KEY: ``path`` (a folder or file; whole path components), ``modality``, ``doc`` (a document id),
-``collection``, ``name``, ``group``, ``metadata.K``; ``after``/``before`` take one date (ingest time,
+``collection``, ``name``, ``folder`` (of document names; whole components), ``group``, ``metadata.K``; ``after``/``before`` take one date (ingest time,
 ``after <= t < before``). A comma inside a value is written ``\\,``. A metadata value that reads as a
 number matches the number and the same text (``year=2024`` finds 2024 and "2024"); a range bound is a
 number or an ISO date (naive = UTC). The same key twice adds its values (any of them); two bounds of one
@@ -31,7 +31,7 @@ from mmsearch.index.store import Filters
 # flag key → ``Filters`` field (``metadata.K`` and after/before are handled apart)
 LIST_KEYS = {
     "path": "path_prefix", "modality": "modality", "doc": "doc_id", "collection": "collection",
-    "name": "name", "group": "groups",
+    "name": "name", "folder": "folder", "group": "groups",
 }  # fmt: skip
 TIME_KEYS = {"after": "ingested_after", "before": "ingested_before"}
 KEYS = (*LIST_KEYS, *TIME_KEYS, "metadata.KEY")
@@ -42,7 +42,7 @@ DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?|[+-]?\d+[eE][+-]?\d+
 HELP = (
     "KEY=V1,V2: any of the values; KEY!=V or !KEY=V: none of them; metadata.KEY>=X (also >, <=, <): "
     "a range, X a number or an ISO date. KEY: path, modality (page|image|video), doc, collection, name, "
-    "group, metadata.KEY; after=DATE, before=DATE (ingest time). Repeatable; all must hold."
+    "folder, group, metadata.KEY; after=DATE, before=DATE (ingest time). Repeatable; all must hold."
 )
 
 

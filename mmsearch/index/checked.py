@@ -56,6 +56,7 @@ from mmsearch.index.conditions import (
 )
 from mmsearch.index.lexical_text import search_text_for
 from mmsearch.index.schema import (
+    NAME_PREFIXES,
     PATH_PREFIXES,
     SCROLL_PAGE,
     SEARCH_TEXT,
@@ -63,6 +64,7 @@ from mmsearch.index.schema import (
     check_dims,
     lexical_record,
     mismatch,
+    name_prefixes,
     stored_payload,
     unit_vector,
 )
@@ -105,9 +107,19 @@ UPGRADE_NEEDED = Either(
         AnyOf("name", ("",)),
         IsEmpty(SEARCH_TEXT),
         AnyOf(SEARCH_TEXT, ("",)),
+        IsEmpty(NAME_PREFIXES),
     )
 )
-UPGRADE_FIELDS = ["source_path", "collection", "name", "groups", "metadata", "text", SEARCH_TEXT]
+UPGRADE_FIELDS = [
+    "source_path",
+    "collection",
+    "name",
+    "groups",
+    "metadata",
+    "text",
+    SEARCH_TEXT,
+    NAME_PREFIXES,
+]
 
 
 def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +134,10 @@ def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
         patch["groups"] = []
     if payload.get("metadata") is None:
         patch["metadata"] = {}
+    full = {**payload, **patch}
+    if not payload.get(NAME_PREFIXES):
+        patch[NAME_PREFIXES] = name_prefixes(str(full["name"]))
     if not payload.get(SEARCH_TEXT):
-        full = {**payload, **patch}
         text = full.get("text")
         metadata = full.get("metadata")
         patch[SEARCH_TEXT] = search_text_for(
@@ -132,6 +146,12 @@ def upgrade_patch(payload: dict[str, Any]) -> dict[str, Any]:
             metadata if isinstance(metadata, dict) else {},
         )
     return patch
+
+
+def facet_fields(index: IndexSettings) -> tuple[str, ...]:
+    """The keyword fields ``Store.facet`` counts by: ``FACET_FIELDS`` and ``metadata.KEY`` for each metadata
+    key the admin marked as a facet (``index.facets``; each has a payload index)."""
+    return FACET_FIELDS + tuple(metadata_key(key) for key in index.facets)
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,6 +209,8 @@ def _own_conditions(filters: Filters) -> list[Condition]:
     for name in ("modality", "doc_id", "collection", "name", "groups"):
         if filters.values(name):
             parts.append(AnyOf(name, filters.values(name)))
+    if filters.values("folder"):
+        parts.append(AnyOf(NAME_PREFIXES, filters.values("folder")))
     if filters.ingested_after is not None or filters.ingested_before is not None:
         parts.append(Range("ingest_time", Bounds(gte=filters.ingested_after, lt=filters.ingested_before)))
     for key, values in filters.metadata_values().items():
@@ -323,7 +345,8 @@ class CheckedStore(ABC):
         the payload indexes it lacks, the text index of the lexical stage (made, or rebuilt when the
         ``index.lexical`` settings changed), on every point stored before collections existed
         ``collection: "default"``, ``groups: []``, ``metadata: {}`` and a ``name`` (its file's base name,
-        never the server path), and on every point stored before the lexical stage its ``search_text``.
+        never the server path), and on every point stored before the lexical stage its ``search_text`` (and
+        before the folder filter its ``name_prefixes``).
         Each page is one write per distinct patch and the points are found by what they lack, so a run cut
         short is finished by the next (``ensure_collection`` runs it once per store: every writer and the
         server go through it). Returns the points changed."""
@@ -566,8 +589,9 @@ class CheckedStore(ABC):
         return self._count(self.engine_filter(filters))
 
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
-        if key not in FACET_FIELDS:
-            raise QueryError(f"cannot count by {key!r}: only by {', '.join(FACET_FIELDS)}")
+        countable = facet_fields(self.index)
+        if key not in countable:
+            raise QueryError(f"cannot count by {key!r}: only by {', '.join(countable)}")
         if limit < 1:
             raise QueryError(f"facet limit must be at least 1, not {limit}")
         if self._read_layout() is None:

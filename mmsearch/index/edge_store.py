@@ -15,7 +15,7 @@ One collection is one Edge shard. Layout of the store folder (``store.path``, de
 Schema (the same as on a server, so ``mmsearch migrate`` copies points as they are): named vectors
 ``full`` and, with ``index.prefetch_dim``, ``prefetch`` (the MRL truncation), both cosine; keyword
 payload indexes on ``collection`` (``is_tenant``: qdrant-edge 0.9 takes ``KeywordIndexParams`` as a
-server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups`` and a float index on
+server does), ``doc_id``, ``modality``, ``path_prefixes``, ``name``, ``groups``, ``name_prefixes`` and a float index on
 ``ingest_time`` — every field a ``Filters`` can name but the users' own metadata keys — and the lexical
 stage's full-text index on ``search_text`` (``edge_text_index``: BM25 scoring, phrase matching, the
 ``index.lexical`` tokenizer, stemmer and stopwords; recorded in the side file as ``lexical``). A collection
@@ -65,11 +65,12 @@ import qdrant_edge as qe
 
 from mmsearch.errors import MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore, Probe, filter_condition
-from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter
+from mmsearch.index.conditions import Bounds, Builders, Scalar, compile_filter, metadata_key
 from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
+    NAME_PREFIXES,
     PATH_PREFIXES,
     PREFETCH,
     PREPROCESSING,
@@ -96,7 +97,7 @@ log = logging.getLogger(__name__)
 
 ENGINE = "qdrant-edge-py"
 EDGE_DIR = "edge"
-KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups")
+KEYWORD_FIELDS = ("doc_id", "modality", PATH_PREFIXES, "name", "groups", NAME_PREFIXES)
 FLOAT_FIELDS = ("ingest_time",)
 TENANT_FIELD = "collection"  # a keyword index with is_tenant: Edge keeps each collection's points together
 LEGACY_META = "meta.json"  # qdrant-client local mode's folder index
@@ -222,7 +223,7 @@ class EdgeStore(CheckedStore):
     def _create(self, model_id: str, dim: int) -> None:
         with self._calling("create the collection"):
             self._shard = qe.EdgeShard.create(str(self.shard_dir), edge_config(self.index, dim))
-            for name, schema in payload_indexes().items():
+            for name, schema in payload_indexes(self.index).items():
                 self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
             self._shard.flush()
             write_json_atomically(self.meta_file, _meta(model_id, dim, self.index.prefetch_dim))
@@ -293,7 +294,9 @@ class EdgeStore(CheckedStore):
     def _ensure_payload_indexes(self) -> None:
         with self._calling("read the payload indexes"):
             shard = self._open_shard()
-            missing = {k: v for k, v in payload_indexes().items() if k not in shard.info().payload_schema}
+            missing = {
+                k: v for k, v in payload_indexes(self.index).items() if k not in shard.info().payload_schema
+            }
             for name, schema in missing.items():
                 shard.update(qe.UpdateOperation.create_field_index(name, schema))
             if missing:
@@ -658,14 +661,16 @@ def build_edge_filter(filters: Filters | None) -> qe.Filter | None:
     return None if condition is None else compile_filter(condition, EDGE_FILTERS)
 
 
-def payload_indexes() -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
+def payload_indexes(index: IndexSettings) -> dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams]:
     """The payload indexes of a collection: every field a ``Filters`` names but metadata (its keys are
-    the users'), the collection as the tenant."""
+    the users'), the collection as the tenant, and a keyword index on each metadata key marked as a facet
+    (``index.facets``)."""
     indexes: dict[str, qe.PayloadSchemaType | qe.KeywordIndexParams] = {
         TENANT_FIELD: qe.KeywordIndexParams(is_tenant=True)
     }
     indexes.update({name: qe.PayloadSchemaType.Keyword for name in KEYWORD_FIELDS})
     indexes.update({name: qe.PayloadSchemaType.Float for name in FLOAT_FIELDS})
+    indexes.update({metadata_key(key): qe.PayloadSchemaType.Keyword for key in index.facets})
     return indexes
 
 

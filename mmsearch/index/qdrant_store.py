@@ -8,7 +8,8 @@ Schema of a collection:
   vector, rescored on the full one (Qdrant docs, "Hybrid and multi-stage queries"; qdrant/qdrant-client
   ``local/local_collection.py`` ``_prefetch``, which also shows the top-level filter reaching the prefetch).
 - payload: ``Payload.to_dict()`` plus ``path_prefixes`` — the source path and each of its ancestor
-  folders — so a folder filter is one exact keyword match.
+  folders — so a folder filter is one exact keyword match — and ``name_prefixes``, the same for the
+  document's name (the ``folder`` filter).
 - collection metadata ``{"mmsearch": {"schema", "model_id", "dim", "prefetch_dim", "preprocessing"}}`` (the
   last: ``index/fingerprint.py``, from the first ingest on). qdrant-client 1.20
   keeps collection metadata in local mode too (``local/qdrant_local.py`` ``create_collection``, saved in the
@@ -57,11 +58,12 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from mmsearch.errors import ConfigError, MmsearchError, StoreError
 from mmsearch.index.checked import CheckedStore, Probe
-from mmsearch.index.conditions import Bounds, Builders, Scalar
+from mmsearch.index.conditions import Bounds, Builders, Scalar, metadata_key
 from mmsearch.index.fusion import Found, fuse, top
 from mmsearch.index.schema import (
     FULL,
     LEXICAL,
+    NAME_PREFIXES,
     PATH_PREFIXES,
     PLAIN_LEXICAL,
     PREFETCH,
@@ -97,6 +99,7 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams]
     PATH_PREFIXES: models.PayloadSchemaType.KEYWORD,
     "name": models.PayloadSchemaType.KEYWORD,
     "groups": models.PayloadSchemaType.KEYWORD,
+    NAME_PREFIXES: models.PayloadSchemaType.KEYWORD,
     "ingest_time": models.PayloadSchemaType.FLOAT,
 }
 
@@ -222,12 +225,16 @@ class QdrantStore(CheckedStore):
             self.collection, self.location, dim, model_id, prefetch_text(self.index.prefetch_dim),
         )  # fmt: skip
 
-    def _create_payload_indexes(self, names: Sequence[str] = tuple(PAYLOAD_INDEXES)) -> None:
-        for name in names:
+    def _payload_indexes(self) -> dict[str, models.PayloadSchemaType | models.KeywordIndexParams]:
+        """``PAYLOAD_INDEXES`` and a keyword index on each metadata key marked as a facet (``index.facets``)."""
+        facets = {metadata_key(key): models.PayloadSchemaType.KEYWORD for key in self.index.facets}
+        return {**PAYLOAD_INDEXES, **facets}
+
+    def _create_payload_indexes(self, names: Sequence[str] | None = None) -> None:
+        wanted = self._payload_indexes()
+        for name in wanted if names is None else names:
             with self._calling(f"index the payload field {name}"):
-                self.client.create_payload_index(
-                    self.collection, name, field_schema=PAYLOAD_INDEXES[name], wait=True
-                )
+                self.client.create_payload_index(self.collection, name, field_schema=wanted[name], wait=True)
 
     def _ensure_payload_indexes(self) -> None:
         """On a server, the indexes a collection made by an older version lacks (local mode keeps none)."""
@@ -235,7 +242,7 @@ class QdrantStore(CheckedStore):
             return
         with self._calling("read the payload indexes"):
             have = self.client.get_collection(self.collection).payload_schema or {}
-        missing = [name for name in PAYLOAD_INDEXES if name not in have]
+        missing = [name for name in self._payload_indexes() if name not in have]
         self._create_payload_indexes(missing)
         if missing:
             log.info("collection '%s': indexed the payload fields %s", self.collection, ", ".join(missing))
@@ -489,7 +496,8 @@ class QdrantStore(CheckedStore):
     def _facet(self, key: str, flt: models.Filter | None, limit: int) -> list[tuple[str, int]]:
         with self._calling(f"count points by {key}"):
             answer = self.client.facet(self.collection, key, facet_filter=flt, limit=limit, exact=True)
-        return [(str(hit.value), int(hit.count)) for hit in answer.hits]
+        # Local mode counts without indexes: keep what a keyword index (Edge, a server) counts, strings.
+        return [(hit.value, int(hit.count)) for hit in answer.hits if isinstance(hit.value, str)]
 
     @property
     def _builders(self) -> Builders[Any, models.Filter]:

@@ -24,6 +24,7 @@ PREFETCH = "prefetch"
 SCHEMA_VERSION = 1
 PREPROCESSING = "preprocessing"  # the metadata key of the fingerprint (index/fingerprint.py)
 PATH_PREFIXES = "path_prefixes"
+NAME_PREFIXES = "name_prefixes"  # a document's name and each folder it lies in: the ``folder`` filter
 SCROLL_PAGE = 1024
 # The lexical stage (issue 20): a full-text payload index with BM25 scoring and phrase matching on this
 # field, recorded in the collection's metadata under LEXICAL (``lexical_record``).
@@ -48,9 +49,13 @@ class Layout:
 
 
 def stored_payload(payload: Payload) -> dict[str, Any]:
-    """The payload as stored: ``Payload.to_dict()``, ``path_prefixes``, and ``search_text`` built from the
-    text, name and metadata (``search_text_for``) when the payload came without one."""
-    stored = {**payload.to_dict(), PATH_PREFIXES: path_prefixes(payload.source_path)}
+    """The payload as stored: ``Payload.to_dict()``, ``path_prefixes``, ``name_prefixes``, and ``search_text``
+    built from the text, name and metadata (``search_text_for``) when the payload came without one."""
+    stored = {
+        **payload.to_dict(),
+        PATH_PREFIXES: path_prefixes(payload.source_path),
+        NAME_PREFIXES: name_prefixes(payload.name),
+    }
     if not payload.search_text:
         stored[SEARCH_TEXT] = search_text_for(payload.text, payload.name, payload.metadata)
     return stored
@@ -71,6 +76,13 @@ def path_prefixes(path: str) -> list[str]:
     """The path as given, its normal form, and every ancestor folder: ``/a/b.pdf`` → ``/``, ``/a``, ..."""
     pure = PurePath(path)
     return sorted({path, str(pure), *(str(parent) for parent in pure.parents)})
+
+
+def name_prefixes(name: str) -> list[str]:
+    """A document's name and every folder it lies in (never empty): ``a/b/c.pdf`` → ``a``, ``a/b``,
+    ``a/b/c.pdf``. A name is normalised at ingest (``ingest.names``): ``/``-separated, no ``..``."""
+    parts = name.split("/")
+    return sorted({name, *("/".join(parts[:i]) for i in range(1, len(parts)))} - {""})
 
 
 def mrl(vector: np.ndarray, dim: int) -> np.ndarray:

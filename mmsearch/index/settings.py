@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mmsearch.ingest.names import METADATA_KEY
+
+MAX_FACETS = 16  # metadata keys an admin may mark as facets (each is one payload index)
 
 DEFAULT_DOCUMENT_INSTRUCTION = "Represent the user's input."
 DEFAULT_QUERY_INSTRUCTION = "Find a document image or video segment that matches the given query."
@@ -162,3 +166,20 @@ class IndexSettings(BaseModel):
         description="The BM25 text index over each point's words (qdrant-local: the default word "
         "tokenizer only, no stemmer or stopwords).",
     )
+    facets: tuple[str, ...] = Field(
+        (),
+        max_length=MAX_FACETS,
+        description="Metadata keys people filter by (e.g. [department, year]): each gets a keyword payload "
+        "index (added to an existing collection when it is next opened for writing), its string values are "
+        "counted beside the search page's filters (GET /v1/facets) and offered as a filter.",
+    )
+
+    @field_validator("facets")
+    @classmethod
+    def _facet_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            if not METADATA_KEY.fullmatch(key):
+                raise ValueError(f"facet {key!r} is not a metadata key: use 1-64 letters, digits, '_' or '-'")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"facets name a key twice: {', '.join(keys)}")
+        return keys

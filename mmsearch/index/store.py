@@ -209,7 +209,7 @@ MAX_FILTER_CONDITIONS = 32  # fields, metadata keys and ranges given, ``not_`` i
 MAX_FILTER_VALUES = 100  # values in one any-of list
 MAX_FILTER_VALUE_CHARS = 1024  # one value (a path prefix: 4096)
 MAX_FILTER_BYTES = 32 * 1024  # every string value together, UTF-8
-LIST_FIELDS = ("path_prefix", "modality", "doc_id", "collection", "name", "groups")
+LIST_FIELDS = ("path_prefix", "modality", "doc_id", "collection", "name", "groups", "folder")
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,9 @@ class Filters:
 
     Each of ``LIST_FIELDS`` takes one value or a list (any of them): ``path_prefix`` matches whole path
     components (``/docs`` matches ``/docs/a.pdf`` and ``/docs`` itself, not ``/docs2/a.pdf``);
-    ``groups``: the document has one of them. ``metadata``: ``KEY`` equals a value (or one of a list; a
+    ``groups``: the document has one of them; ``folder``: the document's name lies in that folder (whole
+    components of the name: ``reports`` matches ``reports/2024/a.pdf``, not ``reports-old/a.pdf``; leading
+    and trailing ``/`` ignored). ``metadata``: ``KEY`` equals a value (or one of a list; a
     list-valued field matches when one of its elements does). ``metadata_ranges``: ``KEY`` within the
     ``Bounds`` (numbers, or dates against ISO 8601 strings). The ingest-time range is ``ingested_after <= t
     < ingested_before`` (unix times). ``not_``: a point matching any of its conditions is left out (one
@@ -234,6 +236,7 @@ class Filters:
     collection: str | Sequence[str] | None = None
     name: str | Sequence[str] | None = None
     groups: str | Sequence[str] | None = None
+    folder: str | Sequence[str] | None = None
     metadata: Mapping[str, Scalar | Sequence[Scalar]] | None = None
     metadata_ranges: Mapping[str, Bounds] | None = None
     not_: Filters | None = None
@@ -247,6 +250,10 @@ class Filters:
                 raise QueryError(f"filter modality {modality!r} is not one of {', '.join(MODALITIES)}")
         if any(not p.strip() for p in self.values("path_prefix")):
             raise QueryError("filter path prefix is empty: give a folder or file path, or no path filter")
+        if self.folder is not None:
+            object.__setattr__(
+                self, "folder", tuple(dict.fromkeys(_folder(f) for f in self.values("folder")))
+            )
         after, before = self.ingested_after, self.ingested_before
         if after is not None and before is not None and after >= before:
             raise QueryError(f"filter time range is empty: after ({after}) is not before ({before})")
@@ -279,6 +286,14 @@ class Filters:
         if self.scope is not None and not self.scope.is_everything:
             return False
         return self.conditions == 0
+
+
+def _folder(value: str) -> str:
+    """A folder of document names as they are stored (``/``-separated, no empty, ``.`` or ``..`` part)."""
+    folder = value.strip("/")
+    if not folder or any(part in ("", ".", "..") for part in folder.split("/")):
+        raise QueryError(f"filter folder {value!r} is not a folder of document names (like reports/2024)")
+    return folder
 
 
 def _values(name: str, given: object) -> tuple[str, ...] | None:
@@ -452,8 +467,9 @@ class Store(Protocol):
         ...
 
     def facet(self, key: str, filters: Filters | None = None, limit: int = 100) -> list[tuple[str, int]]:
-        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``), the
-        most first, at most ``limit`` values; counted exactly by the engine (Qdrant's facet API)."""
+        """How many points matching ``filters`` have each value of ``key`` (one of ``FACET_FIELDS``, or
+        ``metadata.KEY`` for a key of ``index.facets``: its string values), the most first, at most ``limit``
+        values; counted exactly by the engine (Qdrant's facet API)."""
         ...
 
     def drop(self) -> bool:

@@ -23,13 +23,16 @@ import pytest
 from a11y_support import PHONE, axe_violations, shot
 from api_support import LiveServer, ingest, live_server, make_corpus, tiny_settings
 
+from mmsearch import components
 from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import Services, open_services
+from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_pdf, make_video
 
 pytestmark = pytest.mark.slow
 
 QUERY = "quarterly revenue"
+SUMMARY = "reports/2024/annual-summary.pdf"  # the one document with metadata (department: finance)
 LONG = ("which chart shows the harbour traffic by quarter and region " * 70)[:4000]  # a slow rerank
 
 
@@ -47,6 +50,13 @@ class Site:
     def fill(self) -> None:
         if not self.filled:
             ingest(self.services.settings, self.services, [self.corpus])
+            with components.build_manifest(self.services.settings) as manifest:  # one document's metadata
+                indexer = components.build_indexer(
+                    self.services.settings, self.services.embedder, self.services.store, manifest, None
+                )
+                indexer.labels = Labels.checked(None, metadata={"department": "finance"})
+                summary = self.corpus / SUMMARY
+                assert indexer.index_file(summary, SUMMARY).status == "indexed"
             self.filled = True
 
 
@@ -55,9 +65,12 @@ def empty_site(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     """The module's server, before anything is ingested (``site`` fills it)."""
     root = tmp_path_factory.mktemp("search-page")
     make_corpus(root / "corpus")
-    make_pdf(root / "corpus" / "reports" / "2024" / "annual-summary.pdf", 2, topic="finance")
+    make_pdf(root / "corpus" / SUMMARY, 2, topic="finance")
     make_video(root / "corpus" / "clips" / "harbour.webm", 4, fps=5)  # VP8: Chromium plays it
-    settings = tiny_settings(root / "data", tiny_models, small_media=True, reranker={"max_batch_size": 1})
+    settings = tiny_settings(
+        root / "data", tiny_models, small_media=True, reranker={"max_batch_size": 1},
+        index={"facets": ["department"]},
+    )  # fmt: skip
     services = open_services(settings)
     try:
         with live_server(create_app(settings, services)) as server:
@@ -230,7 +243,7 @@ def test_a_link_with_filters_reproduces_the_same_results(site: Site, page: Any) 
     with page.expect_request(lambda r: r.url.endswith("/v1/search")) as request:
         page.click("#apply-filters")
     filters = json.loads(request.value.post_data)["filters"]
-    assert filters["modality"] == "page" and filters["name"] == ["reports/2024/annual-summary.pdf"]
+    assert filters["modality"] == "page" and filters["folder"] == ["reports/2024"]
     assert filters["ingested_after"] < filters["ingested_before"]
     page.wait_for_selector("body[data-stage=done] .card")
     shown = card_ids(page)
@@ -256,6 +269,31 @@ def test_a_link_with_filters_reproduces_the_same_results(site: Site, page: Any) 
     assert other.is_checked("input[name=kind][value=page]")
     page.go_back()  # Back: the page before this search (its URL had no query)
     assert "q=" not in page.url and page.input_value("#query") == ""
+
+
+def test_a_metadata_facet_filters_with_its_counts_and_stays_in_the_link(site: Site, page: Any) -> None:
+    open_page(page, site.url + "/?refine=0")
+    page.fill("#query", QUERY)
+    page.click("#more-filters summary")
+    counted = httpx.get(site.url + "/v1/facets", headers={"Host": "localhost"}).json()
+    assert counted["metadata"] == {"department": [{"value": "finance", "count": 2}]}
+    page.wait_for_selector("#facet-department option >> nth=1", state="attached")
+    picker = page.locator("#facet-department")
+    assert picker.locator("option").all_inner_texts() == ["Any", "finance (2)"]  # the document's 2 pages
+    picker.select_option("finance")
+    with page.expect_request(lambda r: r.url.endswith("/v1/search")) as request:
+        page.click("#apply-filters")
+    assert json.loads(request.value.post_data)["filters"] == {"metadata": {"department": "finance"}}
+    page.wait_for_selector("body[data-stage=done] .card")
+    shown = card_ids(page)
+    assert (
+        len(shown) == 2 and page.locator(".card .place").all_inner_texts() == ["default › reports/2024"] * 2
+    )
+    assert "meta.department=finance" in page.url
+    other = page.context.new_page()
+    open_page(other, page.url)
+    other.wait_for_selector("body[data-stage=done] .card")
+    assert card_ids(other) == shown and other.input_value("#facet-department") == "finance"
 
 
 # ---------- messages for people ----------

@@ -23,6 +23,7 @@ async def test_units_by_kind_and_collection(indexed: Indexed) -> None:
             {"value": "image", "count": 1},
         ],
         "collections": [{"value": "default", "count": 8}],
+        "metadata": {},  # no metadata key marked as a facet
     }
     assert elsewhere["total"] == 0 and elsewhere["kinds"] == []
     assert elsewhere["collections"] == everything["collections"]  # the caller's, whatever it narrows to

@@ -82,12 +82,18 @@ def portal(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running_standin() as provider:
         access = {"oidc": {"issuer": provider.issuer, "client_id": CLIENT_ID, "mapping": MAPPING}}
         server = {"read_keys": [READ_KEY], "write_keys": [WRITE_KEY]}
-        settings = tiny_settings(root / "data", tiny_models, small_media=True, access=access, server=server)
+        index = {"facets": ["department"]}  # counted by GET /v1/facets
+        settings = tiny_settings(
+            root / "data", tiny_models, small_media=True, access=access, server=server, index=index
+        )
         services = open_services(settings)
         try:
-            ingest_as(settings, services, Labels.checked("legal"), [legal])
-            ingest_as(settings, services, Labels.checked("finance"), [finance])
-            ingest_as(settings, services, Labels.checked("finance", ["execs"]), [board])
+            ingest_as(settings, services, Labels.checked("legal", metadata={"department": "law"}), [legal])
+            ingest_as(
+                settings, services, Labels.checked("finance", metadata={"department": "money"}), [finance]
+            )
+            execs = Labels.checked("finance", ["execs"], metadata={"department": "board"})
+            ingest_as(settings, services, execs, [board])
             store = components.build_key_store(settings)
             keys = {}
             for name, role, collections, groups in [
@@ -295,17 +301,21 @@ def test_the_counts_beside_the_filters_are_of_what_each_principal_may_see(portal
         return dict(answer.json())
 
     legal = [{"value": "page", "count": 3}, {"value": "image", "count": 1}]
-    assert facets({"Authorization": f"Bearer {READ_KEY}"})["collections"] == [
-        {"value": "legal", "count": 4},
-        {"value": "finance", "count": 2},
-    ]
+    everything = facets({"Authorization": f"Bearer {READ_KEY}"})
+    assert everything["collections"] == [{"value": "legal", "count": 4}, {"value": "finance", "count": 2}]
+    assert everything["metadata"] == {"department": [
+        {"value": "law", "count": 4}, {"value": "board", "count": 1}, {"value": "money", "count": 1},
+    ]}  # fmt: skip
     assert facets(portal.as_key("legal-reader")) == {
-        "total": 4, "kinds": legal, "collections": [{"value": "legal", "count": 4}]
+        "total": 4, "kinds": legal, "collections": [{"value": "legal", "count": 4}],
+        "metadata": {"department": [{"value": "law", "count": 4}]},
     }  # fmt: skip
     for finance in finance_principals(portal)[::2]:  # a key and a token of the finance group: not board.pdf
         counted = facets(finance)
         assert counted["total"] == 1 and counted["collections"] == [{"value": "finance", "count": 1}]
-        assert facets(finance, collection="legal")["total"] == 0  # asking for legal counts nothing
+        assert counted["metadata"] == {"department": [{"value": "money", "count": 1}]}
+        elsewhere = facets(finance, collection="legal")  # asking for legal counts nothing
+        assert elsewhere["total"] == 0 and elsewhere["metadata"] == {"department": []}
 
 
 def test_nobody_downloads_outside_its_scope(portal: Portal) -> None:

@@ -181,3 +181,24 @@ def replace_text(p: Point, text: str, n: int) -> Point:
     return Point(
         str(uuid.UUID(int=n)), p.vector, replace(p.payload, text=text, doc_id=f"doc-{n}", search_text="")
     )
+
+
+def test_a_tied_group_is_fetched_once_deeper_at_most() -> None:
+    """Thousands of points of one text (copies of a page) tie in BM25: the list is fetched once more, four
+    times as deep, and no further — fetching the whole group on every search cost more than the search."""
+    from mmsearch.index.fusion import top
+
+    tied = [(str(uuid.UUID(int=n)), 1.0, None) for n in range(10_000)]
+    depths: list[int] = []
+
+    def fetch(depth: int) -> list[tuple[str, float, None]]:
+        depths.append(depth)
+        return tied[::-1][:depth]  # the engine's order among ties: any
+
+    best = top(tied[::-1][:51], 50, 51, fetch)
+    assert depths == [204] and len(best) == 50
+    assert [b[0] for b in best] == sorted(b[0] for b in tied[::-1][:204])[:50]  # by id, within what was seen
+    small = [(str(uuid.UUID(int=n)), 1.0, None) for n in range(30)]
+    assert [b[0] for b in top(small[::-1][:11], 10, 11, lambda d: small[::-1][:d])] == [
+        s[0] for s in small[:10]
+    ]

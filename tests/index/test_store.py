@@ -479,3 +479,47 @@ def test_facet_counts_points_by_kind_and_collection_within_the_filters_and_the_s
         store.facet("source_path")
     with pytest.raises(QueryError, match="at least 1"):
         store.facet("modality", limit=0)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_facet_counts_the_metadata_keys_marked_as_facets(
+    engine: str, tmp_path: Path, rng: np.random.Generator
+) -> None:
+    def tagged(points: list[Point], collection: str, metadata: dict[str, object]) -> list[Point]:
+        return [
+            replace(p, payload=replace(p.payload, collection=collection, metadata=metadata)) for p in points
+        ]
+
+    with open_store(ENGINES[engine], IndexSettings(facets=("department",)), tmp_path / "qdrant") as store:
+        store.ensure_collection(MODEL, DIM)
+        store.upsert(
+            tagged(
+                document(rng, "/data/a.pdf", range(1, 4)), "default", {"department": "sales", "year": 2024}
+            )
+            + tagged(document(rng, "/data/b.pdf", range(1, 3)), "legal", {"department": ["legal", "sales"]})
+            + tagged(document(rng, "/data/c.pdf", range(1, 2)), "legal", {"department": 7})  # not a string
+            + document(rng, "/data/d.pdf", range(1, 2))  # no metadata
+        )
+        assert store.facet("metadata.department") == [("sales", 5), ("legal", 2)]
+        assert store.facet("metadata.department", Filters(collection="legal")) == [("legal", 2), ("sales", 2)]
+        only_legal = Scope(collections=frozenset({"legal"}))
+        assert store.facet("metadata.department", Filters(collection="default", scope=only_legal)) == []
+        with pytest.raises(QueryError, match=r"only by collection, modality, metadata\.department"):
+            store.facet("metadata.year")  # not marked as a facet
+    if engine == "edge":  # a key marked later gets its index when the store is next opened for writing
+        with open_store(
+            StoreSettings(), IndexSettings(facets=("year", "department")), tmp_path / "qdrant"
+        ) as store:
+            assert isinstance(store, EdgeStore)
+            assert "metadata.year" not in store.payload_index_types()
+            store.ensure_collection(MODEL, DIM)
+            kinds = store.payload_index_types()
+            assert kinds["metadata.year"] == kinds["metadata.department"] == "keyword"
+            assert store.facet("metadata.year") == []  # a number: not a keyword value
+
+
+def test_facets_must_be_metadata_keys() -> None:
+    assert IndexSettings(facets=["department", "year"]).facets == ("department", "year")
+    for bad in (["a.b"], ["x", "x"], [f"k{i}" for i in range(17)]):
+        with pytest.raises(ValueError):
+            IndexSettings(facets=bad)

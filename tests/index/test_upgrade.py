@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,18 @@ import numpy as np
 import pytest
 import qdrant_edge as qe
 
-from mmsearch.errors import StoreError
+from mmsearch.errors import QueryError, StoreError
 from mmsearch.index import checked
 from mmsearch.index.checked import CheckedStore
 from mmsearch.index.edge_store import EdgeStore, write_json_atomically
 from mmsearch.index.qdrant_store import QdrantStore
-from mmsearch.index.schema import LEXICAL, PATH_PREFIXES, SEARCH_TEXT, stored_payload
+from mmsearch.index.schema import LEXICAL, NAME_PREFIXES, PATH_PREFIXES, SEARCH_TEXT, stored_payload
 from mmsearch.index.settings import IndexSettings, LexicalSettings, StoreSettings
 from mmsearch.index.store import Filters, Lexical, Point, Scope
 from mmsearch.index.store_registry import open_store
 from tests.index.test_store import DIM, ENGINES, MODEL, document, point
 
-NEW_KEYS = ("collection", "name", "groups", "metadata", SEARCH_TEXT)
+NEW_KEYS = ("collection", "name", "groups", "metadata", SEARCH_TEXT, NAME_PREFIXES)
 DEFAULT_ONLY = Filters(scope=Scope(collections=frozenset({"default"})))
 
 
@@ -53,7 +54,7 @@ def write_old_edge(
         assert isinstance(store, EdgeStore)
         store.ensure_collection(MODEL, DIM)
         shard = store._open_shard()
-        for name in ("collection", "name", "groups", SEARCH_TEXT):  # the old schema indexed none of them
+        for name in ("collection", "name", "groups", SEARCH_TEXT, NAME_PREFIXES):  # the old schema: none
             shard.update(qe.UpdateOperation.delete_field_index(name))
         meta = json.loads(store.meta_file.read_text())
         write_json_atomically(store.meta_file, {k: v for k, v in meta.items() if k != LEXICAL})
@@ -124,7 +125,7 @@ def test_edge_gets_the_payload_indexes_it_lacks_with_the_collection_as_tenant(tm
         shard_schema = store._open_shard().info().payload_schema
     assert kinds == {
         "collection": "keyword", "doc_id": "keyword", "modality": "keyword", PATH_PREFIXES: "keyword",
-        "name": "keyword", "groups": "keyword", "ingest_time": "float", SEARCH_TEXT: "text",
+        "name": "keyword", "groups": "keyword", "ingest_time": "float", NAME_PREFIXES: "keyword", SEARCH_TEXT: "text",
     }  # fmt: skip
     params = shard_schema["collection"].params
     assert isinstance(params, qe.KeywordIndexParams) and params.is_tenant
@@ -194,7 +195,7 @@ def test_a_server_collection_gets_its_indexes_and_its_points_upgraded(tmp_path: 
             assert isinstance(store, QdrantStore)
             store.ensure_collection(MODEL, DIM)
             stored = fake.collections["mmsearch"]
-            for name in ("collection", "name", "groups", SEARCH_TEXT):  # as an older version made it
+            for name in ("collection", "name", "groups", SEARCH_TEXT, NAME_PREFIXES):  # as an older version
                 del stored["indexes"][name]
             stored["create"].metadata["mmsearch"].pop(LEXICAL)
             structs = [
@@ -217,6 +218,7 @@ def test_a_server_collection_gets_its_indexes_and_its_points_upgraded(tmp_path: 
             "groups",
             "ingest_time",
             SEARCH_TEXT,
+            NAME_PREFIXES,
         }
         assert ("POST", "/collections/mmsearch/points/batch") in fake.requests  # one request a page
     assert names == {"file0.pdf", "file1.pdf"}
@@ -277,3 +279,29 @@ def test_a_changed_lexical_setting_rebuilds_the_text_index_in_place(tmp_path: Pa
         assert not store.search(None, 1, lexical=Lexical("run"))  # rebuilt: no stemmer
         assert store.search(None, 1, lexical=Lexical("the"))  # no stopwords either
         assert store.search(points[0].vector, 1)[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("engine", sorted(WRITERS))
+def test_the_folder_filter_finds_old_points_after_their_upgrade_and_new_ones_at_once(
+    tmp_path: Path, engine: str
+) -> None:
+    named = [
+        replace(p, payload=replace(p.payload, name=f"sub{p.payload.source_path[-5]}/x.pdf"))
+        for p in old_points(3)
+    ]
+
+    def before_folders(p: Point) -> dict[str, Any]:  # as stored before the folder filter
+        return {k: v for k, v in stored_payload(p.payload).items() if k != NAME_PREFIXES}
+
+    WRITERS[engine](tmp_path / "qdrant", named, before_folders)
+    with reopened(engine, tmp_path / "qdrant") as store:
+        assert store.count(Filters(folder="sub1")) == 0
+        store.ensure_collection(MODEL, DIM)
+        assert store.count(Filters(folder="sub1")) == 3
+        [new] = document(np.random.default_rng(3), "/elsewhere/n.pdf", range(1, 2))
+        store.upsert([replace(new, payload=replace(new.payload, name="sub1x/deep/n.pdf"))])
+        assert store.count(Filters(folder="/sub1/")) == 3  # whole components: not sub1x
+        assert store.count(Filters(folder="sub1x/deep")) == store.count(Filters(folder="sub1x")) == 1
+        assert store.count(Filters(folder=["sub0", "sub2"])) == 6
+        with pytest.raises(QueryError, match="not a folder"):
+            Filters(folder="sub1/../sub2")

@@ -7,7 +7,6 @@
 const $ = (id) => document.getElementById(id);
 
 const DEFAULT_TOP_K = 10;
-const MAX_NAMES = 100; // a filter's any-of list holds at most this many values (index/store.py)
 const LISTING_LIMIT = 2000; // documents read for the folder and document pickers
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|gif|bmp|tiff?)$/i;
@@ -26,7 +25,10 @@ const search = {
   complete: false, // whether `documents` holds all of them (then the folders show their counts)
   lastInput: "pointer", // how the last control was changed: "pointer" or "key"
   cards: new Map(), // point_id → card element of the results shown
+  meta: {}, // metadata facet key → the value chosen (kept while the facet pickers are built or rebuilt)
 };
+
+const META_PARAM = /^meta\.([A-Za-z0-9_-]{1,64})$/; // a metadata facet in the URL: meta.KEY=value
 
 // ---------- the search state, as in the URL ----------
 
@@ -43,6 +45,7 @@ function readControls() {
     n: Number($("top-k").value) || DEFAULT_TOP_K,
     refine: $("rerank").checked,
     candidates: search.candidates || null,
+    meta: Object.fromEntries(Object.entries(search.meta).filter(([, value]) => value)),
   };
 }
 
@@ -58,12 +61,18 @@ function toParams(st) {
   if (st.n !== DEFAULT_TOP_K) params.set("n", String(st.n));
   if (!st.refine) params.set("refine", "0");
   if (st.candidates) params.set("candidates", String(st.candidates));
+  for (const key of Object.keys(st.meta).sort()) params.set(`meta.${key}`, st.meta[key]);
   return params;
 }
 
 function fromParams(params) {
   const n = Number(params.get("n"));
   const candidates = Number(params.get("candidates"));
+  const meta = {};
+  for (const [name, value] of params) {
+    const key = META_PARAM.exec(name)?.[1];
+    if (key && value) meta[key] = value;
+  }
   return {
     q: params.get("q") || "",
     kind: ["page", "image", "video"].includes(params.get("kind")) ? params.get("kind") : "",
@@ -75,6 +84,7 @@ function fromParams(params) {
     n: Number.isInteger(n) && n >= 1 && n <= 100 ? n : DEFAULT_TOP_K,
     refine: params.get("refine") !== "0",
     candidates: Number.isInteger(candidates) && candidates >= 1 && candidates <= 1000 ? candidates : null,
+    meta,
   };
 }
 
@@ -93,6 +103,12 @@ function writeControls(st) {
   $("top-k").value = String(st.n);
   $("rerank").checked = st.refine;
   search.candidates = st.candidates;
+  search.meta = { ...st.meta };
+  for (const select of document.querySelectorAll("#facet-fields select")) {
+    const value = search.meta[select.dataset.facet] || "";
+    ensureOption(select, value);
+    select.value = value;
+  }
   showFilterCount();
 }
 
@@ -114,16 +130,6 @@ function folderOf(name) {
   return cut > 0 ? name.slice(0, cut) : "";
 }
 
-function inFolder(name, folder) {
-  return name.startsWith(`${folder}/`);
-}
-
-// The names a folder filter stands for (the API filters on names; a folder is the start of one).
-function folderNames(st) {
-  const docs = (search.documents || []).filter((d) => !st.in || d.collection === st.in);
-  return [...new Set(docs.filter((d) => inFolder(d.name, st.folder)).map((d) => d.name))];
-}
-
 function dayStart(day, plusDays = 0) {
   const date = new Date(`${day}T00:00:00`);
   date.setDate(date.getDate() + plusDays);
@@ -135,16 +141,9 @@ function filtersOf(st) {
   const filters = {};
   if (st.kind) filters.modality = st.kind;
   if (st.in) filters.collection = [st.in];
-  if (st.doc) {
-    filters.name = [st.doc];
-  } else if (st.folder) {
-    const names = folderNames(st);
-    if (!names.length) throw new Error(`There are no documents in the folder “${st.folder}”.`);
-    if (names.length > MAX_NAMES) {
-      throw new Error(`The folder “${st.folder}” holds ${names.length} documents: pick a smaller folder or a document.`);
-    }
-    filters.name = names;
-  }
+  if (st.doc) filters.name = [st.doc];
+  else if (st.folder) filters.folder = [st.folder]; // the server matches whole folders of the names
+  if (Object.keys(st.meta).length) filters.metadata = { ...st.meta };
   if (st.from) filters.ingested_after = dayStart(st.from);
   if (st.until) filters.ingested_before = dayStart(st.until, 1);
   if (st.from && st.until && st.from > st.until) throw new Error("“Added from” is after “Added until”.");
@@ -729,7 +728,8 @@ function wireQueryMedia() {
 // ---------- filters: pickers, counts ----------
 
 function showFilterCount() {
-  const n = ["folder", "document", "added-after", "added-before"].filter((id) => $(id).value.trim()).length;
+  const n = ["folder", "document", "added-after", "added-before"].filter((id) => $(id).value.trim()).length
+    + Object.values(search.meta).filter(Boolean).length;
   $("filter-count").hidden = n === 0;
   $("filter-count").textContent = n ? String(n) : "";
 }
@@ -765,7 +765,37 @@ async function loadCounts() {
     const n = kind ? facets?.kinds.find((k) => k.value === kind)?.count ?? 0 : facets?.total;
     count.textContent = facets ? ` ${n}` : "";
   }
+  if (facets) renderFacets(facets.metadata || {});
   if (facets && facets.collections.length === 0 && !search.cards.size) showEmptyIndex();
+}
+
+// One picker per metadata key the admin marked as a facet, its values with their counts (in the chosen
+// collection); a value chosen (or from the URL) stays offered even when nothing here has it.
+function renderFacets(metadata) {
+  const fields = $("facet-fields");
+  const pickers = Object.entries(metadata).map(([key, values]) => {
+    const id = `facet-${key}`;
+    const label = document.createElement("label");
+    label.className = "field-label";
+    label.htmlFor = id;
+    label.append(key.charAt(0).toUpperCase() + key.slice(1).replace(/[_-]/g, " "));
+    const select = document.createElement("select");
+    select.id = id;
+    select.className = "field";
+    select.dataset.facet = key;
+    select.append(new Option("Any", ""));
+    for (const { value, count } of values) select.append(new Option(`${value} (${count})`, value));
+    const chosen = search.meta[key] || "";
+    ensureOption(select, chosen);
+    select.value = chosen;
+    select.addEventListener("change", () => {
+      search.meta[select.dataset.facet] = select.value;
+      showFilterCount();
+    });
+    label.append(select);
+    return label;
+  });
+  fields.replaceChildren(...pickers);
 }
 
 function renderPickers() {
@@ -820,6 +850,8 @@ function wireFilters() {
   }
   $("clear-filters").addEventListener("click", () => {
     for (const id of ["folder", "document", "added-after", "added-before"]) $(id).value = "";
+    search.meta = {};
+    for (const select of document.querySelectorAll("#facet-fields select")) select.value = "";
     showFilterCount();
     if (search.cards.size) runSearch();
   });
