@@ -12,6 +12,15 @@ bash scripts/setup.sh
 [ -d .cache/transformers-5.24.0/transformers ] || .venv/bin/python -m pip install --quiet --no-deps \
     --target .cache/transformers-5.24.0 transformers==5.24.0 ||
     echo "test: could not install transformers 5.24.0 into .cache/; its test will skip" >&2
+# The generated-client tests (tests/api/test_openapi.py), apart from .venv: openapi-python-client 0.29.1
+# (it pins httpx<0.29 and typer<0.28, below .venv's) with the generated client's python-dateutil, and
+# openapi-typescript with TypeScript 5 (npm). Without them those two tests skip locally and fail under CI=true.
+[ -d .cache/openapi-python-client-0.29.1/openapi_python_client ] || .venv/bin/python -m pip install --quiet \
+    --target .cache/openapi-python-client-0.29.1 openapi-python-client==0.29.1 python-dateutil==2.9.0.post0 ||
+    echo "test: could not install openapi-python-client into .cache/; its test will skip" >&2
+[ -x .cache/openapi-typescript-7.13.0/node_modules/.bin/tsc ] || npm install --silent --no-audit --no-fund \
+    --prefix .cache/openapi-typescript-7.13.0 openapi-typescript@7.13.0 typescript@5.9.3 ||
+    echo "test: could not install openapi-typescript and typescript (npm) into .cache/; its test will skip" >&2
 if ! bash scripts/install_chromium.sh; then
     if [ -n "${CI:-}" ]; then
         echo "test: chromium is required in CI" >&2

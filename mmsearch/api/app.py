@@ -84,6 +84,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN; docs.install serves /docs
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.ctx = ctx
     errors.install(app, on_refused=record_denied)
@@ -97,7 +98,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.router.routes.append(Route(MCP_PATH, mcp, include_in_schema=False))  # an ASGI app: every method
     _web_page(app)
     docs.install(app)
-    openapi.install(app, settings.server)
+    openapi.install(app, settings.server, lambda: ctx.auth.required)
     if not ctx.auth.required:
         level = logging.INFO if settings.server.is_loopback else logging.WARNING
         log.log(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -22,6 +23,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
@@ -40,9 +42,23 @@ from mmsearch.index.store import (
 )
 from mmsearch.search.highlight import MAX_HIGHLIGHTS, MAX_TEXT_CHARS
 from mmsearch.search.query_text import lexical_query
+from mmsearch.search.selection import MAX_PAGE_END, Collapse
 
 # Something str.strip() leaves: Python's whitespace is JSON Schema's \s plus the separators \x1c-\x1f.
 NOT_BLANK = r"[^\s\x1c-\x1f]"
+
+
+# Search controls (issue 21).
+MAX_BATCH_QUERIES = 16  # queries in one POST /v1/search/batch (embedded in one model call)
+IncludeImages = Literal["url", "base64", "none"]
+ScoreKind = Literal["rerank", "vector", "fusion", "keyword"]
+MIN_SCORE_DOC = (
+    "Leave out hits whose `score` is below this, on that score's scale (the reply's `score_kind`): "
+    "reranked, the rerank score, a sigmoid probability from 0 to 1 (0.5: as likely relevant as not); "
+    "unreranked, in vector mode the cosine similarity from -1 to 1 (how high a relevant hit scores depends "
+    "on the model and corpus); in hybrid mode the fused score, a rank-based number that is not comparable "
+    "across queries (threshold with reranking on instead); in keyword mode the BM25 score."
+)
 
 
 class _Request(BaseModel):
@@ -103,6 +119,22 @@ MetadataValues = Annotated[list[MetadataValue], Field(min_length=1, max_length=M
 Moment = float | datetime  # a number, or an ISO 8601 date/time (naive = UTC)
 
 
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("give an ISO date/time or unix seconds, not true or false")  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+# An ingest time, optional: an ISO 8601 date/time or unix seconds (a number), as the schema says.
+Instant = Annotated[
+    datetime | None,
+    BeforeValidator(_not_boolean),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}, {"type": "null"}]}
+    ),
+]
+
+
 class RangeIn(_Request):
     """Bounds on a metadata value: numbers, or dates (ISO 8601; naive = UTC) against date strings."""
 
@@ -112,6 +144,17 @@ class RangeIn(_Request):
     gt: Moment | SkipJsonSchema[None] = None
     lte: Moment | SkipJsonSchema[None] = None
     lt: Moment | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_or_dates(cls, data: Any) -> Any:
+        """A bound is a number or a date, or absent, as the schema says: ``null`` and ``true``/``false``
+        (which a float would otherwise take as 1 and 0) are refused."""
+        if isinstance(data, dict) and (
+            bad := sorted(str(k) for k, v in data.items() if v is None or isinstance(v, bool))
+        ):
+            raise ValueError(f"{', '.join(bad)}: give a number or a date, or leave it out")
+        return data
 
     def bounds(self) -> Bounds:
         return Bounds(self.gte, self.gt, self.lte, self.lt)
@@ -135,8 +178,8 @@ class _FilterFields(_Request):
     )
     modality: ModalityValues | None = None
     doc_id: IdValues | None = None
-    ingested_after: datetime | None = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
-    ingested_before: datetime | None = None
+    ingested_after: Instant = Field(None, description="ISO date/time or unix seconds; naive = UTC.")
+    ingested_before: Instant = None
     collection: TextValues | None = Field(None, description="Only these collections (within yours).")
     name: TextValues | None = Field(None, description="Documents of these names.")
     groups: TextValues | None = Field(None, description="Documents shared with any of these groups.")
@@ -232,26 +275,29 @@ def _unix(moment: datetime | None) -> float | None:
 
 
 class SearchRequest(_Request):
+    """A search: at least one of `text` and `image` (or, in `POST /v1/search/upload`, a `video` part), and
+    the options."""
+
     text: str | None = Field(None, description="Query text (with or without an image).")
     image: str | None = Field(
-        None, description="Query image as base64 (a `data:image/...;base64,` URL is fine). "
-        "Or POST multipart/form-data with an `image` file part."
+        None, description="Query image as base64 (a `data:image/...;base64,` URL is fine). To send a "
+        "file instead, or a video clip, use `POST /v1/search/upload`."
     )  # fmt: skip
-    top_k: int | None = Field(None, ge=1, le=1000, description="Hits to return (default search.top_k).")
-    candidates: int | None = Field(
+    # Numbers and booleans as JSON types only (Strict*): a JSON `false` is not an offset, nor `0` a boolean.
+    top_k: StrictInt | None = Field(None, ge=1, le=1000, description="Hits to return (default search.top_k).")
+    candidates: StrictInt | None = Field(
         None, ge=1, le=1000,
         description="Vector hits to rerank (default search.candidates, 50); raised to top_k when below it "
         "(the reply's `candidates` says how many were taken).",
     )  # fmt: skip
-    rerank: bool = Field(True, description="false = keep the vector order (faster).")
+    rerank: StrictBool = Field(True, description="false = keep the vector order (faster).")
     filters: FiltersIn | None = None
-    inline_images: bool = Field(False, description="Put each hit's page/frame image in the reply as base64.")
     # Words (issue 20)
     mode: SearchMode | None = Field(
         None, description="How candidates are found: `hybrid` (BM25 over the text fused with the vectors), "
         "`vector` or `keyword` (default search.mode)."
     )  # fmt: skip
-    include_text: bool = Field(
+    include_text: StrictBool = Field(
         False, description=f"Put each hit's whole text (text layer or OCR) in `text`, cut at {MAX_TEXT_CHARS} "
         "characters (`text_truncated` says when)."
     )  # fmt: skip
@@ -273,15 +319,66 @@ class SearchRequest(_Request):
             )
         return self
 
+    # --- search controls (issue 21): a score floor, pages, collapsing, how images come ---
+    min_score: StrictFloat | None = Field(
+        None, allow_inf_nan=False, description=MIN_SCORE_DOC
+    )  # fmt: skip
+    offset: StrictInt = Field(
+        0, ge=0, lt=MAX_PAGE_END,
+        description="Skip this many hits (after `min_score` and `collapse`): the next page is "
+        "`offset + top_k` (the reply's `next_offset`). Pages of one query with the same `candidates` "
+        f"neither overlap nor leave a gap. `offset + top_k` is at most {MAX_PAGE_END}; when reranking, at "
+        "most `candidates` (a reranked query pages through its candidates: ask every page with the "
+        "candidates the last one needs).",
+    )  # fmt: skip
+    collapse: Collapse | None = Field(
+        None,
+        description="`document`: one hit per document (its best unit); `content`: one hit per identical "
+        "content (`content_hash`: the same bytes uploaded under two names come back once).",
+    )
+    include_images: IncludeImages | None = Field(
+        None,
+        description="How each hit's image comes: `url` (default: `image_url`, `thumbnail_url`), `base64` "
+        "(also the bytes in `image_base64`), `none` (neither URL: smaller replies).",
+    )
+    inline_images: StrictBool = Field(
+        False, json_schema_extra={"deprecated": True},
+        description="Deprecated: `include_images: base64`. true puts each hit's image in the reply as base64.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_image_choice(self) -> SearchRequest:
+        if self.inline_images and self.include_images not in (None, "base64"):
+            raise ValueError("inline_images (deprecated) means include_images: base64; give one of them")
+        return self
+
+    @property
+    def images(self) -> IncludeImages:
+        """``include_images`` with its deprecated alias and default applied."""
+        return self.include_images or ("base64" if self.inline_images else "url")
+
+
+class BatchSearchRequest(_Request):
+    """Several searches in one request: their queries are embedded in one batch, and each runs as
+    `POST /v1/search` would (the caller's scope applies to each)."""
+
+    queries: list[SearchRequest] = Field(min_length=1, max_length=MAX_BATCH_QUERIES)
+
 
 class HitOut(BaseModel):
-    rank: int
+    rank: int = Field(description="1-based, across pages: the first hit of `offset: 10` is rank 11.")
     point_id: str
     score: float = Field(
-        description="What the ranking used: the rerank score if reranked, else the vector score."
+        description="What the ranking used: the rerank score if reranked, else the vector score "
+        "(the reply's `score_kind` says which; `min_score` applies to it)."
     )
-    vector_score: float
-    rerank_score: float | None
+    vector_score: float = Field(
+        description="The first stage's score, by the reply's `mode`: vector, the cosine of query and unit "
+        "embeddings (-1 to 1); hybrid, the fused score; keyword, the BM25 score."
+    )
+    rerank_score: float | None = Field(
+        description="The reranker's relevance, a sigmoid probability from 0 to 1; null when not reranked."
+    )
     doc_id: str
     collection: str = Field(description="The collection the document belongs to.")
     name: str = Field(description="The document's name in its collection (never a server path).")
@@ -296,13 +393,22 @@ class HitOut(BaseModel):
     t_start: float | None
     t_end: float | None
     snippet: str
+    content_hash: str = Field(
+        description="The unit's content: the same page of the same bytes has the same hash under any name "
+        "or collection (`collapse: content` keeps one)."
+    )
     frames: int = Field(description="Stored images of this hit: 1, or the sampled frames of a video segment.")
     preview_frame: int
-    image_url: str = Field(description="The page/frame image the models saw (`?frame=N` for other frames).")
-    thumbnail_url: str
+    image_url: str | None = Field(
+        description="The page/frame image the models saw (`?frame=N` for other frames); null with "
+        "`include_images: none`."
+    )
+    thumbnail_url: str | None = Field(description="A smaller JPEG of it; null with `include_images: none`.")
     file_url: str = Field(description="The original file (Range requests supported).")
     link: str = Field(description="Opens the hit in place: `file_url#page=N` or `file_url#t=SECONDS`.")
-    image_base64: str | None = Field(None, description="JPEG bytes of the image, when inline_images was set.")
+    image_base64: str | None = Field(
+        None, description="The image's bytes (JPEG as stored), with `include_images: base64`."
+    )
     # Words (issue 20)
     snippet_ranges: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
         description="Where the query's terms are in `snippet`: [start, end) offsets in Unicode code points "
@@ -312,8 +418,6 @@ class HitOut(BaseModel):
         description=f"Boxes [x0, y0, x1, y1] of the matched words, in pixels of the image at `image_url` "
         f"(scale them for a thumbnail); pages and images whose words are known; at most {MAX_HIGHLIGHTS}."
     )  # fmt: skip
-    content_hash: str = Field(description="The unit's content hash: the same page or image under two names "
-                              "shares it.")  # fmt: skip
     text: str | None = Field(
         None, description="The unit's whole text (text layer or OCR), when include_text was set."
     )  # fmt: skip
@@ -349,6 +453,21 @@ class SearchResponse(BaseModel):
     candidates: int
     timings_ms: dict[str, float]
     mode: SearchMode = Field(description="How the candidates were found: hybrid, vector or keyword.")
+    score_kind: ScoreKind = Field(
+        description="What each hit's `score` (and `min_score`) is: `rerank`, a sigmoid from 0 to 1; "
+        "`vector`, a cosine from -1 to 1; `fusion` (hybrid mode, unreranked), the fused rank score, which "
+        "orders hits but means nothing across queries; `keyword`, a BM25 score (0 and up, unbounded)."
+    )
+    next_offset: int | None = Field(
+        description="The `offset` of the next page; null when no hit follows this one."
+    )
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[SearchResponse] = Field(description="One per query, in the order asked.")
+    timings_ms: dict[str, float] = Field(
+        description="`embed`: the one embedding call of every query; `total`: the whole batch."
+    )
 
 
 class DocumentOut(BaseModel):
@@ -487,8 +606,11 @@ class KeyIn(_Request):
         None, max_length=1000, description="Its document groups; null = every document of its collections."
     )
     expires: Annotated[str, StringConstraints(max_length=40)] | None = Field(
-        None, description="Lifetime from now, like 30d, 12h, 2w; null = until revoked."
-    )
+        None, description="Lifetime from now, like 30d, 12h, 2w; null = until revoked.",
+        # What ``access.keys.parse_expiry`` takes (1 to 10⁶ of s, m, h, d, w), in the schema only: the
+        # server's own refusal stays its 400 ``key_refused``.
+        json_schema_extra={"pattern": r"^\s*0*([1-9][0-9]{0,5}|1000000)[smhdwSMHDW]\s*$"},
+    )  # fmt: skip
 
 
 class KeyOut(BaseModel):
@@ -572,6 +694,9 @@ def with_errors(
 
 
 def binary(media_types: Iterable[str], description: str) -> dict[str, Any]:
-    """A response whose body is a file of one of ``media_types``."""
+    """A response whose body is a file of one of ``media_types`` (its ``Content-Type`` says which).
+    ``application/octet-stream`` is always listed too: generators that type a binary body only under
+    that name (openapi-python-client) then give the bytes instead of dropping the response."""
     schema = {"type": "string", "format": "binary"}
-    return {"description": description, "content": {t: {"schema": schema} for t in media_types}}
+    types = dict.fromkeys([*media_types, "application/octet-stream"])
+    return {"description": description, "content": {t: {"schema": schema} for t in types}}

@@ -74,6 +74,7 @@ class SearchResult:
     candidates: int  # how many vector hits were considered
     timings_ms: dict[str, float] = field(default_factory=dict)  # embed, search, rerank, total; *_wait: queued
     mode: str = "vector"  # how the candidates were found: hybrid | vector | keyword (issue 20)
+    next_offset: int | None = None  # the ``offset`` of the next page; None when no hit follows (issue 21)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,4 +84,5 @@ class SearchResult:
             "candidates": self.candidates,
             "timings_ms": dict(self.timings_ms),
             "mode": self.mode,
+            "next_offset": self.next_offset,
         }

@@ -7,7 +7,12 @@ are fetched in their place, up to ``MAX_WIDENINGS`` times ``WIDEN`` as many), so
 versions of one file or half of one.
 
 Without the reranker, the candidates are found with their versions only (``Store.nearest``) and the whole
-payload is read for the ``top_k`` hits (``Store.retrieve``); the reranker reads every candidate's.
+payload is read for the page's hits (``Store.retrieve``); the reranker reads every candidate's.
+
+Which of the ranked points become hits, and which page of them, is ``selection.py``'s: a score floor
+(``min_score``), one hit per document or content (``collapse``), and ``offset``. A reranked query pages
+through its ``candidates`` (reranked once per page: pages of one query and ``candidates`` agree); an
+unreranked one through the store's order, fetching more when a floor or collapse left too few.
 
 Whether the collection is empty (``EmptyCollection``) is asked of the store only when a search found
 nothing: an exact count on every search costs as much as the search itself at 10k points. The count is
@@ -29,7 +34,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from PIL import Image
@@ -53,6 +58,7 @@ from mmsearch.search.highlight import find_marks, hit_text
 from mmsearch.search.hits import Hit, SearchResult
 from mmsearch.search.query_text import lexical_query
 from mmsearch.search.reranker import Reranker
+from mmsearch.search.selection import Collapse, Page, Selection, select
 from mmsearch.search.terms import Terms, query_terms
 from mmsearch.search.ticket import Ticket, holding
 
@@ -61,6 +67,7 @@ log = logging.getLogger(__name__)
 Committed = Callable[[Collection[str]], Mapping[str, str]]
 WIDEN = 4  # when hidden points leave fewer candidates than asked, fetch this many times more
 MAX_WIDENINGS = 3
+SCAN_LIMIT = 4096  # the most points an unreranked search reads to fill a page after its floor or collapse
 P = TypeVar("P", Candidate, ScoredPoint)  # a point found: with its whole payload, or only its version
 
 
@@ -121,18 +128,43 @@ class Searcher:
         cancelled: Callable[[], bool] | None = None,
         mode: SearchMode | None = None,
         include_text: bool = False,
+        offset: int = 0,
+        min_score: float | None = None,
+        collapse: Collapse | None = None,
+        vector: np.ndarray | None = None,
     ) -> SearchResult:
         """``cancelled``: asked before the embedding, before the rerank and (through this search's ticket,
         ``search.ticket``) by the model queues before each batch; True stops the search there with
         ``SearchAbandoned`` (the API's route passes "the client has gone"). ``mode``: hybrid | vector |
         keyword (None: the searcher's). ``include_text``: each hit carries its unit's text (``Hit.text``,
-        cut at ``highlight.MAX_TEXT_CHARS``)."""
+        cut at ``highlight.MAX_TEXT_CHARS``). ``offset``, ``min_score``, ``collapse``: which hits
+        (``selection.Selection``). ``vector``: the query's embedding, when ``embed_queries`` made it with
+        others (a keyword search uses none)."""
         ticket = Ticket(gone=cancelled) if cancelled is not None else None
+        selection = Selection(top_k or self.top_k, offset, min_score, collapse)
         with holding(ticket) as waits:  # the model queues add their waits to this search's ticket
             return self._search(
-                query, waits, top_k=top_k, candidates=candidates, rerank=rerank, cancelled=cancelled,
-                mode=_checked_mode(mode or self.mode), include_text=include_text,
+                query, waits, selection, candidates=candidates, rerank=rerank, cancelled=cancelled,
+                mode=_checked_mode(mode or self.mode), include_text=include_text, vector=vector,
             )  # fmt: skip
+
+    def embed_queries(
+        self, queries: Sequence[Query], cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray:
+        """The queries' vectors from one call of the embedder (one batch, not one per query), for
+        ``search(vector=)``: a batch of searches embeds once."""
+        contents = [query.content() for query in queries]
+        if any(content.is_empty for content in contents):
+            raise QueryError("empty query: give some text, an image, a video clip, or a mix")
+        self._verify()
+        with holding(Ticket(gone=cancelled) if cancelled is not None else None):
+            _stop_if(cancelled, "before its embedding")
+            return self.embedder.embed(contents, self.query_instruction)
+
+    def _verify(self) -> None:
+        if not self._verified:  # a query embedded by another model/dim than the index's is refused
+            self.store.verify(self.embedder.model_id, self.embedder.dim)
+            self._verified = True
 
     def _plan(self, query: Query, mode: SearchMode) -> tuple[SearchMode, Lexical | None]:
         """The mode that runs and the lexical half: a hybrid query without words, or on a collection
@@ -161,34 +193,43 @@ class Searcher:
         self,
         query: Query,
         waits: Ticket,
+        selection: Selection,
         *,
-        top_k: int | None,
         candidates: int | None,
         rerank: bool,
         cancelled: Callable[[], bool] | None,
         mode: SearchMode,
         include_text: bool,
+        vector: np.ndarray | None,
     ) -> SearchResult:
-        top_k = top_k or self.top_k
-        candidates = max(candidates or self.candidates, top_k)
+        window = max(candidates or self.candidates, selection.top_k)
         content = query.content()
         if content.is_empty:
             raise QueryError("empty query: give some text, an image, a video clip, or a mix")
-        if not self._verified:  # a query embedded by another model/dim than the index's is refused
-            self.store.verify(self.embedder.model_id, self.embedder.dim)
-            self._verified = True
+        reranking = rerank and self.reranker is not None
+        if reranking and selection.end > window:
+            raise QueryError(
+                f"offset + top_k is {selection.end}, past the {window} candidates a reranked query pages "
+                f"through: ask each page of this query with candidates ≥ {selection.end} (at most 1000), "
+                "or without reranking"
+            )
+        self._verify()
         mode, lexical = self._plan(query, mode)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        vector = None
-        if mode != "keyword":  # a keyword search embeds nothing
+        if mode == "keyword":  # a keyword search embeds nothing
+            vector = None
+        elif vector is None:
             before = replace(waits)
             _stop_if(cancelled, "before its embedding")
             vector = self.embedder.embed([content], self.query_instruction)[0]
             _stage(timings, "embed", started, waits, before)
         mark = time.perf_counter()
-        reranking = rerank and self.reranker is not None
-        points, found = self._find(vector, lexical, candidates, None if reranking else top_k, query.filters)
+        if reranking:
+            points = _ordered(self._visible_search(self.store.search, vector, lexical, window, query.filters))
+            found = len(points)
+        else:
+            points, found, page = self._store_page(vector, lexical, window, selection, query.filters)
         if not found and self.store.count() == 0:  # counted only when nothing was found, not per search
             raise EmptyCollection(
                 "the collection is empty: ingest some files first (`mmsearch ingest PATH…`, or "
@@ -205,8 +246,11 @@ class Searcher:
                 content, documents, self.rerank_instruction, cancelled=cancelled
             )
             _stage(timings, "rerank", mark, waits, before)
+        if reranking:
+            page = _reranked_page(points, rerank_scores or [], selection)
         timings["total"] = _ms_since(started)
-        hits = _rank(points, rerank_scores, query_terms(query.text), top_k, include_text)
+        terms = query_terms(query.text)
+        hits = _rank(points, page.chosen, rerank_scores, terms, selection.offset, include_text)
         return SearchResult(
             hits=hits,
             reranked=rerank_scores is not None,
@@ -214,24 +258,35 @@ class Searcher:
             candidates=len(points) if reranking else found,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
             mode=mode,
+            next_offset=selection.end if page.more else None,
         )
 
-    def _find(
+    def _store_page(
         self,
         vector: np.ndarray | None,
         lexical: Lexical | None,
-        limit: int,
-        hits: int | None,
+        window: int,
+        selection: Selection,
         filters: Filters | None,
-    ) -> tuple[list[ScoredPoint], int]:
-        """The ``limit`` best visible candidates with their payloads, and how many there were. With
-        ``hits`` (no reranking), only the first ``hits`` are read whole; the others only as far as their
-        version (``Store.nearest``): a search without the reranker reads ``top_k`` payloads, not 50."""
-        if hits is None:
-            points = self._visible_search(self.store.search, vector, lexical, limit, filters)
-            return points, len(points)
-        found = self._visible_search(self.store.nearest, vector, lexical, limit, filters)
-        return self._with_payloads(found[:hits]), len(found)
+    ) -> tuple[list[ScoredPoint], int, Page]:
+        """An unreranked page: the page's points (with payloads, in rank order), how many points were
+        considered, and the page (its ``chosen`` index the returned points, 0..n-1). At least ``window``
+        points are considered (the reply's ``candidates``), more while a floor or collapse leaves the page
+        short and more exist, up to ``SCAN_LIMIT``; only the page's payloads are read, unless collapsing
+        by content needs every one's hash."""
+        lookup = self.store.search if selection.collapse == "content" else self.store.nearest
+        limit = max(window, selection.end + 1)
+        for _ in range(MAX_WIDENINGS + 1):
+            found: list[Any] = _ordered(self._visible_search(lookup, vector, lexical, limit, filters))
+            page = _in_store_order(found, selection)
+            short = page.kept <= selection.end and len(found) >= limit and selection.narrows
+            floored = selection.min_score is not None and found and found[-1].score < selection.min_score
+            if not short or floored or limit >= SCAN_LIMIT:
+                break
+            limit = min(limit * WIDEN, SCAN_LIMIT)
+        chosen = [found[i] for i in page.chosen]
+        points = chosen if selection.collapse == "content" else self._with_payloads(chosen)
+        return points, len(found), replace(page, chosen=tuple(range(len(points))))
 
     def _visible_search(
         self,
@@ -311,20 +366,45 @@ def _checked_mode(mode: str) -> SearchMode:
     return cast(SearchMode, mode)
 
 
+def _ordered(points: list[P]) -> list[P]:
+    """Best first, equal scores by point id: the store orders ties as its search happens to meet them,
+    which differs with the limit and the filters, and a page boundary between two tied points must not."""
+    return sorted(points, key=lambda p: (-p.score, p.id))
+
+
+def _reranked_page(points: Sequence[ScoredPoint], scores: list[float], selection: Selection) -> Page:
+    """The page of the reranked candidates: by rerank score, equal scores in the first stage's order."""
+    order = sorted(range(len(points)), key=lambda i: -scores[i])  # stable
+    return select(order, lambda i: scores[i], lambda i: _key(points[i], selection.collapse), selection)
+
+
+def _in_store_order(found: Sequence[ScoredPoint | Candidate], selection: Selection) -> Page:
+    """The page of points in the store's order (best first)."""
+    return select(
+        range(len(found)), lambda i: found[i].score, lambda i: _key(found[i], selection.collapse), selection
+    )
+
+
+def _key(point: ScoredPoint | Candidate, collapse: Collapse | None) -> str:
+    """What ``collapse`` keeps one of: the point's content hash (``_store_page`` reads such points whole),
+    else its document."""
+    if collapse == "content" and isinstance(point, ScoredPoint):
+        return point.payload.content_hash or point.id
+    return point.doc_id
+
+
 def _rank(
     points: Sequence[ScoredPoint],
+    chosen: Sequence[int],
     rerank_scores: list[float] | None,
     terms: Terms,
-    top_k: int,
+    offset: int,
     include_text: bool = False,
 ) -> tuple[Hit, ...]:
-    order = list(range(len(points)))
-    if rerank_scores is not None:
-        # Stable: equal rerank scores keep the vector order.
-        order.sort(key=lambda i: -rerank_scores[i])
+    """The hits of the ``chosen`` points, in that order, ranked from ``offset + 1``."""
     return tuple(
         _hit(rank, points[i], rerank_scores[i] if rerank_scores is not None else None, terms, include_text)
-        for rank, i in enumerate(order[:top_k], start=1)
+        for rank, i in enumerate(chosen, start=offset + 1)
     )
 
 

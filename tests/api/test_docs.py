@@ -94,6 +94,7 @@ async def test_cdn_pages_and_unknown_assets_are_404(client: httpx.AsyncClient, p
 async def test_openapi_declares_the_bearer_scheme_on_key_checked_routes(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     schemes = spec["components"]["securitySchemes"]
-    assert [s["scheme"].lower() for s in schemes.values()] == ["bearer"]
+    assert schemes["HTTPBearer"]["scheme"].lower() == "bearer"
+    assert {name: s["type"] for name, s in schemes.items()} == {"HTTPBearer": "http", "SignedUrl": "apiKey"}
     assert spec["paths"]["/v1/search"]["post"]["security"]
     assert spec["paths"]["/v1/documents"]["post"]["security"]

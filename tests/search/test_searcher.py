@@ -178,7 +178,7 @@ def test_without_a_manifest_every_point_is_a_candidate(
     store.upsert(both)
     result = searcher(embedder, store, tmp_path, None).search(Query(text=QUERY))
     assert {h.point_id for h in result.hits} == {p.id for p in both}
-    assert store.asked == [5]  # no widening without a visibility filter
+    assert store.asked == [6]  # no widening without a visibility filter (5 hits and 1: is there more?)
 
 
 @pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
@@ -194,7 +194,7 @@ def test_hidden_points_nearer_than_the_visible_ones_widen_the_search(
 
     result = searcher(embedder, store, tmp_path, committed, mode).search(Query(text=QUERY), top_k=5)
     assert result.mode == mode
-    assert store.asked == [5, 5 * WIDEN, 5 * WIDEN**2]  # 5 and 20 were all hidden; 80 holds 6 visible
+    assert store.asked == [6, 6 * WIDEN, 6 * WIDEN**2]  # 6 and 24 were all hidden; 96 holds 6 visible
     assert len(result.hits) == 5
     assert {h.point_id for h in result.hits} <= {p.id for p in visible}
     if mode == "vector":
@@ -256,17 +256,17 @@ def test_widening_stops_when_the_store_has_no_more_points(
     _, committed = manifest({"/docs/old.png": "v1"})
 
     result = searcher(embedder, store, tmp_path, committed).search(Query(text=QUERY), top_k=5)
-    assert store.asked == [5, 20]  # 20 returned all 8 points: asking more cannot find any other
+    assert store.asked == [6, 24]  # 24 returned all 8 points: asking more cannot find any other
     assert [h.point_id for h in result.hits] == [visible[0].id, visible[1].id]
 
 
 def test_widening_gives_up_after_max_widenings(
     embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
 ) -> None:
-    """With one candidate asked, the last store search takes ``WIDEN**MAX_WIDENINGS`` points: a visible
-    point behind that many hidden ones is not found (a bounded search, not a scan of the collection),
-    one behind one hidden point fewer is."""
-    last = WIDEN**MAX_WIDENINGS
+    """With one hit asked (two points: the second tells whether a next page exists), the last store search
+    takes ``2 * WIDEN**MAX_WIDENINGS`` points: a visible point behind that many hidden ones is not found (a
+    bounded search, not a scan of the collection), one behind one hidden point fewer is."""
+    last = 2 * WIDEN**MAX_WIDENINGS
     hidden = points(embedder, query_vector, "/docs/new.png", "v2", [0.05] * last)
     visible = points(embedder, query_vector, "/docs/old.png", "v1", [1.5])
     store.upsert(hidden + visible)
@@ -274,7 +274,7 @@ def test_widening_gives_up_after_max_widenings(
     search = searcher(embedder, store, tmp_path, committed)
 
     assert search.search(Query(text=QUERY), top_k=1, candidates=1).hits == ()
-    assert store.asked == [WIDEN**i for i in range(MAX_WIDENINGS + 1)]
+    assert store.asked == [2 * WIDEN**i for i in range(MAX_WIDENINGS + 1)]
 
     store.delete_stale(hidden[0].payload.doc_id, keep={p.id for p in hidden[1:]})
     assert [h.point_id for h in search.search(Query(text=QUERY), top_k=1, candidates=1).hits] == [
@@ -344,6 +344,117 @@ def test_a_hit_deleted_between_the_search_and_its_payload_read_is_dropped(
     store.before_retrieve = lambda: store.store.delete_document(doc_of("/docs/a.png"))
     result = searcher(embedder, store, tmp_path, None).search(Query(text=QUERY))
     assert [h.point_id for h in result.hits] == [far[0].id]
+
+
+def test_pages_without_the_reranker_are_slices_of_one_ranked_list(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """Consecutive offsets give consecutive slices of one ranking: no overlap, no gap, ranks running on,
+    ``next_offset`` until the last page."""
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.1 * (i + 1) for i in range(7)]))
+    search = searcher(embedder, store, tmp_path, None)
+    whole = search.search(Query(text=QUERY), top_k=7)
+    pages = [search.search(Query(text=QUERY), top_k=3)]
+    while (offset := pages[-1].next_offset) is not None:
+        pages.append(search.search(Query(text=QUERY), top_k=3, offset=offset))
+    assert [len(p.hits) for p in pages] == [3, 3, 1]
+    assert [h.point_id for p in pages for h in p.hits] == [h.point_id for h in whole.hits]
+    assert [h.rank for p in pages for h in p.hits] == list(range(1, 8))
+    assert whole.next_offset is None and pages[0].next_offset == 3
+    assert search.search(Query(text=QUERY), top_k=3, offset=9).hits == ()
+
+
+def test_collapse_by_document_reads_on_past_one_documents_many_points(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    """One document's 20 nearest points stand for it once; the search widens until it has the page and one
+    more (or the store runs out), each document at its best point."""
+    many = points(embedder, query_vector, "/docs/a.png", "v1", [0.05 + 0.001 * i for i in range(20)])
+    others = [
+        points(embedder, query_vector, f"/docs/{c}.png", "v1", [d, d + 0.5])
+        for c, d in (("b", 1.0), ("c", 1.1))
+    ]
+    store.upsert(many + others[0] + others[1])
+    search = searcher(embedder, store, tmp_path, None)
+    result = search.search(Query(text=QUERY), top_k=3, collapse="document")
+    assert [h.point_id for h in result.hits] == [many[0].id, others[0][0].id, others[1][0].id]
+    assert store.asked == [5, 20, 80] and result.next_offset is None  # 24 points: all of them read
+    assert [h.rank for h in result.hits] == [1, 2, 3]
+
+
+def test_collapse_by_content_keeps_one_of_the_same_bytes_under_two_names(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    first = points(embedder, query_vector, "/docs/a.png", "v1", [0.1, 0.3])
+    copy = points(embedder, query_vector, "/docs/copy-of-a.png", "v1", [0.2, 0.4])  # same content hashes
+    store.upsert(first + copy)
+    search = searcher(embedder, store, tmp_path, None)
+    assert len(search.search(Query(text=QUERY)).hits) == 4
+    result = search.search(Query(text=QUERY), collapse="content")
+    assert [h.point_id for h in result.hits] == [first[0].id, first[1].id]
+    assert [h.content_hash for h in result.hits] == ["v1-0", "v1-1"]
+
+
+def test_min_score_is_a_floor_on_the_score_and_stops_the_widening(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    many = points(embedder, query_vector, "/docs/a.png", "v1", [0.05 + 0.001 * i for i in range(30)])
+    far = points(embedder, query_vector, "/docs/b.png", "v1", [3.0])
+    below = points(embedder, query_vector, "/docs/c.png", "v1", [4.0 + 0.01 * i for i in range(60)])
+    store.upsert(many + far + below)
+    search = searcher(embedder, store, tmp_path, None)
+    floor = 0.5  # cosine 1/sqrt(1 + 0.05²) ≈ 0.999 for a's points, 1/sqrt(10) ≈ 0.32 for b's
+    result = search.search(Query(text=QUERY), top_k=3, collapse="document", min_score=floor)
+    assert [h.point_id for h in result.hits] == [many[0].id]
+    assert all(h.score >= floor for h in result.hits)
+    assert store.asked == [5, 20, 80]  # 80 (of 91) reached below the floor: nothing further can pass it
+    assert search.search(Query(text=QUERY), min_score=1.5).hits == ()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"top_k": 10, "offset": 991}, "at most 1000"),
+        ({"offset": -1}, "offset ≥ 0"),
+        ({"collapse": "page"}, "collapse 'page' is not one of document, content"),
+    ],
+)
+def test_bad_page_options_are_refused(
+    embedder: Embedder, store: CountingStore, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(QueryError, match=message):
+        searcher(embedder, store, tmp_path, None).search(Query(text=QUERY), **options)
+
+
+def test_a_batch_embeds_its_queries_in_one_call_with_the_vectors_of_single_searches(
+    embedder: Embedder, query_vector: np.ndarray, store: CountingStore, tmp_path: Path
+) -> None:
+    store.upsert(points(embedder, query_vector, "/docs/a.png", "v1", [0.1, 0.2, 0.3]))
+    calls: list[int] = []
+
+    class Counting:
+        model_id, dim = embedder.model_id, embedder.dim
+
+        def embed(self, items: Sequence[Content], instruction: str) -> np.ndarray:
+            calls.append(len(items))
+            return embedder.embed(items, instruction)
+
+    search = Searcher(
+        embedder=cast(Embedder, Counting()), store=cast(Store, store), reranker=None, data_dir=tmp_path,
+        query_instruction=INSTRUCTION, candidates=5, top_k=5,
+    )  # fmt: skip
+    queries = [Query(text=QUERY), Query(text="a red square"), Query(text=QUERY, filters=Filters(doc_id="x"))]
+    vectors = search.embed_queries(queries)
+    assert calls == [3] and vectors.shape == (3, embedder.dim)
+    batched = [search.search(q, vector=v) for q, v in zip(queries, vectors, strict=True)]
+    assert calls == [3]  # the searches embedded nothing more
+    for query, result in zip(queries, batched, strict=True):
+        alone = search.search(query)
+        assert [h.point_id for h in result.hits] == [h.point_id for h in alone.hits]
+        assert [h.score for h in result.hits] == pytest.approx([h.score for h in alone.hits], abs=1e-4)
+    assert batched[2].hits == ()  # each query keeps its own filters
+    with pytest.raises(QueryError, match="empty query"):
+        search.embed_queries([Query(text=QUERY), Query(text=" ")])
 
 
 def test_hits_carry_snippet_ranges_and_content_hash_and_their_text_only_when_asked(

@@ -126,7 +126,10 @@ def file_path(doc_id: str) -> str:
     return f"/v1/documents/{doc_id}/file"
 
 
-def hit_out(request: Request, ctx: ApiContext, hit: Hit, image_base64: str | None) -> HitOut:
+def hit_out(
+    request: Request, ctx: ApiContext, hit: Hit, image_base64: str | None, *, urls: bool = True
+) -> HitOut:
+    """``urls``: whether the hit's image and thumbnail URLs are made (``include_images: none``: not)."""
     made = links(request, ctx)
     original = made.file(hit.doc_id, hit.source_sha256)
     return HitOut(
@@ -147,16 +150,16 @@ def hit_out(request: Request, ctx: ApiContext, hit: Hit, image_base64: str | Non
         t_start=hit.t_start,
         t_end=hit.t_end,
         snippet=hit.snippet,
+        content_hash=hit.content_hash,
         frames=len(hit.media_paths),
         preview_frame=hit.preview_index,
-        image_url=made.image(hit.point_id, hit.source_sha256),
-        thumbnail_url=made.image(hit.point_id, hit.source_sha256, w=str(THUMBNAIL_WIDTH)),
+        image_url=made.image(hit.point_id, hit.source_sha256) if urls else None,
+        thumbnail_url=made.image(hit.point_id, hit.source_sha256, w=str(THUMBNAIL_WIDTH)) if urls else None,
         file_url=original,
         link=original + deep_link(hit),
         image_base64=image_base64,
         snippet_ranges=[list(r) for r in hit.snippet_ranges],
         highlights=[list(b) for b in hit.highlights],
-        content_hash=hit.content_hash,
         text=hit.text,
         text_truncated=hit.text_truncated,
     )
