@@ -496,7 +496,8 @@ def test_the_keyboard_alone_reaches_every_search_and_a_result(site: Site, page: 
     assert sent[-1]["filters"]["modality"] == "image"
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
-    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/v1/search")):
+        page.keyboard.press("Enter")  # the search for every kind: done before the next step starts
     page.wait_for_selector("body[data-stage=done] .card")
 
     page.focus("#query")

@@ -28,6 +28,14 @@ const search = {
   meta: {}, // metadata facet key → the value chosen (kept while the facet pickers are built or rebuilt)
 };
 
+// Settled by startSearch once the server has said what it offers (its reranker among it): a search asked
+// for before that (typed while the page loads) waits for it, so it is refined like any other — for 5 s at
+// most, so a server that never answers still gets its message.
+let markReady;
+const serverKnown = new Promise((resolve) => {
+  markReady = resolve;
+});
+
 const META_PARAM = /^meta\.([A-Za-z0-9_-]{1,64})$/; // a metadata facet in the URL: meta.KEY=value
 
 // ---------- the search state, as in the URL ----------
@@ -171,6 +179,7 @@ function requestBody(st, filters, rerank) {
 // ---------- running a search: the first order at once, then the refined one ----------
 
 async function runSearch({ remember = true } = {}) {
+  await Promise.race([serverKnown, new Promise((resolve) => setTimeout(resolve, 5000))]);
   const st = readControls();
   if (!st.q && !search.queryImage && !search.queryVideo) {
     showMessage("Type what you are looking for, or choose an image or a video clip to search with.");
@@ -896,6 +905,7 @@ export function initSearch(shared) {
 export async function startSearch(info) {
   search.reranker = Boolean(info?.reranker);
   $("rerank-toggle").hidden = !search.reranker;
+  markReady();
   if (!ctx.needsCredentials()) await loadDocuments();
   const st = search.initial;
   const collection = $("collection");
