@@ -13,20 +13,5 @@ for candidate in /usr/bin/chromium /usr/bin/chromium-browser; do
         exit 0
     fi
 done
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_chromium: no apt-get here; install chromium yourself and set MMSEARCH_CHROMIUM" >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo="sudo"
-    else
-        echo "install_chromium: run as root (apt-get needs it) or install chromium yourself" >&2
-        exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+bash "$(dirname "$0")/apt_install.sh" install_chromium chromium fonts-dejavu-core
 echo "install_chromium: $(/usr/bin/chromium --version 2>/dev/null || echo chromium) installed"

@@ -10,20 +10,5 @@ for folder in "${TESSDATA_PREFIX:-}" /usr/share/tesseract-ocr/*/tessdata /usr/sh
         exit 0
     fi
 done
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_tesseract: no apt-get here; install Tesseract's English data yourself and set TESSDATA_PREFIX" >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo="sudo"
-    else
-        echo "install_tesseract: run as root (apt-get needs it) or install tesseract-ocr-eng yourself" >&2
-        exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null
+bash "$(dirname "$0")/apt_install.sh" install_tesseract tesseract-ocr tesseract-ocr-eng
 echo "install_tesseract: $(tesseract --version 2>/dev/null | head -n 1 || echo tesseract) installed"
