@@ -418,12 +418,7 @@ class QdrantStore(CheckedStore):
     ) -> models.QueryRequest:
         """The dense list of a hybrid search: on a server the full vector over the MRL prefetch (when there
         is one), as a vector search runs; in local mode the full vector alone."""
-        prefetch = None
-        if layout.prefetch_dim is not None and not self.rescore_in_client:
-            prefetch = models.Prefetch(
-                query=mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH, filter=flt,
-                limit=max(self.index.prefetch_limit, limit), params=self._search_params,
-            )  # fmt: skip
+        prefetch = None if self.rescore_in_client else self._prefetch(query, layout, limit, flt)
         return models.QueryRequest(
             query=query.tolist(), using=FULL, prefetch=prefetch, filter=flt, params=self._search_params,
             limit=limit, with_payload=payload,
@@ -440,20 +435,25 @@ class QdrantStore(CheckedStore):
         """The ``limit`` nearest points, best first."""
         if layout.prefetch_dim is not None and self.rescore_in_client:
             return self._two_stages_here(query, layout.prefetch_dim, limit, flt, payload)
-        prefetch = None
-        if layout.prefetch_dim is not None:
-            prefetch = models.Prefetch(
-                query=mrl(query, layout.prefetch_dim).tolist(),
-                using=PREFETCH,
-                limit=max(self.index.prefetch_limit, limit),
-                params=self._search_params,
-            )
+        prefetch = self._prefetch(query, layout, limit)
         with self._calling("search"):
             found = self.client.query_points(
                 self.collection, query=query.tolist(), using=FULL, prefetch=prefetch, query_filter=flt,
                 search_params=self._search_params, limit=limit, with_payload=payload,
             ).points  # fmt: skip
         return [(p.id, float(p.score), p.payload) for p in found]
+
+    def _prefetch(
+        self, query: np.ndarray, layout: Layout, limit: int, flt: models.Filter | None = None
+    ) -> models.Prefetch | None:
+        """The MRL prefetch stage of a dense search (None without a prefetch vector): its candidates are
+        rescored on the full vector."""
+        if layout.prefetch_dim is None:
+            return None
+        return models.Prefetch(
+            query=mrl(query, layout.prefetch_dim).tolist(), using=PREFETCH, filter=flt,
+            limit=max(self.index.prefetch_limit, limit), params=self._search_params,
+        )  # fmt: skip
 
     def _two_stages_here(
         self,
