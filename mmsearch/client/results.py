@@ -71,9 +71,7 @@ class Hit:
         if self.page is not None:
             where = f", p. {self.page}/{self.page_count}" if self.page_count else f", p. {self.page}"
         elif self.t_start is not None:
-            where = (
-                f", {_clock(self.t_start)}–{_clock(self.t_end if self.t_end is not None else self.t_start)}"
-            )
+            where = f", {clock(self.t_start)}–{clock(self.t_end if self.t_end is not None else self.t_start)}"
         shown = self.name if self.collection == "default" else f"{self.collection}:{self.name}"
         return shown + where
 
@@ -283,7 +281,8 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour) of a time in a video, as citations show it."""
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

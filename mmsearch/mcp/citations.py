@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmsearch.client.results import clock
 from mmsearch.index.store import Payload
 from mmsearch.search.hits import Hit
 
@@ -149,9 +150,3 @@ def fragment(page: int | None, t_start: float | None) -> str:
     if t_start is not None:
         return f"#t={t_start:g}"
     return ""
-
-
-def clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
