@@ -63,6 +63,13 @@ def page(chromium: Any) -> Iterator[Any]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    # Playwright turns file-chooser interception on when the first "filechooser" listener is added, with
+    # a message it does not wait for (channel_owner.py `_update_subscription`: fire_and_forget), and off
+    # again when the last one goes. Inside `expect_file_chooser` that races the click that opens the
+    # picker: on a loaded machine the picker opened before interception and the event never came.
+    # One listener for the page's whole life keeps interception on from the start.
+    page.on("filechooser", lambda chooser: None)
+    page.evaluate("0")  # a round trip: the subscription has reached the browser
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
