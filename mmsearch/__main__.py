@@ -1,5 +1,5 @@
 """``python -m mmsearch`` = the ``mmsearch`` command."""
 
-from mmsearch.cli import main
+from mmsearch.cli import run
 
-main()
+run()

@@ -20,7 +20,7 @@ HEAVY = ("torch", "torchvision", "transformers", "qwen_vl_utils", "scipy")
 
 # Runs ``mmsearch ARGS`` in this interpreter and prints which heavy packages it imported.
 PROBE = f"""
-import json, runpy, sys
+import gc, json, runpy, sys
 HEAVY = {HEAVY!r}
 sys.argv = ["mmsearch", *sys.argv[1:]]
 try:
@@ -30,7 +30,9 @@ except SystemExit as exc:
 else:
     code = 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY and sys.modules[m] is not None)
-print("\\nPROBE " + json.dumps({{"code": code, "heavy": heavy, "cli": sorted(m for m in sys.modules if m.startswith("mmsearch.cli."))}}))
+cli = sorted(m for m in sys.modules if m.startswith("mmsearch.cli."))
+gc_state = {{"thresholds": gc.get_threshold(), "frozen": gc.get_freeze_count()}}
+print("\\nPROBE " + json.dumps({{"code": code, "heavy": heavy, "cli": cli, "gc": gc_state}}))
 """
 
 
@@ -123,3 +125,21 @@ def test_a_command_that_builds_a_model_imports_torch_but_not_scipy(tmp_path: Pat
     heavy = set(result["heavy"])  # type: ignore[call-overload]
     assert {"torch", "transformers"} <= heavy
     assert not any(name.split(".")[0] == "scipy" for name in heavy)
+    # a text alone is never resized: qwen-vl-utils (its image resizing) is not imported either
+    assert not any(name.split(".")[0] == "qwen_vl_utils" for name in heavy)
+
+
+def test_the_executable_runs_with_fewer_gc_passes_and_exits_frozen() -> None:
+    """``python -m mmsearch`` (and the ``mmsearch`` script: both call ``run``) raise the GC thresholds for
+    the command and freeze what is alive at its end, so the exit skips the collector's passes."""
+    from mmsearch.cli.app import GC_THRESHOLDS
+
+    result = probe("--version")
+    assert result["code"] == 0
+    state = result["gc"]
+    assert isinstance(state, dict)
+    assert tuple(state["thresholds"]) == GC_THRESHOLDS != (700, 10, 10)
+    assert state["frozen"] > 0
+    script = Path(sys.executable).parent / "mmsearch"
+    if script.exists():  # the installed entry point is run(), not main()
+        assert "import run" in script.read_text()

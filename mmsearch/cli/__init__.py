@@ -13,7 +13,7 @@ skip_unused_imports()  # first, before a command module imports PyMuPDF: 1.4 s l
 # answer None, so transformers' ``is_scipy_available()`` is False and the import is skipped.
 sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]  # None: "not importable"
 
-from mmsearch.cli.app import cli, main
+from mmsearch.cli.app import cli, main, run
 
 # name, module:attribute, the first sentence of the command's docstring (its line in --help; the test
 # tests/test_cold_start.py::test_lazy_help_is_each_commands_own keeps them equal).
@@ -52,4 +52,4 @@ COMMANDS = [
 for name, target, short_help in COMMANDS:
     cli.add_lazy(name, target, short_help)
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]

@@ -90,8 +90,6 @@ def query(
     In the table the query's words are bold in each snippet (on a terminal only).
     """
     from mmsearch import components
-    from mmsearch.index.inputs import query_clip
-    from mmsearch.ingest.image import load_query_image
     from mmsearch.search.searcher import Query
 
     if not text and image is None and video is None:
@@ -103,8 +101,15 @@ def query(
         _query_server(server, api_key, text, image, video, top_k, candidates, no_rerank, parsed, as_json,
                       include_text, app.verbose > 0, mode)  # fmt: skip
         return
-    query_image = load_query_image(image, settings.ingest) if image is not None else None
-    clip = query_clip(video, settings.ingest) if video is not None else None
+    query_image = clip = None
+    if image is not None:  # the image readers (PyMuPDF, OCR) only for an image query
+        from mmsearch.ingest.image import load_query_image
+
+        query_image = load_query_image(image, settings.ingest)
+    if video is not None:
+        from mmsearch.index.inputs import query_clip
+
+        clip = query_clip(video, settings.ingest)
     store = components.build_store(settings)
     try:
         if store.count() == 0:
