@@ -25,6 +25,14 @@ warmed, and at each ``--concurrency`` level
 ``--requests`` text searches are sent by that many client threads: QPS, p50/p99 latency, and the
 medians of the responses' ``embed`` (model) and ``embed_wait`` (queue) timings. Absolute figures depend
 on the machine and its load; compare the modes within one run.
+
+``--cold N``: the time of a cold ``mmsearch query --no-rerank`` (a fresh ``python -m mmsearch`` process:
+imports, settings, model, store, one search, exit), N times, median and min of the wall time. With
+``--against DIR`` (another mmsearch checkout, e.g. a ``git worktree`` of an older commit) each version
+ingests the corpus into its own data folder with its own code, and the runs alternate between the two
+(``PYTHONPATH`` picks the checkout), so the ratio is taken side by side:
+
+    python bench/query.py --tiny --cold 8 --pdfs 50 --pages 20 --against ../old-main   # ~1k points
 """
 
 from __future__ import annotations
@@ -303,6 +311,75 @@ def run_serve(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def cold_env(settings: Settings, checkout: Path) -> dict[str, str]:
+    """A clean environment for ``python -m mmsearch`` from ``checkout``: only the settings any version
+    knows (an older one refuses settings it has not heard of)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSEARCH_")}
+    env.update(
+        PYTHONPATH=str(checkout),
+        HF_HUB_OFFLINE="1",
+        MMSEARCH_EMBEDDING__MODEL=settings.embedding.model,
+        MMSEARCH_EMBEDDING__DEVICE=settings.embedding.device,
+        MMSEARCH_RERANKER__MODEL=settings.reranker.model,
+    )
+    return env
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path, what: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} exited with {done.returncode}: {done.stderr[-2000:]}")
+    return took
+
+
+def run_cold(args: argparse.Namespace) -> dict[str, Any]:
+    """Cold ``mmsearch query --no-rerank`` of this checkout (and ``--against``'s), alternating."""
+    checkouts = {"this": REPO}
+    if args.against is not None:
+        if not (args.against / "mmsearch" / "__main__.py").is_file():
+            raise SystemExit(f"--against {args.against}: not an mmsearch checkout (no mmsearch/__main__.py)")
+        checkouts["against"] = args.against.resolve()
+    with tempfile.TemporaryDirectory(prefix="mmsearch-bench-") as tmp:
+        root = Path(tmp)
+        queries = make_corpus(root / "corpus", args.pdfs, args.pages)
+        settings = settings_for(args, root / "data")
+        envs = {}
+        for name, checkout in checkouts.items():
+            env = {**cold_env(settings, checkout), "MMSEARCH_DATA_DIR": str(root / f"data-{name}")}
+            ingest = [sys.executable, "-m", "mmsearch", "ingest", str(root / "corpus")]
+            took = timed(ingest, env, checkout, f"{name}: mmsearch ingest")
+            print(f"{name}: ingested in {took:.1f} s", file=sys.stderr)
+            envs[name] = env
+        store = components.build_store(settings.model_copy(update={"data_dir": root / "data-this"}))
+        try:
+            points = store.count()
+        finally:
+            store.close()
+        walls: dict[str, list[float]] = {name: [] for name in checkouts}
+        for i in range(args.cold):
+            text = queries[i % len(queries)]
+            for name, checkout in checkouts.items():
+                command = [sys.executable, "-m", "mmsearch", "query", "--no-rerank", text]
+                walls[name].append(timed(command, envs[name], checkout, f"{name}: mmsearch query"))
+    out: dict[str, Any] = {
+        "points": points,
+        "runs": args.cold,
+        "cold_query_s": {
+            name: {
+                "median": round(statistics.median(v), 3),
+                "min": round(min(v), 3),
+                "all": [round(x, 3) for x in v],
+            }
+            for name, v in walls.items()
+        },
+    }
+    if "against" in walls:
+        out["ratio_median"] = round(statistics.median(walls["this"]) / statistics.median(walls["against"]), 3)
+    return out
+
+
 def print_serve(out: dict[str, Any]) -> None:
     print(f"{out['points']} points, reranker none, model {out['embedding_model']}")
     print(f"{'mode':<10} {'c':>3} {'QPS':>8} {'xc1':>6} {'p50 ms':>9} {'p99 ms':>9} {'embed':>8} {'wait':>8}")
@@ -328,7 +405,25 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=10000, help="--serve: points in the store")
     parser.add_argument("--requests", type=int, default=200, help="--serve: searches per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16], help="--serve: levels")
+    parser.add_argument("--cold", type=int, metavar="N", help="N cold `mmsearch query --no-rerank` processes")
+    parser.add_argument(
+        "--against", type=Path, metavar="DIR", help="--cold: another mmsearch checkout, side by side"
+    )
     args = parser.parse_args()
+    if args.against is not None and not args.cold:
+        parser.error("--against needs --cold N")
+    if args.cold:
+        cold = run_cold(args)
+        if args.json:
+            print(json.dumps(cold, indent=2))
+            return 0
+        for name, row in cold["cold_query_s"].items():
+            print(
+                f"cold mmsearch query --no-rerank on {cold['points']} points ({name}): median {row['median']:.2f} s, min {row['min']:.2f} s"
+            )
+        if "ratio_median" in cold:
+            print(f"this / against (medians): {cold['ratio_median']:.2f}")
+        return 0
     if args.serve:
         served = run_serve(args)
         if args.json:
