@@ -52,28 +52,6 @@ def test_query_benchmark_serves_batched_and_unbatched_side_by_side(tmp_path: Pat
         assert all(row["requests"] == 6 and row["qps"] > 0 and row["p99_ms"] >= row["p50_ms"] for row in rows)
 
 
-def test_query_benchmark_times_cold_queries_side_by_side_with_another_checkout(tmp_path: Path) -> None:
-    """``--cold`` runs each checkout's own ``mmsearch`` (here this one twice: the path is what matters)."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    bench = [sys.executable, str(REPO / "bench" / "query.py"), "--tiny", "--pdfs", "1", "--pages", "2"]
-    done = subprocess.run(
-        [*bench, "--cold", "2", "--against", str(REPO), "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout)
-    assert out["runs"] == 2 and out["points"] > 2
-    assert set(out["cold_query_s"]) == {"this", "against"}
-    for row in out["cold_query_s"].values():
-        assert len(row["all"]) == 2 and 0 < row["min"] <= row["median"]
-    assert out["ratio_median"] > 0
-    wrong = subprocess.run(
-        [*bench, "--cold", "1", "--against", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert wrong.returncode != 0 and "not an mmsearch checkout" in wrong.stderr
-
-
 def figures(stdout: str) -> list[object]:
     """--json output: one JSON document, or one JSON object per line."""
     text = stdout.strip()
