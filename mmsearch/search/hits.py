@@ -15,7 +15,7 @@ class Hit:
     rank: int  # 1-based
     point_id: str
     score: float  # the score the ranking used: rerank score when reranked, else vector score
-    vector_score: float  # cosine similarity from the vector store
+    vector_score: float  # first stage: cosine (vector), fused score (hybrid), BM25 (keyword)
     rerank_score: float | None  # None when the reranker was off
     doc_id: str
     source_path: str
