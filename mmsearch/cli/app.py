@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None, prog_name: str | None = None) -> Non
 # Importing torch and transformers and building a model allocate millions of objects, and at the default a
 # young collection runs every 700 of them and a full one over the whole growing heap every 70 000: 0.7 s
 # of a cold ``mmsearch query`` (4.3 s → 3.6 s on the tiny models, measured with either setting, 2 cores).
-# 50 000 (as CPython 3.14's incremental collector, and services such as Instagram's, raise it) leaves at
-# most that many container objects pending between young collections: kilobytes to a few megabytes.
+# 50 000 leaves at most that many new container objects pending between young collections: kilobytes to a
+# few megabytes of garbage in cycles, in a process that holds a model.
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
