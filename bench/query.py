@@ -345,10 +345,16 @@ def run_cold(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         queries = make_corpus(root / "corpus", args.pdfs, args.pages)
         settings = settings_for(args, root / "data")
+        mmsearch = [
+            sys.executable,
+            "-m",
+            "mmsearch",
+            *(["--config", str(args.config)] if args.config else []),
+        ]
         envs = {}
         for name, checkout in checkouts.items():
             env = {**cold_env(settings, checkout), "MMSEARCH_DATA_DIR": str(root / f"data-{name}")}
-            ingest = [sys.executable, "-m", "mmsearch", "ingest", str(root / "corpus")]
+            ingest = [*mmsearch, "ingest", str(root / "corpus")]
             took = timed(ingest, env, checkout, f"{name}: mmsearch ingest")
             print(f"{name}: ingested in {took:.1f} s", file=sys.stderr)
             envs[name] = env
@@ -361,7 +367,7 @@ def run_cold(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.cold):
             text = queries[i % len(queries)]
             for name, checkout in checkouts.items():
-                command = [sys.executable, "-m", "mmsearch", "query", "--no-rerank", text]
+                command = [*mmsearch, "query", "--no-rerank", text]
                 walls[name].append(timed(command, envs[name], checkout, f"{name}: mmsearch query"))
     out: dict[str, Any] = {
         "points": points,
