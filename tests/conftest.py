@@ -87,6 +87,12 @@ def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (``pytest.mark.anyio``: the API, the client, MCP) run on asyncio."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder with ``embedding/`` and ``reranker/`` tiny Qwen3-VL checkpoints.

@@ -17,11 +17,6 @@ from browser_support import chromium, page  # noqa: F401 - the browser tests' fi
 from mmsearch.api.services.parts import open_services
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def indexed(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
     root = tmp_path_factory.mktemp("api-index")

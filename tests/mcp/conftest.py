@@ -19,11 +19,6 @@ from tests.mcp.mcp_support import McpIndex
 from tests.support import tiny_settings
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def mcp_index(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpIndex]:
     root = tmp_path_factory.mktemp("mcp-index")
