@@ -889,8 +889,12 @@ export function initSearch(shared) {
   });
   $("viewer").addEventListener("close", () => {
     showVideo(null);
+    // focus goes back where it was, unless it is already somewhere else: "close" fires a task after the
+    // dialog shut, and a click or a key in that gap (into the query box, say) must keep its place
     const back = search.viewerReturn;
-    if (back?.isConnected) back.focus();
+    const now = document.activeElement;
+    const lost = !now || now === document.body || $("viewer").contains(now);
+    if (back?.isConnected && lost) back.focus();
   });
   window.addEventListener("popstate", () => {
     writeControls(fromParams(new URL(window.location.href).searchParams));
