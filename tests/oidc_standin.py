@@ -170,6 +170,8 @@ class OidcStandIn:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
+
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 

@@ -69,6 +69,8 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from tests.support import tcp_listener
+
 VLLM_VERSION = "0.33.0"
 SGLANG_VERSION = "0.5.23"
 
@@ -1001,8 +1003,7 @@ class FakeServer:
         self.launch = launch or Launch()
         build = vllm_app if kind == "vllm" else sglang_app
         app = build(model_dir, self.recorder, reranker, self.launch)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket = tcp_listener()  # TCP_NODELAY on what it accepts, as on a real server
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)

@@ -6,6 +6,7 @@ import functools
 import importlib.util
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,18 @@ from click.testing import CliRunner
 from mmsearch.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def tcp_listener() -> socket.socket:
+    """A TCP socket for uvicorn's ``sockets=``, made as asyncio makes its own: with ``IPPROTO_TCP``.
+
+    An accepted socket inherits its listener's ``proto``, and asyncio turns Nagle's algorithm off
+    (TCP_NODELAY) only on sockets whose ``proto`` says TCP (``base_events._set_nodelay``). With ``proto`` 0,
+    every answer whose body uvicorn writes after its head waited for the client's delayed ACK: 40 ms a
+    response, which ``mmsearch serve`` (uvicorn binds its own socket) never pays."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
 
 
 def load_script(name: str) -> ModuleType:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +19,7 @@ from mmsearch.api.app import create_app
 from mmsearch.api.services.parts import Services
 from mmsearch.config import Settings
 from mmsearch.samples import make_landscape, make_pdf, make_video
-from tests.support import budget, clean_env, tiny_settings  # noqa: F401 - the shared ones, for the API tests
+from tests.support import budget, clean_env, tcp_listener, tiny_settings  # noqa: F401 - the shared ones, for the API tests
 
 READ_KEY = "read-key-0123456789abcdef"
 WRITE_KEY = "write-key-0123456789abcdef"
@@ -84,8 +83,7 @@ class LiveServer:
 def live_server(app: FastAPI, **options: Any) -> Iterator[LiveServer]:
     """The app under a real uvicorn on a free loopback port, in a background thread; ``options``: more
     ``uvicorn.Config`` arguments (``edge.timeouts.uvicorn_options`` for what ``mmsearch serve`` sets)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = tcp_listener()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **options)

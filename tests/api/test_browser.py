@@ -23,6 +23,7 @@ def loaded(page: Any, selector: str) -> bool:
 def test_type_a_query_see_cards_open_one(indexed: Indexed, page: Any, tmp_path: Path) -> None:
     with live_server(indexed.app()) as server:
         page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready]")
         assert page.title() == "mmsearch"
         page.fill("#query", "quarterly revenue")
         page.press("#query", "Enter")
@@ -52,6 +53,7 @@ def test_type_a_query_see_cards_open_one(indexed: Indexed, page: Any, tmp_path: 
 def test_filters_and_video_deep_link(indexed: Indexed, page: Any) -> None:
     with live_server(indexed.app()) as server:
         page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready]")  # no control moves under the click any more
         page.check("input[name=kind][value=video]", force=True)
         page.fill("#query", "moving block")
         page.press("#query", "Enter")

@@ -101,6 +101,8 @@ def evil_site(tmp_path: Path, server: LiveServer) -> Iterator[str]:
     html = (EVIL_PAGE % {"png": png, "target": server.url}).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
+
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html")

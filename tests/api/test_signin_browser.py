@@ -57,6 +57,8 @@ def login_page(provider: OidcStandIn) -> Iterator[None]:
     server's (``localhost``)."""
 
     class Page(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 

@@ -108,6 +108,8 @@ def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     got: list[dict[str, Any]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             got.append(
