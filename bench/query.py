@@ -174,14 +174,24 @@ def pad_store(store: Store, manifest: Manifest, dim: int, points: int, seed: int
     return store.count()
 
 
-def server_env(settings: Settings, port: int, batching: bool) -> dict[str, str]:
+def mmsearch_env(settings: Settings, checkout: Path = REPO) -> dict[str, str]:
+    """A clean environment for ``python -m mmsearch`` from ``checkout``: this environment without its
+    ``MMSEARCH_`` settings, then the embedding model's (settings any version knows: an older one refuses
+    settings it has not heard of)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MMSEARCH_")}
     env.update(
-        PYTHONPATH=str(REPO),
+        PYTHONPATH=str(checkout),
         HF_HUB_OFFLINE="1",
-        MMSEARCH_DATA_DIR=str(settings.data_dir),
         MMSEARCH_EMBEDDING__MODEL=settings.embedding.model,
         MMSEARCH_EMBEDDING__DEVICE=settings.embedding.device,
+    )
+    return env
+
+
+def server_env(settings: Settings, port: int, batching: bool) -> dict[str, str]:
+    env = mmsearch_env(settings)
+    env.update(
+        MMSEARCH_DATA_DIR=str(settings.data_dir),
         MMSEARCH_RERANKER__BACKEND="none",
         MMSEARCH_SEARCH__CANDIDATES=str(settings.search.candidates),
         MMSEARCH_SERVER__PORT=str(port),
@@ -311,20 +321,6 @@ def run_serve(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def cold_env(settings: Settings, checkout: Path) -> dict[str, str]:
-    """A clean environment for ``python -m mmsearch`` from ``checkout``: only the settings any version
-    knows (an older one refuses settings it has not heard of)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSEARCH_")}
-    env.update(
-        PYTHONPATH=str(checkout),
-        HF_HUB_OFFLINE="1",
-        MMSEARCH_EMBEDDING__MODEL=settings.embedding.model,
-        MMSEARCH_EMBEDDING__DEVICE=settings.embedding.device,
-        MMSEARCH_RERANKER__MODEL=settings.reranker.model,
-    )
-    return env
-
-
 def timed(command: list[str], env: dict[str, str], cwd: Path, what: str) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
@@ -353,7 +349,11 @@ def run_cold(args: argparse.Namespace) -> dict[str, Any]:
         ]
         envs = {}
         for name, checkout in checkouts.items():
-            env = {**cold_env(settings, checkout), "MMSEARCH_DATA_DIR": str(root / f"data-{name}")}
+            env = {
+                **mmsearch_env(settings, checkout),
+                "MMSEARCH_RERANKER__MODEL": settings.reranker.model,
+                "MMSEARCH_DATA_DIR": str(root / f"data-{name}"),
+            }
             ingest = [*mmsearch, "ingest", str(root / "corpus")]
             took = timed(ingest, env, checkout, f"{name}: mmsearch ingest")
             print(f"{name}: ingested in {took:.1f} s", file=sys.stderr)
