@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from tests.support import NoDelayHandler
+
 CLIENT_ID = "mmsearch-web"
 CLIENT_SECRET = "standin-client-secret-0123456789"
 
@@ -169,9 +171,7 @@ class OidcStandIn:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+        class Handler(NoDelayHandler):
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 

@@ -34,6 +34,8 @@ from pydantic import ValidationError
 from qdrant_client.http import models as m
 from qdrant_client.local.payload_filters import check_filter
 
+from tests.support import NoDelayHandler
+
 
 class FakeQdrant:
     def __init__(self) -> None:
@@ -194,9 +196,7 @@ def _index_info(schema: Any) -> m.PayloadIndexInfo:
 
 
 def _handler(fake: FakeQdrant) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+    class Handler(NoDelayHandler):
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""

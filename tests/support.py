@@ -14,6 +14,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TextIO
@@ -36,6 +37,13 @@ def tcp_listener() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     return sock
+
+
+class NoDelayHandler(BaseHTTPRequestHandler):
+    """``http.server``'s handler for the tests' loopback servers, with Nagle's algorithm off: it writes an
+    answer's head and body in two writes, and the body would wait for the client's delayed ACK (40 ms)."""
+
+    disable_nagle_algorithm = True
 
 
 def load_script(name: str) -> ModuleType:

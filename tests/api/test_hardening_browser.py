@@ -25,6 +25,7 @@ import pytest
 from api_support import Indexed, LiveServer, live_server
 
 from mmsearch.samples import make_image, make_pdf
+from tests.support import NoDelayHandler
 
 pytestmark = pytest.mark.slow
 
@@ -100,9 +101,7 @@ def evil_site(tmp_path: Path, server: LiveServer) -> Iterator[str]:
     png = list(make_image(tmp_path / "planted.png", "png", (40, 30)).read_bytes())
     html = (EVIL_PAGE % {"png": png, "target": server.url}).encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+    class Handler(NoDelayHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html")

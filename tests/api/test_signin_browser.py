@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from api_support import Indexed, live_server
 from signin_support import oidc_app
 
 from tests.oidc_standin import OidcStandIn, running_standin
+from tests.support import NoDelayHandler
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +57,7 @@ def login_page(provider: OidcStandIn) -> Iterator[None]:
     user's click there starts the navigation that ends at the callback, from another site than the
     server's (``localhost``)."""
 
-    class Page(BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+    class Page(NoDelayHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
 

@@ -21,6 +21,7 @@ from mmsearch.api.errors import ApiError
 from mmsearch.api.services.webhooks import IpAddress, Webhooks
 from mmsearch.api.settings import ApiSettings
 from mmsearch.client.signature import SIGNATURE_HEADER, verify_signature
+from tests.support import NoDelayHandler
 
 SECRET = "webhook-secret-0123456789abcdef"
 
@@ -107,9 +108,7 @@ def test_webhooks_are_off_without_hosts_and_need_a_secret() -> None:
 def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     got: list[dict[str, Any]] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+    class Handler(NoDelayHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             got.append(

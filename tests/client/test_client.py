@@ -37,7 +37,7 @@ from mmsearch.errors import NotFound
 from mmsearch.ingest.names import Labels
 from mmsearch.samples import make_landscape, make_pdf, make_video
 from tests.api.api_support import READ_KEY, WRITE_KEY, live_server
-from tests.support import REPO, budget, tiny_settings
+from tests.support import REPO, NoDelayHandler, budget, tiny_settings
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,7 @@ def receiver() -> Iterator[Receiver]:
     received: list[tuple[dict[str, str], bytes]] = []
     state = {"failures": 1}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # head and body go out in two writes: no 40 ms wait for an ACK
-
+    class Handler(NoDelayHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append(({k.lower(): v for k, v in self.headers.items()}, body))
