@@ -1004,7 +1004,6 @@ class FakeServer:
         build = vllm_app if kind == "vllm" else sglang_app
         app = build(model_dir, self.recorder, reranker, self.launch)
         self._socket = tcp_listener()  # TCP_NODELAY on what it accepts, as on a real server
-        self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)

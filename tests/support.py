@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tcp_listener() -> socket.socket:
-    """A TCP socket for uvicorn's ``sockets=``, made as asyncio makes its own: with ``IPPROTO_TCP``.
+    """A TCP socket on a free loopback port, for uvicorn's ``sockets=``, made as asyncio makes its own:
+    with ``IPPROTO_TCP``.
 
     An accepted socket inherits its listener's ``proto``, and asyncio turns Nagle's algorithm off
     (TCP_NODELAY) only on sockets whose ``proto`` says TCP (``base_events._set_nodelay``). With ``proto`` 0,
@@ -36,6 +37,7 @@ def tcp_listener() -> socket.socket:
     response, which ``mmsearch serve`` (uvicorn binds its own socket) never pays."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
     return sock
 
 

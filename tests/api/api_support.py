@@ -84,7 +84,6 @@ def live_server(app: FastAPI, **options: Any) -> Iterator[LiveServer]:
     """The app under a real uvicorn on a free loopback port, in a background thread; ``options``: more
     ``uvicorn.Config`` arguments (``edge.timeouts.uvicorn_options`` for what ``mmsearch serve`` sets)."""
     sock = tcp_listener()
-    sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **options)
     server = uvicorn.Server(config)
